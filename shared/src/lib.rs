@@ -1,0 +1,18 @@
+//! What every patchpilot function stands on.
+//!
+//! - [`events`]: typed models of the EventBridge events the functions consume, tolerant of what real
+//!   accounts send (unknown fields, omitted fields, new status values, string-encoded parameters).
+//! - [`config`]: environment variables into typed settings, validated once at cold start.
+//! - [`clients`]: the shared AWS SDK configuration (endpoint overrides, retry policy).
+//! - [`logging`]: structured logs honouring Lambda's log-format and log-level settings.
+//! - [`error`]: one error type that tells retryable failures from permanent ones.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod logging;
+
+pub use config::{CommonConfig, ConfigError, EnvSource, ProcessEnv};
+pub use error::{ErrorClass, FunctionError};
+pub use events::{Event, EventError, EventMeta};

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs every tool the tests and the patch week need, into gitignored folders under .tools/.
+# Idempotent: each virtual environment records the requirements it was built from and is only
+# rebuilt when they change, so a second run takes seconds.
+#
+#   .tools/localstack  LocalStack (needs Python 3.13)
+#   .tools/venv        aws-sam-cli, cfn-lint (+ serverless rules), cargo-lambda, ziglang
+#   .tools/awscli      the AWS CLI (tests drive the simulator with it too)
+#
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- Python 3.13 for LocalStack -------------------------------------------------------------
+find_python313() {
+  local candidate
+  for candidate in "${PATCHPILOT_PYTHON313:-}" python3.13 \
+    "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+python313="$(find_python313)" || {
+  log "ERROR: LocalStack 2026.3 needs Python 3.13 and none was found."
+  log "       Looked for PATCHPILOT_PYTHON313, python3.13 on PATH, ~/.pyenv/versions/3.13*, /usr/{local/,}bin."
+  log "       Install one (e.g. 'pyenv install 3.13') or point PATCHPILOT_PYTHON313 at it."
+  exit 1
+}
+
+# make_venv DIR PYTHON REQUIREMENT... : (re)build DIR only when the requirement list changed.
+make_venv() {
+  local dir="$1" python="$2"
+  shift 2
+  local wanted
+  wanted="$(printf '%s\n' "$python" "$@")"
+  if [ -f "$dir/.requirements" ] && [ "$(cat "$dir/.requirements")" = "$wanted" ]; then
+    log "$(basename "$dir"): up to date"
+    return 0
+  fi
+  log "$(basename "$dir"): installing $* (a minute or two the first time)"
+  rm -rf "$dir"
+  "$python" -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >&2
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+  printf '%s' "$wanted" >"$dir/.requirements"
+}
+
+make_venv "$tools/localstack" "$python313" \
+  'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'cryptography==43.0.3' 'pyopenssl==24.2.1' 'service_identity'
+
+# ziglang is pinned to a release cargo-zigbuild (inside cargo-lambda) is known to drive.
+# cfn-lint comes at the version aws-sam-cli pins, so `sam validate --lint` and cfn-lint agree.
+make_venv "$tools/venv" "$python313" \
+  'aws-sam-cli==1.170.0' 'cfn-lint-serverless==0.3.6' 'cargo-lambda==1.9.2' 'ziglang==0.14.1'
+
+# The AWS CLI pins botocore exactly, so it lives apart from SAM's boto3.
+make_venv "$tools/awscli" "$python313" 'awscli'
+
+# --- Rust targets ------------------------------------------------------------------------------
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  log "rust target aarch64-unknown-linux-gnu: present"
+elif rustup target add aarch64-unknown-linux-gnu >&2 2>&1; then
+  log "rust target aarch64-unknown-linux-gnu: added"
+else
+  log "WARNING: could not add the aarch64-unknown-linux-gnu target; sam build will fall back to x86_64"
+fi
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >&2 || true
+done
+
+log "done"

@@ -1,0 +1,295 @@
+//! Patch baselines and patch-group registrations.
+
+use chrono::{NaiveDate, Utc};
+use serde_json::{Value, json};
+
+use super::{after_key, with_token};
+use crate::api::{ApiError, ApiResult, Request, strings};
+use crate::pagination::take_page;
+use crate::state::{Baseline, State, epoch};
+
+fn identity(baseline: &Baseline) -> Value {
+    let mut body = json!({
+        "BaselineId": baseline.id,
+        "BaselineName": baseline.name,
+        "OperatingSystem": baseline.operating_system,
+        "DefaultBaseline": baseline.default_baseline,
+    });
+    if let Some(description) = &baseline.description {
+        body["BaselineDescription"] = json!(description);
+    }
+    body
+}
+
+/// Reads `Filters` of PatchOrchestratorFilter shape into (key, values), refusing unknown keys.
+fn orchestrator_filters<'a>(
+    request: &Request<'a>,
+    allowed: &[&str],
+) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
+    request
+        .list("Filters")
+        .iter()
+        .map(|filter| {
+            let key = filter["Key"].as_str().unwrap_or_default();
+            if !allowed.contains(&key) {
+                return Err(ApiError::new(
+                    "ValidationException",
+                    format!(
+                        "Invalid filter key {key:?}; valid keys are {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            Ok((
+                key,
+                filter["Values"]
+                    .as_array()
+                    .map(|values| strings(values))
+                    .unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+pub fn describe_patch_groups(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribePatchGroups";
+    let filters = orchestrator_filters(request, &["NAME_PREFIX", "OPERATING_SYSTEM"])?;
+    let after = after_key(OP, request)?;
+    let mut mappings: Vec<(String, Value)> = Vec::new();
+    for baseline in state.baselines.values() {
+        for group in &baseline.patch_groups {
+            let keep = filters.iter().all(|(key, values)| match *key {
+                "NAME_PREFIX" => values.iter().any(|prefix| group.starts_with(prefix)),
+                _ => values.contains(&baseline.operating_system.as_str()),
+            });
+            if keep {
+                let key = format!("{group}\u{0}{}", baseline.id);
+                mappings.push((
+                    key,
+                    json!({"PatchGroup": group, "BaselineIdentity": identity(baseline)}),
+                ));
+            }
+        }
+    }
+    mappings.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = mappings
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    let (page, next) = take_page(OP, items, request.page_size(100));
+    Ok(with_token(json!({ "Mappings": page }), next))
+}
+
+pub fn describe_patch_baselines(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribePatchBaselines";
+    let filters = orchestrator_filters(request, &["NAME_PREFIX", "OWNER", "OPERATING_SYSTEM"])?;
+    let after = after_key(OP, request)?;
+    let items = state
+        .baselines
+        .values()
+        .filter(|baseline| {
+            after
+                .as_deref()
+                .is_none_or(|after| baseline.id.as_str() > after)
+        })
+        .filter(|baseline| {
+            filters.iter().all(|(key, values)| match *key {
+                "NAME_PREFIX" => values
+                    .iter()
+                    .any(|prefix| baseline.name.starts_with(prefix)),
+                "OWNER" => values.iter().any(|owner| matches!(*owner, "Self" | "All")),
+                _ => values.contains(&baseline.operating_system.as_str()),
+            })
+        })
+        .map(|baseline| (baseline.id.clone(), identity(baseline)));
+    let (page, next) = take_page(OP, items, request.page_size(100));
+    Ok(with_token(json!({ "BaselineIdentities": page }), next))
+}
+
+/// Baseline ids are `pb-` and 17 hex digits (or the ARN of an AWS-managed one).
+fn check_baseline_id(id: &str) -> Result<(), ApiError> {
+    let short = id.rsplit('/').next().unwrap_or(id);
+    let well_formed = short.len() == 20
+        && short.starts_with("pb-")
+        && short[3..].chars().all(|c| c.is_ascii_hexdigit());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "InvalidResourceId",
+            format!("Invalid baseline id {id}"),
+        ))
+    }
+}
+
+fn find<'a>(state: &'a State, id: &str) -> Result<&'a Baseline, ApiError> {
+    check_baseline_id(id)?;
+    let short = id.rsplit('/').next().unwrap_or(id);
+    state
+        .baselines
+        .get(short)
+        .ok_or_else(|| ApiError::does_not_exist(format!("Patch Baseline {id} does not exist.")))
+}
+
+fn full(baseline: &Baseline, with_groups: bool) -> Value {
+    let mut body = json!({
+        "BaselineId": baseline.id,
+        "Name": baseline.name,
+        "OperatingSystem": baseline.operating_system,
+        "ApprovedPatches": baseline.approved_patches,
+        "ApprovedPatchesComplianceLevel": baseline.approved_patches_compliance_level,
+        "ApprovedPatchesEnableNonSecurity": baseline.approved_patches_enable_non_security,
+        "RejectedPatches": baseline.rejected_patches,
+        "RejectedPatchesAction": baseline.rejected_patches_action,
+        "Sources": baseline.sources,
+        "CreatedDate": epoch(baseline.created),
+        "ModifiedDate": epoch(baseline.modified),
+    });
+    if let Some(filters) = &baseline.global_filters {
+        body["GlobalFilters"] = filters.clone();
+    } else {
+        body["GlobalFilters"] = json!({"PatchFilters": []});
+    }
+    if let Some(rules) = &baseline.approval_rules {
+        body["ApprovalRules"] = rules.clone();
+    }
+    if let Some(description) = &baseline.description {
+        body["Description"] = json!(description);
+    }
+    if let Some(status) = &baseline.available_security_updates_compliance_status {
+        body["AvailableSecurityUpdatesComplianceStatus"] = json!(status);
+    }
+    if with_groups {
+        body["PatchGroups"] = json!(baseline.patch_groups);
+    }
+    body
+}
+
+pub fn get_patch_baseline(state: &State, request: &Request<'_>) -> ApiResult {
+    Ok(full(
+        find(state, request.required_str("BaselineId")?)?,
+        true,
+    ))
+}
+
+pub fn get_for_patch_group(state: &State, request: &Request<'_>) -> ApiResult {
+    let group = request.required_str("PatchGroup")?;
+    let operating_system = request.str("OperatingSystem").unwrap_or("WINDOWS");
+    let baseline = state
+        .baseline_for(Some(group), operating_system)
+        .ok_or_else(|| {
+            ApiError::does_not_exist(format!(
+                "No baseline for patch group {group} and {operating_system}"
+            ))
+        })?;
+    Ok(json!({"BaselineId": baseline.id, "PatchGroup": group, "OperatingSystem": operating_system}))
+}
+
+/// Operating systems whose approval rules take neither ApproveAfterDays nor ApproveUntilDate.
+const NO_APPROVAL_DELAY: &[&str] = &["UBUNTU", "DEBIAN"];
+
+/// The checks AWS makes on approval rules beyond the model's constraints.
+fn check_rules(operating_system: &str, rules: &Value) -> Result<(), ApiError> {
+    for rule in rules["PatchRules"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let after_days = rule.get("ApproveAfterDays").filter(|v| !v.is_null());
+        let until = rule.get("ApproveUntilDate").filter(|v| !v.is_null());
+        if NO_APPROVAL_DELAY.contains(&operating_system)
+            && (after_days.is_some() || until.is_some())
+        {
+            return Err(ApiError::validation(format!(
+                "ApproveAfterDays and ApproveUntilDate are not supported for operating system {operating_system}"
+            )));
+        }
+        if after_days.is_some() && until.is_some() {
+            return Err(ApiError::validation(
+                "A patch rule can have either ApproveAfterDays or ApproveUntilDate, not both",
+            ));
+        }
+        if let Some(date) = until.and_then(Value::as_str)
+            && NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err()
+        {
+            return Err(ApiError::validation(format!(
+                "ApproveUntilDate {date:?} is not a date of the form YYYY-MM-DD"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn update_patch_baseline(state: &mut State, request: &Request<'_>) -> ApiResult {
+    let id = find(state, request.required_str("BaselineId")?)?.id.clone();
+    let replace = request.bool("Replace").unwrap_or(false);
+    let mut baseline = state.baselines[&id].clone();
+    if let Some(rules) = request.get("ApprovalRules") {
+        check_rules(&baseline.operating_system, rules)?;
+    }
+    for list in ["ApprovedPatches", "RejectedPatches"] {
+        if request.list(list).len() > 50 {
+            return Err(ApiError::validation(format!(
+                "{list} holds at most 50 entries"
+            )));
+        }
+    }
+    // Replace=true resets every optional member the request leaves out.
+    let take = |name: &str| request.get(name).cloned();
+    if let Some(name) = request.str("Name") {
+        baseline.name = name.to_owned();
+    }
+    match take("Description") {
+        Some(value) => baseline.description = value.as_str().map(str::to_owned),
+        None if replace => baseline.description = None,
+        None => {}
+    }
+    match take("GlobalFilters") {
+        Some(value) => baseline.global_filters = Some(value),
+        None if replace => baseline.global_filters = None,
+        None => {}
+    }
+    match take("ApprovalRules") {
+        Some(value) => baseline.approval_rules = Some(value),
+        None if replace => baseline.approval_rules = None,
+        None => {}
+    }
+    let string_list = |name: &str| {
+        strings(request.list(name))
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    if request.has("ApprovedPatches") || replace {
+        baseline.approved_patches = string_list("ApprovedPatches");
+    }
+    if request.has("RejectedPatches") || replace {
+        baseline.rejected_patches = string_list("RejectedPatches");
+    }
+    if let Some(level) = request.str("ApprovedPatchesComplianceLevel") {
+        baseline.approved_patches_compliance_level = level.to_owned();
+    } else if replace {
+        baseline.approved_patches_compliance_level = "UNSPECIFIED".to_owned();
+    }
+    if let Some(flag) = request.bool("ApprovedPatchesEnableNonSecurity") {
+        baseline.approved_patches_enable_non_security = flag;
+    } else if replace {
+        baseline.approved_patches_enable_non_security = false;
+    }
+    if let Some(action) = request.str("RejectedPatchesAction") {
+        baseline.rejected_patches_action = action.to_owned();
+    } else if replace {
+        baseline.rejected_patches_action = "ALLOW_AS_DEPENDENCY".to_owned();
+    }
+    if request.has("Sources") || replace {
+        baseline.sources = request.list("Sources").to_vec();
+    }
+    if let Some(status) = request.str("AvailableSecurityUpdatesComplianceStatus") {
+        baseline.available_security_updates_compliance_status = Some(status.to_owned());
+    } else if replace {
+        baseline.available_security_updates_compliance_status = None;
+    }
+    baseline.modified = Utc::now();
+    let body = full(&baseline, false);
+    state.baselines.insert(id, baseline);
+    Ok(body)
+}

@@ -1,0 +1,264 @@
+//! Run Command history: commands, their per-instance invocations and output.
+
+use serde_json::{Value, json};
+
+use super::{after_key, with_token};
+use crate::api::{ApiError, ApiResult, Request};
+use crate::pagination::take_page;
+use crate::state::{Command, CommandInvocation, State, epoch};
+
+/// GetCommandInvocation returns at most this much of each stream, as the service does.
+const STDOUT_LIMIT: usize = 24_000;
+const STDERR_LIMIT: usize = 8_000;
+
+fn check_command_id(id: &str) -> Result<(), ApiError> {
+    let uuid = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if uuid {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "InvalidCommandId",
+            format!("Command id {id} is not valid"),
+        ))
+    }
+}
+
+/// ListCommands / ListCommandInvocations filters (key/value, lower-case members).
+struct CommandFilters {
+    filters: Vec<(String, String)>,
+}
+
+impl CommandFilters {
+    fn parse(request: &Request<'_>) -> Result<Self, ApiError> {
+        let mut filters = Vec::new();
+        for filter in request.list("Filters") {
+            let key = filter["key"].as_str().unwrap_or_default().to_owned();
+            let value = filter["value"].as_str().unwrap_or_default().to_owned();
+            if matches!(key.as_str(), "InvokedAfter" | "InvokedBefore")
+                && chrono::DateTime::parse_from_rfc3339(&value).is_err()
+            {
+                return Err(ApiError::new(
+                    "InvalidFilterKey",
+                    format!("Filter {key} takes an ISO 8601 timestamp"),
+                ));
+            }
+            filters.push((key, value));
+        }
+        Ok(Self { filters })
+    }
+
+    fn matches(&self, command: &Command, status: &str) -> bool {
+        self.filters.iter().all(|(key, value)| match key.as_str() {
+            "Status" => status.eq_ignore_ascii_case(value),
+            "DocumentName" => command.document_name == *value,
+            "InvokedAfter" => {
+                chrono::DateTime::parse_from_rfc3339(value).is_ok_and(|t| command.requested >= t)
+            }
+            "InvokedBefore" => {
+                chrono::DateTime::parse_from_rfc3339(value).is_ok_and(|t| command.requested <= t)
+            }
+            // ExecutionStage: Executing / Complete.
+            _ => {
+                let complete = crate::run::is_terminal_command_status(status);
+                value.eq_ignore_ascii_case(if complete { "Complete" } else { "Executing" })
+            }
+        })
+    }
+}
+
+fn command_json(command: &Command) -> Value {
+    let count = |pred: fn(&CommandInvocation) -> bool| {
+        command.invocations.iter().filter(|i| pred(i)).count()
+    };
+    let mut body = json!({
+        "CommandId": command.id,
+        "DocumentName": command.document_name,
+        "DocumentVersion": "$DEFAULT",
+        "ExpiresAfter": epoch(command.expires_after),
+        "Parameters": command.parameters,
+        "InstanceIds": command.instance_ids(),
+        "Targets": [],
+        "RequestedDateTime": epoch(command.requested),
+        "Status": command.status,
+        "StatusDetails": command.status_details.clone().unwrap_or_else(|| command.status.clone()),
+        "MaxConcurrency": "50",
+        "MaxErrors": "0",
+        "TargetCount": command.invocations.len(),
+        "CompletedCount": count(|i| crate::run::is_terminal_command_status(&i.status)),
+        "ErrorCount": count(|i| !matches!(i.status.as_str(), "Success" | "Pending" | "InProgress" | "Delayed") && i.status != "DeliveryTimedOut"),
+        "DeliveryTimedOutCount": count(|i| i.status == "DeliveryTimedOut"),
+        "TimeoutSeconds": 3600,
+    });
+    if let Some(comment) = &command.comment {
+        body["Comment"] = json!(comment);
+    }
+    body
+}
+
+pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "ListCommands";
+    if let Some(id) = request.str("CommandId") {
+        check_command_id(id)?;
+    }
+    let filters = CommandFilters::parse(request)?;
+    let instance = request.str("InstanceId");
+    let after = after_key(OP, request)?;
+    let mut rows: Vec<(String, Value)> = state
+        .commands
+        .values()
+        .filter(|command| request.str("CommandId").is_none_or(|id| command.id == id))
+        .filter(|command| {
+            instance.is_none_or(|instance| {
+                command
+                    .invocations
+                    .iter()
+                    .any(|i| i.instance_id == instance)
+            })
+        })
+        .filter(|command| filters.matches(command, &command.status))
+        .map(|command| {
+            (
+                format!(
+                    "{:020}-{}",
+                    i64::MAX - command.requested.timestamp_millis(),
+                    command.id
+                ),
+                command_json(command),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = rows
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    let (page, next) = take_page(OP, items, request.page_size(50));
+    Ok(with_token(json!({ "Commands": page }), next))
+}
+
+fn invocation_json(command: &Command, invocation: &CommandInvocation, details: bool) -> Value {
+    let mut body = json!({
+        "CommandId": command.id,
+        "InstanceId": invocation.instance_id,
+        "DocumentName": command.document_name,
+        "DocumentVersion": "$DEFAULT",
+        "RequestedDateTime": epoch(command.requested),
+        "Status": invocation.status,
+        "StatusDetails": invocation.status_details.clone().unwrap_or_else(|| invocation.status.clone()),
+        "StandardOutputUrl": "",
+        "StandardErrorUrl": "",
+        "CommandPlugins": [],
+    });
+    if let Some(name) = &invocation.instance_name {
+        body["InstanceName"] = json!(name);
+    }
+    if let Some(comment) = &command.comment {
+        body["Comment"] = json!(comment);
+    }
+    if details {
+        let mut plugin = json!({
+            "Name": "PatchLinux",
+            "Status": invocation.status,
+            "StatusDetails": invocation.status_details.clone().unwrap_or_else(|| invocation.status.clone()),
+            "ResponseCode": invocation.response_code,
+            "ResponseStartDateTime": epoch(invocation.start),
+            "Output": tail(&invocation.stdout, 2500),
+            "StandardOutputUrl": "",
+            "StandardErrorUrl": "",
+        });
+        if let Some(end) = invocation.end {
+            plugin["ResponseFinishDateTime"] = epoch(end);
+        }
+        body["CommandPlugins"] = json!([plugin]);
+    }
+    body
+}
+
+/// The first `limit` characters, as the service truncates output.
+fn tail(text: &str, limit: usize) -> String {
+    text.chars().take(limit).collect()
+}
+
+pub fn list_command_invocations(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "ListCommandInvocations";
+    if let Some(id) = request.str("CommandId") {
+        check_command_id(id)?;
+    }
+    let filters = CommandFilters::parse(request)?;
+    let details = request.bool("Details").unwrap_or(false);
+    let instance = request.str("InstanceId");
+    let after = after_key(OP, request)?;
+    let mut rows = Vec::new();
+    for command in state
+        .commands
+        .values()
+        .filter(|c| request.str("CommandId").is_none_or(|id| c.id == id))
+    {
+        for invocation in &command.invocations {
+            if instance.is_some_and(|instance| invocation.instance_id != instance) {
+                continue;
+            }
+            if !filters.matches(command, &invocation.status) {
+                continue;
+            }
+            let key = format!("{}\u{0}{}", command.id, invocation.instance_id);
+            rows.push((key, invocation_json(command, invocation, details)));
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = rows
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    let (page, next) = take_page(OP, items, request.page_size(50));
+    Ok(with_token(json!({ "CommandInvocations": page }), next))
+}
+
+pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult {
+    let command_id = request.required_str("CommandId")?;
+    check_command_id(command_id)?;
+    let instance_id = request.required_str("InstanceId")?;
+    let missing = || ApiError::new("InvocationDoesNotExist", "");
+    let command = state.commands.get(command_id).ok_or_else(missing)?;
+    let invocation = command
+        .invocations
+        .iter()
+        .find(|i| i.instance_id == instance_id)
+        .ok_or_else(missing)?;
+    if let Some(plugin) = request.str("PluginName")
+        && plugin != "PatchLinux"
+        && plugin != "PatchWindows"
+    {
+        return Err(ApiError::new(
+            "InvalidPluginName",
+            format!("Plugin {plugin} is not valid"),
+        ));
+    }
+    let elapsed = invocation
+        .end
+        .map(|end| {
+            let total = (end - invocation.start).num_milliseconds().max(0);
+            format!("PT{}.{:03}S", total / 1000, total % 1000)
+        })
+        .unwrap_or_default();
+    let mut body = json!({
+        "CommandId": command.id,
+        "InstanceId": invocation.instance_id,
+        "DocumentName": command.document_name,
+        "DocumentVersion": "$DEFAULT",
+        "PluginName": "PatchLinux",
+        "ResponseCode": invocation.response_code,
+        "ExecutionStartDateTime": invocation.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "ExecutionElapsedTime": elapsed,
+        "ExecutionEndDateTime": invocation.end.map(|end| end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default(),
+        "Status": invocation.status,
+        "StatusDetails": invocation.status_details.clone().unwrap_or_else(|| invocation.status.clone()),
+        "StandardOutputContent": tail(&invocation.stdout, STDOUT_LIMIT),
+        "StandardOutputUrl": "",
+        "StandardErrorContent": tail(&invocation.stderr, STDERR_LIMIT),
+        "StandardErrorUrl": "",
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
+    });
+    if let Some(comment) = &command.comment {
+        body["Comment"] = json!(comment);
+    }
+    Ok(body)
+}

@@ -1,0 +1,339 @@
+//! Maintenance windows and their execution history.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{after_key, with_token};
+use crate::api::{ApiError, ApiResult, Request, strings};
+use crate::pagination::take_page;
+use crate::state::{State, Window, WindowExecution, epoch};
+
+fn find<'a>(state: &'a State, id: &str) -> Result<&'a Window, ApiError> {
+    state
+        .windows
+        .get(id)
+        .ok_or_else(|| ApiError::does_not_exist(format!("Maintenance window {id} does not exist")))
+}
+
+fn common(window: &Window) -> Value {
+    let mut body = json!({
+        "WindowId": window.id,
+        "Name": window.name,
+        "Schedule": window.schedule,
+        "Duration": window.duration,
+        "Cutoff": window.cutoff,
+        "AllowUnassociatedTargets": window.allow_unassociated_targets,
+        "Enabled": window.enabled,
+    });
+    for (member, value) in [
+        ("Description", window.description.clone()),
+        ("ScheduleTimezone", window.schedule_timezone.clone()),
+        ("StartDate", window.start_date.clone()),
+        ("EndDate", window.end_date.clone()),
+    ] {
+        if let Some(value) = value {
+            body[member] = json!(value);
+        }
+    }
+    if let Some(offset) = window.schedule_offset {
+        body["ScheduleOffset"] = json!(offset);
+    }
+    body
+}
+
+pub fn get_window(state: &State, request: &Request<'_>) -> ApiResult {
+    let window = find(state, request.required_str("WindowId")?)?;
+    let mut body = common(window);
+    body["CreatedDate"] = epoch(window.created);
+    body["ModifiedDate"] = epoch(window.modified);
+    Ok(body)
+}
+
+pub fn update_window(state: &mut State, request: &Request<'_>) -> ApiResult {
+    let id = find(state, request.required_str("WindowId")?)?.id.clone();
+    let replace = request.bool("Replace").unwrap_or(false);
+    let mut window = state.windows[&id].clone();
+    if replace {
+        // Replace=true requires every required field of a window to be given again.
+        for required in [
+            "Name",
+            "Schedule",
+            "Duration",
+            "Cutoff",
+            "AllowUnassociatedTargets",
+        ] {
+            if !request.has(required) {
+                return Err(ApiError::validation(format!(
+                    "{required} is required when Replace is true"
+                )));
+            }
+        }
+    }
+    if let Some(name) = request.str("Name") {
+        window.name = name.to_owned();
+    }
+    if let Some(schedule) = request.str("Schedule") {
+        window.schedule = schedule.to_owned();
+    }
+    if let Some(duration) = request.int("Duration") {
+        window.duration = duration;
+    }
+    if let Some(cutoff) = request.int("Cutoff") {
+        window.cutoff = cutoff;
+    }
+    if window.cutoff >= window.duration {
+        return Err(ApiError::validation("Cutoff must be less than Duration"));
+    }
+    if let Some(flag) = request.bool("AllowUnassociatedTargets") {
+        window.allow_unassociated_targets = flag;
+    }
+    if let Some(flag) = request.bool("Enabled") {
+        window.enabled = flag;
+    }
+    let optional = |name: &str, current: &Option<String>| -> Option<String> {
+        match request.str(name) {
+            Some(value) => Some(value.to_owned()),
+            None if replace => None,
+            None => current.clone(),
+        }
+    };
+    window.description = optional("Description", &window.description);
+    window.schedule_timezone = optional("ScheduleTimezone", &window.schedule_timezone);
+    window.start_date = optional("StartDate", &window.start_date);
+    window.end_date = optional("EndDate", &window.end_date);
+    if let Some(offset) = request.int("ScheduleOffset") {
+        window.schedule_offset = Some(offset);
+    } else if replace {
+        window.schedule_offset = None;
+    }
+    window.modified = Utc::now();
+    let body = common(&window);
+    state.windows.insert(id, window);
+    Ok(body)
+}
+
+/// MaintenanceWindowFilter (Key/Values) as (key, values).
+fn window_filters<'a>(
+    request: &Request<'a>,
+    allowed: &[&str],
+) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
+    request
+        .list("Filters")
+        .iter()
+        .map(|filter| {
+            let key = filter["Key"].as_str().unwrap_or_default();
+            if !allowed.contains(&key) {
+                return Err(ApiError::validation(format!(
+                    "Invalid filter key {key:?}; valid keys are {}",
+                    allowed.join(", ")
+                )));
+            }
+            Ok((
+                key,
+                filter["Values"]
+                    .as_array()
+                    .map(|values| strings(values))
+                    .unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+pub fn describe_windows(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindows";
+    let filters = window_filters(request, &["Name", "Enabled"])?;
+    let after = after_key(OP, request)?;
+    let items = state
+        .windows
+        .values()
+        .filter(|window| {
+            after
+                .as_deref()
+                .is_none_or(|after| window.id.as_str() > after)
+        })
+        .filter(|window| {
+            filters.iter().all(|(key, values)| match *key {
+                "Name" => values.contains(&window.name.as_str()),
+                _ => values
+                    .iter()
+                    .any(|value| value.eq_ignore_ascii_case(&window.enabled.to_string())),
+            })
+        })
+        .map(|window| {
+            let mut body = common(window);
+            if let Some(object) = body.as_object_mut() {
+                object.remove("AllowUnassociatedTargets");
+            }
+            (window.id.clone(), body)
+        });
+    let (page, next) = take_page(OP, items, request.page_size(10));
+    Ok(with_token(json!({ "WindowIdentities": page }), next))
+}
+
+fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::validation(format!(
+                "Filter {key} takes an ISO 8601 timestamp, got {value:?}"
+            ))
+        })
+}
+
+/// Newest first, as the console and CLI show them; the key sorts that way.
+fn execution_key(execution: &WindowExecution) -> String {
+    format!(
+        "{:020}-{}",
+        i64::MAX - execution.start.timestamp_millis(),
+        execution.id
+    )
+}
+
+pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindowExecutions";
+    let window_id = request.required_str("WindowId")?;
+    let filters = window_filters(request, &["ExecutedBefore", "ExecutedAfter"])?;
+    let mut bounds = Vec::new();
+    for (key, values) in filters {
+        let value = values.first().copied().unwrap_or_default();
+        bounds.push((key, parse_time(key, value)?));
+    }
+    let after = after_key(OP, request)?;
+    let mut rows: Vec<(String, Value)> = state
+        .executions
+        .values()
+        .filter(|execution| execution.window_id == window_id)
+        .filter(|execution| {
+            bounds.iter().all(|(key, time)| match *key {
+                "ExecutedBefore" => execution.start < *time,
+                _ => execution.start > *time,
+            })
+        })
+        .map(|execution| {
+            let mut body = json!({
+                "WindowId": execution.window_id,
+                "WindowExecutionId": execution.id,
+                "Status": execution.status,
+                "StartTime": epoch(execution.start),
+            });
+            if let Some(end) = execution.end {
+                body["EndTime"] = epoch(end);
+            }
+            if let Some(details) = &execution.status_details {
+                body["StatusDetails"] = json!(details);
+            }
+            (execution_key(execution), body)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = rows
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    let (page, next) = take_page(OP, items, request.page_size(10));
+    Ok(with_token(json!({ "WindowExecutions": page }), next))
+}
+
+fn find_execution<'a>(state: &'a State, id: &str) -> Result<&'a WindowExecution, ApiError> {
+    state.executions.get(id).ok_or_else(|| {
+        ApiError::does_not_exist(format!("Maintenance window execution {id} does not exist"))
+    })
+}
+
+pub fn describe_execution_tasks(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindowExecutionTasks";
+    let execution = find_execution(state, request.required_str("WindowExecutionId")?)?;
+    let filters = window_filters(request, &["Status"])?;
+    let after = after_key(OP, request)?;
+    let items = execution
+        .tasks
+        .iter()
+        .filter(|task| {
+            filters
+                .iter()
+                .all(|(_, values)| values.contains(&task.status.as_str()))
+        })
+        .map(|task| {
+            let mut body = json!({
+                "WindowExecutionId": execution.id,
+                "TaskExecutionId": task.id,
+                "Status": task.status,
+                "StartTime": epoch(task.start),
+                "TaskArn": task.task_arn,
+                "TaskType": "RUN_COMMAND",
+            });
+            if let Some(end) = task.end {
+                body["EndTime"] = epoch(end);
+            }
+            if let Some(details) = &task.status_details {
+                body["StatusDetails"] = json!(details);
+            }
+            (task.id.clone(), body)
+        })
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after))
+        .collect::<Vec<_>>();
+    let mut items = items;
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let (page, next) = take_page(OP, items.into_iter(), request.page_size(10));
+    Ok(with_token(
+        json!({ "WindowExecutionTaskIdentities": page }),
+        next,
+    ))
+}
+
+pub fn describe_task_invocations(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindowExecutionTaskInvocations";
+    let execution = find_execution(state, request.required_str("WindowExecutionId")?)?;
+    let task_id = request.required_str("TaskId")?;
+    let task = execution
+        .tasks
+        .iter()
+        .find(|task| task.id == task_id)
+        .ok_or_else(|| {
+            ApiError::does_not_exist(format!("Task execution {task_id} does not exist"))
+        })?;
+    let filters = window_filters(request, &["Status"])?;
+    let after = after_key(OP, request)?;
+    let mut rows: Vec<(String, Value)> = task
+        .invocations
+        .iter()
+        .filter(|invocation| {
+            filters
+                .iter()
+                .all(|(_, values)| values.contains(&invocation.status.as_str()))
+        })
+        .map(|invocation| {
+            let mut body = json!({
+                "WindowExecutionId": execution.id,
+                "TaskExecutionId": task.id,
+                "InvocationId": invocation.id,
+                "ExecutionId": invocation.execution_id,
+                "TaskType": "RUN_COMMAND",
+                "Status": invocation.status,
+                "StartTime": epoch(invocation.start),
+            });
+            if let Some(end) = invocation.end {
+                body["EndTime"] = epoch(end);
+            }
+            for (member, value) in [
+                ("StatusDetails", &invocation.status_details),
+                ("OwnerInformation", &invocation.owner_information),
+                ("WindowTargetId", &invocation.window_target_id),
+                ("Parameters", &invocation.parameters),
+            ] {
+                if let Some(value) = value {
+                    body[member] = json!(value);
+                }
+            }
+            (invocation.id.clone(), body)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = rows
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    let (page, next) = take_page(OP, items, request.page_size(10));
+    Ok(with_token(
+        json!({ "WindowExecutionTaskInvocationIdentities": page }),
+        next,
+    ))
+}

@@ -1,0 +1,417 @@
+//! Runs a maintenance-window execution on the simulated fleet, the way Patch Manager would: one Run
+//! Command command per target instance and task, patch states and reports updated from each
+//! instance's outcome, task and execution records written, and the EventBridge events AWS would emit
+//! returned in their real shapes (the patch-week driver forwards them to EventBridge).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::state::{
+    Command, CommandInvocation, PatchReport, PatchState, State, TaskExecution, TaskInvocation,
+    TaskKind, WindowExecution,
+};
+
+/// What one instance does in the run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceOutcome {
+    /// The Run Command status of the instance's patch invocation: `Success`, `Failed`, `TimedOut`,
+    /// `DeliveryTimedOut`, `Cancelled`, `Undeliverable`, …
+    #[serde(default = "success")]
+    pub status: String,
+    /// Catalog ids of the patches that fail to install (default for a failure: the first missing one).
+    #[serde(default)]
+    pub failed_patches: Vec<String>,
+    /// Installed, but waiting for a reboot.
+    #[serde(default)]
+    pub pending_reboot: Vec<String>,
+    #[serde(default)]
+    pub stdout: Option<String>,
+    #[serde(default)]
+    pub stderr: Option<String>,
+}
+
+fn success() -> String {
+    "Success".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    pub window_id: String,
+    /// Per-instance outcomes; instances not named succeed.
+    #[serde(default)]
+    pub outcomes: BTreeMap<String, InstanceOutcome>,
+    /// Forces the execution's final status (e.g. `TIMED_OUT`, `CANCELLED`); by default it follows the tasks.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Status of the post-patch verification task, if the window has one (default `Success`).
+    #[serde(default)]
+    pub verification: Option<String>,
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default = "five")]
+    pub duration_minutes: i64,
+}
+
+fn five() -> i64 {
+    5
+}
+
+pub fn is_terminal_command_status(status: &str) -> bool {
+    !matches!(status, "Pending" | "InProgress" | "Delayed" | "Cancelling")
+}
+
+/// The task-invocation status a command status maps to.
+fn window_status(command_status: &str) -> &'static str {
+    match command_status {
+        "Success" => "SUCCESS",
+        "TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut" => "TIMED_OUT",
+        "Cancelled" => "CANCELLED",
+        _ => "FAILED",
+    }
+}
+
+fn uuid(rng: &mut fastrand::Rng) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        rng.u32(..),
+        rng.u16(..),
+        rng.u16(..0x1000),
+        0x8000 | rng.u16(..0x4000),
+        rng.u64(..1 << 48)
+    )
+}
+
+fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn event(
+    state: &State,
+    detail_type: &str,
+    resources: Vec<String>,
+    time: DateTime<Utc>,
+    detail: Value,
+    rng: &mut fastrand::Rng,
+) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid(rng),
+        "detail-type": detail_type,
+        "source": "aws.ssm",
+        "account": state.account,
+        "time": time.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "region": state.region,
+        "resources": resources,
+        "detail": detail,
+    })
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunResult {
+    pub window_execution_id: String,
+    pub status: String,
+    pub task_execution_ids: Vec<String>,
+    pub command_ids: BTreeMap<String, String>,
+    pub events: Vec<Value>,
+}
+
+pub fn run_window(
+    state: &mut State,
+    request: RunRequest,
+    rng: &mut fastrand::Rng,
+) -> Result<RunResult, String> {
+    let window = state
+        .windows
+        .get(&request.window_id)
+        .cloned()
+        .ok_or_else(|| format!("maintenance window {} does not exist", request.window_id))?;
+    for instance in request.outcomes.keys() {
+        if !state.instances.contains_key(instance) {
+            return Err(format!(
+                "outcome names instance {instance}, which the simulator does not have"
+            ));
+        }
+    }
+    let start = request.start.unwrap_or_else(Utc::now);
+    let end = start + Duration::minutes(request.duration_minutes.max(1));
+    let mut targets: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for target in &window.targets {
+        for group in &target.patch_groups {
+            for id in state.group_members.get(group).into_iter().flatten() {
+                targets.push((
+                    id.clone(),
+                    Some(target.id.clone()),
+                    target.owner_information.clone(),
+                ));
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup_by(|a, b| a.0 == b.0);
+
+    let execution_id = uuid(rng);
+    let window_arn = state.arn("maintenancewindow", &window.id);
+    let mut events = Vec::new();
+    let mut tasks = Vec::new();
+    let mut command_ids = BTreeMap::new();
+
+    for task in &window.tasks {
+        let task_execution_id = uuid(rng);
+        let mut invocations = Vec::new();
+        for (instance_id, target_id, owner) in &targets {
+            let outcome = request
+                .outcomes
+                .get(instance_id)
+                .cloned()
+                .unwrap_or(InstanceOutcome {
+                    status: success(),
+                    failed_patches: Vec::new(),
+                    pending_reboot: Vec::new(),
+                    stdout: None,
+                    stderr: None,
+                });
+            let status = match task.kind {
+                TaskKind::Patch => outcome.status.clone(),
+                _ => request.verification.clone().unwrap_or_else(success),
+            };
+            let command_id = uuid(rng);
+            let (stdout, stderr) = match task.kind {
+                TaskKind::Patch => apply_patch_outcome(
+                    state,
+                    instance_id,
+                    task.operation.as_deref().unwrap_or("Install"),
+                    &task.reboot_option,
+                    &outcome,
+                    start,
+                    end,
+                ),
+                _ => (format!("verification {status}\n"), String::new()),
+            };
+            let operation = task
+                .operation
+                .clone()
+                .unwrap_or_else(|| "Install".to_owned());
+            let mut parameters = BTreeMap::new();
+            if task.kind == TaskKind::Patch {
+                parameters.insert("Operation".to_owned(), vec![operation]);
+                parameters.insert("RebootOption".to_owned(), vec![task.reboot_option.clone()]);
+            }
+            let name = state
+                .instances
+                .get(instance_id)
+                .and_then(|i| i.name.clone());
+            let command = Command {
+                id: command_id.clone(),
+                document_name: task.document.clone(),
+                comment: Some(format!("Maintenance window {} task {}", window.id, task.id)),
+                parameters,
+                requested: start,
+                expires_after: start + Duration::hours(2),
+                status: status.clone(),
+                status_details: Some(status.clone()),
+                invocations: vec![CommandInvocation {
+                    instance_id: instance_id.clone(),
+                    instance_name: name,
+                    status: status.clone(),
+                    status_details: Some(status.clone()),
+                    response_code: if status == "Success" { 0 } else { 1 },
+                    start,
+                    end: Some(end),
+                    stdout,
+                    stderr,
+                }],
+            };
+            let instance_arn = format!(
+                "arn:aws:ec2:{}:{}:instance/{instance_id}",
+                state.region, state.account
+            );
+            events.push(event(state, "EC2 Command Invocation Status-change Notification", vec![instance_arn.clone()], end, json!({
+                "command-id": command_id, "document-name": task.document, "instance-id": instance_id,
+                "requested-date-time": iso(start), "status": status,
+            }), rng));
+            events.push(event(state, "EC2 Command Status-change Notification", vec![instance_arn], end, json!({
+                "command-id": command_id, "document-name": task.document, "expire-after": iso(command.expires_after),
+                "parameters": command.parameters, "requested-date-time": iso(start), "status": status,
+            }), rng));
+            state.commands.insert(command_id.clone(), command);
+            if task.kind == TaskKind::Patch {
+                command_ids.insert(instance_id.clone(), command_id.clone());
+            }
+            let invocation_status = window_status(&status).to_owned();
+            events.push(event(state, "Maintenance Window Task Target Invocation State-change Notification", vec![window_arn.clone()], end, json!({
+                "start-time": iso(start), "end-time": iso(end), "window-id": window.id,
+                "window-execution-id": execution_id, "task-execution-id": task_execution_id,
+                "window-target-id": target_id, "status": invocation_status, "owner-information": owner,
+            }), rng));
+            invocations.push(TaskInvocation {
+                id: uuid(rng),
+                execution_id: command_id,
+                instance_id: instance_id.clone(),
+                status: invocation_status,
+                status_details: Some(status),
+                start,
+                end: Some(end),
+                window_target_id: target_id.clone(),
+                owner_information: owner.clone(),
+                parameters: Some(json!({"documentName": task.document}).to_string()),
+            });
+        }
+        let task_status = if invocations.iter().all(|i| i.status == "SUCCESS") {
+            "SUCCESS"
+        } else {
+            "FAILED"
+        };
+        events.push(event(state, "Maintenance Window Task Execution State-change Notification", vec![window_arn.clone()], end, json!({
+            "start-time": iso(start), "task-execution-id": task_execution_id, "end-time": iso(end),
+            "window-id": window.id, "window-execution-id": execution_id, "status": task_status,
+        }), rng));
+        tasks.push(TaskExecution {
+            id: task_execution_id,
+            task_id: task.id.clone(),
+            task_arn: task.document.clone(),
+            status: task_status.to_owned(),
+            status_details: None,
+            start,
+            end: Some(end),
+            invocations,
+        });
+    }
+    let status = request.status.clone().unwrap_or_else(|| {
+        if tasks.iter().all(|task| task.status == "SUCCESS") {
+            "SUCCESS".to_owned()
+        } else {
+            "FAILED".to_owned()
+        }
+    });
+    events.push(event(
+        state,
+        "Maintenance Window Execution State-change Notification",
+        vec![window_arn],
+        end,
+        json!({
+            "start-time": iso(start), "end-time": iso(end), "window-id": window.id,
+            "window-execution-id": execution_id, "status": status,
+        }),
+        rng,
+    ));
+    let task_execution_ids = tasks.iter().map(|task| task.id.clone()).collect();
+    state.executions.insert(
+        execution_id.clone(),
+        WindowExecution {
+            id: execution_id.clone(),
+            window_id: window.id.clone(),
+            status: status.clone(),
+            status_details: None,
+            start,
+            end: Some(end),
+            tasks,
+        },
+    );
+    Ok(RunResult {
+        window_execution_id: execution_id,
+        status,
+        task_execution_ids,
+        command_ids,
+        events,
+    })
+}
+
+/// Updates an instance's patches and report for its patch invocation; returns (stdout, stderr).
+fn apply_patch_outcome(
+    state: &mut State,
+    instance_id: &str,
+    operation: &str,
+    reboot_option: &str,
+    outcome: &InstanceOutcome,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> (String, String) {
+    // Statuses in which the agent never ran: nothing is reported.
+    if matches!(
+        outcome.status.as_str(),
+        "DeliveryTimedOut" | "Undeliverable" | "InvalidPlatform" | "AccessDenied"
+    ) {
+        return (
+            String::new(),
+            format!(
+                "{}: the command never reached the instance\n",
+                outcome.status
+            ),
+        );
+    }
+    let Some(instance) = state.instances.get(instance_id) else {
+        return (String::new(), String::new());
+    };
+    let baseline_id = state
+        .baseline_for(instance.patch_group.as_deref(), &instance.operating_system)
+        .map(|baseline| baseline.id.clone())
+        .unwrap_or_else(|| "pb-0000000000000000".to_owned());
+    let catalog = state.catalog.clone();
+    let failed_ok = outcome.status == "Success";
+    let instance = state.instances.get_mut(instance_id).expect("checked above");
+    let mut failed_names = Vec::new();
+    if operation == "Install" {
+        let mut to_fail: Vec<String> = outcome.failed_patches.clone();
+        if !failed_ok
+            && to_fail.is_empty()
+            && let Some(first) = instance
+                .patches
+                .iter()
+                .find(|p| matches!(p.state, PatchState::Missing | PatchState::Failed))
+        {
+            to_fail.push(catalog[first.patch as usize].id.clone());
+        }
+        for patch in &mut instance.patches {
+            let id = &catalog[patch.patch as usize].id;
+            if to_fail.contains(id) {
+                patch.state = PatchState::Failed;
+                patch.installed_time = None;
+                failed_names.push(catalog[patch.patch as usize].title.clone());
+            } else if matches!(
+                patch.state,
+                PatchState::Missing | PatchState::Failed | PatchState::InstalledPendingReboot
+            ) {
+                patch.state = if outcome.pending_reboot.contains(id) {
+                    PatchState::InstalledPendingReboot
+                } else {
+                    PatchState::Installed
+                };
+                patch.installed_time = Some(end);
+            }
+        }
+    }
+    instance.report = Some(PatchReport {
+        operation: operation.to_owned(),
+        start,
+        end,
+        baseline_id,
+        snapshot_id: None,
+        reboot_option: reboot_option.to_owned(),
+        last_no_reboot_install_operation_time: None,
+    });
+    state.recount(instance_id);
+    let stdout = outcome.stdout.clone().unwrap_or_else(|| {
+        format!(
+            "Patch {operation} started\nInstalling approved patches\n{}\n",
+            if failed_names.is_empty() {
+                "All patches installed".to_owned()
+            } else {
+                format!("Failed: {}", failed_names.join(", "))
+            }
+        )
+    });
+    let stderr = outcome.stderr.clone().unwrap_or_else(|| {
+        if failed_names.is_empty() {
+            String::new()
+        } else {
+            format!("ERROR: failed to install {}\n", failed_names.join(", "))
+        }
+    });
+    (stdout, stderr)
+}

@@ -1,0 +1,251 @@
+//! The HTTP side: the awsJson1_1 endpoint at `POST /` and the control endpoint under `/_sim/`.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, Request};
+use crate::faults::{FaultSettings, Faults};
+use crate::generate::{GenerateOptions, generate};
+use crate::model::{InputProblem, ServiceModel, validation_message};
+use crate::run::{RunRequest, run_window};
+use crate::scenario::Scenario;
+use crate::state::State;
+
+/// Everything a request needs.
+pub struct App {
+    pub model: ServiceModel,
+    pub state: RwLock<State>,
+    pub faults: Faults,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl App {
+    pub fn new(state: State, faults: FaultSettings) -> Arc<Self> {
+        Arc::new(Self {
+            model: ServiceModel::load(),
+            state: RwLock::new(state),
+            rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
+            faults: Faults::new(faults),
+        })
+    }
+
+    fn replace_state(&self, state: State) {
+        *self
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = state;
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", post(aws))
+        .route(
+            "/_sim/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/stats/reset", post(reset_stats))
+        .route("/_sim/faults", get(get_faults).put(put_faults))
+        .route("/_sim/scenario", put(put_scenario))
+        .route("/_sim/generate", post(post_generate))
+        .route("/_sim/window-executions", post(post_run))
+        .with_state(app)
+}
+
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+fn request_id() -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        fastrand::u32(..),
+        fastrand::u16(..),
+        fastrand::u16(..0x1000),
+        fastrand::u16(..0x1000),
+        fastrand::u64(..1 << 48)
+    )
+}
+
+fn aws_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    if let Ok(id) = HeaderValue::from_str(&request_id()) {
+        headers.insert("x-amzn-RequestId", id);
+    }
+    response
+}
+
+fn aws_error(error: &ApiError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    aws_response(
+        status,
+        &json!({"__type": error.code, "message": error.message}),
+    )
+}
+
+async fn aws(Extract(app): Extract<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let operation = target.strip_prefix("AmazonSSM.").unwrap_or_default();
+    if app.model.operation(operation).is_none() {
+        app.faults.record(
+            if operation.is_empty() {
+                "(none)"
+            } else {
+                operation
+            },
+            false,
+        );
+        return aws_error(&ApiError::new("UnknownOperationException", ""));
+    }
+    let admission = app.faults.admit(operation);
+    if !admission.delay.is_zero() {
+        tokio::time::sleep(admission.delay).await;
+    }
+    if let Some(fault) = admission.fault {
+        return aws_error(&fault);
+    }
+    let result = handle(&app, operation, &body);
+    app.faults.record(operation, result.is_ok());
+    match result {
+        Ok(body) => aws_response(StatusCode::OK, &body),
+        Err(error) => aws_error(&error),
+    }
+}
+
+fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|err| ApiError::new("SerializationException", err.to_string()))?
+    };
+    let Some(object) = parsed.as_object() else {
+        return Err(ApiError::new(
+            "SerializationException",
+            "The request body must be a JSON object",
+        ));
+    };
+    app.model
+        .validate_input(operation, &parsed)
+        .map_err(|problem| match problem {
+            InputProblem::Serialization(message) => {
+                ApiError::new("SerializationException", message)
+            }
+            InputProblem::Constraints(problems) => {
+                ApiError::validation(validation_message(&problems))
+            }
+        })?;
+    let request = Request { body: object };
+    crate::ops::dispatch(operation, &app.state, &request)
+        .unwrap_or_else(|| Err(ApiError::new("UnknownOperationException", "")))
+}
+
+fn control_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn stats(Extract(app): Extract<Arc<App>>) -> Response {
+    let operations = app.faults.stats();
+    let total: u64 = operations.values().map(|stats| stats.requests).sum();
+    axum::Json(json!({"total_requests": total, "operations": operations})).into_response()
+}
+
+async fn reset_stats(Extract(app): Extract<Arc<App>>) -> Response {
+    app.faults.reset_stats();
+    axum::Json(json!({"reset": true})).into_response()
+}
+
+async fn get_faults(Extract(app): Extract<Arc<App>>) -> Response {
+    axum::Json(app.faults.settings()).into_response()
+}
+
+async fn put_faults(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
+    let settings: FaultSettings = match serde_json::from_slice(&body) {
+        Ok(settings) => settings,
+        Err(err) => {
+            return control_error(StatusCode::BAD_REQUEST, format!("fault settings: {err}"));
+        }
+    };
+    if let Err(message) = settings.check() {
+        return control_error(StatusCode::BAD_REQUEST, message);
+    }
+    app.faults.set(settings.clone());
+    axum::Json(settings).into_response()
+}
+
+async fn put_scenario(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    match Scenario::from_json(&text).and_then(Scenario::into_state) {
+        Ok(state) => {
+            let summary = summary(&state);
+            app.replace_state(state);
+            axum::Json(summary).into_response()
+        }
+        Err(err) => control_error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+async fn post_generate(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
+    let options: GenerateOptions = if body.is_empty() {
+        GenerateOptions::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(options) => options,
+            Err(err) => {
+                return control_error(StatusCode::BAD_REQUEST, format!("generate options: {err}"));
+            }
+        }
+    };
+    let state = generate(&options);
+    let summary = summary(&state);
+    app.replace_state(state);
+    axum::Json(summary).into_response()
+}
+
+async fn post_run(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
+    let request: RunRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                format!("window execution request: {err}"),
+            );
+        }
+    };
+    let mut state = app
+        .state
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut rng = app
+        .rng
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match run_window(&mut state, request, &mut rng) {
+        Ok(result) => axum::Json(result).into_response(),
+        Err(message) => control_error(StatusCode::NOT_FOUND, message),
+    }
+}
+
+/// What a loaded state holds, for the control endpoint's answers and the startup log.
+pub fn summary(state: &State) -> Value {
+    json!({
+        "instances": state.instances.len(),
+        "patch_groups": state.group_members.len(),
+        "baselines": state.baselines.len(),
+        "windows": state.windows.len(),
+        "executions": state.executions.len(),
+        "commands": state.commands.len(),
+        "parameters": state.parameters.len(),
+    })
+}

@@ -1,0 +1,481 @@
+//! The simulated account: managed instances and their patches, baselines, maintenance windows, their
+//! executions, Run Command commands and parameters. Per-instance patch counts are derived from the
+//! per-patch states and kept up to date on every change, so the summary APIs always agree with
+//! DescribeInstancePatches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A patch as the vendor publishes it (shared by every instance that has it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchInfo {
+    /// The KB id (Windows) or package id (Linux), e.g. `KB5031364` or `openssl.x86_64:1:3.0.8-1.amzn2023`.
+    pub id: String,
+    pub title: String,
+    pub classification: String,
+    /// Vendor severity, e.g. `Critical`, `Important`, `Medium`, `Low`.
+    pub severity: String,
+    /// The compliance level the baseline gives it: CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNSPECIFIED.
+    #[serde(default = "unspecified")]
+    pub compliance_level: String,
+    #[serde(default)]
+    pub cve_ids: Option<String>,
+    #[serde(default)]
+    pub release_date: Option<DateTime<Utc>>,
+}
+
+fn unspecified() -> String {
+    "UNSPECIFIED".to_owned()
+}
+
+impl PatchInfo {
+    /// Security patches as Patch Manager counts them (advisory classification).
+    pub fn is_security(&self) -> bool {
+        matches!(self.classification.as_str(), "Security" | "SecurityUpdates")
+    }
+}
+
+/// A patch's state on one instance, as DescribeInstancePatches reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PatchState {
+    Installed,
+    InstalledOther,
+    InstalledPendingReboot,
+    InstalledRejected,
+    Missing,
+    NotApplicable,
+    Failed,
+    AvailableSecurityUpdate,
+}
+
+impl PatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Installed => "INSTALLED",
+            Self::InstalledOther => "INSTALLED_OTHER",
+            Self::InstalledPendingReboot => "INSTALLED_PENDING_REBOOT",
+            Self::InstalledRejected => "INSTALLED_REJECTED",
+            Self::Missing => "MISSING",
+            Self::NotApplicable => "NOT_APPLICABLE",
+            Self::Failed => "FAILED",
+            Self::AvailableSecurityUpdate => "AVAILABLE_SECURITY_UPDATE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(text.to_owned())).ok()
+    }
+
+    /// States that make an instance NON_COMPLIANT under Patch Manager's default rules (pending reboot
+    /// and rejected-but-installed count; available security updates do not unless the baseline says so).
+    pub fn is_non_compliant(self) -> bool {
+        matches!(
+            self,
+            Self::Missing | Self::Failed | Self::InstalledPendingReboot | Self::InstalledRejected
+        )
+    }
+}
+
+/// One patch on one instance. `patch` indexes the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstancePatch {
+    pub patch: u32,
+    pub state: PatchState,
+    pub installed_time: Option<DateTime<Utc>>,
+}
+
+/// The summary Patch Manager keeps per instance, derived from its patches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PatchCounts {
+    pub installed: i64,
+    pub installed_other: i64,
+    pub installed_pending_reboot: i64,
+    pub installed_rejected: i64,
+    pub missing: i64,
+    pub failed: i64,
+    pub not_applicable: i64,
+    pub available_security_update: i64,
+    pub critical_non_compliant: i64,
+    pub security_non_compliant: i64,
+    pub other_non_compliant: i64,
+}
+
+impl PatchCounts {
+    pub fn derive(patches: &[InstancePatch], catalog: &[PatchInfo]) -> Self {
+        let mut counts = Self::default();
+        for entry in patches {
+            match entry.state {
+                PatchState::Installed => counts.installed += 1,
+                PatchState::InstalledOther => counts.installed_other += 1,
+                PatchState::InstalledPendingReboot => counts.installed_pending_reboot += 1,
+                PatchState::InstalledRejected => counts.installed_rejected += 1,
+                PatchState::Missing => counts.missing += 1,
+                PatchState::NotApplicable => counts.not_applicable += 1,
+                PatchState::Failed => counts.failed += 1,
+                PatchState::AvailableSecurityUpdate => counts.available_security_update += 1,
+            }
+            if entry.state.is_non_compliant() {
+                let info = &catalog[entry.patch as usize];
+                if info.compliance_level == "CRITICAL" {
+                    counts.critical_non_compliant += 1;
+                } else if info.is_security() {
+                    counts.security_non_compliant += 1;
+                } else {
+                    counts.other_non_compliant += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    pub fn is_compliant(&self) -> bool {
+        self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected == 0
+    }
+}
+
+/// The last patch operation an instance reported. Absent: the instance never reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchReport {
+    /// `Scan` or `Install`.
+    pub operation: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub baseline_id: String,
+    #[serde(default)]
+    pub snapshot_id: Option<String>,
+    #[serde(default = "reboot_if_needed")]
+    pub reboot_option: String,
+    #[serde(default)]
+    pub last_no_reboot_install_operation_time: Option<DateTime<Utc>>,
+}
+
+fn reboot_if_needed() -> String {
+    "RebootIfNeeded".to_owned()
+}
+
+/// A managed node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub name: Option<String>,
+    pub platform_type: String,
+    pub platform_name: String,
+    pub platform_version: String,
+    /// Patch Manager's operating-system key, e.g. `AMAZON_LINUX_2023`, `WINDOWS`.
+    pub operating_system: String,
+    pub patch_group: Option<String>,
+    pub ping_status: String,
+    pub agent_version: String,
+    pub ip_address: String,
+    pub computer_name: String,
+    pub last_ping: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+    pub patches: Vec<InstancePatch>,
+    pub report: Option<PatchReport>,
+    pub counts: PatchCounts,
+}
+
+/// A patch baseline. Approval rules and filters are kept in AWS's own JSON shape and echoed back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub id: String,
+    pub name: String,
+    pub operating_system: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The default baseline for its operating system.
+    #[serde(default)]
+    pub default_baseline: bool,
+    #[serde(default)]
+    pub global_filters: Option<Value>,
+    #[serde(default)]
+    pub approval_rules: Option<Value>,
+    #[serde(default)]
+    pub approved_patches: Vec<String>,
+    #[serde(default = "unspecified")]
+    pub approved_patches_compliance_level: String,
+    #[serde(default)]
+    pub approved_patches_enable_non_security: bool,
+    #[serde(default)]
+    pub rejected_patches: Vec<String>,
+    #[serde(default = "allow_as_dependency")]
+    pub rejected_patches_action: String,
+    #[serde(default)]
+    pub sources: Vec<Value>,
+    #[serde(default)]
+    pub available_security_updates_compliance_status: Option<String>,
+    /// Patch groups registered with this baseline.
+    #[serde(default)]
+    pub patch_groups: Vec<String>,
+    #[serde(default = "Utc::now")]
+    pub created: DateTime<Utc>,
+    #[serde(default = "Utc::now")]
+    pub modified: DateTime<Utc>,
+}
+
+fn allow_as_dependency() -> String {
+    "ALLOW_AS_DEPENDENCY".to_owned()
+}
+
+/// What a maintenance-window task does, for the simulator's execution logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// AWS-RunPatchBaseline and friends: patches the targets.
+    Patch,
+    /// A post-patch verification command.
+    Verify,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowTarget {
+    pub id: String,
+    /// Targets the instances of these patch groups (tag `Patch Group` / `PatchGroup`).
+    pub patch_groups: Vec<String>,
+    #[serde(default)]
+    pub owner_information: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowTask {
+    pub id: String,
+    pub document: String,
+    pub kind: TaskKind,
+    /// `Install` or `Scan` for patch tasks.
+    #[serde(default)]
+    pub operation: Option<String>,
+    #[serde(default = "reboot_if_needed")]
+    pub reboot_option: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub schedule: String,
+    #[serde(default)]
+    pub schedule_timezone: Option<String>,
+    #[serde(default)]
+    pub schedule_offset: Option<i64>,
+    pub duration: i64,
+    pub cutoff: i64,
+    #[serde(default)]
+    pub allow_unassociated_targets: bool,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub targets: Vec<WindowTarget>,
+    #[serde(default)]
+    pub tasks: Vec<WindowTask>,
+    #[serde(default = "Utc::now")]
+    pub created: DateTime<Utc>,
+    #[serde(default = "Utc::now")]
+    pub modified: DateTime<Utc>,
+}
+
+/// One target's run of one task in a window execution; `execution_id` is the Run Command command id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInvocation {
+    pub id: String,
+    pub execution_id: String,
+    pub instance_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub status_details: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub window_target_id: Option<String>,
+    #[serde(default)]
+    pub owner_information: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskExecution {
+    pub id: String,
+    pub task_id: String,
+    /// The document name (TaskArn of a RUN_COMMAND task).
+    pub task_arn: String,
+    pub status: String,
+    #[serde(default)]
+    pub status_details: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub invocations: Vec<TaskInvocation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowExecution {
+    pub id: String,
+    pub window_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub status_details: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub tasks: Vec<TaskExecution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandInvocation {
+    pub instance_id: String,
+    #[serde(default)]
+    pub instance_name: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub status_details: Option<String>,
+    #[serde(default = "minus_one")]
+    pub response_code: i64,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    pub id: String,
+    pub document_name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Vec<String>>,
+    pub requested: DateTime<Utc>,
+    pub expires_after: DateTime<Utc>,
+    pub status: String,
+    #[serde(default)]
+    pub status_details: Option<String>,
+    #[serde(default)]
+    pub invocations: Vec<CommandInvocation>,
+}
+
+impl Command {
+    pub fn instance_ids(&self) -> Vec<String> {
+        self.invocations
+            .iter()
+            .map(|invocation| invocation.instance_id.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    pub name: String,
+    #[serde(default = "string_type", rename = "type")]
+    pub kind: String,
+    pub value: String,
+    #[serde(default = "one")]
+    pub version: i64,
+    #[serde(default = "Utc::now")]
+    pub last_modified: DateTime<Utc>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "text_data_type")]
+    pub data_type: String,
+}
+
+fn string_type() -> String {
+    "String".to_owned()
+}
+fn one() -> i64 {
+    1
+}
+fn text_data_type() -> String {
+    "text".to_owned()
+}
+
+/// Everything the simulator serves.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub account: String,
+    pub region: String,
+    pub catalog: Vec<PatchInfo>,
+    pub catalog_index: HashMap<String, u32>,
+    pub instances: BTreeMap<String, Instance>,
+    /// Patch group → its instance ids, sorted (the order pages are served in).
+    pub group_members: BTreeMap<String, Vec<String>>,
+    pub baselines: BTreeMap<String, Baseline>,
+    pub windows: BTreeMap<String, Window>,
+    pub executions: BTreeMap<String, WindowExecution>,
+    pub commands: BTreeMap<String, Command>,
+    pub parameters: BTreeMap<String, Parameter>,
+}
+
+impl State {
+    /// Rebuilds the patch-group index after instances were added, removed or regrouped.
+    pub fn reindex_groups(&mut self) {
+        let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for instance in self.instances.values() {
+            if let Some(group) = &instance.patch_group {
+                members
+                    .entry(group.clone())
+                    .or_default()
+                    .push(instance.id.clone());
+            }
+        }
+        self.group_members = members;
+    }
+
+    /// Recomputes one instance's derived counts after its patches changed.
+    pub fn recount(&mut self, instance_id: &str) {
+        if let Some(instance) = self.instances.get_mut(instance_id) {
+            instance.counts = PatchCounts::derive(&instance.patches, &self.catalog);
+        }
+    }
+
+    /// The baseline that patches `group` on `operating_system`: the registered one, else the OS default.
+    pub fn baseline_for(&self, group: Option<&str>, operating_system: &str) -> Option<&Baseline> {
+        let registered = group.and_then(|group| {
+            self.baselines.values().find(|baseline| {
+                baseline.operating_system == operating_system
+                    && baseline.patch_groups.iter().any(|g| g == group)
+            })
+        });
+        registered.or_else(|| {
+            self.baselines.values().find(|baseline| {
+                baseline.operating_system == operating_system && baseline.default_baseline
+            })
+        })
+    }
+
+    pub fn arn(&self, kind: &str, id: &str) -> String {
+        format!("arn:aws:ssm:{}:{}:{kind}/{id}", self.region, self.account)
+    }
+}
+
+/// Epoch seconds with millisecond precision, the awsJson1_1 timestamp form.
+pub fn epoch(time: DateTime<Utc>) -> Value {
+    serde_json::json!(time.timestamp_millis() as f64 / 1000.0)
+}

@@ -1,0 +1,676 @@
+//! The real aws-sdk-ssm against the simulator: pagination, derived data agreeing the way Patch Manager
+//! derives it, writes showing in later reads, faults as the SDK sees them, and window executions.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::types::{
+    InstancePatchStateFilter, InstancePatchStateOperatorType, PatchFilter, PatchFilterGroup,
+    PatchFilterKey, PatchOrchestratorFilter, PatchRule, PatchRuleGroup,
+};
+use common::*;
+use patchpilot_shared::events::{CommandStatus, Event, WindowExecutionStatus};
+use serde_json::json;
+
+const STAGING_WINDOW: &str = "mw-0c50858d01ff4a3b1";
+
+#[tokio::test]
+async fn pages_cover_each_group_exactly_once_in_stable_order() {
+    let state = generated(2_000, 3);
+    let expected: BTreeMap<String, BTreeSet<String>> = state
+        .group_members
+        .iter()
+        .map(|(group, ids)| {
+            let reported = ids
+                .iter()
+                .filter(|id| state.instances[*id].report.is_some())
+                .cloned()
+                .collect();
+            (group.clone(), reported)
+        })
+        .collect();
+    let sim = start(state);
+    let ssm = client(&sim);
+    for page_size in [10, 37, 100] {
+        for (group, want) in &expected {
+            let pages: Vec<_> = ssm
+                .describe_instance_patch_states_for_patch_group()
+                .patch_group(group)
+                .max_results(page_size)
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .unwrap();
+            let ids: Vec<String> = pages
+                .iter()
+                .flat_map(|page| page.instance_patch_states())
+                .map(|state| state.instance_id().to_owned())
+                .collect();
+            assert!(
+                pages
+                    .iter()
+                    .all(|page| page.instance_patch_states().len() <= page_size as usize)
+            );
+            let unique: BTreeSet<String> = ids.iter().cloned().collect();
+            assert_eq!(
+                unique.len(),
+                ids.len(),
+                "duplicates across pages of {group}"
+            );
+            assert_eq!(&unique, want, "group {group} at page size {page_size}");
+            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "stable order");
+        }
+    }
+}
+
+#[tokio::test]
+async fn instance_counts_match_their_patches_and_group_state_matches_its_instances() {
+    let sim = start(generated(400, 2));
+    let ssm = client(&sim);
+    let states: Vec<_> = ssm
+        .describe_instance_patch_states_for_patch_group()
+        .patch_group("pg-0001")
+        .max_results(100)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert!(states.len() > 150);
+    for state in states.iter().take(60) {
+        let patches: Vec<_> = ssm
+            .describe_instance_patches()
+            .instance_id(state.instance_id())
+            .max_results(50)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap();
+        let count = |wanted: &str| {
+            patches
+                .iter()
+                .filter(|p| p.state().as_str() == wanted)
+                .count() as i32
+        };
+        assert_eq!(
+            state.installed_count(),
+            count("INSTALLED"),
+            "{}",
+            state.instance_id()
+        );
+        assert_eq!(state.missing_count(), count("MISSING"));
+        assert_eq!(state.failed_count(), count("FAILED"));
+        assert_eq!(
+            state.installed_pending_reboot_count().unwrap_or_default(),
+            count("INSTALLED_PENDING_REBOOT")
+        );
+        assert_eq!(state.not_applicable_count(), count("NOT_APPLICABLE"));
+        let non_compliant = count("MISSING")
+            + count("FAILED")
+            + count("INSTALLED_PENDING_REBOOT")
+            + count("INSTALLED_REJECTED");
+        let split = state.critical_non_compliant_count().unwrap_or_default()
+            + state.security_non_compliant_count().unwrap_or_default()
+            + state.other_non_compliant_count().unwrap_or_default();
+        assert_eq!(
+            split, non_compliant,
+            "critical + security + other = non-compliant patches"
+        );
+    }
+    let group = ssm
+        .describe_patch_group_state()
+        .patch_group("pg-0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.instances(), states.len() as i32);
+    let with = |pred: fn(&aws_sdk_ssm::types::InstancePatchState) -> bool| {
+        states.iter().filter(|s| pred(s)).count() as i32
+    };
+    assert_eq!(
+        group.instances_with_failed_patches(),
+        with(|s| s.failed_count() > 0)
+    );
+    assert_eq!(
+        group.instances_with_missing_patches(),
+        with(|s| s.missing_count() > 0)
+    );
+    assert_eq!(
+        group
+            .instances_with_installed_pending_reboot_patches()
+            .unwrap_or_default(),
+        with(|s| s.installed_pending_reboot_count().unwrap_or_default() > 0)
+    );
+    assert_eq!(
+        group
+            .instances_with_critical_non_compliant_patches()
+            .unwrap_or_default(),
+        with(|s| s.critical_non_compliant_count().unwrap_or_default() > 0)
+    );
+}
+
+#[tokio::test]
+async fn count_filters_and_patch_filters() {
+    let sim = start(generated(500, 1));
+    let ssm = client(&sim);
+    let failed: Vec<_> = ssm
+        .describe_instance_patch_states_for_patch_group()
+        .patch_group("pg-0000")
+        .filters(
+            InstancePatchStateFilter::builder()
+                .key("FailedCount")
+                .values("0")
+                .r#type(InstancePatchStateOperatorType::GreaterThan)
+                .build()
+                .unwrap(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert!(!failed.is_empty());
+    assert!(failed.iter().all(|state| state.failed_count() > 0));
+    let instance = failed[0].instance_id();
+    let patches = ssm
+        .describe_instance_patches()
+        .instance_id(instance)
+        .filters(
+            PatchOrchestratorFilter::builder()
+                .key("State")
+                .values("Failed")
+                .build(),
+        )
+        .send()
+        .await;
+    // State values are upper case in the API; a wrong case is refused rather than matching nothing.
+    assert_eq!(
+        patches.unwrap_err().into_service_error().code(),
+        Some("InvalidFilter")
+    );
+    let patches = ssm
+        .describe_instance_patches()
+        .instance_id(instance)
+        .filters(
+            PatchOrchestratorFilter::builder()
+                .key("State")
+                .values("FAILED")
+                .build(),
+        )
+        .max_results(50)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patches.patches().len() as i32, failed[0].failed_count());
+    assert!(
+        patches
+            .patches()
+            .iter()
+            .all(|p| p.state().as_str() == "FAILED" && p.installed_time().secs() == 0)
+    );
+}
+
+#[tokio::test]
+async fn writes_show_in_the_reads_that_follow() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let production = "mw-0d61969e12ee5b4c2";
+    assert!(
+        !ssm.get_maintenance_window()
+            .window_id(production)
+            .send()
+            .await
+            .unwrap()
+            .enabled()
+    );
+    let updated = ssm
+        .update_maintenance_window()
+        .window_id(production)
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(updated.enabled());
+    assert!(
+        ssm.get_maintenance_window()
+            .window_id(production)
+            .send()
+            .await
+            .unwrap()
+            .enabled()
+    );
+
+    let rule = PatchRule::builder()
+        .patch_filter_group(
+            PatchFilterGroup::builder()
+                .patch_filters(
+                    PatchFilter::builder()
+                        .key(PatchFilterKey::Classification)
+                        .values("Security")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .approve_until_date("2026-11-21")
+        .build();
+    ssm.update_patch_baseline()
+        .baseline_id("pb-0c10000000000000b")
+        .approval_rules(
+            PatchRuleGroup::builder()
+                .patch_rules(rule.clone())
+                .build()
+                .unwrap(),
+        )
+        .rejected_patches("ALAS2023-2026-1105")
+        .send()
+        .await
+        .unwrap();
+    let baseline = ssm
+        .get_patch_baseline()
+        .baseline_id("pb-0c10000000000000b")
+        .send()
+        .await
+        .unwrap();
+    let rules = baseline.approval_rules().unwrap().patch_rules();
+    assert_eq!(rules[0].approve_until_date(), Some("2026-11-21"));
+    assert_eq!(rules[0].approve_after_days(), None);
+    assert_eq!(baseline.rejected_patches(), ["ALAS2023-2026-1105"]);
+    assert_eq!(baseline.patch_groups(), ["production"]);
+
+    let both = rule.clone();
+    let invalid = ssm
+        .update_patch_baseline()
+        .baseline_id("pb-0c10000000000000b")
+        .approval_rules(
+            PatchRuleGroup::builder()
+                .patch_rules(
+                    PatchRule::builder()
+                        .set_patch_filter_group(both.patch_filter_group().cloned())
+                        .approve_after_days(3)
+                        .approve_until_date("2026-11-21")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        invalid.into_service_error().code(),
+        Some("ValidationException")
+    );
+
+    ssm.put_parameter()
+        .name("/patchpilot/rules")
+        .value("v1")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let again = ssm
+        .put_parameter()
+        .name("/patchpilot/rules")
+        .value("v2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.into_service_error().code(),
+        Some("ParameterAlreadyExists")
+    );
+    let version = ssm
+        .put_parameter()
+        .name("/patchpilot/rules")
+        .value("v2")
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap()
+        .version();
+    assert_eq!(version, 2);
+    let parameter = ssm
+        .get_parameter()
+        .name("/patchpilot/rules")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parameter.parameter().unwrap().value(), Some("v2"));
+}
+
+#[tokio::test]
+async fn ubuntu_baselines_refuse_approval_dates() {
+    let mut state = patch_week_state();
+    let mut ubuntu = state.baselines["pb-0c10000000000000a"].clone();
+    ubuntu.id = "pb-0c10000000000000d".into();
+    ubuntu.operating_system = "UBUNTU".into();
+    ubuntu.approval_rules = None;
+    state.baselines.insert(ubuntu.id.clone(), ubuntu);
+    let sim = start(state);
+    let (status, body) = raw(
+        &sim,
+        "UpdatePatchBaseline",
+        &json!({"BaselineId": "pb-0c10000000000000d", "ApprovalRules": {"PatchRules": [
+        {"PatchFilterGroup": {"PatchFilters": [{"Key": "PRIORITY", "Values": ["Required"]}]}, "ApproveUntilDate": "2026-11-21"}]}}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "ValidationException");
+    assert!(
+        body["message"].as_str().unwrap().contains("UBUNTU"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_look_like_aws_and_are_counted() {
+    let sim = start(patch_week_state());
+    let (status, _) = control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"throttle_rate": 1.0})),
+    );
+    assert_eq!(status, 200);
+    let err = client(&sim)
+        .describe_patch_groups()
+        .send()
+        .await
+        .unwrap_err();
+    let raw_status = err.raw_response().map(|r| r.status().as_u16());
+    let service = err.into_service_error();
+    assert_eq!(service.code(), Some("ThrottlingException"));
+    assert_eq!(service.message(), Some("Rate exceeded"));
+    assert_eq!(raw_status, Some(400));
+
+    // The SDK retries throttling by itself: with 3 attempts, 3 requests reach the simulator.
+    control(&sim, "POST", "/_sim/stats/reset", None);
+    let _ = client_with_attempts(&sim, 3)
+        .describe_patch_groups()
+        .send()
+        .await
+        .unwrap_err();
+    let (_, stats) = control(&sim, "GET", "/_sim/stats", None);
+    assert_eq!(
+        stats["operations"]["DescribePatchGroups"]["requests"], 3,
+        "{stats}"
+    );
+    assert_eq!(stats["operations"]["DescribePatchGroups"]["throttled"], 3);
+
+    control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"error_rate": 1.0})),
+    );
+    let err = client(&sim)
+        .describe_patch_groups()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+
+    control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"latency_ms": 150})),
+    );
+    let started = Instant::now();
+    client(&sim).describe_patch_groups().send().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "latency is injected"
+    );
+
+    let (status, body) = control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"throttle_rate": 2.0})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"throttle_rat": 0.5})),
+    );
+    assert_eq!(status, 400, "unknown settings are refused");
+}
+
+#[tokio::test]
+async fn rate_limit_throttles_bursts() {
+    let sim = start(patch_week_state());
+    control(
+        &sim,
+        "PUT",
+        "/_sim/faults",
+        Some(&json!({"rate_limit": 5.0})),
+    );
+    let ssm = client(&sim);
+    let mut throttled = 0;
+    for _ in 0..20 {
+        if let Err(err) = ssm.describe_patch_groups().send().await {
+            assert_eq!(err.into_service_error().code(), Some("ThrottlingException"));
+            throttled += 1;
+        }
+    }
+    assert!(
+        throttled >= 10,
+        "{throttled} of 20 burst requests throttled"
+    );
+}
+
+#[tokio::test]
+async fn a_window_execution_updates_every_record_consistently() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let failing = "i-00a00000000000002";
+    let (status, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({
+            "window_id": STAGING_WINDOW,
+            "outcomes": {failing: {"status": "Failed", "failed_patches": ["ALAS2023-2026-1102"]}}
+        })),
+    );
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "FAILED");
+    let execution_id = run["window_execution_id"].as_str().unwrap();
+
+    let executions = ssm
+        .describe_maintenance_window_executions()
+        .window_id(STAGING_WINDOW)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        executions.window_executions()[0].window_execution_id(),
+        Some(execution_id)
+    );
+    assert_eq!(
+        executions.window_executions()[0].status().unwrap().as_str(),
+        "FAILED"
+    );
+
+    let tasks = ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(execution_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tasks.window_execution_task_identities().len(),
+        2,
+        "patch task and verification task"
+    );
+    let patch_task = tasks
+        .window_execution_task_identities()
+        .iter()
+        .find(|task| task.task_arn() == Some("AWS-RunPatchBaseline"))
+        .unwrap();
+    let invocations: Vec<_> = ssm
+        .describe_maintenance_window_execution_task_invocations()
+        .window_execution_id(execution_id)
+        .task_id(patch_task.task_execution_id().unwrap())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert_eq!(invocations.len(), 5, "one invocation per staging instance");
+    let failed: Vec<_> = invocations
+        .iter()
+        .filter(|i| i.status().unwrap().as_str() == "FAILED")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    let command_id = failed[0].execution_id().unwrap();
+
+    let output = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(failing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.status().unwrap().as_str(), "Failed");
+    assert!(
+        output
+            .standard_error_content()
+            .unwrap()
+            .contains("kernel-6.1.119"),
+        "{:?}",
+        output.standard_error_content()
+    );
+    let listed = ssm
+        .list_commands()
+        .command_id(command_id)
+        .send()
+        .await
+        .unwrap();
+    let parameters = listed.commands()[0].parameters().unwrap();
+    assert_eq!(parameters["Operation"], ["Install"]);
+
+    let patches = ssm
+        .describe_instance_patches()
+        .instance_id(failing)
+        .filters(
+            PatchOrchestratorFilter::builder()
+                .key("State")
+                .values("FAILED")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patches.patches().len(), 1);
+    assert_eq!(patches.patches()[0].kb_id(), "ALAS2023-2026-1102");
+    let states = ssm
+        .describe_instance_patch_states()
+        .instance_ids(failing)
+        .instance_ids("i-00a00000000000001")
+        .send()
+        .await
+        .unwrap();
+    for state in states.instance_patch_states() {
+        assert_eq!(state.operation().as_str(), "Install");
+        let expected_failed = i32::from(state.instance_id() == failing);
+        assert_eq!(state.failed_count(), expected_failed);
+        assert_eq!(state.missing_count(), 0, "everything else got installed");
+        assert!(state.operation_end_time().secs() >= state.operation_start_time().secs());
+    }
+
+    // The events it returns are the real shapes: the project's own models read every one of them.
+    let events = run["events"].as_array().unwrap();
+    let mut kinds = BTreeMap::new();
+    for event in events {
+        let parsed = Event::parse(event.clone()).unwrap_or_else(|err| panic!("{err}: {event}"));
+        *kinds
+            .entry(event["detail-type"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+        match parsed {
+            Event::CommandInvocationStatus(_, detail)
+                if detail.instance_id == failing
+                    && detail.document_name.as_deref() == Some("AWS-RunPatchBaseline") =>
+            {
+                assert_eq!(detail.status, CommandStatus::Failed)
+            }
+            Event::WindowExecution(_, detail) => {
+                assert_eq!(detail.window_execution_id, execution_id);
+                assert_eq!(detail.status, WindowExecutionStatus::Failed);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        kinds["EC2 Command Invocation Status-change Notification"],
+        10
+    );
+    assert_eq!(
+        kinds["Maintenance Window Execution State-change Notification"],
+        1
+    );
+    assert_eq!(
+        kinds["Maintenance Window Task Execution State-change Notification"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn control_endpoint_refuses_bad_requests_with_reasons() {
+    let sim = start(patch_week_state());
+    let (status, body) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": "mw-00000000000000000"})),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(
+            &json!({"window_id": STAGING_WINDOW, "outcomes": {"i-0fffffffffffffff0": {"status": "Failed"}}}),
+        ),
+    );
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("i-0fffffffffffffff0")
+    );
+    let (status, body) = control(
+        &sim,
+        "PUT",
+        "/_sim/scenario",
+        Some(&json!({"format": "v0"})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("not supported"),
+        "{body}"
+    );
+    let (status, body) = control(
+        &sim,
+        "POST",
+        "/_sim/generate",
+        Some(&json!({"instances": 50, "groups": 2, "seed": 9})),
+    );
+    assert_eq!((status, body["instances"].as_u64()), (200, Some(50)));
+    let groups = client(&sim).describe_patch_groups().send().await.unwrap();
+    assert_eq!(groups.mappings().len(), 2);
+}
