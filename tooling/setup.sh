@@ -4,6 +4,7 @@
 # rebuilt when they change, so a second run takes seconds.
 #
 #   .tools/localstack  LocalStack (needs Python 3.13)
+#   .tools/moto        moto's server, for DynamoDB (LocalStack's needs a Java download)
 #   .tools/venv        aws-sam-cli, cfn-lint (+ serverless rules), cargo-lambda, ziglang
 #   .tools/awscli      the AWS CLI (tests drive the simulator with it too)
 #
@@ -58,6 +59,10 @@ make_venv "$tools/localstack" "$python313" \
   'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'cryptography==43.0.3' 'pyopenssl==24.2.1' 'service_identity'
 
 # ziglang is pinned to a release cargo-zigbuild (inside cargo-lambda) is known to drive.
+# LocalStack's DynamoDB needs a Java runtime and DynamoDB Local downloaded from outside the package
+# registries, which this kind of machine cannot reach; moto's pure-Python DynamoDB stands in for it.
+make_venv "$tools/moto" "$python313" 'moto[server,dynamodb]==5.2.5'
+
 # cfn-lint comes at the version aws-sam-cli pins, so `sam validate --lint` and cfn-lint agree.
 make_venv "$tools/venv" "$python313" \
   'aws-sam-cli==1.170.0' 'cfn-lint-serverless==0.3.6' 'cargo-lambda==1.9.2' 'ziglang==0.14.1'

@@ -1,0 +1,65 @@
+//! template.yaml as data: tests read the event patterns, names and metrics it declares instead of
+//! retyping them, so a test fails when the template and the code drift apart.
+
+use serde_yaml::Value;
+
+/// The parsed template (CloudFormation tags such as `!Ref` kept as tagged values).
+pub struct Template {
+    pub root: Value,
+}
+
+impl Template {
+    pub fn load() -> Self {
+        let path = crate::workspace_root().join("template.yaml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        Self { root: serde_yaml::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display())) }
+    }
+
+    pub fn resource(&self, logical_id: &str) -> &Value {
+        let resource = &self.root["Resources"][logical_id];
+        assert!(!resource.is_null(), "template.yaml has no resource {logical_id}");
+        resource
+    }
+
+    /// Logical ids of the resources of one type, e.g. `AWS::Serverless::Function`.
+    pub fn resources_of_type(&self, kind: &str) -> Vec<String> {
+        self.root["Resources"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+            .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The EventPattern of a function's EventBridge event source, as JSON, with `!Ref Parameter`
+    /// placeholders replaced from `parameters`.
+    pub fn event_pattern(&self, function: &str, event: &str, parameters: &[(&str, &str)]) -> serde_json::Value {
+        let pattern = &self.resource(function)["Properties"]["Events"][event]["Properties"]["Pattern"];
+        assert!(!pattern.is_null(), "{function} has no event {event} with a Pattern");
+        to_json(pattern, parameters)
+    }
+}
+
+/// Converts YAML to JSON, resolving `!Ref <parameter>` from `parameters` (others fail the test).
+pub fn to_json(value: &Value, parameters: &[(&str, &str)]) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(flag) => serde_json::Value::Bool(*flag),
+        Value::Number(number) => serde_json::from_str(&number.to_string()).expect("YAML numbers are JSON numbers"),
+        Value::String(text) => serde_json::Value::String(text.clone()),
+        Value::Sequence(items) => serde_json::Value::Array(items.iter().map(|item| to_json(item, parameters)).collect()),
+        Value::Mapping(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(key, item)| (key.as_str().expect("string keys").to_owned(), to_json(item, parameters)))
+                .collect(),
+        ),
+        Value::Tagged(tagged) => {
+            let name = tagged.value.as_str().unwrap_or_default();
+            match (tagged.tag.to_string().as_str(), parameters.iter().find(|(key, _)| *key == name)) {
+                ("!Ref", Some((_, value))) => serde_json::Value::String((*value).to_owned()),
+                (tag, _) => panic!("cannot resolve {tag} {name} in an event pattern; pass it as a parameter"),
+            }
+        }
+    }
+}
