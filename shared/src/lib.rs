@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod logging;
+pub mod metrics;
 
 pub use config::{CommonConfig, ConfigError, EnvSource, ProcessEnv};
 pub use error::{ErrorClass, FunctionError};

@@ -479,3 +479,11 @@ impl State {
 pub fn epoch(time: DateTime<Utc>) -> Value {
     serde_json::json!(time.timestamp_millis() as f64 / 1000.0)
 }
+
+/// The timestamp type the state uses.
+pub type DateTimeUtc = DateTime<Utc>;
+
+/// The current time, for tools that build state by hand.
+pub fn now() -> DateTimeUtc {
+    Utc::now()
+}

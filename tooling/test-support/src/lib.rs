@@ -7,6 +7,7 @@
 //! - [`unique_name`] gives each test its own resource names, so tests share the services safely.
 //! - [`template`] reads template.yaml, so tests use the event patterns and names it declares.
 
+pub mod calls;
 pub mod template;
 
 use std::net::TcpListener;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use calls::CallCounter;
 pub use ssm_sim;
 
 /// The repository's root folder.
@@ -150,6 +152,18 @@ impl LocalAws {
     /// SDK configuration aimed at LocalStack, with test credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
         sdk_config(&self.localstack_url).await
+    }
+
+    /// SDK configuration aimed at LocalStack in an account of its own (LocalStack takes a 12-digit
+    /// access key as the account id), so a test sees only the resources it made.
+    pub async fn isolated_sdk_config(&self) -> SdkConfig {
+        let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.localstack_url)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(account, "test", None, None, "patchpilot-tests"))
+            .load()
+            .await
     }
 
     /// SDK configuration aimed at the DynamoDB server.

@@ -1,0 +1,266 @@
+//! Gather → decide → act → report, for one instance (state-change event) or the whole fleet (schedule).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_ec2::types::{Filter, Tag};
+use patchpilot_shared::events::{Event, InstanceState};
+use patchpilot_shared::FunctionError;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{RulesSource, TaggerConfig};
+use crate::decide::{Action, Decision, Policy, decide};
+use crate::facts::InstanceFacts;
+use crate::rules::Rules;
+
+/// CreateTags takes at most this many resource ids per call.
+pub const CREATE_TAGS_BATCH: usize = 1000;
+/// The largest DescribeInstances page.
+const DESCRIBE_PAGE: i32 = 1000;
+/// Backfill output lists at most this many decisions (the counts cover all of them).
+const MAX_LISTED_DECISIONS: usize = 1000;
+
+/// The AWS clients the tagger uses, built once.
+#[derive(Clone)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+/// The function's state across warm invocations.
+pub struct Tagger {
+    clients: Clients,
+    config: TaggerConfig,
+    cached_rules: Mutex<Option<(Arc<Rules>, Instant)>>,
+}
+
+/// What an invocation did: the Lambda's return value.
+#[derive(Debug, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Output {
+    Instance { decision: Decision },
+    Backfill(BackfillReport),
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct BackfillReport {
+    pub instances_seen: usize,
+    pub counts: BTreeMap<Action, usize>,
+    pub describe_instances_pages: usize,
+    pub create_tags_calls: usize,
+    /// Decisions other than `already_tagged`, at most 1,000.
+    pub decisions: Vec<Decision>,
+    pub decisions_truncated: bool,
+}
+
+impl Tagger {
+    /// Builds the tagger; rules from Parameter Store are loaded now, so bad rules fail cold start.
+    pub async fn new(clients: Clients, config: TaggerConfig) -> Result<Self, FunctionError> {
+        let tagger = Self { clients, config, cached_rules: Mutex::new(None) };
+        tagger.rules().await?;
+        Ok(tagger)
+    }
+
+    async fn rules(&self) -> Result<Arc<Rules>, FunctionError> {
+        let (name, ttl) = match &self.config.rules {
+            RulesSource::Inline(rules) => return Ok(Arc::new(rules.clone())),
+            RulesSource::Parameter { name, ttl } => (name, *ttl),
+        };
+        if let Some((rules, fetched)) = self.cached_rules.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && fetched.elapsed() < ttl
+        {
+            return Ok(rules.clone());
+        }
+        let parameter = self
+            .clients
+            .ssm
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .map_err(|err| FunctionError::aws("ssm:GetParameter", err))?;
+        let text = parameter.parameter().and_then(|p| p.value()).unwrap_or_default();
+        let rules = Rules::parse(text, &format!("SSM parameter {name}")).map_err(|err| {
+            FunctionError::Config(patchpilot_shared::ConfigError::Invalid {
+                variable: "TAG_RULES_PARAMETER".to_owned(),
+                value: name.clone(),
+                expected: err.to_string(),
+            })
+        })?;
+        let rules = Arc::new(rules);
+        *self.cached_rules.lock().unwrap_or_else(|p| p.into_inner()) = Some((rules.clone(), Instant::now()));
+        Ok(rules)
+    }
+
+    async fn policy(&self) -> Result<Policy, FunctionError> {
+        Ok(Policy {
+            rules: (*self.rules().await?).clone(),
+            default_patch_group: self.config.default_patch_group.clone(),
+            tag_key: self.config.tag_key,
+            overwrite_existing: self.config.overwrite_existing,
+        })
+    }
+
+    pub async fn handle(&self, payload: Value) -> Result<Output, FunctionError> {
+        match Event::parse(payload)? {
+            Event::InstanceState(_, detail) => {
+                let decision = if detail.state == InstanceState::Running {
+                    self.tag_one(&detail.instance_id).await?
+                } else {
+                    Decision {
+                        instance_id: detail.instance_id,
+                        action: Action::Skipped,
+                        patch_group: None,
+                        tag_key: None,
+                        rule: None,
+                        reason: format!("state {} is not running; the schedule's backfill covers it", detail.state),
+                    }
+                };
+                tracing::info!(instance_id = %decision.instance_id, action = ?decision.action, patch_group = ?decision.patch_group, tag_key = ?decision.tag_key, rule = ?decision.rule, reason = %decision.reason, "decision");
+                patchpilot_shared::metrics::emit("patch-group-tagger", &[(metric_name(decision.action), 1.0)]);
+                Ok(Output::Instance { decision })
+            }
+            Event::Scheduled(..) => {
+                let report = self.backfill().await?;
+                Ok(Output::Backfill(report))
+            }
+            other => Err(FunctionError::BadEvent(patchpilot_shared::EventError {
+                detail_type: Some(other.meta().detail_type.clone()),
+                field: "detail-type".to_owned(),
+                message: "patch-group-tagger handles EC2 Instance State-change Notification and Scheduled Event only".to_owned(),
+            })),
+        }
+    }
+
+    async fn tag_one(&self, instance_id: &str) -> Result<Decision, FunctionError> {
+        let policy = self.policy().await?;
+        let described = self.clients.ec2.describe_instances().instance_ids(instance_id).send().await;
+        let instance = match described {
+            Ok(output) => output.reservations().iter().flat_map(|r| r.instances()).next().map(InstanceFacts::from),
+            Err(err) if is_not_found(&err) => None,
+            Err(err) => return Err(FunctionError::aws("ec2:DescribeInstances", err)),
+        };
+        let Some(facts) = instance else {
+            return Ok(not_found(instance_id));
+        };
+        let mut decision = decide(&facts, &policy);
+        if decision.action != Action::Tagged {
+            return Ok(decision);
+        }
+        if self.config.common.dry_run {
+            decision.action = Action::DryRun;
+            return Ok(decision);
+        }
+        let (key, group) = (decision.tag_key.clone().unwrap_or_default(), decision.patch_group.clone().unwrap_or_default());
+        match self.create_tags(&key, &group, vec![instance_id.to_owned()]).await {
+            Ok(()) => Ok(decision),
+            Err(err) if is_not_found(&err) => Ok(not_found(instance_id)),
+            Err(err) => Err(FunctionError::aws("ec2:CreateTags", err)),
+        }
+    }
+
+    async fn create_tags(
+        &self,
+        key: &str,
+        group: &str,
+        ids: Vec<String>,
+    ) -> Result<(), aws_sdk_ec2::error::SdkError<aws_sdk_ec2::operation::create_tags::CreateTagsError>> {
+        self.clients
+            .ec2
+            .create_tags()
+            .set_resources(Some(ids))
+            .tags(Tag::builder().key(key).value(group).build())
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// Tags every pending, running or stopped instance that has no patch group yet.
+    pub async fn backfill(&self) -> Result<BackfillReport, FunctionError> {
+        let policy = self.policy().await?;
+        let mut report = BackfillReport::default();
+        let mut batches: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut pages = self
+            .clients
+            .ec2
+            .describe_instances()
+            .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopped").build())
+            .max_results(DESCRIBE_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| FunctionError::aws("ec2:DescribeInstances", err))?;
+            report.describe_instances_pages += 1;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                report.instances_seen += 1;
+                let mut decision = decide(&InstanceFacts::from(instance), &policy);
+                if decision.action == Action::Tagged {
+                    if self.config.common.dry_run {
+                        decision.action = Action::DryRun;
+                    } else {
+                        let key = (decision.tag_key.clone().unwrap_or_default(), decision.patch_group.clone().unwrap_or_default());
+                        batches.entry(key).or_default().push(decision.instance_id.clone());
+                    }
+                }
+                *report.counts.entry(decision.action).or_default() += 1;
+                if decision.action != Action::AlreadyTagged {
+                    if report.decisions.len() < MAX_LISTED_DECISIONS {
+                        report.decisions.push(decision);
+                    } else {
+                        report.decisions_truncated = true;
+                    }
+                }
+            }
+        }
+        let mut failures = Vec::new();
+        for ((key, group), ids) in batches {
+            for chunk in ids.chunks(CREATE_TAGS_BATCH) {
+                report.create_tags_calls += 1;
+                if let Err(err) = self.create_tags(&key, &group, chunk.to_vec()).await {
+                    let err = FunctionError::aws("ec2:CreateTags", err);
+                    failures.push(format!("{} instances for {key}={group}: {err}", chunk.len()));
+                    *report.counts.entry(Action::Tagged).or_default() -= chunk.len();
+                }
+            }
+        }
+        let metrics: Vec<(&str, f64)> = report.counts.iter().map(|(action, count)| (metric_name(*action), *count as f64)).collect();
+        patchpilot_shared::metrics::emit("patch-group-tagger", &metrics);
+        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "backfill finished");
+        if failures.is_empty() {
+            Ok(report)
+        } else {
+            Err(FunctionError::Partial(format!("backfill tagged what it could; CreateTags failed for {}", failures.join("; "))))
+        }
+    }
+}
+
+fn not_found(instance_id: &str) -> Decision {
+    Decision {
+        instance_id: instance_id.to_owned(),
+        action: Action::NotFound,
+        patch_group: None,
+        tag_key: None,
+        rule: None,
+        reason: "the instance no longer exists".to_owned(),
+    }
+}
+
+fn is_not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(err: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(|service| service.code())
+        .is_some_and(|code| code.starts_with("InvalidInstanceID.NotFound") || code == "InvalidInstanceID.Malformed")
+}
+
+/// The metric each action is counted in.
+pub fn metric_name(action: Action) -> &'static str {
+    match action {
+        Action::Tagged => "InstancesTagged",
+        Action::AlreadyTagged => "InstancesAlreadyTagged",
+        Action::Skipped => "InstancesSkipped",
+        Action::NoMatch => "InstancesUnmatched",
+        Action::DryRun => "InstancesWouldTag",
+        Action::NotFound => "InstancesNotFound",
+    }
+}

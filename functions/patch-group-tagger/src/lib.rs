@@ -1,0 +1,10 @@
+//! patch-group-tagger: puts every instance in the right patch group by ordered rules, on launch and by
+//! a scheduled backfill. See the README's function reference.
+
+pub mod config;
+pub mod decide;
+pub mod facts;
+pub mod handler;
+pub mod rules;
+
+pub use handler::{Clients, Output, Tagger};
