@@ -4,7 +4,8 @@
 #   tooling/patch-week.sh [--fleet N] [--seed S] [--failures K]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source tooling/env.sh
 bash tooling/setup.sh >&2
+source tooling/env.sh
 cargo build --quiet -p patch-week
-exec target/debug/patch-week "$@"
+# The handlers run in-process here; their metric log lines would only interleave with the narrative.
+PATCHPILOT_EMF=off exec target/debug/patch-week "$@"

@@ -13,6 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
+# Never pick up the interpreters of our own virtual environments when looking for Python.
+PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v "^$tools/" | paste -sd: -)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -23,7 +25,7 @@ find_python313() {
     "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do
     [ -n "$candidate" ] || continue
     if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
-      command -v "$candidate"
+      readlink -f "$(command -v "$candidate")"
       return 0
     fi
   done

@@ -3,13 +3,11 @@
 # LocalStack, moto and the SSM simulator, the template's linters, and a SAM build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash tooling/setup.sh
 source tooling/env.sh
 source tooling/local-aws.sh
 
 step() { printf '\n==> %s\n' "$*"; }
-
-step "tools (tooling/setup.sh)"
-bash tooling/setup.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -69,7 +69,9 @@ impl FunctionError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) | Self::NotImplemented(_) => ErrorClass::Permanent,
+            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) | Self::NotImplemented(_) => {
+                ErrorClass::Permanent
+            }
             Self::Aws { class, .. } => *class,
             Self::Partial(_) => ErrorClass::Retryable,
         }

@@ -8,7 +8,10 @@ pub const NAMESPACE: &str = "patchpilot";
 
 /// The EMF document for `metrics` (name, count) of `function`.
 pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) -> Value {
-    let definitions: Vec<Value> = metrics.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect();
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
     let mut root = Map::new();
     root.insert(
         "_aws".to_owned(),
@@ -17,17 +20,26 @@ pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) 
     root.insert("Function".to_owned(), json!(function));
     for (name, value) in metrics {
         // Non-finite values are not valid EMF; they are reported as 0 rather than breaking the line.
-        root.insert((*name).to_owned(), json!(if value.is_finite() { *value } else { 0.0 }));
+        root.insert(
+            (*name).to_owned(),
+            json!(if value.is_finite() { *value } else { 0.0 }),
+        );
     }
     Value::Object(root)
 }
 
-/// Prints the EMF line. Nothing is printed for an empty list.
+/// Prints the EMF line. Nothing is printed for an empty list, or when `PATCHPILOT_EMF=off` (for tools
+/// that run a handler in-process and print their own narrative, such as the patch week).
 pub fn emit(function: &str, metrics: &[(&str, f64)]) {
-    if metrics.is_empty() {
+    if metrics.is_empty()
+        || std::env::var("PATCHPILOT_EMF").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
+    {
         return;
     }
-    println!("{}", document(function, metrics, chrono::Utc::now().timestamp_millis()));
+    println!(
+        "{}",
+        document(function, metrics, chrono::Utc::now().timestamp_millis())
+    );
 }
 
 #[cfg(test)]
@@ -36,7 +48,11 @@ mod tests {
 
     #[test]
     fn document_declares_every_metric_it_carries() {
-        let doc = document("patch-group-tagger", &[("InstancesTagged", 3.0), ("InstancesSkipped", f64::NAN)], 1_790_000_000_000);
+        let doc = document(
+            "patch-group-tagger",
+            &[("InstancesTagged", 3.0), ("InstancesSkipped", f64::NAN)],
+            1_790_000_000_000,
+        );
         let declared: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap()
@@ -47,6 +63,9 @@ mod tests {
         assert_eq!(doc["InstancesTagged"], 3.0);
         assert_eq!(doc["InstancesSkipped"], 0.0);
         assert_eq!(doc["Function"], "patch-group-tagger");
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "patchpilot");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "patchpilot"
+        );
     }
 }

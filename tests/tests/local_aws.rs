@@ -6,15 +6,26 @@
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::primitives::DateTime as CwDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit};
-use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
+};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
 use aws_sdk_sns::types::MessageAttributeValue;
 use patchpilot_test_support::{LocalAws, unique_name};
 use serde_json::{Value, json};
 
 async fn receive_one(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
     for _ in 0..20 {
-        let received = sqs.receive_message().queue_url(queue_url).wait_time_seconds(1).send().await.unwrap();
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         if let Some(message) = received.messages().first() {
             return serde_json::from_str(message.body().unwrap()).unwrap();
         }
@@ -23,7 +34,15 @@ async fn receive_one(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
 }
 
 async fn queue_with_arn(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url().unwrap().to_owned();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -31,7 +50,8 @@ async fn queue_with_arn(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, Strin
         .send()
         .await
         .unwrap();
-    let arn = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    let arn =
+        attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
     (url, arn)
 }
 
@@ -40,22 +60,55 @@ async fn sns_delivers_to_sqs_with_attributes() {
     let config = LocalAws::shared().sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let topic = sns.create_topic().name(unique_name("alerts")).send().await.unwrap().topic_arn().unwrap().to_owned();
+    let topic = sns
+        .create_topic()
+        .name(unique_name("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
     let (queue_url, queue_arn) = queue_with_arn(&sqs, &unique_name("alerts-sub")).await;
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .send()
+        .await
+        .unwrap();
     sns.publish()
         .topic_arn(&topic)
         .subject("Patch install failed on i-0a1b2c3d4e5f60718")
-        .message(json!({"default": "text", "sqs": "{\"instance_id\":\"i-0a1b2c3d4e5f60718\"}"}).to_string())
+        .message(
+            json!({"default": "text", "sqs": "{\"instance_id\":\"i-0a1b2c3d4e5f60718\"}"})
+                .to_string(),
+        )
         .message_structure("json")
-        .message_attributes("patch_group", MessageAttributeValue::builder().data_type("String").string_value("staging").build().unwrap())
+        .message_attributes(
+            "patch_group",
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("staging")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     let envelope = receive_one(&sqs, &queue_url).await;
-    assert_eq!(envelope["Subject"], "Patch install failed on i-0a1b2c3d4e5f60718");
-    assert_eq!(envelope["Message"], "{\"instance_id\":\"i-0a1b2c3d4e5f60718\"}", "the sqs-specific message is delivered");
-    assert_eq!(envelope["MessageAttributes"]["patch_group"]["Value"], "staging");
+    assert_eq!(
+        envelope["Subject"],
+        "Patch install failed on i-0a1b2c3d4e5f60718"
+    );
+    assert_eq!(
+        envelope["Message"], "{\"instance_id\":\"i-0a1b2c3d4e5f60718\"}",
+        "the sqs-specific message is delivered"
+    );
+    assert_eq!(
+        envelope["MessageAttributes"]["patch_group"]["Value"],
+        "staging"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +117,10 @@ async fn cloudwatch_metrics_round_trip() {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = unique_name("PatchCompliance");
     let now = std::time::SystemTime::now();
-    let dimension = Dimension::builder().name("PatchGroup").value("staging").build();
+    let dimension = Dimension::builder()
+        .name("PatchGroup")
+        .value("staging")
+        .build();
     cloudwatch
         .put_metric_data()
         .namespace(&namespace)
@@ -84,7 +140,13 @@ async fn cloudwatch_metrics_round_trip() {
         .id("compliance")
         .metric_stat(
             MetricStat::builder()
-                .metric(Metric::builder().namespace(&namespace).metric_name("CompliancePercent").dimensions(dimension).build())
+                .metric(
+                    Metric::builder()
+                        .namespace(&namespace)
+                        .metric_name("CompliancePercent")
+                        .dimensions(dimension)
+                        .build(),
+                )
                 .period(60)
                 .stat("Minimum")
                 .build(),
@@ -109,12 +171,23 @@ async fn eventbridge_rules_route_matching_events_to_sqs() {
     let pattern = json!({"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"], "detail": {"state": ["running"]}});
     let running = json!({"instance-id": "i-0a1b2c3d4e5f60718", "state": "running"});
     let pending = json!({"instance-id": "i-0a1b2c3d4e5f60718", "state": "pending"});
-    let sample = |detail: &Value| json!({"id": "1", "account": "111122223333", "region": "eu-west-1", "time": "2026-11-26T09:14:02Z",
-        "source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "resources": [], "detail": detail}).to_string();
+    let sample = |detail: &Value| {
+        json!({"id": "1", "account": "111122223333", "region": "eu-west-1", "time": "2026-11-26T09:14:02Z",
+        "source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "resources": [], "detail": detail}).to_string()
+    };
     let matches = |event: String| {
         let events = events.clone();
         let pattern = pattern.to_string();
-        async move { events.test_event_pattern().event_pattern(pattern).event(event).send().await.unwrap().result() }
+        async move {
+            events
+                .test_event_pattern()
+                .event_pattern(pattern)
+                .event(event)
+                .send()
+                .await
+                .unwrap()
+                .result()
+        }
     };
     assert!(matches(sample(&running)).await);
     assert!(!matches(sample(&pending)).await);
@@ -122,13 +195,26 @@ async fn eventbridge_rules_route_matching_events_to_sqs() {
     let bus = unique_name("bus");
     events.create_event_bus().name(&bus).send().await.unwrap();
     let rule = unique_name("rule");
-    events.put_rule().name(&rule).event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .unwrap();
     let (queue_url, queue_arn) = queue_with_arn(&sqs, &unique_name("rule-target")).await;
     events
         .put_targets()
         .rule(&rule)
         .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -143,7 +229,10 @@ async fn eventbridge_rules_route_matching_events_to_sqs() {
         assert_eq!(put.failed_entry_count(), 0);
     }
     let delivered = receive_one(&sqs, &queue_url).await;
-    assert_eq!(delivered["detail"]["state"], "running", "only the matching event is delivered");
+    assert_eq!(
+        delivered["detail"]["state"], "running",
+        "only the matching event is delivered"
+    );
 }
 
 #[tokio::test]
@@ -154,8 +243,20 @@ async fn dynamodb_conditional_writes_and_ttl() {
     dynamodb
         .create_table()
         .table_name(&table)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -163,7 +264,13 @@ async fn dynamodb_conditional_writes_and_ttl() {
     dynamodb
         .update_time_to_live()
         .table_name(&table)
-        .time_to_live_specification(TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().unwrap())
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -178,7 +285,12 @@ async fn dynamodb_conditional_writes_and_ttl() {
     };
     put().await.unwrap();
     let second = put().await.unwrap_err();
-    assert!(second.into_service_error().is_conditional_check_failed_exception(), "the duplicate is refused");
+    assert!(
+        second
+            .into_service_error()
+            .is_conditional_check_failed_exception(),
+        "the duplicate is refused"
+    );
 }
 
 #[tokio::test]
@@ -194,20 +306,38 @@ async fn ec2_instances_carry_tags() {
         .send()
         .await
         .unwrap();
-    let ids: Vec<String> = launched.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
+    let ids: Vec<String> = launched
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
     let group = unique_name("pg");
     ec2.create_tags()
         .set_resources(Some(ids.clone()))
-        .tags(aws_sdk_ec2::types::Tag::builder().key("Patch Group").value(&group).build())
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Patch Group")
+                .value(&group)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     let tags = ec2
         .describe_tags()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("value").values(&group).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("value")
+                .values(&group)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(tags.tags().len(), 2);
-    assert!(tags.tags().iter().all(|tag| tag.key() == Some("Patch Group")));
+    assert!(
+        tags.tags()
+            .iter()
+            .all(|tag| tag.key() == Some("Patch Group"))
+    );
 }

@@ -52,7 +52,11 @@ pub struct Policy {
 }
 
 pub fn decide(instance: &InstanceFacts, policy: &Policy) -> Decision {
-    let decision = |action, patch_group: Option<&str>, tag_key: Option<&str>, rule: Option<&str>, reason: String| Decision {
+    let decision = |action,
+                    patch_group: Option<&str>,
+                    tag_key: Option<&str>,
+                    rule: Option<&str>,
+                    reason: String| Decision {
         instance_id: instance.instance_id.clone(),
         action,
         patch_group: patch_group.map(str::to_owned),
@@ -69,19 +73,33 @@ pub fn decide(instance: &InstanceFacts, policy: &Policy) -> Decision {
             Some(value),
             Some(key),
             None,
-            format!("already carries {key}={value}; OVERWRITE_EXISTING is off, so a human's choice is kept"),
+            format!(
+                "already carries {key}={value}; OVERWRITE_EXISTING is off, so a human's choice is kept"
+            ),
         );
     }
 
     let (group, rule) = match policy.rules.first_match(instance) {
         Some((rule, RuleAction::Skip)) => {
-            return decision(Action::Skipped, None, None, Some(&rule.name), format!("rule {:?} says to leave it untagged", rule.name));
+            return decision(
+                Action::Skipped,
+                None,
+                None,
+                Some(&rule.name),
+                format!("rule {:?} says to leave it untagged", rule.name),
+            );
         }
         Some((rule, RuleAction::Assign(group))) => (group, Some(rule.name.clone())),
         None => match &policy.default_patch_group {
             Some(group) => (group.clone(), None),
             None => {
-                return decision(Action::NoMatch, None, None, None, "no rule matched and DEFAULT_PATCH_GROUP is not set".to_owned());
+                return decision(
+                    Action::NoMatch,
+                    None,
+                    None,
+                    None,
+                    "no rule matched and DEFAULT_PATCH_GROUP is not set".to_owned(),
+                );
             }
         },
     };
@@ -92,7 +110,11 @@ pub fn decide(instance: &InstanceFacts, policy: &Policy) -> Decision {
 
     // When overwriting, keep the key the instance already uses if it is allowed there.
     let key = match (existing, policy.tag_key) {
-        (Some((key, _)), TagKeyMode::Auto) if !(key == KEY_WITH_SPACE && instance.metadata_tags_enabled) => key,
+        (Some((key, _)), TagKeyMode::Auto)
+            if !(key == KEY_WITH_SPACE && instance.metadata_tags_enabled) =>
+        {
+            key
+        }
         (_, TagKeyMode::Auto) if instance.metadata_tags_enabled => KEY_WITHOUT_SPACE,
         (_, TagKeyMode::Auto) | (_, TagKeyMode::WithSpace) => KEY_WITH_SPACE,
         (_, TagKeyMode::WithoutSpace) => KEY_WITHOUT_SPACE,
@@ -103,16 +125,30 @@ pub fn decide(instance: &InstanceFacts, policy: &Policy) -> Decision {
             Some(&group),
             Some(key),
             rule.as_deref(),
-            format!("{why}, but PATCH_GROUP_TAG_KEY=\"Patch Group\" and instance-metadata tags are on, which refuse keys with spaces; use auto or PatchGroup"),
+            format!(
+                "{why}, but PATCH_GROUP_TAG_KEY=\"Patch Group\" and instance-metadata tags are on, which refuse keys with spaces; use auto or PatchGroup"
+            ),
         );
     }
     if let Some((existing_key, value)) = existing
         && existing_key == key
         && value == group
     {
-        return decision(Action::AlreadyTagged, Some(&group), Some(key), rule.as_deref(), format!("{why}; already carries {key}={group}"));
+        return decision(
+            Action::AlreadyTagged,
+            Some(&group),
+            Some(key),
+            rule.as_deref(),
+            format!("{why}; already carries {key}={group}"),
+        );
     }
-    decision(Action::Tagged, Some(&group), Some(key), rule.as_deref(), why)
+    decision(
+        Action::Tagged,
+        Some(&group),
+        Some(key),
+        rule.as_deref(),
+        why,
+    )
 }
 
 #[cfg(test)]
@@ -126,7 +162,10 @@ mod tests {
     fn instance(tags: &[(&str, &str)]) -> InstanceFacts {
         InstanceFacts {
             instance_id: "i-0a1b2c3d4e5f60718".into(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             platform_details: Some("Linux/UNIX".into()),
             instance_type: Some("m7g.large".into()),
             image_id: Some("ami-0abc".into()),
@@ -138,7 +177,12 @@ mod tests {
     }
 
     fn policy(json: &str) -> Policy {
-        Policy { rules: rules(json), default_patch_group: None, tag_key: TagKeyMode::Auto, overwrite_existing: false }
+        Policy {
+            rules: rules(json),
+            default_patch_group: None,
+            tag_key: TagKeyMode::Auto,
+            overwrite_existing: false,
+        }
     }
 
     const EXAMPLE: &str = r#"[
@@ -155,12 +199,25 @@ mod tests {
         let policy = policy(EXAMPLE);
         let web = instance(&[("Environment", "production"), ("Role", "web")]);
         let decision = decide(&web, &policy);
-        assert_eq!((decision.action, decision.patch_group.as_deref(), decision.rule.as_deref()), (Action::Tagged, Some("production-web"), Some("prod-web")));
+        assert_eq!(
+            (
+                decision.action,
+                decision.patch_group.as_deref(),
+                decision.rule.as_deref()
+            ),
+            (Action::Tagged, Some("production-web"), Some("prod-web"))
+        );
         assert_eq!(decision.tag_key.as_deref(), Some("Patch Group"));
 
         let mut eks_web = web.clone();
-        eks_web.tags.insert("eks:cluster-name".into(), "main".into());
-        assert_eq!(decide(&eks_web, &policy).action, Action::Skipped, "skip comes first");
+        eks_web
+            .tags
+            .insert("eks:cluster-name".into(), "main".into());
+        assert_eq!(
+            decide(&eks_web, &policy).action,
+            Action::Skipped,
+            "skip comes first"
+        );
     }
 
     #[test]
@@ -168,30 +225,49 @@ mod tests {
         let policy = policy(EXAMPLE);
         let mut db = instance(&[]);
         db.instance_type = Some("r6i.2xlarge".into());
-        assert_eq!(decide(&db, &policy).patch_group.as_deref(), Some("databases"));
+        assert_eq!(
+            decide(&db, &policy).patch_group.as_deref(),
+            Some("databases")
+        );
 
         let mut windows = instance(&[]);
         windows.platform = Some("windows".into());
         windows.platform_details = Some("Windows".into());
-        assert_eq!(decide(&windows, &policy).patch_group.as_deref(), Some("windows"));
+        assert_eq!(
+            decide(&windows, &policy).patch_group.as_deref(),
+            Some("windows")
+        );
 
         let batch = instance(&[("aws:autoscaling:groupName", "batch-workers")]);
-        assert_eq!(decide(&batch, &policy).patch_group.as_deref(), Some("batch"));
+        assert_eq!(
+            decide(&batch, &policy).patch_group.as_deref(),
+            Some("batch")
+        );
 
         let mut lab = instance(&[]);
         lab.vpc_id = Some("vpc-lab".into());
         assert_eq!(decide(&lab, &policy).patch_group.as_deref(), Some("lab"));
         lab.tags.insert("Owner".into(), "ana".into());
-        assert_eq!(decide(&lab, &policy).action, Action::NoMatch, "tag_absent fails");
+        assert_eq!(
+            decide(&lab, &policy).action,
+            Action::NoMatch,
+            "tag_absent fails"
+        );
 
         let web_on_windows = {
             let mut i = instance(&[("Environment", "production"), ("Role", "web")]);
             i.platform_details = Some("Windows".into());
             i
         };
-        assert_eq!(decide(&web_on_windows, &policy).rule.as_deref(), None.or(Some("windows")), "platform linux fails, the windows rule matches");
+        assert_eq!(
+            decide(&web_on_windows, &policy).rule.as_deref(),
+            None.or(Some("windows")),
+            "platform linux fails, the windows rule matches"
+        );
 
-        let exact = policy_for(r#"[{"name": "rhel", "patch_group": "rhel", "match": {"platform": "Red Hat Enterprise Linux", "image_ids": ["ami-1", "ami-0abc"], "subnet_ids": ["subnet-1"]}}]"#);
+        let exact = policy_for(
+            r#"[{"name": "rhel", "patch_group": "rhel", "match": {"platform": "Red Hat Enterprise Linux", "image_ids": ["ami-1", "ami-0abc"], "subnet_ids": ["subnet-1"]}}]"#,
+        );
         let mut rhel = instance(&[]);
         rhel.platform_details = Some("red hat enterprise linux".into());
         assert_eq!(decide(&rhel, &exact).action, Action::Tagged);
@@ -208,27 +284,67 @@ mod tests {
         let mut policy = policy(EXAMPLE);
         let plain = instance(&[]);
         let decision = decide(&plain, &policy);
-        assert_eq!((decision.action, decision.patch_group), (Action::NoMatch, None));
+        assert_eq!(
+            (decision.action, decision.patch_group),
+            (Action::NoMatch, None)
+        );
         policy.default_patch_group = Some("general".into());
         let decision = decide(&plain, &policy);
-        assert_eq!((decision.action, decision.patch_group.as_deref(), decision.rule), (Action::Tagged, Some("general"), None));
+        assert_eq!(
+            (
+                decision.action,
+                decision.patch_group.as_deref(),
+                decision.rule
+            ),
+            (Action::Tagged, Some("general"), None)
+        );
         assert!(decision.reason.contains("DEFAULT_PATCH_GROUP"));
     }
 
     #[test]
     fn existing_tags_are_kept_unless_overwrite() {
         let mut policy = policy(EXAMPLE);
-        let human = instance(&[("Environment", "production"), ("Role", "web"), ("Patch Group", "hand-picked")]);
+        let human = instance(&[
+            ("Environment", "production"),
+            ("Role", "web"),
+            ("Patch Group", "hand-picked"),
+        ]);
         let decision = decide(&human, &policy);
-        assert_eq!((decision.action, decision.patch_group.as_deref(), decision.tag_key.as_deref()), (Action::AlreadyTagged, Some("hand-picked"), Some("Patch Group")));
+        assert_eq!(
+            (
+                decision.action,
+                decision.patch_group.as_deref(),
+                decision.tag_key.as_deref()
+            ),
+            (
+                Action::AlreadyTagged,
+                Some("hand-picked"),
+                Some("Patch Group")
+            )
+        );
         let no_space = instance(&[("PatchGroup", "mine")]);
         assert_eq!(decide(&no_space, &policy).action, Action::AlreadyTagged);
 
         policy.overwrite_existing = true;
         let decision = decide(&human, &policy);
-        assert_eq!((decision.action, decision.patch_group.as_deref(), decision.tag_key.as_deref()), (Action::Tagged, Some("production-web"), Some("Patch Group")));
-        let settled = instance(&[("Environment", "production"), ("Role", "web"), ("Patch Group", "production-web")]);
-        assert_eq!(decide(&settled, &policy).action, Action::AlreadyTagged, "idempotent when overwriting");
+        assert_eq!(
+            (
+                decision.action,
+                decision.patch_group.as_deref(),
+                decision.tag_key.as_deref()
+            ),
+            (Action::Tagged, Some("production-web"), Some("Patch Group"))
+        );
+        let settled = instance(&[
+            ("Environment", "production"),
+            ("Role", "web"),
+            ("Patch Group", "production-web"),
+        ]);
+        assert_eq!(
+            decide(&settled, &policy).action,
+            Action::AlreadyTagged,
+            "idempotent when overwriting"
+        );
     }
 
     #[test]
@@ -236,34 +352,68 @@ mod tests {
         let mut policy = policy(r#"[{"name": "all", "patch_group": "general"}]"#);
         let mut metadata = instance(&[]);
         metadata.metadata_tags_enabled = true;
-        assert_eq!(decide(&metadata, &policy).tag_key.as_deref(), Some("PatchGroup"));
-        assert_eq!(decide(&instance(&[]), &policy).tag_key.as_deref(), Some("Patch Group"));
+        assert_eq!(
+            decide(&metadata, &policy).tag_key.as_deref(),
+            Some("PatchGroup")
+        );
+        assert_eq!(
+            decide(&instance(&[]), &policy).tag_key.as_deref(),
+            Some("Patch Group")
+        );
 
         policy.tag_key = TagKeyMode::WithoutSpace;
-        assert_eq!(decide(&instance(&[]), &policy).tag_key.as_deref(), Some("PatchGroup"));
+        assert_eq!(
+            decide(&instance(&[]), &policy).tag_key.as_deref(),
+            Some("PatchGroup")
+        );
 
         policy.tag_key = TagKeyMode::WithSpace;
         let decision = decide(&metadata, &policy);
         assert_eq!(decision.action, Action::Skipped);
-        assert!(decision.reason.contains("refuse keys with spaces"), "{}", decision.reason);
+        assert!(
+            decision.reason.contains("refuse keys with spaces"),
+            "{}",
+            decision.reason
+        );
 
         // Overwriting on a metadata-tags instance moves to the key it accepts.
         policy.tag_key = TagKeyMode::Auto;
         policy.overwrite_existing = true;
         let mut legacy = instance(&[("Patch Group", "old")]);
         legacy.metadata_tags_enabled = true;
-        assert_eq!(decide(&legacy, &policy).tag_key.as_deref(), Some("PatchGroup"));
+        assert_eq!(
+            decide(&legacy, &policy).tag_key.as_deref(),
+            Some("PatchGroup")
+        );
     }
 
     #[test]
     fn invalid_rules_point_at_the_rule_and_field() {
         let cases = [
-            (r#"[{"name": "a", "patch_group": "x", "match": {"platfrom": "linux"}}]"#, "rule #1 (\"a\"): field `match.platfrom`: unknown field"),
-            (r#"[{"name": "a", "patch_group": "x"}, {"name": "b"}]"#, "rule #2 (\"b\"): field `patch_group`: is required"),
-            (r#"[{"name": "a", "patch_group": "x"}, {"name": "a", "patch_group": "y"}]"#, "rule #2 (\"a\"): field `name`"),
-            (r#"[{"name": "a", "patch_group": "x", "skip": true}]"#, "not both"),
-            (r#"[{"name": "a", "patch_group": "bad|group"}]"#, "contains '|'"),
-            (r#"[{"name": "a", "patch_group": "x", "match": {"instance_type": 5}}]"#, "field `match.instance_type`"),
+            (
+                r#"[{"name": "a", "patch_group": "x", "match": {"platfrom": "linux"}}]"#,
+                "rule #1 (\"a\"): field `match.platfrom`: unknown field",
+            ),
+            (
+                r#"[{"name": "a", "patch_group": "x"}, {"name": "b"}]"#,
+                "rule #2 (\"b\"): field `patch_group`: is required",
+            ),
+            (
+                r#"[{"name": "a", "patch_group": "x"}, {"name": "a", "patch_group": "y"}]"#,
+                "rule #2 (\"a\"): field `name`",
+            ),
+            (
+                r#"[{"name": "a", "patch_group": "x", "skip": true}]"#,
+                "not both",
+            ),
+            (
+                r#"[{"name": "a", "patch_group": "bad|group"}]"#,
+                "contains '|'",
+            ),
+            (
+                r#"[{"name": "a", "patch_group": "x", "match": {"instance_type": 5}}]"#,
+                "field `match.instance_type`",
+            ),
             (r#"[{"name": "", "patch_group": "x"}]"#, "must not be empty"),
             (r#"{"name": "a"}"#, "invalid type"),
             ("not json", "expected"),
@@ -271,7 +421,10 @@ mod tests {
         for (json, expected) in cases {
             let err = Rules::parse(json, "TAG_RULES").unwrap_err().to_string();
             assert!(err.starts_with("TAG_RULES: "), "{err}");
-            assert!(err.contains(expected), "{json}\n  gave: {err}\n  expected to contain: {expected}");
+            assert!(
+                err.contains(expected),
+                "{json}\n  gave: {err}\n  expected to contain: {expected}"
+            );
         }
     }
 

@@ -27,12 +27,19 @@ pub struct InstanceFacts {
 
 impl InstanceFacts {
     pub fn is_windows(&self) -> bool {
-        self.platform.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("windows"))
-            || self.platform_details.as_deref().is_some_and(|d| d.to_ascii_lowercase().starts_with("windows"))
+        self.platform
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("windows"))
+            || self
+                .platform_details
+                .as_deref()
+                .is_some_and(|d| d.to_ascii_lowercase().starts_with("windows"))
     }
 
     pub fn auto_scaling_group(&self) -> Option<&str> {
-        self.tags.get("aws:autoscaling:groupName").map(String::as_str)
+        self.tags
+            .get("aws:autoscaling:groupName")
+            .map(String::as_str)
     }
 
     /// The patch group the instance already carries, and under which key.
@@ -50,7 +57,12 @@ impl From<&aws_sdk_ec2::types::Instance> for InstanceFacts {
             tags: instance
                 .tags()
                 .iter()
-                .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value().unwrap_or_default().to_owned())))
+                .filter_map(|tag| {
+                    Some((
+                        tag.key()?.to_owned(),
+                        tag.value().unwrap_or_default().to_owned(),
+                    ))
+                })
                 .collect(),
             platform: instance.platform().map(|p| p.as_str().to_owned()),
             platform_details: instance.platform_details().map(str::to_owned),
@@ -62,7 +74,10 @@ impl From<&aws_sdk_ec2::types::Instance> for InstanceFacts {
                 .metadata_options()
                 .and_then(|options| options.instance_metadata_tags())
                 .is_some_and(|state| state.as_str() == "enabled"),
-            state: instance.state().and_then(|s| s.name()).map(|name| name.as_str().to_owned()),
+            state: instance
+                .state()
+                .and_then(|s| s.name())
+                .map(|name| name.as_str().to_owned()),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{Filter, Tag};
-use patchpilot_shared::events::{Event, InstanceState};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::events::{Event, InstanceState};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -58,7 +58,11 @@ pub struct BackfillReport {
 impl Tagger {
     /// Builds the tagger; rules from Parameter Store are loaded now, so bad rules fail cold start.
     pub async fn new(clients: Clients, config: TaggerConfig) -> Result<Self, FunctionError> {
-        let tagger = Self { clients, config, cached_rules: Mutex::new(None) };
+        let tagger = Self {
+            clients,
+            config,
+            cached_rules: Mutex::new(None),
+        };
         tagger.rules().await?;
         Ok(tagger)
     }
@@ -68,7 +72,11 @@ impl Tagger {
             RulesSource::Inline(rules) => return Ok(Arc::new(rules.clone())),
             RulesSource::Parameter { name, ttl } => (name, *ttl),
         };
-        if let Some((rules, fetched)) = self.cached_rules.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some((rules, fetched)) = self
+            .cached_rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
             && fetched.elapsed() < ttl
         {
             return Ok(rules.clone());
@@ -81,7 +89,10 @@ impl Tagger {
             .send()
             .await
             .map_err(|err| FunctionError::aws("ssm:GetParameter", err))?;
-        let text = parameter.parameter().and_then(|p| p.value()).unwrap_or_default();
+        let text = parameter
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default();
         let rules = Rules::parse(text, &format!("SSM parameter {name}")).map_err(|err| {
             FunctionError::Config(patchpilot_shared::ConfigError::Invalid {
                 variable: "TAG_RULES_PARAMETER".to_owned(),
@@ -90,7 +101,8 @@ impl Tagger {
             })
         })?;
         let rules = Arc::new(rules);
-        *self.cached_rules.lock().unwrap_or_else(|p| p.into_inner()) = Some((rules.clone(), Instant::now()));
+        *self.cached_rules.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((rules.clone(), Instant::now()));
         Ok(rules)
     }
 
@@ -136,9 +148,20 @@ impl Tagger {
 
     async fn tag_one(&self, instance_id: &str) -> Result<Decision, FunctionError> {
         let policy = self.policy().await?;
-        let described = self.clients.ec2.describe_instances().instance_ids(instance_id).send().await;
+        let described = self
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await;
         let instance = match described {
-            Ok(output) => output.reservations().iter().flat_map(|r| r.instances()).next().map(InstanceFacts::from),
+            Ok(output) => output
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .next()
+                .map(InstanceFacts::from),
             Err(err) if is_not_found(&err) => None,
             Err(err) => return Err(FunctionError::aws("ec2:DescribeInstances", err)),
         };
@@ -153,8 +176,14 @@ impl Tagger {
             decision.action = Action::DryRun;
             return Ok(decision);
         }
-        let (key, group) = (decision.tag_key.clone().unwrap_or_default(), decision.patch_group.clone().unwrap_or_default());
-        match self.create_tags(&key, &group, vec![instance_id.to_owned()]).await {
+        let (key, group) = (
+            decision.tag_key.clone().unwrap_or_default(),
+            decision.patch_group.clone().unwrap_or_default(),
+        );
+        match self
+            .create_tags(&key, &group, vec![instance_id.to_owned()])
+            .await
+        {
             Ok(()) => Ok(decision),
             Err(err) if is_not_found(&err) => Ok(not_found(instance_id)),
             Err(err) => Err(FunctionError::aws("ec2:CreateTags", err)),
@@ -166,7 +195,10 @@ impl Tagger {
         key: &str,
         group: &str,
         ids: Vec<String>,
-    ) -> Result<(), aws_sdk_ec2::error::SdkError<aws_sdk_ec2::operation::create_tags::CreateTagsError>> {
+    ) -> Result<
+        (),
+        aws_sdk_ec2::error::SdkError<aws_sdk_ec2::operation::create_tags::CreateTagsError>,
+    > {
         self.clients
             .ec2
             .create_tags()
@@ -186,7 +218,14 @@ impl Tagger {
             .clients
             .ec2
             .describe_instances()
-            .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopped").build())
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopped")
+                    .build(),
+            )
             .max_results(DESCRIBE_PAGE)
             .into_paginator()
             .send();
@@ -200,8 +239,14 @@ impl Tagger {
                     if self.config.common.dry_run {
                         decision.action = Action::DryRun;
                     } else {
-                        let key = (decision.tag_key.clone().unwrap_or_default(), decision.patch_group.clone().unwrap_or_default());
-                        batches.entry(key).or_default().push(decision.instance_id.clone());
+                        let key = (
+                            decision.tag_key.clone().unwrap_or_default(),
+                            decision.patch_group.clone().unwrap_or_default(),
+                        );
+                        batches
+                            .entry(key)
+                            .or_default()
+                            .push(decision.instance_id.clone());
                     }
                 }
                 *report.counts.entry(decision.action).or_default() += 1;
@@ -220,18 +265,28 @@ impl Tagger {
                 report.create_tags_calls += 1;
                 if let Err(err) = self.create_tags(&key, &group, chunk.to_vec()).await {
                     let err = FunctionError::aws("ec2:CreateTags", err);
-                    failures.push(format!("{} instances for {key}={group}: {err}", chunk.len()));
+                    failures.push(format!(
+                        "{} instances for {key}={group}: {err}",
+                        chunk.len()
+                    ));
                     *report.counts.entry(Action::Tagged).or_default() -= chunk.len();
                 }
             }
         }
-        let metrics: Vec<(&str, f64)> = report.counts.iter().map(|(action, count)| (metric_name(*action), *count as f64)).collect();
+        let metrics: Vec<(&str, f64)> = report
+            .counts
+            .iter()
+            .map(|(action, count)| (metric_name(*action), *count as f64))
+            .collect();
         patchpilot_shared::metrics::emit("patch-group-tagger", &metrics);
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "backfill finished");
         if failures.is_empty() {
             Ok(report)
         } else {
-            Err(FunctionError::Partial(format!("backfill tagged what it could; CreateTags failed for {}", failures.join("; "))))
+            Err(FunctionError::Partial(format!(
+                "backfill tagged what it could; CreateTags failed for {}",
+                failures.join("; ")
+            )))
         }
     }
 }
@@ -247,10 +302,14 @@ fn not_found(instance_id: &str) -> Decision {
     }
 }
 
-fn is_not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(err: &aws_sdk_ec2::error::SdkError<E, R>) -> bool {
+fn is_not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(
+    err: &aws_sdk_ec2::error::SdkError<E, R>,
+) -> bool {
     err.as_service_error()
         .and_then(|service| service.code())
-        .is_some_and(|code| code.starts_with("InvalidInstanceID.NotFound") || code == "InvalidInstanceID.Malformed")
+        .is_some_and(|code| {
+            code.starts_with("InvalidInstanceID.NotFound") || code == "InvalidInstanceID.Malformed"
+        })
 }
 
 /// The metric each action is counted in.

@@ -11,8 +11,14 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let config = TaggerConfig::from_env(&ProcessEnv).map_err(FunctionError::from)?;
     let sdk = clients::load_sdk_config(&config.common).await;
-    let clients = Clients { ec2: aws_sdk_ec2::Client::new(&sdk), ssm: aws_sdk_ssm::Client::new(&sdk) };
+    let clients = Clients {
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+    };
     let tagger = Tagger::new(clients, config).await?;
     let tagger = &tagger;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { tagger.handle(event.payload).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        tagger.handle(event.payload).await
+    }))
+    .await
 }

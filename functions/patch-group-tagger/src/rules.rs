@@ -92,25 +92,48 @@ pub struct RulesError {
 impl Rules {
     /// Parses and validates rules JSON. `source_name` is used in error messages.
     pub fn parse(json: &str, source_name: &str) -> Result<Self, RulesError> {
-        let error = |message: String| RulesError { source_name: source_name.to_owned(), message };
+        let error = |message: String| RulesError {
+            source_name: source_name.to_owned(),
+            message,
+        };
         let mut deserializer = serde_json::Deserializer::from_str(json);
-        let rules: Vec<Rule> = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let (rule, field) = describe_path(&path, json);
-            error(format!("{rule}field `{field}`: {}", err.into_inner()))
-        })?;
+        let rules: Vec<Rule> =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                let path = err.path().to_string();
+                let (rule, field) = describe_path(&path, json);
+                error(format!("{rule}field `{field}`: {}", err.into_inner()))
+            })?;
         let mut names = HashSet::new();
         for (index, rule) in rules.iter().enumerate() {
-            let at = |field: &str, message: &str| error(format!("rule #{} ({:?}): field `{field}`: {message}", index + 1, rule.name));
+            let at = |field: &str, message: &str| {
+                error(format!(
+                    "rule #{} ({:?}): field `{field}`: {message}",
+                    index + 1,
+                    rule.name
+                ))
+            };
             if rule.name.trim().is_empty() {
                 return Err(at("name", "must not be empty"));
             }
             if !names.insert(rule.name.as_str()) {
-                return Err(at("name", "is used by an earlier rule; names must be unique"));
+                return Err(at(
+                    "name",
+                    "is used by an earlier rule; names must be unique",
+                ));
             }
             match (&rule.patch_group, rule.skip) {
-                (Some(_), true) => return Err(at("patch_group", "a rule either assigns a patch group or skips, not both")),
-                (None, false) => return Err(at("patch_group", "is required unless the rule has \"skip\": true")),
+                (Some(_), true) => {
+                    return Err(at(
+                        "patch_group",
+                        "a rule either assigns a patch group or skips, not both",
+                    ));
+                }
+                (None, false) => {
+                    return Err(at(
+                        "patch_group",
+                        "is required unless the rule has \"skip\": true",
+                    ));
+                }
                 (Some(group), false) => {
                     if let Err(problem) = check_patch_group(group) {
                         return Err(at("patch_group", &problem));
@@ -119,7 +142,12 @@ impl Rules {
                 (None, true) => {}
             }
             let conditions = &rule.conditions;
-            for key in conditions.tags.keys().chain(&conditions.tag_present).chain(&conditions.tag_absent) {
+            for key in conditions
+                .tags
+                .keys()
+                .chain(&conditions.tag_present)
+                .chain(&conditions.tag_absent)
+            {
                 if key.is_empty() || key.len() > 128 {
                     return Err(at("match", "tag keys must be 1 to 128 characters"));
                 }
@@ -129,7 +157,10 @@ impl Rules {
             {
                 return Err(at("match.platform", "must not be empty"));
             }
-            for (field, glob) in [("match.instance_type", &conditions.instance_type), ("match.auto_scaling_group", &conditions.auto_scaling_group)] {
+            for (field, glob) in [
+                ("match.instance_type", &conditions.instance_type),
+                ("match.auto_scaling_group", &conditions.auto_scaling_group),
+            ] {
                 if glob.as_deref().is_some_and(|glob| glob.trim().is_empty()) {
                     return Err(at(field, "must not be empty"));
                 }
@@ -148,13 +179,16 @@ impl Rules {
 
     /// The first rule that matches, and what it says.
     pub fn first_match(&self, instance: &InstanceFacts) -> Option<(&Rule, RuleAction)> {
-        self.rules.iter().find(|rule| rule.conditions.matches(instance)).map(|rule| {
-            let action = match &rule.patch_group {
-                Some(group) if !rule.skip => RuleAction::Assign(group.clone()),
-                _ => RuleAction::Skip,
-            };
-            (rule, action)
-        })
+        self.rules
+            .iter()
+            .find(|rule| rule.conditions.matches(instance))
+            .map(|rule| {
+                let action = match &rule.patch_group {
+                    Some(group) if !rule.skip => RuleAction::Assign(group.clone()),
+                    _ => RuleAction::Skip,
+                };
+                (rule, action)
+            })
     }
 }
 
@@ -164,20 +198,30 @@ impl Conditions {
         self.tags.iter().all(|(key, value)| tag(key) == Some(value))
             && self.tag_present.iter().all(|key| tag(key).is_some())
             && self.tag_absent.iter().all(|key| tag(key).is_none())
-            && self.platform.as_deref().is_none_or(|platform| platform_matches(platform, instance))
-            && self.instance_type.as_deref().is_none_or(|glob| instance.instance_type.as_deref().is_some_and(|t| glob_match(glob, t)))
+            && self
+                .platform
+                .as_deref()
+                .is_none_or(|platform| platform_matches(platform, instance))
+            && self.instance_type.as_deref().is_none_or(|glob| {
+                instance
+                    .instance_type
+                    .as_deref()
+                    .is_some_and(|t| glob_match(glob, t))
+            })
             && any_of(&self.image_ids, instance.image_id.as_deref())
             && any_of(&self.vpc_ids, instance.vpc_id.as_deref())
             && any_of(&self.subnet_ids, instance.subnet_id.as_deref())
-            && self
-                .auto_scaling_group
-                .as_deref()
-                .is_none_or(|glob| instance.auto_scaling_group().is_some_and(|group| glob_match(glob, group)))
+            && self.auto_scaling_group.as_deref().is_none_or(|glob| {
+                instance
+                    .auto_scaling_group()
+                    .is_some_and(|group| glob_match(glob, group))
+            })
     }
 }
 
 fn any_of(allowed: &[String], actual: Option<&str>) -> bool {
-    allowed.is_empty() || actual.is_some_and(|actual| allowed.iter().any(|candidate| candidate == actual))
+    allowed.is_empty()
+        || actual.is_some_and(|actual| allowed.iter().any(|candidate| candidate == actual))
 }
 
 /// `linux` and `windows` compare the platform family; anything else the exact platform details.
@@ -185,13 +229,17 @@ fn platform_matches(wanted: &str, instance: &InstanceFacts) -> bool {
     match wanted.to_ascii_lowercase().as_str() {
         "windows" => instance.is_windows(),
         "linux" => !instance.is_windows(),
-        _ => instance.platform_details.as_deref().is_some_and(|details| details.eq_ignore_ascii_case(wanted)),
+        _ => instance
+            .platform_details
+            .as_deref()
+            .is_some_and(|details| details.eq_ignore_ascii_case(wanted)),
     }
 }
 
 /// Shell-style glob with `*` (any run) and `?` (one character), case-sensitive.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), text.chars().collect());
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -218,17 +266,28 @@ pub fn check_patch_group(group: &str) -> Result<(), String> {
     if !(1..=256).contains(&length) {
         return Err(format!("{group:?} must be 1 to 256 characters"));
     }
-    match group.chars().find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c))) {
-        Some(bad) => Err(format!("{group:?} contains {bad:?}; patch groups allow letters, digits, spaces and _.:/=+-@")),
+    match group
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c)))
+    {
+        Some(bad) => Err(format!(
+            "{group:?} contains {bad:?}; patch groups allow letters, digits, spaces and _.:/=+-@"
+        )),
         None => Ok(()),
     }
 }
 
 /// Turns a serde path like `[2].match.platform` into "rule #3 (\"name\"): " and `match.platform`.
 fn describe_path(path: &str, json: &str) -> (String, String) {
-    let Some(rest) = path.strip_prefix('[') else { return (String::new(), path.to_owned()) };
-    let Some((index, field)) = rest.split_once(']') else { return (String::new(), path.to_owned()) };
-    let Ok(index) = index.parse::<usize>() else { return (String::new(), path.to_owned()) };
+    let Some(rest) = path.strip_prefix('[') else {
+        return (String::new(), path.to_owned());
+    };
+    let Some((index, field)) = rest.split_once(']') else {
+        return (String::new(), path.to_owned());
+    };
+    let Ok(index) = index.parse::<usize>() else {
+        return (String::new(), path.to_owned());
+    };
     let name = serde_json::from_str::<serde_json::Value>(json)
         .ok()
         .and_then(|value| value.get(index)?.get("name")?.as_str().map(str::to_owned));
@@ -237,5 +296,12 @@ fn describe_path(path: &str, json: &str) -> (String, String) {
         None => format!("rule #{}: ", index + 1),
     };
     let field = field.trim_start_matches('.');
-    (rule, if field.is_empty() { "(the rule itself)".to_owned() } else { field.to_owned() })
+    (
+        rule,
+        if field.is_empty() {
+            "(the rule itself)".to_owned()
+        } else {
+            field.to_owned()
+        },
+    )
 }

@@ -6,7 +6,11 @@ use patchpilot_test_support::template::Template;
 use serde_json::{Value, json};
 
 fn event(source: &str, detail_type: &str, state: &str) -> String {
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/patch-group-tagger/instance-running.json")).unwrap();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/patch-group-tagger/instance-running.json"
+    ))
+    .unwrap();
     let mut event: Value = serde_json::from_str(&sample).unwrap();
     event["source"] = json!(source);
     event["detail-type"] = json!(detail_type);
@@ -16,20 +20,54 @@ fn event(source: &str, detail_type: &str, state: &str) -> String {
 
 #[tokio::test]
 async fn instance_running_pattern_matches_exactly_running_ec2_events() {
-    let pattern = Template::load().event_pattern("PatchGroupTaggerFunction", "InstanceRunning", &[]).to_string();
+    let pattern = Template::load()
+        .event_pattern("PatchGroupTaggerFunction", "InstanceRunning", &[])
+        .to_string();
     let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
     let matches = |event: String| {
         let (events, pattern) = (events.clone(), pattern.clone());
-        async move { events.test_event_pattern().event_pattern(pattern).event(event).send().await.unwrap().result() }
+        async move {
+            events
+                .test_event_pattern()
+                .event_pattern(pattern)
+                .event(event)
+                .send()
+                .await
+                .unwrap()
+                .result()
+        }
     };
     const KIND: &str = "EC2 Instance State-change Notification";
     assert!(matches(event("aws.ec2", KIND, "running")).await);
-    for state in ["pending", "stopped", "stopping", "shutting-down", "terminated"] {
-        assert!(!matches(event("aws.ec2", KIND, state)).await, "{state} must not match");
+    for state in [
+        "pending",
+        "stopped",
+        "stopping",
+        "shutting-down",
+        "terminated",
+    ] {
+        assert!(
+            !matches(event("aws.ec2", KIND, state)).await,
+            "{state} must not match"
+        );
     }
-    assert!(!matches(event("custom.ec2", KIND, "running")).await, "another source must not match");
-    assert!(!matches(event("aws.ec2", "EC2 Spot Instance Interruption Warning", "running")).await);
+    assert!(
+        !matches(event("custom.ec2", KIND, "running")).await,
+        "another source must not match"
+    );
+    assert!(
+        !matches(event(
+            "aws.ec2",
+            "EC2 Spot Instance Interruption Warning",
+            "running"
+        ))
+        .await
+    );
     // The reference sample from a real account matches too.
-    let real = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/events/ec2-instance-state-change-running-gist.json")).unwrap();
+    let real = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/events/ec2-instance-state-change-running-gist.json"
+    ))
+    .unwrap();
     assert!(matches(real).await);
 }

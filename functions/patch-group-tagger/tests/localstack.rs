@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    Filter, HttpTokensState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceType, ResourceType, Tag,
-    TagSpecification,
+    Filter, HttpTokensState, InstanceMetadataOptionsRequest, InstanceMetadataTagsState,
+    InstanceType, ResourceType, Tag, TagSpecification,
 };
 use patch_group_tagger::config::TaggerConfig;
 use patch_group_tagger::decide::Action;
@@ -30,23 +30,49 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let config = LocalAws::shared().isolated_sdk_config().await;
     let calls = CallCounter::default();
-    let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&config).interceptor(calls.clone()).build());
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
     let sim = Simulator::start(ssm_state());
     let ssm = sim.client().await;
-    Fixture { ec2, calls, ssm, _sim: sim }
+    Fixture {
+        ec2,
+        calls,
+        ssm,
+        _sim: sim,
+    }
 }
 
 fn ssm_state() -> patchpilot_test_support::ssm_sim::state::State {
-    patchpilot_test_support::ssm_sim::state::State { account: "111122223333".into(), region: "eu-west-1".into(), ..Default::default() }
+    patchpilot_test_support::ssm_sim::state::State {
+        account: "111122223333".into(),
+        region: "eu-west-1".into(),
+        ..Default::default()
+    }
 }
 
 async fn tagger(fixture: &Fixture, env: &[(&str, &str)]) -> Tagger {
     let env: std::collections::HashMap<&str, &str> = env.iter().copied().collect();
     let config = TaggerConfig::from_env(&env).unwrap();
-    Tagger::new(Clients { ec2: fixture.ec2.clone(), ssm: fixture.ssm.clone() }, config).await.unwrap()
+    Tagger::new(
+        Clients {
+            ec2: fixture.ec2.clone(),
+            ssm: fixture.ssm.clone(),
+        },
+        config,
+    )
+    .await
+    .unwrap()
 }
 
-async fn launch(ec2: &aws_sdk_ec2::Client, count: i32, tags: &[(&str, &str)], metadata_tags: bool) -> Vec<String> {
+async fn launch(
+    ec2: &aws_sdk_ec2::Client,
+    count: i32,
+    tags: &[(&str, &str)],
+    metadata_tags: bool,
+) -> Vec<String> {
     let mut request = ec2
         .run_instances()
         .image_id("ami-0123456789abcdef0")
@@ -69,7 +95,11 @@ async fn launch(ec2: &aws_sdk_ec2::Client, count: i32, tags: &[(&str, &str)], me
         );
     }
     let output = request.send().await.unwrap();
-    output.instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect()
+    output
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_owned())
+        .collect()
 }
 
 async fn tags_of(ec2: &aws_sdk_ec2::Client, id: &str) -> BTreeMap<String, String> {
@@ -79,11 +109,18 @@ async fn tags_of(ec2: &aws_sdk_ec2::Client, id: &str) -> BTreeMap<String, String
         .send()
         .await
         .unwrap();
-    tags.tags().iter().map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned())).collect()
+    tags.tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+        .collect()
 }
 
 fn running_event(instance_id: &str, state: &str) -> Value {
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/patch-group-tagger/instance-running.json")).unwrap();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/patch-group-tagger/instance-running.json"
+    ))
+    .unwrap();
     let mut event: Value = serde_json::from_str(&sample).unwrap();
     event["detail"]["instance-id"] = json!(instance_id);
     event["detail"]["state"] = json!(state);
@@ -91,7 +128,11 @@ fn running_event(instance_id: &str, state: &str) -> Value {
 }
 
 fn scheduled_event() -> Value {
-    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/patch-group-tagger/scheduled-backfill.json")).unwrap();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/patch-group-tagger/scheduled-backfill.json"
+    ))
+    .unwrap();
     serde_json::from_str(&sample).unwrap()
 }
 
@@ -106,41 +147,115 @@ async fn decision(tagger: &Tagger, event: Value) -> patch_group_tagger::decide::
 async fn launch_events_tag_by_rules_and_keep_human_choices() {
     let fixture = fixture().await;
     let tagger = tagger(&fixture, &[("TAG_RULES", RULES)]).await;
-    let web = launch(&fixture.ec2, 1, &[("Environment", "production"), ("Role", "web")], false).await.remove(0);
-    let human = launch(&fixture.ec2, 1, &[("Environment", "production"), ("Role", "web"), ("Patch Group", "hand-picked")], false).await.remove(0);
-    let metadata = launch(&fixture.ec2, 1, &[("Environment", "staging")], true).await.remove(0);
-    let eks = launch(&fixture.ec2, 1, &[("Environment", "staging"), ("eks:cluster-name", "main")], false).await.remove(0);
+    let web = launch(
+        &fixture.ec2,
+        1,
+        &[("Environment", "production"), ("Role", "web")],
+        false,
+    )
+    .await
+    .remove(0);
+    let human = launch(
+        &fixture.ec2,
+        1,
+        &[
+            ("Environment", "production"),
+            ("Role", "web"),
+            ("Patch Group", "hand-picked"),
+        ],
+        false,
+    )
+    .await
+    .remove(0);
+    let metadata = launch(&fixture.ec2, 1, &[("Environment", "staging")], true)
+        .await
+        .remove(0);
+    let eks = launch(
+        &fixture.ec2,
+        1,
+        &[("Environment", "staging"), ("eks:cluster-name", "main")],
+        false,
+    )
+    .await
+    .remove(0);
     let stray = launch(&fixture.ec2, 1, &[], false).await.remove(0);
 
     let d = decision(&tagger, running_event(&web, "running")).await;
-    assert_eq!((d.action, d.patch_group.as_deref(), d.rule.as_deref()), (Action::Tagged, Some("production-web"), Some("prod-web")));
-    assert_eq!(tags_of(&fixture.ec2, &web).await.get("Patch Group").map(String::as_str), Some("production-web"));
+    assert_eq!(
+        (d.action, d.patch_group.as_deref(), d.rule.as_deref()),
+        (Action::Tagged, Some("production-web"), Some("prod-web"))
+    );
+    assert_eq!(
+        tags_of(&fixture.ec2, &web)
+            .await
+            .get("Patch Group")
+            .map(String::as_str),
+        Some("production-web")
+    );
 
     let d = decision(&tagger, running_event(&human, "running")).await;
     assert_eq!(d.action, Action::AlreadyTagged);
-    assert_eq!(tags_of(&fixture.ec2, &human).await.get("Patch Group").map(String::as_str), Some("hand-picked"), "a human's tag survives");
+    assert_eq!(
+        tags_of(&fixture.ec2, &human)
+            .await
+            .get("Patch Group")
+            .map(String::as_str),
+        Some("hand-picked"),
+        "a human's tag survives"
+    );
 
     let d = decision(&tagger, running_event(&metadata, "running")).await;
-    assert_eq!((d.action, d.tag_key.as_deref()), (Action::Tagged, Some("PatchGroup")));
+    assert_eq!(
+        (d.action, d.tag_key.as_deref()),
+        (Action::Tagged, Some("PatchGroup"))
+    );
     let tags = tags_of(&fixture.ec2, &metadata).await;
     assert_eq!(tags.get("PatchGroup").map(String::as_str), Some("staging"));
     assert!(!tags.contains_key("Patch Group"));
 
-    assert_eq!(decision(&tagger, running_event(&eks, "running")).await.action, Action::Skipped);
-    assert!(!tags_of(&fixture.ec2, &eks).await.contains_key("Patch Group"));
-    assert_eq!(decision(&tagger, running_event(&stray, "running")).await.action, Action::NoMatch);
-    assert_eq!(decision(&tagger, running_event(&web, "pending")).await.action, Action::Skipped);
+    assert_eq!(
+        decision(&tagger, running_event(&eks, "running"))
+            .await
+            .action,
+        Action::Skipped
+    );
+    assert!(
+        !tags_of(&fixture.ec2, &eks)
+            .await
+            .contains_key("Patch Group")
+    );
+    assert_eq!(
+        decision(&tagger, running_event(&stray, "running"))
+            .await
+            .action,
+        Action::NoMatch
+    );
+    assert_eq!(
+        decision(&tagger, running_event(&web, "pending"))
+            .await
+            .action,
+        Action::Skipped
+    );
 
     // A second delivery of the same event changes nothing.
     fixture.calls.reset();
-    assert_eq!(decision(&tagger, running_event(&web, "running")).await.action, Action::AlreadyTagged);
+    assert_eq!(
+        decision(&tagger, running_event(&web, "running"))
+            .await
+            .action,
+        Action::AlreadyTagged
+    );
     assert_eq!(fixture.calls.count("CreateTags"), 0);
 }
 
 #[tokio::test]
 async fn vanished_instances_are_not_found_not_errors() {
     let fixture = fixture().await;
-    let tagger = tagger(&fixture, &[("TAG_RULES", RULES), ("DEFAULT_PATCH_GROUP", "general")]).await;
+    let tagger = tagger(
+        &fixture,
+        &[("TAG_RULES", RULES), ("DEFAULT_PATCH_GROUP", "general")],
+    )
+    .await;
     let d = decision(&tagger, running_event("i-0123456789abcdef0", "running")).await;
     assert_eq!(d.action, Action::NotFound);
 }
@@ -149,27 +264,88 @@ async fn vanished_instances_are_not_found_not_errors() {
 async fn dry_run_decides_without_writing() {
     let fixture = fixture().await;
     let tagger = tagger(&fixture, &[("TAG_RULES", RULES), ("DRY_RUN", "true")]).await;
-    let web = launch(&fixture.ec2, 1, &[("Environment", "production"), ("Role", "web")], false).await.remove(0);
+    let web = launch(
+        &fixture.ec2,
+        1,
+        &[("Environment", "production"), ("Role", "web")],
+        false,
+    )
+    .await
+    .remove(0);
     let d = decision(&tagger, running_event(&web, "running")).await;
-    assert_eq!((d.action, d.patch_group.as_deref()), (Action::DryRun, Some("production-web")));
-    assert!(tags_of(&fixture.ec2, &web).await.get("Patch Group").is_none());
+    assert_eq!(
+        (d.action, d.patch_group.as_deref()),
+        (Action::DryRun, Some("production-web"))
+    );
+    assert!(
+        !tags_of(&fixture.ec2, &web)
+            .await
+            .contains_key("Patch Group")
+    );
     assert_eq!(fixture.calls.count("CreateTags"), 0);
 }
 
 #[tokio::test]
 async fn rules_from_parameter_store_are_read_and_bad_ones_fail_cold_start() {
     let fixture = fixture().await;
-    fixture.ssm.put_parameter().name("/patchpilot/tag-rules").value(RULES).send().await.unwrap();
-    let tagger = tagger(&fixture, &[("TAG_RULES_PARAMETER", "/patchpilot/tag-rules")]).await;
-    let web = launch(&fixture.ec2, 1, &[("Environment", "production"), ("Role", "web")], false).await.remove(0);
-    assert_eq!(decision(&tagger, running_event(&web, "running")).await.patch_group.as_deref(), Some("production-web"));
+    fixture
+        .ssm
+        .put_parameter()
+        .name("/patchpilot/tag-rules")
+        .value(RULES)
+        .send()
+        .await
+        .unwrap();
+    let tagger = tagger(
+        &fixture,
+        &[("TAG_RULES_PARAMETER", "/patchpilot/tag-rules")],
+    )
+    .await;
+    let web = launch(
+        &fixture.ec2,
+        1,
+        &[("Environment", "production"), ("Role", "web")],
+        false,
+    )
+    .await
+    .remove(0);
+    assert_eq!(
+        decision(&tagger, running_event(&web, "running"))
+            .await
+            .patch_group
+            .as_deref(),
+        Some("production-web")
+    );
 
-    fixture.ssm.put_parameter().name("/patchpilot/bad-rules").value(r#"[{"name": "x", "patch_group": "y", "match": {"colour": "red"}}]"#).send().await.unwrap();
-    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES_PARAMETER", "/patchpilot/bad-rules")].into_iter().collect();
+    fixture
+        .ssm
+        .put_parameter()
+        .name("/patchpilot/bad-rules")
+        .value(r#"[{"name": "x", "patch_group": "y", "match": {"colour": "red"}}]"#)
+        .send()
+        .await
+        .unwrap();
+    let env: std::collections::HashMap<&str, &str> =
+        [("TAG_RULES_PARAMETER", "/patchpilot/bad-rules")]
+            .into_iter()
+            .collect();
     let config = TaggerConfig::from_env(&env).unwrap();
-    let err = Tagger::new(Clients { ec2: fixture.ec2.clone(), ssm: fixture.ssm.clone() }, config).await.err().expect("bad rules fail init");
+    let err = Tagger::new(
+        Clients {
+            ec2: fixture.ec2.clone(),
+            ssm: fixture.ssm.clone(),
+        },
+        config,
+    )
+    .await
+    .err()
+    .expect("bad rules fail init");
     let message = err.to_string();
-    assert!(message.contains("SSM parameter /patchpilot/bad-rules") && message.contains("rule #1 (\"x\"): field `match.colour`"), "{message}");
+    assert!(
+        message.contains("SSM parameter /patchpilot/bad-rules")
+            && message.contains("rule #1 (\"x\"): field `match.colour`"),
+        "{message}"
+    );
     assert_eq!(err.error_type(), "Permanent.Configuration");
 }
 
@@ -181,39 +357,89 @@ async fn bad_events_are_errors_that_name_the_problem() {
     assert!(err.to_string().contains("instance-id"), "{err}");
     assert_eq!(err.error_type(), "Permanent.BadEvent");
     let err = tagger.handle(json!({"detail-type": "EC2 Command Status-change Notification", "source": "aws.ssm", "detail": {"command-id": "c", "status": "Success"}})).await.unwrap_err();
-    assert!(err.to_string().contains("handles EC2 Instance State-change Notification"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("handles EC2 Instance State-change Notification"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn backfill_tags_thousands_in_batches_and_is_idempotent() {
     let fixture = fixture().await;
-    let tagger = tagger(&fixture, &[("TAG_RULES", RULES), ("DEFAULT_PATCH_GROUP", "general")]).await;
+    let tagger = tagger(
+        &fixture,
+        &[("TAG_RULES", RULES), ("DEFAULT_PATCH_GROUP", "general")],
+    )
+    .await;
     let mut production = Vec::new();
     for _ in 0..3 {
-        production.extend(launch(&fixture.ec2, 500, &[("Environment", "production"), ("Role", "web")], false).await);
+        production.extend(
+            launch(
+                &fixture.ec2,
+                500,
+                &[("Environment", "production"), ("Role", "web")],
+                false,
+            )
+            .await,
+        );
     }
     let general = launch(&fixture.ec2, 500, &[], false).await;
     let human = launch(&fixture.ec2, 20, &[("Patch Group", "hand-picked")], false).await;
     fixture.calls.reset();
 
-    let Output::Backfill(report) = tagger.handle(scheduled_event()).await.unwrap() else { panic!("expected a backfill") };
+    let Output::Backfill(report) = tagger.handle(scheduled_event()).await.unwrap() else {
+        panic!("expected a backfill")
+    };
     assert_eq!(report.instances_seen, 2020);
     assert_eq!(report.counts[&Action::Tagged], 2000);
     assert_eq!(report.counts[&Action::AlreadyTagged], 20);
     // The minimum: one CreateTags per (group, key) per 1,000 instances, and the DescribeInstances pages.
-    assert_eq!(fixture.calls.count("CreateTags"), 2 + 1, "{:?}", fixture.calls.all());
-    assert_eq!(fixture.calls.count("DescribeInstances"), report.describe_instances_pages);
+    assert_eq!(
+        fixture.calls.count("CreateTags"),
+        2 + 1,
+        "{:?}",
+        fixture.calls.all()
+    );
+    assert_eq!(
+        fixture.calls.count("DescribeInstances"),
+        report.describe_instances_pages
+    );
     // At most one page per 1,000 instances (LocalStack may answer in fewer, larger pages).
     assert!(fixture.calls.count("DescribeInstances") <= 2020usize.div_ceil(1000));
     println!("backfill of 2,000: {:?}", fixture.calls.all());
 
-    assert_eq!(tags_of(&fixture.ec2, &production[1234]).await.get("Patch Group").map(String::as_str), Some("production-web"));
-    assert_eq!(tags_of(&fixture.ec2, &general[7]).await.get("Patch Group").map(String::as_str), Some("general"));
-    assert_eq!(tags_of(&fixture.ec2, &human[3]).await.get("Patch Group").map(String::as_str), Some("hand-picked"));
+    assert_eq!(
+        tags_of(&fixture.ec2, &production[1234])
+            .await
+            .get("Patch Group")
+            .map(String::as_str),
+        Some("production-web")
+    );
+    assert_eq!(
+        tags_of(&fixture.ec2, &general[7])
+            .await
+            .get("Patch Group")
+            .map(String::as_str),
+        Some("general")
+    );
+    assert_eq!(
+        tags_of(&fixture.ec2, &human[3])
+            .await
+            .get("Patch Group")
+            .map(String::as_str),
+        Some("hand-picked")
+    );
 
     fixture.calls.reset();
-    let Output::Backfill(again) = tagger.handle(scheduled_event()).await.unwrap() else { panic!("expected a backfill") };
-    assert_eq!(again.counts.get(&Action::Tagged), None, "a second run changes nothing");
+    let Output::Backfill(again) = tagger.handle(scheduled_event()).await.unwrap() else {
+        panic!("expected a backfill")
+    };
+    assert_eq!(
+        again.counts.get(&Action::Tagged),
+        None,
+        "a second run changes nothing"
+    );
     assert_eq!(again.counts[&Action::AlreadyTagged], 2020);
     assert_eq!(fixture.calls.count("CreateTags"), 0);
 }

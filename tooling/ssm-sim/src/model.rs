@@ -221,11 +221,7 @@ impl ServiceModel {
             "boolean" => {
                 value.as_bool().ok_or_else(mismatch)?;
             }
-            "timestamp" => {
-                if !(value.is_number() || value.is_string()) {
-                    return Err(mismatch());
-                }
-            }
+            "timestamp" if !(value.is_number() || value.is_string()) => return Err(mismatch()),
             _ => {}
         }
         Ok(())

@@ -40,7 +40,7 @@ pub fn encode(operation: &str, last_key: &str) -> String {
 /// The last key a token continues after; any token not issued for `operation` is InvalidNextToken.
 pub fn decode(operation: &str, token: &str) -> Result<String, ApiError> {
     let invalid = ApiError::invalid_next_token;
-    if token.len() < 16 || token.len() % 2 != 0 || !token.is_ascii() {
+    if token.len() < 16 || !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(invalid());
     }
     let (sum, key_hex) = token.split_at(16);

@@ -20,7 +20,12 @@ pub struct CallCounter {
 impl CallCounter {
     /// Requests sent for `operation` (retries included), e.g. `CreateTags`.
     pub fn count(&self, operation: &str) -> usize {
-        self.counts.lock().unwrap().get(operation).copied().unwrap_or_default()
+        self.counts
+            .lock()
+            .unwrap()
+            .get(operation)
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn all(&self) -> BTreeMap<String, usize> {
@@ -43,7 +48,10 @@ impl Intercept for CallCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let operation = cfg.load::<Metadata>().map(|m| m.name().to_owned()).unwrap_or_else(|| "unknown".to_owned());
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
         *self.counts.lock().unwrap().entry(operation).or_default() += 1;
         Ok(())
     }

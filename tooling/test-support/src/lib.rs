@@ -24,7 +24,10 @@ pub use ssm_sim;
 
 /// The repository's root folder.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
 }
 
 /// A tool tooling/setup.sh installs, with a clear error if it has not been run.
@@ -33,23 +36,40 @@ pub fn installed_tool(relative: &str) -> Result<PathBuf, String> {
     if path.exists() {
         Ok(path)
     } else {
-        Err(format!("{} is not installed: run tooling/setup.sh first", path.display()))
+        Err(format!(
+            "{} is not installed: run tooling/setup.sh first",
+            path.display()
+        ))
     }
 }
 
 /// A name no other test in this or a concurrent run uses: `prefix-<pid>-<counter>-<random>`.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{prefix}-{}-{}-{:04x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), fastrand::u16(..))
+    format!(
+        "{prefix}-{}-{}-{:04x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        fastrand::u16(..)
+    )
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
 }
 
 /// Starts `program` under a watchdog shell that stops it when this process ends, however it ends.
-fn spawn_watched(program: &Path, args: &[&str], envs: &[(&str, String)], log: &Path) -> Result<Child, String> {
-    let log_file = std::fs::File::create(log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+fn spawn_watched(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, String)],
+    log: &Path,
+) -> Result<Child, String> {
+    let log_file = std::fs::File::create(log)
+        .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
     let script = r#"
         "$@" & child=$!
         trap 'kill $child 2>/dev/null; wait $child 2>/dev/null; exit 0' TERM INT
@@ -70,10 +90,18 @@ fn spawn_watched(program: &Path, args: &[&str], envs: &[(&str, String)], log: &P
     for (key, value) in envs {
         command.env(key, value);
     }
-    command.spawn().map_err(|err| format!("cannot start {}: {err}", program.display()))
+    command
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", program.display()))
 }
 
-fn wait_until_ready(name: &str, url: &str, child: &mut Child, log: &Path, timeout: Duration) -> Result<(), String> {
+fn wait_until_ready(
+    name: &str,
+    url: &str,
+    child: &mut Child,
+    log: &Path,
+    timeout: Duration,
+) -> Result<(), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(2)))
@@ -84,14 +112,24 @@ fn wait_until_ready(name: &str, url: &str, child: &mut Child, log: &Path, timeou
         if let Ok(Some(status)) = child.try_wait() {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(15).collect();
-            return Err(format!("{name} exited ({status}) before it was ready; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+            return Err(format!(
+                "{name} exited ({status}) before it was ready; its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
         }
-        if agent.get(url).call().is_ok_and(|response| response.status().is_success()) {
+        if agent
+            .get(url)
+            .call()
+            .is_ok_and(|response| response.status().is_success())
+        {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!("{name} was not ready at {url} after {timeout:?}; see {}", log.display()))
+    Err(format!(
+        "{name} was not ready at {url} after {timeout:?}; see {}",
+        log.display()
+    ))
 }
 
 /// LocalStack and moto, running.
@@ -106,7 +144,11 @@ pub struct LocalAws {
 impl LocalAws {
     /// Starts both services on free ports; they stop when this value is dropped or the process ends.
     pub fn start() -> Result<Self, String> {
-        let logs = std::env::temp_dir().join(format!("patchpilot-local-aws-{}-{}", std::process::id(), free_port()));
+        let logs = std::env::temp_dir().join(format!(
+            "patchpilot-local-aws-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
         std::fs::create_dir_all(&logs).map_err(|err| err.to_string())?;
         let python = installed_tool("localstack/bin/python")?;
         let moto = installed_tool("moto/bin/moto_server")?;
@@ -128,12 +170,35 @@ impl LocalAws {
             ],
             &localstack_log,
         )?;
-        let mut moto = spawn_watched(&moto, &["-H", "127.0.0.1", "-p", &dynamodb_port.to_string()], &[], &moto_log)?;
+        let mut moto = spawn_watched(
+            &moto,
+            &["-H", "127.0.0.1", "-p", &dynamodb_port.to_string()],
+            &[],
+            &moto_log,
+        )?;
         let localstack_url = format!("http://127.0.0.1:{localstack_port}");
         let dynamodb_url = format!("http://127.0.0.1:{dynamodb_port}");
-        let ready = wait_until_ready("LocalStack", &format!("{localstack_url}/_localstack/health"), &mut localstack, &localstack_log, Duration::from_secs(90))
-            .and_then(|()| wait_until_ready("moto", &format!("{dynamodb_url}/moto-api/"), &mut moto, &moto_log, Duration::from_secs(60)));
-        let this = Self { localstack_url, dynamodb_url, children: vec![localstack, moto] };
+        let ready = wait_until_ready(
+            "LocalStack",
+            &format!("{localstack_url}/_localstack/health"),
+            &mut localstack,
+            &localstack_log,
+            Duration::from_secs(90),
+        )
+        .and_then(|()| {
+            wait_until_ready(
+                "moto",
+                &format!("{dynamodb_url}/moto-api/"),
+                &mut moto,
+                &moto_log,
+                Duration::from_secs(60),
+            )
+        });
+        let this = Self {
+            localstack_url,
+            dynamodb_url,
+            children: vec![localstack, moto],
+        };
         ready.map(|()| this)
     }
 
@@ -142,9 +207,17 @@ impl LocalAws {
     pub fn shared() -> &'static LocalAws {
         static SHARED: OnceLock<LocalAws> = OnceLock::new();
         SHARED.get_or_init(|| {
-            match (std::env::var("PATCHPILOT_LOCALSTACK_URL"), std::env::var("PATCHPILOT_DYNAMODB_URL")) {
-                (Ok(localstack_url), Ok(dynamodb_url)) => LocalAws { localstack_url, dynamodb_url, children: Vec::new() },
-                _ => LocalAws::start().unwrap_or_else(|err| panic!("local AWS services did not start: {err}")),
+            match (
+                std::env::var("PATCHPILOT_LOCALSTACK_URL"),
+                std::env::var("PATCHPILOT_DYNAMODB_URL"),
+            ) {
+                (Ok(localstack_url), Ok(dynamodb_url)) => LocalAws {
+                    localstack_url,
+                    dynamodb_url,
+                    children: Vec::new(),
+                },
+                _ => LocalAws::start()
+                    .unwrap_or_else(|err| panic!("local AWS services did not start: {err}")),
             }
         })
     }
@@ -161,7 +234,13 @@ impl LocalAws {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.localstack_url)
             .region(Region::new(REGION))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(account, "test", None, None, "patchpilot-tests"))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                account,
+                "test",
+                None,
+                None,
+                "patchpilot-tests",
+            ))
             .load()
             .await
     }
@@ -190,7 +269,13 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "patchpilot-tests"))
+        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "patchpilot-tests",
+        ))
         .load()
         .await
 }
@@ -202,7 +287,10 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn start(state: ssm_sim::state::State) -> Self {
-        Self { sim: ssm_sim::Background::start(state, Default::default()).expect("the SSM simulator starts") }
+        Self {
+            sim: ssm_sim::Background::start(state, Default::default())
+                .expect("the SSM simulator starts"),
+        }
     }
 
     pub async fn client(&self) -> aws_sdk_ssm::Client {

@@ -11,13 +11,20 @@ pub struct Template {
 impl Template {
     pub fn load() -> Self {
         let path = crate::workspace_root().join("template.yaml");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-        Self { root: serde_yaml::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display())) }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        Self {
+            root: serde_yaml::from_str(&text)
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display())),
+        }
     }
 
     pub fn resource(&self, logical_id: &str) -> &Value {
         let resource = &self.root["Resources"][logical_id];
-        assert!(!resource.is_null(), "template.yaml has no resource {logical_id}");
+        assert!(
+            !resource.is_null(),
+            "template.yaml has no resource {logical_id}"
+        );
         resource
     }
 
@@ -34,9 +41,18 @@ impl Template {
 
     /// The EventPattern of a function's EventBridge event source, as JSON, with `!Ref Parameter`
     /// placeholders replaced from `parameters`.
-    pub fn event_pattern(&self, function: &str, event: &str, parameters: &[(&str, &str)]) -> serde_json::Value {
-        let pattern = &self.resource(function)["Properties"]["Events"][event]["Properties"]["Pattern"];
-        assert!(!pattern.is_null(), "{function} has no event {event} with a Pattern");
+    pub fn event_pattern(
+        &self,
+        function: &str,
+        event: &str,
+        parameters: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let pattern =
+            &self.resource(function)["Properties"]["Events"][event]["Properties"]["Pattern"];
+        assert!(
+            !pattern.is_null(),
+            "{function} has no event {event} with a Pattern"
+        );
         to_json(pattern, parameters)
     }
 }
@@ -46,19 +62,33 @@ pub fn to_json(value: &Value, parameters: &[(&str, &str)]) -> serde_json::Value 
     match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(flag) => serde_json::Value::Bool(*flag),
-        Value::Number(number) => serde_json::from_str(&number.to_string()).expect("YAML numbers are JSON numbers"),
+        Value::Number(number) => {
+            serde_json::from_str(&number.to_string()).expect("YAML numbers are JSON numbers")
+        }
         Value::String(text) => serde_json::Value::String(text.clone()),
-        Value::Sequence(items) => serde_json::Value::Array(items.iter().map(|item| to_json(item, parameters)).collect()),
+        Value::Sequence(items) => {
+            serde_json::Value::Array(items.iter().map(|item| to_json(item, parameters)).collect())
+        }
         Value::Mapping(map) => serde_json::Value::Object(
             map.iter()
-                .map(|(key, item)| (key.as_str().expect("string keys").to_owned(), to_json(item, parameters)))
+                .map(|(key, item)| {
+                    (
+                        key.as_str().expect("string keys").to_owned(),
+                        to_json(item, parameters),
+                    )
+                })
                 .collect(),
         ),
         Value::Tagged(tagged) => {
             let name = tagged.value.as_str().unwrap_or_default();
-            match (tagged.tag.to_string().as_str(), parameters.iter().find(|(key, _)| *key == name)) {
+            match (
+                tagged.tag.to_string().as_str(),
+                parameters.iter().find(|(key, _)| *key == name),
+            ) {
                 ("!Ref", Some((_, value))) => serde_json::Value::String((*value).to_owned()),
-                (tag, _) => panic!("cannot resolve {tag} {name} in an event pattern; pass it as a parameter"),
+                (tag, _) => panic!(
+                    "cannot resolve {tag} {name} in an event pattern; pass it as a parameter"
+                ),
             }
         }
     }

@@ -32,18 +32,32 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let sim_binary = std::env::current_exe().expect("own path").with_file_name("ssm-sim");
-    let options = json!({"instances": args.instances, "groups": args.groups, "seed": 1}).to_string();
+    let sim_binary = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("ssm-sim");
+    let options =
+        json!({"instances": args.instances, "groups": args.groups, "seed": 1}).to_string();
     let load_started = Instant::now();
     let mut child = Command::new(&sim_binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--generate", &options])
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {}: {err} (build it with the same profile)", sim_binary.display()));
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot start {}: {err} (build it with the same profile)",
+                sim_binary.display()
+            )
+        });
     let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
     let load_time = load_started.elapsed();
-    let url = first_line.split_whitespace().nth(3).expect("the simulator prints its address").to_owned();
+    let url = first_line
+        .split_whitespace()
+        .nth(3)
+        .expect("the simulator prints its address")
+        .to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -102,14 +116,36 @@ fn main() {
     let _ = child.wait();
 
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let percentile =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let throughput = latencies.len() as f64 / elapsed.as_secs_f64();
     let p99 = percentile(0.99);
-    println!("ssm-sim benchmark: DescribeInstancePatchStatesForPatchGroup, MaxResults {}", args.page_size);
-    println!("machine: {} cores; fleet: {} instances in {} groups (seed 1); {} client threads, keep-alive, separate process", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), args.instances, args.groups, args.threads);
-    println!("fleet generated and served after {:.2} s", load_time.as_secs_f64());
-    println!("requests: {} in {:.1} s, errors: {errors}", latencies.len(), elapsed.as_secs_f64());
-    println!("throughput: {throughput:.0} requests/s (target >= 2000) {}", verdict(throughput >= 2000.0));
+    println!(
+        "ssm-sim benchmark: DescribeInstancePatchStatesForPatchGroup, MaxResults {}",
+        args.page_size
+    );
+    println!(
+        "machine: {} cores; fleet: {} instances in {} groups (seed 1); {} client threads, keep-alive, separate process",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        args.instances,
+        args.groups,
+        args.threads
+    );
+    println!(
+        "fleet generated and served after {:.2} s",
+        load_time.as_secs_f64()
+    );
+    println!(
+        "requests: {} in {:.1} s, errors: {errors}",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "throughput: {throughput:.0} requests/s (target >= 2000) {}",
+        verdict(throughput >= 2000.0)
+    );
     println!(
         "latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms (target < 5 ms) {}, max {:.2} ms",
         ms(percentile(0.50)),

@@ -54,10 +54,10 @@ impl Filter<'_> {
 
 /// Tags as Systems Manager sees them; the patch group shows as both patch-group tag keys.
 fn tag(instance: &Instance, key: &str) -> Option<String> {
-    if matches!(key, "Patch Group" | "PatchGroup") {
-        if let Some(group) = &instance.patch_group {
-            return Some(group.clone());
-        }
+    if matches!(key, "Patch Group" | "PatchGroup")
+        && let Some(group) = &instance.patch_group
+    {
+        return Some(group.clone());
     }
     instance.tags.get(key).cloned()
 }

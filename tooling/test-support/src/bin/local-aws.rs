@@ -14,7 +14,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("export PATCHPILOT_LOCALSTACK_URL={}", services.localstack_url);
+    println!(
+        "export PATCHPILOT_LOCALSTACK_URL={}",
+        services.localstack_url
+    );
     println!("export PATCHPILOT_DYNAMODB_URL={}", services.dynamodb_url);
     println!("export AWS_ENDPOINT_URL={}", services.localstack_url);
     println!("export AWS_ENDPOINT_URL_DYNAMODB={}", services.dynamodb_url);
