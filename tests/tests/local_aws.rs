@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sns::types::MessageAttributeValue;
-use patchpilot_test_support::{LocalAws, unique_name};
+use patchpilot_test_support::{LocalAws, event_pattern_matches, unique_name};
 use serde_json::{Value, json};
 
 async fn receive_one(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
@@ -176,18 +176,8 @@ async fn eventbridge_rules_route_matching_events_to_sqs() {
         "source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "resources": [], "detail": detail}).to_string()
     };
     let matches = |event: String| {
-        let events = events.clone();
-        let pattern = pattern.to_string();
-        async move {
-            events
-                .test_event_pattern()
-                .event_pattern(pattern)
-                .event(event)
-                .send()
-                .await
-                .unwrap()
-                .result()
-        }
+        let (events, pattern) = (events.clone(), pattern.to_string());
+        async move { event_pattern_matches(&events, &pattern, &event).await }
     };
     assert!(matches(sample(&running)).await);
     assert!(!matches(sample(&pending)).await);

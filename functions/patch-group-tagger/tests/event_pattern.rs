@@ -1,8 +1,8 @@
 //! The InstanceRunning rule's pattern, read from template.yaml, in LocalStack EventBridge against
 //! real-shaped events: `running` from aws.ec2 matches; other states and other sources don't.
 
-use patchpilot_test_support::LocalAws;
 use patchpilot_test_support::template::Template;
+use patchpilot_test_support::{LocalAws, event_pattern_matches};
 use serde_json::{Value, json};
 
 fn event(source: &str, detail_type: &str, state: &str) -> String {
@@ -26,16 +26,7 @@ async fn instance_running_pattern_matches_exactly_running_ec2_events() {
     let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
     let matches = |event: String| {
         let (events, pattern) = (events.clone(), pattern.clone());
-        async move {
-            events
-                .test_event_pattern()
-                .event_pattern(pattern)
-                .event(event)
-                .send()
-                .await
-                .unwrap()
-                .result()
-        }
+        async move { event_pattern_matches(&events, &pattern, &event).await }
     };
     const KIND: &str = "EC2 Instance State-change Notification";
     assert!(matches(event("aws.ec2", KIND, "running")).await);

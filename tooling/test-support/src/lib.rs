@@ -280,6 +280,22 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// Whether `event` (JSON text) matches `pattern` (JSON text), asked of EventBridge's TestEventPattern.
+pub async fn event_pattern_matches(
+    events: &aws_sdk_eventbridge::Client,
+    pattern: &str,
+    event: &str,
+) -> bool {
+    events
+        .test_event_pattern()
+        .event_pattern(pattern)
+        .event(event)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("TestEventPattern failed: {err:?}"))
+        .result()
+}
+
 /// A running SSM simulator with an SDK client aimed at it.
 pub struct Simulator {
     pub sim: ssm_sim::Background,

@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, Utc};
 use serde_json::{Value, json};
 
-use super::{after_key, with_token};
+use super::{after_key, key_values_filters, page_of, with_token};
 use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::pagination::take_page;
 use crate::state::{Baseline, State, epoch};
@@ -21,40 +21,9 @@ fn identity(baseline: &Baseline) -> Value {
     body
 }
 
-/// Reads `Filters` of PatchOrchestratorFilter shape into (key, values), refusing unknown keys.
-fn orchestrator_filters<'a>(
-    request: &Request<'a>,
-    allowed: &[&str],
-) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
-    request
-        .list("Filters")
-        .iter()
-        .map(|filter| {
-            let key = filter["Key"].as_str().unwrap_or_default();
-            if !allowed.contains(&key) {
-                return Err(ApiError::new(
-                    "ValidationException",
-                    format!(
-                        "Invalid filter key {key:?}; valid keys are {}",
-                        allowed.join(", ")
-                    ),
-                ));
-            }
-            Ok((
-                key,
-                filter["Values"]
-                    .as_array()
-                    .map(|values| strings(values))
-                    .unwrap_or_default(),
-            ))
-        })
-        .collect()
-}
-
 pub fn describe_patch_groups(state: &State, request: &Request<'_>) -> ApiResult {
     const OP: &str = "DescribePatchGroups";
-    let filters = orchestrator_filters(request, &["NAME_PREFIX", "OPERATING_SYSTEM"])?;
-    let after = after_key(OP, request)?;
+    let filters = key_values_filters(request, &["NAME_PREFIX", "OPERATING_SYSTEM"])?;
     let mut mappings: Vec<(String, Value)> = Vec::new();
     for baseline in state.baselines.values() {
         for group in &baseline.patch_groups {
@@ -71,17 +40,13 @@ pub fn describe_patch_groups(state: &State, request: &Request<'_>) -> ApiResult 
             }
         }
     }
-    mappings.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = mappings
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(100));
+    let (page, next) = page_of(OP, request, mappings, 100)?;
     Ok(with_token(json!({ "Mappings": page }), next))
 }
 
 pub fn describe_patch_baselines(state: &State, request: &Request<'_>) -> ApiResult {
     const OP: &str = "DescribePatchBaselines";
-    let filters = orchestrator_filters(request, &["NAME_PREFIX", "OWNER", "OPERATING_SYSTEM"])?;
+    let filters = key_values_filters(request, &["NAME_PREFIX", "OWNER", "OPERATING_SYSTEM"])?;
     let after = after_key(OP, request)?;
     let items = state
         .baselines

@@ -2,9 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::{after_key, with_token};
+use super::{page_of, with_token};
 use crate::api::{ApiError, ApiResult, Request};
-use crate::pagination::take_page;
 use crate::state::{Command, CommandInvocation, State, epoch};
 
 /// GetCommandInvocation returns at most this much of each stream, as the service does.
@@ -102,8 +101,7 @@ pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
     }
     let filters = CommandFilters::parse(request)?;
     let instance = request.str("InstanceId");
-    let after = after_key(OP, request)?;
-    let mut rows: Vec<(String, Value)> = state
+    let rows: Vec<(String, Value)> = state
         .commands
         .values()
         .filter(|command| request.str("CommandId").is_none_or(|id| command.id == id))
@@ -127,11 +125,7 @@ pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
             )
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = rows
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(50));
+    let (page, next) = page_of(OP, request, rows, 50)?;
     Ok(with_token(json!({ "Commands": page }), next))
 }
 
@@ -186,7 +180,6 @@ pub fn list_command_invocations(state: &State, request: &Request<'_>) -> ApiResu
     let filters = CommandFilters::parse(request)?;
     let details = request.bool("Details").unwrap_or(false);
     let instance = request.str("InstanceId");
-    let after = after_key(OP, request)?;
     let mut rows = Vec::new();
     for command in state
         .commands
@@ -204,11 +197,7 @@ pub fn list_command_invocations(state: &State, request: &Request<'_>) -> ApiResu
             rows.push((key, invocation_json(command, invocation, details)));
         }
     }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = rows
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(50));
+    let (page, next) = page_of(OP, request, rows, 50)?;
     Ok(with_token(json!({ "CommandInvocations": page }), next))
 }
 

@@ -69,6 +69,51 @@ fn after_key(operation: &str, request: &Request<'_>) -> Result<Option<String>, A
         .transpose()
 }
 
+/// One page of `rows`: sorted by their keys, starting strictly after the request's NextToken, at most
+/// `MaxResults` (or `default_size`) long, with the token for the next page.
+fn page_of(
+    operation: &str,
+    request: &Request<'_>,
+    mut rows: Vec<(String, serde_json::Value)>,
+    default_size: usize,
+) -> Result<(Vec<serde_json::Value>, Option<String>), ApiError> {
+    let after = after_key(operation, request)?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = rows
+        .into_iter()
+        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
+    Ok(crate::pagination::take_page(
+        operation,
+        items,
+        request.page_size(default_size),
+    ))
+}
+
+/// `Filters` of the Key/Values shape (PatchOrchestratorFilter, MaintenanceWindowFilter) as
+/// (key, values), refusing keys the operation does not know.
+fn key_values_filters<'a>(
+    request: &Request<'a>,
+    allowed: &[&str],
+) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
+    request
+        .list("Filters")
+        .iter()
+        .map(|filter| {
+            let key = filter["Key"].as_str().unwrap_or_default();
+            if !allowed.contains(&key) {
+                return Err(ApiError::validation(format!(
+                    "Invalid filter key {key:?}; valid keys are {}",
+                    allowed.join(", ")
+                )));
+            }
+            let values = filter["Values"]
+                .as_array()
+                .map(|values| crate::api::strings(values));
+            Ok((key, values.unwrap_or_default()))
+        })
+        .collect()
+}
+
 /// Inserts `NextToken` into a response when there is another page.
 fn with_token(mut body: serde_json::Value, token: Option<String>) -> serde_json::Value {
     if let Some(token) = token {

@@ -4,7 +4,7 @@ use std::ops::Bound;
 
 use serde_json::{Value, json};
 
-use super::{after_key, with_token};
+use super::{after_key, page_of, with_token};
 use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::pagination::take_page;
 use crate::state::{Instance, PatchCounts, PatchReport, PatchState, State, epoch};
@@ -197,8 +197,7 @@ pub fn describe_instance_patches(state: &State, request: &Request<'_>) -> ApiRes
         }
         filters.push((key, values));
     }
-    let after = after_key(OP, request)?;
-    let mut rows: Vec<(String, Value)> = instance
+    let rows: Vec<(String, Value)> = instance
         .patches
         .iter()
         .filter_map(|entry| {
@@ -229,11 +228,7 @@ pub fn describe_instance_patches(state: &State, request: &Request<'_>) -> ApiRes
             })
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = rows
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(10));
+    let (page, next) = page_of(OP, request, rows, 10)?;
     Ok(with_token(json!({ "Patches": page }), next))
 }
 

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{after_key, with_token};
-use crate::api::{ApiError, ApiResult, Request, strings};
+use super::{after_key, key_values_filters, page_of, with_token};
+use crate::api::{ApiError, ApiResult, Request};
 use crate::pagination::take_page;
 use crate::state::{State, Window, WindowExecution, epoch};
 
@@ -112,36 +112,9 @@ pub fn update_window(state: &mut State, request: &Request<'_>) -> ApiResult {
     Ok(body)
 }
 
-/// MaintenanceWindowFilter (Key/Values) as (key, values).
-fn window_filters<'a>(
-    request: &Request<'a>,
-    allowed: &[&str],
-) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
-    request
-        .list("Filters")
-        .iter()
-        .map(|filter| {
-            let key = filter["Key"].as_str().unwrap_or_default();
-            if !allowed.contains(&key) {
-                return Err(ApiError::validation(format!(
-                    "Invalid filter key {key:?}; valid keys are {}",
-                    allowed.join(", ")
-                )));
-            }
-            Ok((
-                key,
-                filter["Values"]
-                    .as_array()
-                    .map(|values| strings(values))
-                    .unwrap_or_default(),
-            ))
-        })
-        .collect()
-}
-
 pub fn describe_windows(state: &State, request: &Request<'_>) -> ApiResult {
     const OP: &str = "DescribeMaintenanceWindows";
-    let filters = window_filters(request, &["Name", "Enabled"])?;
+    let filters = key_values_filters(request, &["Name", "Enabled"])?;
     let after = after_key(OP, request)?;
     let items = state
         .windows
@@ -192,14 +165,13 @@ fn execution_key(execution: &WindowExecution) -> String {
 pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
     const OP: &str = "DescribeMaintenanceWindowExecutions";
     let window_id = request.required_str("WindowId")?;
-    let filters = window_filters(request, &["ExecutedBefore", "ExecutedAfter"])?;
+    let filters = key_values_filters(request, &["ExecutedBefore", "ExecutedAfter"])?;
     let mut bounds = Vec::new();
     for (key, values) in filters {
         let value = values.first().copied().unwrap_or_default();
         bounds.push((key, parse_time(key, value)?));
     }
-    let after = after_key(OP, request)?;
-    let mut rows: Vec<(String, Value)> = state
+    let rows: Vec<(String, Value)> = state
         .executions
         .values()
         .filter(|execution| execution.window_id == window_id)
@@ -225,11 +197,7 @@ pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
             (execution_key(execution), body)
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = rows
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(10));
+    let (page, next) = page_of(OP, request, rows, 10)?;
     Ok(with_token(json!({ "WindowExecutions": page }), next))
 }
 
@@ -242,9 +210,8 @@ fn find_execution<'a>(state: &'a State, id: &str) -> Result<&'a WindowExecution,
 pub fn describe_execution_tasks(state: &State, request: &Request<'_>) -> ApiResult {
     const OP: &str = "DescribeMaintenanceWindowExecutionTasks";
     let execution = find_execution(state, request.required_str("WindowExecutionId")?)?;
-    let filters = window_filters(request, &["Status"])?;
-    let after = after_key(OP, request)?;
-    let items = execution
+    let filters = key_values_filters(request, &["Status"])?;
+    let rows = execution
         .tasks
         .iter()
         .filter(|task| {
@@ -269,11 +236,8 @@ pub fn describe_execution_tasks(state: &State, request: &Request<'_>) -> ApiResu
             }
             (task.id.clone(), body)
         })
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after))
-        .collect::<Vec<_>>();
-    let mut items = items;
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let (page, next) = take_page(OP, items.into_iter(), request.page_size(10));
+        .collect();
+    let (page, next) = page_of(OP, request, rows, 10)?;
     Ok(with_token(
         json!({ "WindowExecutionTaskIdentities": page }),
         next,
@@ -291,9 +255,8 @@ pub fn describe_task_invocations(state: &State, request: &Request<'_>) -> ApiRes
         .ok_or_else(|| {
             ApiError::does_not_exist(format!("Task execution {task_id} does not exist"))
         })?;
-    let filters = window_filters(request, &["Status"])?;
-    let after = after_key(OP, request)?;
-    let mut rows: Vec<(String, Value)> = task
+    let filters = key_values_filters(request, &["Status"])?;
+    let rows: Vec<(String, Value)> = task
         .invocations
         .iter()
         .filter(|invocation| {
@@ -327,11 +290,7 @@ pub fn describe_task_invocations(state: &State, request: &Request<'_>) -> ApiRes
             (invocation.id.clone(), body)
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let items = rows
-        .into_iter()
-        .filter(|(key, _)| after.as_deref().is_none_or(|after| key.as_str() > after));
-    let (page, next) = take_page(OP, items, request.page_size(10));
+    let (page, next) = page_of(OP, request, rows, 10)?;
     Ok(with_token(
         json!({ "WindowExecutionTaskInvocationIdentities": page }),
         next,
