@@ -42,6 +42,23 @@ impl ApiError {
 
 pub type ApiResult = Result<Value, ApiError>;
 
+/// A response body: a JSON tree, or JSON text serialized straight from typed rows (the hot paging
+/// operations skip building a tree of maps for every instance).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(Value),
+    Text(String),
+}
+
+impl Body {
+    pub fn into_text(self) -> String {
+        match self {
+            Self::Json(value) => value.to_string(),
+            Self::Text(text) => text,
+        }
+    }
+}
+
 /// A validated request body. Validation against the model has already checked types, so the accessors
 /// only need to say whether a member is there.
 pub struct Request<'a> {

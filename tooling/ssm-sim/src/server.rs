@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, Request};
+use crate::api::{ApiError, Body, Request};
 use crate::faults::{FaultSettings, Faults};
 use crate::generate::{GenerateOptions, generate};
 use crate::model::{InputProblem, ServiceModel, validation_message};
@@ -73,8 +73,8 @@ fn request_id() -> String {
     )
 }
 
-fn aws_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn aws_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
     if let Ok(id) = HeaderValue::from_str(&request_id()) {
@@ -87,7 +87,7 @@ fn aws_error(error: &ApiError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     aws_response(
         status,
-        &json!({"__type": error.code, "message": error.message}),
+        json!({"__type": error.code, "message": error.message}).to_string(),
     )
 }
 
@@ -118,12 +118,12 @@ async fn aws(Extract(app): Extract<Arc<App>>, headers: HeaderMap, body: Bytes) -
     let result = handle(&app, operation, &body);
     app.faults.record(operation, result.is_ok());
     match result {
-        Ok(body) => aws_response(StatusCode::OK, &body),
+        Ok(body) => aws_response(StatusCode::OK, body.into_text()),
         Err(error) => aws_error(&error),
     }
 }
 
-fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Body, ApiError> {
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

@@ -10,7 +10,7 @@ mod windows;
 
 use std::sync::RwLock;
 
-use crate::api::{ApiError, ApiResult, Request};
+use crate::api::{ApiError, Body, Request};
 use crate::state::State;
 
 /// Runs `operation`; `None` when the simulator does not serve it.
@@ -18,7 +18,7 @@ pub fn dispatch(
     operation: &str,
     state: &RwLock<State>,
     request: &Request<'_>,
-) -> Option<ApiResult> {
+) -> Option<Result<Body, ApiError>> {
     let read = || {
         state
             .read()
@@ -29,11 +29,17 @@ pub fn dispatch(
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
-    Some(match operation {
-        "DescribeInstancePatchStates" => patches::describe_instance_patch_states(&read(), request),
-        "DescribeInstancePatchStatesForPatchGroup" => {
-            patches::describe_for_patch_group(&read(), request)
+    // The two operations that page through whole fleets serialize typed rows straight to text.
+    match operation {
+        "DescribeInstancePatchStates" => {
+            return Some(patches::describe_instance_patch_states(&read(), request).map(Body::Text));
         }
+        "DescribeInstancePatchStatesForPatchGroup" => {
+            return Some(patches::describe_for_patch_group(&read(), request).map(Body::Text));
+        }
+        _ => {}
+    }
+    let json = match operation {
         "DescribeInstancePatches" => patches::describe_instance_patches(&read(), request),
         "DescribePatchGroupState" => patches::describe_patch_group_state(&read(), request),
         "DescribePatchGroups" => baselines::describe_patch_groups(&read(), request),
@@ -58,7 +64,8 @@ pub fn dispatch(
         "GetParameter" => parameters::get_parameter(&read(), request),
         "PutParameter" => parameters::put_parameter(&mut write(), request),
         _ => return None,
-    })
+    };
+    Some(json.map(Body::Json))
 }
 
 /// Decodes the request's NextToken, if any, into the key to continue after.

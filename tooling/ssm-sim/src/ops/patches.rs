@@ -2,6 +2,7 @@
 
 use std::ops::Bound;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{after_key, page_of, with_token};
@@ -9,40 +10,93 @@ use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::pagination::take_page;
 use crate::state::{Instance, PatchCounts, PatchReport, PatchState, State, epoch};
 
-/// The InstancePatchState of an instance that has reported.
-fn patch_state_json(instance: &Instance, report: &PatchReport) -> Value {
-    let counts = &instance.counts;
-    let mut body = json!({
-        "InstanceId": instance.id,
-        "PatchGroup": instance.patch_group.clone().unwrap_or_default(),
-        "BaselineId": report.baseline_id,
-        "InstalledCount": counts.installed,
-        "InstalledOtherCount": counts.installed_other,
-        "InstalledPendingRebootCount": counts.installed_pending_reboot,
-        "InstalledRejectedCount": counts.installed_rejected,
-        "MissingCount": counts.missing,
-        "FailedCount": counts.failed,
-        "UnreportedNotApplicableCount": 0,
-        "NotApplicableCount": counts.not_applicable,
-        "AvailableSecurityUpdateCount": counts.available_security_update,
-        "OperationStartTime": epoch(report.start),
-        "OperationEndTime": epoch(report.end),
-        "Operation": report.operation,
-        "RebootOption": report.reboot_option,
-        "CriticalNonCompliantCount": counts.critical_non_compliant,
-        "SecurityNonCompliantCount": counts.security_non_compliant,
-        "OtherNonCompliantCount": counts.other_non_compliant,
-    });
-    if let Some(snapshot) = &report.snapshot_id {
-        body["SnapshotId"] = json!(snapshot);
-    }
-    if let Some(time) = report.last_no_reboot_install_operation_time {
-        body["LastNoRebootInstallOperationTime"] = epoch(time);
-    }
-    body
+/// The InstancePatchState of an instance that has reported, as typed fields: pages of these are
+/// serialized straight to JSON text, without a map per instance.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PatchStateRow<'a> {
+    instance_id: &'a str,
+    patch_group: &'a str,
+    baseline_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_id: Option<&'a str>,
+    installed_count: i64,
+    installed_other_count: i64,
+    installed_pending_reboot_count: i64,
+    installed_rejected_count: i64,
+    missing_count: i64,
+    failed_count: i64,
+    unreported_not_applicable_count: i64,
+    not_applicable_count: i64,
+    available_security_update_count: i64,
+    operation_start_time: f64,
+    operation_end_time: f64,
+    operation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_no_reboot_install_operation_time: Option<f64>,
+    reboot_option: &'a str,
+    critical_non_compliant_count: i64,
+    security_non_compliant_count: i64,
+    other_non_compliant_count: i64,
 }
 
-pub fn describe_instance_patch_states(state: &State, request: &Request<'_>) -> ApiResult {
+fn seconds(time: chrono::DateTime<chrono::Utc>) -> f64 {
+    time.timestamp_millis() as f64 / 1000.0
+}
+
+fn patch_state_row<'a>(instance: &'a Instance, report: &'a PatchReport) -> PatchStateRow<'a> {
+    let counts = &instance.counts;
+    PatchStateRow {
+        instance_id: &instance.id,
+        patch_group: instance.patch_group.as_deref().unwrap_or_default(),
+        baseline_id: &report.baseline_id,
+        snapshot_id: report.snapshot_id.as_deref(),
+        installed_count: counts.installed,
+        installed_other_count: counts.installed_other,
+        installed_pending_reboot_count: counts.installed_pending_reboot,
+        installed_rejected_count: counts.installed_rejected,
+        missing_count: counts.missing,
+        failed_count: counts.failed,
+        unreported_not_applicable_count: 0,
+        not_applicable_count: counts.not_applicable,
+        available_security_update_count: counts.available_security_update,
+        operation_start_time: seconds(report.start),
+        operation_end_time: seconds(report.end),
+        operation: &report.operation,
+        last_no_reboot_install_operation_time: report
+            .last_no_reboot_install_operation_time
+            .map(seconds),
+        reboot_option: &report.reboot_option,
+        critical_non_compliant_count: counts.critical_non_compliant,
+        security_non_compliant_count: counts.security_non_compliant,
+        other_non_compliant_count: counts.other_non_compliant,
+    }
+}
+
+/// The response of both patch-state operations.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PatchStatesPage<'a> {
+    instance_patch_states: Vec<PatchStateRow<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+fn page_text(
+    instance_patch_states: Vec<PatchStateRow<'_>>,
+    next_token: Option<String>,
+) -> Result<String, ApiError> {
+    serde_json::to_string(&PatchStatesPage {
+        instance_patch_states,
+        next_token,
+    })
+    .map_err(|err| ApiError::internal(err.to_string()))
+}
+
+pub fn describe_instance_patch_states(
+    state: &State,
+    request: &Request<'_>,
+) -> Result<String, ApiError> {
     const OP: &str = "DescribeInstancePatchStates";
     let after = after_key(OP, request)?;
     let mut ids: Vec<&str> = strings(request.list("InstanceIds"));
@@ -56,10 +110,10 @@ pub fn describe_instance_patch_states(state: &State, request: &Request<'_>) -> A
             instance
                 .report
                 .as_ref()
-                .map(|report| (instance.id.clone(), patch_state_json(instance, report)))
+                .map(|report| (instance.id.clone(), patch_state_row(instance, report)))
         });
     let (page, next) = take_page(OP, items, request.page_size(50));
-    Ok(with_token(json!({ "InstancePatchStates": page }), next))
+    page_text(page, next)
 }
 
 /// A DescribeInstancePatchStatesForPatchGroup filter: a count compared with a number.
@@ -119,7 +173,7 @@ fn count_of(counts: &PatchCounts, key: &str) -> Option<i64> {
     })
 }
 
-pub fn describe_for_patch_group(state: &State, request: &Request<'_>) -> ApiResult {
+pub fn describe_for_patch_group(state: &State, request: &Request<'_>) -> Result<String, ApiError> {
     const OP: &str = "DescribeInstancePatchStatesForPatchGroup";
     let group = request.required_str("PatchGroup")?;
     let filters = request
@@ -149,10 +203,10 @@ pub fn describe_for_patch_group(state: &State, request: &Request<'_>) -> ApiResu
             instance
                 .report
                 .as_ref()
-                .map(|report| (instance.id.clone(), patch_state_json(instance, report)))
+                .map(|report| (instance.id.clone(), patch_state_row(instance, report)))
         });
     let (page, next) = take_page(OP, items, request.page_size(50));
-    Ok(with_token(json!({ "InstancePatchStates": page }), next))
+    page_text(page, next)
 }
 
 /// The live service refuses pages larger than this, although the model allows 100.
