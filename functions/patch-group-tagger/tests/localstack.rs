@@ -115,6 +115,11 @@ async fn tags_of(ec2: &aws_sdk_ec2::Client, id: &str) -> BTreeMap<String, String
         .collect()
 }
 
+/// The `Patch Group` tag of an instance, read back from EC2.
+async fn patch_group_of(ec2: &aws_sdk_ec2::Client, id: &str) -> Option<String> {
+    tags_of(ec2, id).await.remove("Patch Group")
+}
+
 fn running_event(instance_id: &str, state: &str) -> Value {
     let sample = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -186,20 +191,14 @@ async fn launch_events_tag_by_rules_and_keep_human_choices() {
         (Action::Tagged, Some("production-web"), Some("prod-web"))
     );
     assert_eq!(
-        tags_of(&fixture.ec2, &web)
-            .await
-            .get("Patch Group")
-            .map(String::as_str),
+        patch_group_of(&fixture.ec2, &web).await.as_deref(),
         Some("production-web")
     );
 
     let d = decision(&tagger, running_event(&human, "running")).await;
     assert_eq!(d.action, Action::AlreadyTagged);
     assert_eq!(
-        tags_of(&fixture.ec2, &human)
-            .await
-            .get("Patch Group")
-            .map(String::as_str),
+        patch_group_of(&fixture.ec2, &human).await.as_deref(),
         Some("hand-picked"),
         "a human's tag survives"
     );
@@ -410,24 +409,17 @@ async fn backfill_tags_thousands_in_batches_and_is_idempotent() {
     println!("backfill of 2,000: {:?}", fixture.calls.all());
 
     assert_eq!(
-        tags_of(&fixture.ec2, &production[1234])
+        patch_group_of(&fixture.ec2, &production[1234])
             .await
-            .get("Patch Group")
-            .map(String::as_str),
+            .as_deref(),
         Some("production-web")
     );
     assert_eq!(
-        tags_of(&fixture.ec2, &general[7])
-            .await
-            .get("Patch Group")
-            .map(String::as_str),
+        patch_group_of(&fixture.ec2, &general[7]).await.as_deref(),
         Some("general")
     );
     assert_eq!(
-        tags_of(&fixture.ec2, &human[3])
-            .await
-            .get("Patch Group")
-            .map(String::as_str),
+        patch_group_of(&fixture.ec2, &human[3]).await.as_deref(),
         Some("hand-picked")
     );
 

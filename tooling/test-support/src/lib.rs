@@ -231,18 +231,7 @@ impl LocalAws {
     /// access key as the account id), so a test sees only the resources it made.
     pub async fn isolated_sdk_config(&self) -> SdkConfig {
         let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.localstack_url)
-            .region(Region::new(REGION))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                account,
-                "test",
-                None,
-                None,
-                "patchpilot-tests",
-            ))
-            .load()
-            .await
+        sdk_config_as(&self.localstack_url, &account).await
     }
 
     /// SDK configuration aimed at the DynamoDB server.
@@ -266,16 +255,17 @@ pub const REGION: &str = "eu-west-1";
 
 /// SDK configuration for a local endpoint with throwaway credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_as(endpoint, "test").await
+}
+
+/// The same, with `access_key` as the access key id (LocalStack reads a 12-digit one as the account).
+async fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
+    let credentials =
+        aws_sdk_ssm::config::Credentials::new(access_key, "test", None, None, "patchpilot-tests");
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "patchpilot-tests",
-        ))
+        .credentials_provider(credentials)
         .load()
         .await
 }
