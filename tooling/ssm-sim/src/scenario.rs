@@ -1,5 +1,5 @@
 //! The scenario file: a documented, versioned JSON description of a simulated account.
-//! See `tooling/ssm-sim/README.md` for the format; `scenarios/` holds examples.
+//! The format is documented in the README (section "The SSM simulator"); `scenarios/` holds examples.
 
 use std::collections::{BTreeMap, HashMap};
 
