@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod logging;
 pub mod metrics;
+pub mod placeholder;
 
 pub use config::{CommonConfig, ConfigError, EnvSource, ProcessEnv};
 pub use error::{ErrorClass, FunctionError};

@@ -1,5 +1,6 @@
 //! The tagger's settings, validated once at cold start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
@@ -11,7 +12,7 @@ use crate::rules::{Rules, check_patch_group};
 #[derive(Debug, Clone, PartialEq)]
 pub enum RulesSource {
     /// `TAG_RULES`: parsed and validated at cold start.
-    Inline(Rules),
+    Inline(Arc<Rules>),
     /// `TAG_RULES_PARAMETER`: read from Parameter Store, cached per warm container for `ttl`.
     Parameter { name: String, ttl: Duration },
 }
@@ -41,15 +42,15 @@ impl TaggerConfig {
                 ));
             }
             (Some(json), None) => {
-                RulesSource::Inline(Rules::parse(&json, "TAG_RULES").map_err(|err| {
-                    vars.invalid("TAG_RULES", &abbreviate(&json), &err.to_string())
-                })?)
+                RulesSource::Inline(Arc::new(Rules::parse(&json, "TAG_RULES").map_err(
+                    |err| vars.invalid("TAG_RULES", &abbreviate(&json), &err.to_string()),
+                )?))
             }
             (None, Some(name)) => RulesSource::Parameter {
                 ttl: Duration::from_secs(vars.number("TAG_RULES_CACHE_SECONDS", 60u64, 0, 3600)?),
                 name,
             },
-            (None, None) => RulesSource::Inline(Rules::default()),
+            (None, None) => RulesSource::Inline(Arc::default()),
         };
         let default_patch_group = vars.optional("DEFAULT_PATCH_GROUP");
         if let Some(group) = &default_patch_group {
@@ -102,7 +103,7 @@ mod tests {
     #[test]
     fn defaults() {
         let config = TaggerConfig::from_env(&env(&[])).unwrap();
-        assert_eq!(config.rules, RulesSource::Inline(Rules::default()));
+        assert_eq!(config.rules, RulesSource::Inline(Arc::default()));
         assert_eq!(config.tag_key, TagKeyMode::Auto);
         assert!(!config.overwrite_existing);
         assert_eq!(config.default_patch_group, None);

@@ -1,5 +1,7 @@
 //! The decision for one instance: pure, from its facts and the policy.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::facts::{InstanceFacts, KEY_WITH_SPACE, KEY_WITHOUT_SPACE};
@@ -45,7 +47,8 @@ pub enum TagKeyMode {
 /// Everything a decision depends on besides the instance.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub rules: Rules,
+    /// Shared with the warm container's cache: an invocation does not copy the rules.
+    pub rules: Arc<Rules>,
     pub default_patch_group: Option<String>,
     pub tag_key: TagKeyMode,
     pub overwrite_existing: bool,
@@ -178,7 +181,7 @@ mod tests {
 
     fn policy(json: &str) -> Policy {
         Policy {
-            rules: rules(json),
+            rules: Arc::new(rules(json)),
             default_patch_group: None,
             tag_key: TagKeyMode::Auto,
             overwrite_existing: false,

@@ -69,7 +69,7 @@ impl Tagger {
 
     async fn rules(&self) -> Result<Arc<Rules>, FunctionError> {
         let (name, ttl) = match &self.config.rules {
-            RulesSource::Inline(rules) => return Ok(Arc::new(rules.clone())),
+            RulesSource::Inline(rules) => return Ok(rules.clone()),
             RulesSource::Parameter { name, ttl } => (name, *ttl),
         };
         if let Some((rules, fetched)) = self
@@ -108,7 +108,7 @@ impl Tagger {
 
     async fn policy(&self) -> Result<Policy, FunctionError> {
         Ok(Policy {
-            rules: (*self.rules().await?).clone(),
+            rules: self.rules().await?,
             default_patch_group: self.config.default_patch_group.clone(),
             tag_key: self.config.tag_key,
             overwrite_existing: self.config.overwrite_existing,
