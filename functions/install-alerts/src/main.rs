@@ -1,7 +1,26 @@
-//! install-alerts: planned (see the README). Until it lands, the binary runs the shared placeholder loop, which
-//! validates the shared settings and refuses every event with `Permanent.NotImplemented`.
+//! Wiring only: settings validated once, clients built once, then the runtime.
+
+use install_alerts::config::AlertsConfig;
+use install_alerts::{Alerts, Clients};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    patchpilot_shared::placeholder::run("install-alerts").await
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = AlertsConfig::from_env(&ProcessEnv).map_err(FunctionError::from)?;
+    let sdk = clients::load_sdk_config(&config.common).await;
+    let clients = Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    };
+    let alerts = Alerts::new(clients, config);
+    let alerts = &alerts;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        alerts.handle(event.payload).await
+    }))
+    .await
 }

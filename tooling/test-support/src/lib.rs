@@ -8,6 +8,7 @@
 //! - [`template`] reads template.yaml, so tests use the event patterns and names it declares.
 
 pub mod calls;
+pub mod resources;
 pub mod template;
 
 use std::net::TcpListener;

@@ -39,6 +39,23 @@ impl Template {
             .collect()
     }
 
+    /// A parameter's default as CloudFormation would pass it: a list parameter (CommaDelimitedList) as
+    /// a JSON array text, others as the text itself. Feed it to [`Template::event_pattern`].
+    pub fn parameter_default(&self, name: &str) -> String {
+        let parameter = &self.root["Parameters"][name];
+        let default = match &parameter["Default"] {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            other => panic!("parameter {name} has no usable Default: {other:?}"),
+        };
+        if parameter["Type"].as_str() == Some("CommaDelimitedList") {
+            serde_json::Value::from(default.split(',').map(str::trim).collect::<Vec<_>>())
+                .to_string()
+        } else {
+            default
+        }
+    }
+
     /// The EventPattern of a function's EventBridge event source, as JSON, with `!Ref Parameter`
     /// placeholders replaced from `parameters`.
     pub fn event_pattern(
@@ -85,6 +102,10 @@ pub fn to_json(value: &Value, parameters: &[(&str, &str)]) -> serde_json::Value 
                 tagged.tag.to_string().as_str(),
                 parameters.iter().find(|(key, _)| *key == name),
             ) {
+                // A list parameter arrives as JSON array text and becomes the list CloudFormation passes.
+                ("!Ref", Some((_, value))) if value.starts_with('[') => {
+                    serde_json::from_str(value).expect("a JSON array for a list parameter")
+                }
                 ("!Ref", Some((_, value))) => serde_json::Value::String((*value).to_owned()),
                 (tag, _) => panic!(
                     "cannot resolve {tag} {name} in an event pattern; pass it as a parameter"

@@ -1,0 +1,314 @@
+//! Gathering what an alert says. Every read may fail (the instance was terminated, the output expired,
+//! access was denied): a failed read is recorded in `unreadable` and the alert goes out without it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::types::{CommandInvocationStatus, PatchOrchestratorFilter};
+use patchpilot_shared::FunctionError;
+
+use crate::render::{FailedPatch, InstanceInfo, SummaryInstance};
+
+/// DescribeInstancePatches pages at most 50.
+const PATCH_PAGE: i32 = 50;
+/// ListCommandInvocations pages at most 50.
+const INVOCATION_PAGE: i32 = 50;
+/// DescribeInstancePatchStates takes at most 50 instance ids.
+const PATCH_STATES_BATCH: usize = 50;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub ssm: aws_sdk_ssm::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// What the command itself says.
+#[derive(Debug, Default)]
+pub struct CommandFacts {
+    pub operation: Option<String>,
+}
+
+/// The command's `Operation` parameter (Scan or Install), which invocation events do not carry.
+pub async fn command(
+    ssm: &aws_sdk_ssm::Client,
+    command_id: &str,
+    unreadable: &mut Vec<String>,
+) -> CommandFacts {
+    match ssm.list_commands().command_id(command_id).send().await {
+        Ok(output) => CommandFacts {
+            operation: output
+                .commands()
+                .first()
+                .and_then(|command| command.parameters())
+                .and_then(|parameters| parameters.get("Operation"))
+                .and_then(|values| values.first())
+                .cloned(),
+        },
+        Err(err) => {
+            unreadable.push(format!(
+                "the command's operation ({})",
+                FunctionError::aws("ssm:ListCommands", err)
+            ));
+            CommandFacts::default()
+        }
+    }
+}
+
+/// Name tag, patch group tag and platform from EC2; the patch group falls back to Patch Manager's view.
+pub async fn instance(
+    clients: &Clients,
+    instance_id: &str,
+    unreadable: &mut Vec<String>,
+) -> InstanceInfo {
+    let mut info = InstanceInfo::default();
+    match clients
+        .ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+    {
+        Ok(output) => match output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next()
+        {
+            Some(instance) => {
+                let tag = |key: &str| {
+                    instance
+                        .tags()
+                        .iter()
+                        .find(|tag| tag.key() == Some(key))
+                        .and_then(|tag| tag.value())
+                        .map(str::to_owned)
+                };
+                info.name = tag("Name");
+                info.patch_group = tag("Patch Group").or_else(|| tag("PatchGroup"));
+                info.platform = instance
+                    .platform_details()
+                    .map(str::to_owned)
+                    .or_else(|| instance.platform().map(|p| p.as_str().to_owned()));
+            }
+            None => unreadable.push("instance details (EC2 does not list the instance)".to_owned()),
+        },
+        Err(err) => unreadable.push(format!(
+            "instance details ({})",
+            FunctionError::aws("ec2:DescribeInstances", err)
+        )),
+    }
+    if info.patch_group.is_none() {
+        let groups = patch_groups(&clients.ssm, &[instance_id.to_owned()], unreadable).await;
+        info.patch_group = groups.get(instance_id).cloned();
+    }
+    info
+}
+
+/// Patch groups as Patch Manager last recorded them, for many instances at once.
+pub async fn patch_groups(
+    ssm: &aws_sdk_ssm::Client,
+    instance_ids: &[String],
+    unreadable: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut groups = BTreeMap::new();
+    for batch in instance_ids.chunks(PATCH_STATES_BATCH) {
+        let mut pages = ssm
+            .describe_instance_patch_states()
+            .set_instance_ids(Some(batch.to_vec()))
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => {
+                    for state in page.instance_patch_states() {
+                        groups.insert(
+                            state.instance_id().to_owned(),
+                            state.patch_group().to_owned(),
+                        );
+                    }
+                }
+                Err(err) => {
+                    unreadable.push(format!(
+                        "patch groups ({})",
+                        FunctionError::aws("ssm:DescribeInstancePatchStates", err)
+                    ));
+                    return groups;
+                }
+            }
+        }
+    }
+    groups
+}
+
+/// The instance's failed patches: up to `limit` listed, all counted.
+pub async fn failed_patches(
+    ssm: &aws_sdk_ssm::Client,
+    instance_id: &str,
+    limit: usize,
+    unreadable: &mut Vec<String>,
+) -> (Vec<FailedPatch>, usize) {
+    let mut listed = Vec::new();
+    let mut total = 0;
+    let mut pages = ssm
+        .describe_instance_patches()
+        .instance_id(instance_id)
+        .filters(
+            PatchOrchestratorFilter::builder()
+                .key("State")
+                .values("FAILED")
+                .build(),
+        )
+        .max_results(PATCH_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => {
+                for patch in page.patches() {
+                    total += 1;
+                    if listed.len() < limit {
+                        listed.push(FailedPatch {
+                            title: patch.title().to_owned(),
+                            kb_id: patch.kb_id().to_owned(),
+                            classification: patch.classification().to_owned(),
+                            severity: patch.severity().to_owned(),
+                        });
+                    }
+                }
+            }
+            Err(err) => {
+                unreadable.push(format!(
+                    "failed patches ({})",
+                    FunctionError::aws("ssm:DescribeInstancePatches", err)
+                ));
+                break;
+            }
+        }
+    }
+    (listed, total)
+}
+
+/// What GetCommandInvocation says about the run on the instance.
+#[derive(Debug, Default)]
+pub struct InvocationOutput {
+    pub stdout_tail: Option<String>,
+    pub stderr_tail: Option<String>,
+    pub status_details: Option<String>,
+    pub response_code: Option<i32>,
+}
+
+/// The end of the run's output. Multi-step documents need a step name: when the call asks for one, the
+/// platform's patch step is asked for.
+pub async fn invocation_output(
+    ssm: &aws_sdk_ssm::Client,
+    command_id: &str,
+    instance_id: &str,
+    platform: Option<&str>,
+    tail_bytes: usize,
+    unreadable: &mut Vec<String>,
+) -> InvocationOutput {
+    let ask = |plugin: Option<&'static str>| {
+        ssm.get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance_id)
+            .set_plugin_name(plugin.map(str::to_owned))
+            .send()
+    };
+    let mut result = ask(None).await;
+    if let Err(err) = &result
+        && err
+            .as_service_error()
+            .is_some_and(|e| e.is_invalid_plugin_name())
+    {
+        let plugin = match platform.unwrap_or_default().to_ascii_lowercase() {
+            p if p.contains("windows") => "PatchWindows",
+            p if p.contains("mac") => "PatchMacOS",
+            _ => "PatchLinux",
+        };
+        result = ask(Some(plugin)).await;
+    }
+    match result {
+        Ok(output) => InvocationOutput {
+            stdout_tail: output
+                .standard_output_content()
+                .map(|text| crate::render::tail(text, tail_bytes)),
+            stderr_tail: output
+                .standard_error_content()
+                .map(|text| crate::render::tail(text, tail_bytes)),
+            status_details: output.status_details().map(str::to_owned),
+            response_code: Some(output.response_code()),
+        },
+        Err(err) => {
+            unreadable.push(format!(
+                "command output ({})",
+                FunctionError::aws("ssm:GetCommandInvocation", err)
+            ));
+            InvocationOutput::default()
+        }
+    }
+}
+
+/// The command's invocations: counts by status, and the failed ones (first `limit` in detail).
+#[derive(Debug, Default)]
+pub struct InvocationCensus {
+    pub total: usize,
+    pub counts_by_status: BTreeMap<String, usize>,
+    pub failed_total: usize,
+    pub failed: Vec<SummaryInstance>,
+    /// Ids of failed instances (at most [`MAX_FAILED_IDS`]), for their patch groups.
+    pub failed_ids: Vec<String>,
+}
+
+/// Failed instances whose patch groups a summary looks up.
+pub const MAX_FAILED_IDS: usize = 1000;
+
+fn is_failed(status: &CommandInvocationStatus) -> bool {
+    patchpilot_shared::events::CommandStatus::from(status.as_str()).is_failure()
+}
+
+pub async fn census(
+    ssm: &aws_sdk_ssm::Client,
+    command_id: &str,
+    limit: usize,
+) -> Result<InvocationCensus, FunctionError> {
+    let mut census = InvocationCensus::default();
+    let mut pages = ssm
+        .list_command_invocations()
+        .command_id(command_id)
+        .max_results(INVOCATION_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+        for invocation in page.command_invocations() {
+            census.total += 1;
+            let status = invocation
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "Unknown".to_owned());
+            *census.counts_by_status.entry(status.clone()).or_default() += 1;
+            if invocation.status().is_some_and(is_failed) {
+                census.failed_total += 1;
+                if census.failed_ids.len() < MAX_FAILED_IDS {
+                    census
+                        .failed_ids
+                        .push(invocation.instance_id().unwrap_or_default().to_owned());
+                }
+                if census.failed.len() < limit {
+                    census.failed.push(SummaryInstance {
+                        instance_id: invocation.instance_id().unwrap_or_default().to_owned(),
+                        name: invocation
+                            .instance_name()
+                            .filter(|name| !name.is_empty())
+                            .map(str::to_owned),
+                        status,
+                        patch_group: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(census)
+}

@@ -1,0 +1,375 @@
+//! Parse → plan → claim → gather → render → publish → record, for one event.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use chrono::Utc;
+use patchpilot_shared::{Event, FunctionError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::AlertsConfig;
+use crate::enrich::{self, Clients};
+use crate::plan::{Origin, Plan, plan};
+use crate::render::{self, InstanceAlertFacts, Rendered, SummaryFacts};
+use crate::store::{Claim, Store};
+
+const FUNCTION: &str = "install-alerts";
+
+/// What an invocation did: the Lambda's return value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// An alert or summary was published.
+    Sent {
+        kind: &'static str,
+        key: String,
+        subject: String,
+        message_id: Option<String>,
+        unreadable: Vec<String>,
+    },
+    /// DRY_RUN: what would have been published.
+    WouldSend {
+        kind: &'static str,
+        key: String,
+        subject: String,
+    },
+    /// Storm control: this instance's failure goes into the command's summary.
+    Suppressed { key: String, reason: String },
+    /// The same alert was already handled (a retried or duplicated event).
+    Duplicate { key: String, state: String },
+    /// Not an event that pages.
+    Ignored { reason: String },
+}
+
+/// The key deduplicating one instance's alert.
+pub fn alert_key(command_id: &str, instance_id: &str, status: &str) -> String {
+    format!("alert#{command_id}#{instance_id}#{status}")
+}
+
+/// The key deduplicating a command's summary.
+pub fn summary_key(command_id: &str, status: &str) -> String {
+    format!("summary#{command_id}#{status}")
+}
+
+/// A summary is due when more instances failed than storm control let page individually.
+pub fn summary_needed(failed_instances: usize, threshold: usize) -> bool {
+    failed_instances > threshold
+}
+
+pub struct Alerts {
+    clients: Clients,
+    config: AlertsConfig,
+    store: Store,
+}
+
+impl Alerts {
+    pub fn new(clients: Clients, config: AlertsConfig) -> Self {
+        let store = Store::new(
+            clients.dynamodb.clone(),
+            config.table.clone(),
+            config.idempotency_ttl_hours,
+        );
+        Self {
+            clients,
+            config,
+            store,
+        }
+    }
+
+    pub async fn handle(&self, payload: Value) -> Result<Outcome, FunctionError> {
+        let event = Event::parse(payload)?;
+        let outcome = match plan(&event, &self.config.documents) {
+            Plan::Ignore { reason } => Outcome::Ignored { reason },
+            Plan::InstanceAlert {
+                origin,
+                command_id,
+                instance_id,
+                document,
+                status,
+            } => {
+                self.instance_alert(
+                    origin,
+                    command_id,
+                    instance_id,
+                    document,
+                    status.to_string(),
+                )
+                .await?
+            }
+            Plan::CommandSummary {
+                origin,
+                command_id,
+                document,
+                status,
+            } => {
+                self.command_summary(origin, command_id, document, status.to_string())
+                    .await?
+            }
+        };
+        report(&outcome);
+        Ok(outcome)
+    }
+
+    async fn instance_alert(
+        &self,
+        origin: Origin,
+        command_id: String,
+        instance_id: String,
+        document: String,
+        status: String,
+    ) -> Result<Outcome, FunctionError> {
+        let key = alert_key(&command_id, &instance_id, &status);
+        let now = Utc::now();
+        if self.config.common.dry_run {
+            // Dry runs claim nothing and count nothing: they only show what would be sent.
+        } else {
+            match self.store.claim(&key, now).await? {
+                Claim::Claimed => {}
+                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
+                Claim::InProgress => return Err(in_progress(&key)),
+            }
+            let admitted = self
+                .store
+                .admit(&command_id, &instance_id, self.config.storm_threshold, now)
+                .await;
+            match admitted {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.store.complete(&key, "suppressed", None).await?;
+                    return Ok(Outcome::Suppressed {
+                        key,
+                        reason: format!(
+                            "{} instances already paged for command {command_id}; it goes into the command's summary",
+                            self.config.storm_threshold
+                        ),
+                    });
+                }
+                Err(err) => {
+                    self.store.release(&key).await.ok();
+                    return Err(err);
+                }
+            }
+        }
+        let mut unreadable = Vec::new();
+        let ssm = &self.clients.ssm;
+        let command = enrich::command(ssm, &command_id, &mut unreadable).await;
+        let instance = enrich::instance(&self.clients, &instance_id, &mut unreadable).await;
+        let (failed_patches, failed_patches_total) = enrich::failed_patches(
+            ssm,
+            &instance_id,
+            self.config.max_listed_patches,
+            &mut unreadable,
+        )
+        .await;
+        let output = enrich::invocation_output(
+            ssm,
+            &command_id,
+            &instance_id,
+            instance.platform.as_deref(),
+            self.config.output_tail_bytes,
+            &mut unreadable,
+        )
+        .await;
+        let facts = InstanceAlertFacts {
+            origin,
+            command_id,
+            instance_id,
+            document,
+            status,
+            operation: command.operation,
+            status_details: output.status_details,
+            response_code: output.response_code,
+            instance,
+            failed_patches,
+            failed_patches_total,
+            stdout_tail: output.stdout_tail,
+            stderr_tail: output.stderr_tail,
+            unreadable,
+        };
+        let rendered = render::instance_alert(&facts);
+        self.send("instance_failure", key, rendered, facts.unreadable)
+            .await
+    }
+
+    async fn command_summary(
+        &self,
+        origin: Origin,
+        command_id: String,
+        document: String,
+        status: String,
+    ) -> Result<Outcome, FunctionError> {
+        let ssm = &self.clients.ssm;
+        let census = enrich::census(ssm, &command_id, self.config.summary_max_instances).await?;
+        if !summary_needed(census.failed_total, self.config.storm_threshold) {
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "command {command_id}: {} failed instances, within the storm threshold of {}; each was paged on its own",
+                    census.failed_total, self.config.storm_threshold
+                ),
+            });
+        }
+        let key = summary_key(&command_id, &status);
+        if !self.config.common.dry_run {
+            match self.store.claim(&key, Utc::now()).await? {
+                Claim::Claimed => {}
+                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
+                Claim::InProgress => return Err(in_progress(&key)),
+            }
+        }
+        let mut unreadable = Vec::new();
+        let alerted = match self.store.alerted(&command_id).await {
+            Ok(alerted) => alerted.len(),
+            Err(err) => {
+                unreadable.push(format!("instances already paged ({err})"));
+                self.config.storm_threshold
+            }
+        };
+        let command = enrich::command(ssm, &command_id, &mut unreadable).await;
+        let groups = enrich::patch_groups(ssm, &census.failed_ids, &mut unreadable).await;
+        let mut instances = census.failed;
+        for instance in &mut instances {
+            instance.patch_group = groups.get(&instance.instance_id).cloned();
+        }
+        let mut patch_groups: Vec<String> = groups.into_values().collect();
+        patch_groups.sort();
+        patch_groups.dedup();
+        let facts = SummaryFacts {
+            origin,
+            command_id,
+            document,
+            status,
+            operation: command.operation,
+            invocations_total: census.total,
+            counts_by_status: census.counts_by_status,
+            failed_total: census.failed_total,
+            alerted,
+            instances,
+            patch_groups,
+            unreadable,
+        };
+        let rendered = render::summary(&facts);
+        self.send("command_summary", key, rendered, facts.unreadable)
+            .await
+    }
+
+    /// Publishes (or, under DRY_RUN, describes) a rendered message and records it as sent. A failed
+    /// publish releases the claim and is a retryable error.
+    async fn send(
+        &self,
+        kind: &'static str,
+        key: String,
+        rendered: Rendered,
+        unreadable: Vec<String>,
+    ) -> Result<Outcome, FunctionError> {
+        if self.config.common.dry_run {
+            return Ok(Outcome::WouldSend {
+                kind,
+                key,
+                subject: rendered.subject,
+            });
+        }
+        let mut publish = self
+            .clients
+            .sns
+            .publish()
+            .topic_arn(&self.config.topic_arn)
+            .subject(&rendered.subject)
+            .message_structure("json")
+            .message(rendered.envelope());
+        for (name, (data_type, value)) in &rendered.attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type(*data_type)
+                .string_value(value)
+                .build()
+                .map_err(|err| {
+                    FunctionError::Invariant(format!("message attribute {name}: {err}"))
+                })?;
+            publish = publish.message_attributes(*name, attribute);
+        }
+        let published = match publish.send().await {
+            Ok(output) => output,
+            Err(err) => {
+                let err = FunctionError::aws("sns:Publish", err);
+                if let Err(release) = self.store.release(&key).await {
+                    tracing::warn!(key, error = %release, "could not release the claim; it expires with its lease");
+                }
+                return Err(match err {
+                    // A publish that failed must be retried, whatever SNS said.
+                    FunctionError::Aws {
+                        operation,
+                        code,
+                        message,
+                        ..
+                    } => FunctionError::Aws {
+                        operation,
+                        class: patchpilot_shared::ErrorClass::Retryable,
+                        code,
+                        message,
+                    },
+                    other => other,
+                });
+            }
+        };
+        let message_id = published.message_id().map(str::to_owned);
+        self.store
+            .complete(&key, "sent", message_id.as_deref())
+            .await?;
+        Ok(Outcome::Sent {
+            kind,
+            key,
+            subject: rendered.subject,
+            message_id,
+            unreadable,
+        })
+    }
+}
+
+fn in_progress(key: &str) -> FunctionError {
+    FunctionError::Partial(format!(
+        "another invocation is sending {key}; retrying later avoids a duplicate page"
+    ))
+}
+
+fn report(outcome: &Outcome) {
+    let metric = match outcome {
+        Outcome::Sent {
+            kind: "command_summary",
+            ..
+        } => "SummariesSent",
+        Outcome::Sent { .. } => "AlertsSent",
+        Outcome::WouldSend { .. } => "AlertsWouldSend",
+        Outcome::Suppressed { .. } => "AlertsSuppressed",
+        Outcome::Duplicate { .. } => "DuplicatesIgnored",
+        Outcome::Ignored { .. } => "EventsIgnored",
+    };
+    let mut metrics = vec![(metric, 1.0)];
+    if let Outcome::Sent { unreadable, .. } = outcome
+        && !unreadable.is_empty()
+    {
+        metrics.push(("AlertsDegraded", 1.0));
+    }
+    patchpilot_shared::metrics::emit(FUNCTION, &metrics);
+    tracing::info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "handled");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_failure_has_the_same_key_and_others_do_not() {
+        let key = alert_key("c-1", "i-1", "Failed");
+        assert_eq!(key, alert_key("c-1", "i-1", "Failed"));
+        assert_ne!(key, alert_key("c-1", "i-2", "Failed"));
+        assert_ne!(key, alert_key("c-2", "i-1", "Failed"));
+        assert_ne!(key, alert_key("c-1", "i-1", "TimedOut"));
+        assert_ne!(summary_key("c-1", "Failed"), key);
+    }
+
+    #[test]
+    fn summaries_only_follow_storms() {
+        assert!(!summary_needed(0, 10));
+        assert!(!summary_needed(10, 10));
+        assert!(summary_needed(11, 10));
+        assert!(summary_needed(300, 10));
+    }
+}

@@ -1,0 +1,209 @@
+//! Which events page, and how: a pure function of the event and the configured documents.
+
+use patchpilot_shared::Event;
+use patchpilot_shared::events::CommandStatus;
+
+/// Where an event came from, for the alert's account/Region fields and console links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub account: String,
+    pub region: String,
+}
+
+/// What to do with one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Not ours (another document, a success, another kind of event): logged, not an error.
+    Ignore { reason: String },
+    /// One instance's patch run failed: a per-instance alert, unless the command is storming.
+    InstanceAlert {
+        origin: Origin,
+        command_id: String,
+        instance_id: String,
+        document: String,
+        status: CommandStatus,
+    },
+    /// A patch command finished in failure: a summary, if storm control suppressed alerts for it.
+    CommandSummary {
+        origin: Origin,
+        command_id: String,
+        document: String,
+        status: CommandStatus,
+    },
+}
+
+/// Decides what `event` calls for.
+pub fn plan(event: &Event, documents: &[String]) -> Plan {
+    let meta = event.meta();
+    let origin = Origin {
+        account: meta.account.clone().unwrap_or_else(|| "unknown".to_owned()),
+        region: meta.region.clone().unwrap_or_else(|| "unknown".to_owned()),
+    };
+    let (command_id, instance_id, document, status) = match event {
+        Event::CommandInvocationStatus(_, detail) => (
+            &detail.command_id,
+            Some(&detail.instance_id),
+            &detail.document_name,
+            &detail.status,
+        ),
+        Event::CommandStatus(_, detail) => (
+            &detail.command_id,
+            None,
+            &detail.document_name,
+            &detail.status,
+        ),
+        other => {
+            return Plan::Ignore {
+                reason: format!(
+                    "install-alerts handles Run Command status events, not {:?}",
+                    other.meta().detail_type
+                ),
+            };
+        }
+    };
+    let Some(document) = document.as_deref() else {
+        return Plan::Ignore {
+            reason: format!("command {command_id}: the event names no document"),
+        };
+    };
+    if !documents.iter().any(|known| known == document) {
+        return Plan::Ignore {
+            reason: format!(
+                "command {command_id}: document {document} is not a patch document ({})",
+                documents.join(", ")
+            ),
+        };
+    }
+    if !status.is_failure() {
+        return Plan::Ignore {
+            reason: format!("command {command_id}: status {status} is not a failure"),
+        };
+    }
+    let (command_id, document, status) = (command_id.clone(), document.to_owned(), status.clone());
+    match instance_id {
+        Some(instance_id) => Plan::InstanceAlert {
+            origin,
+            command_id,
+            instance_id: instance_id.clone(),
+            document,
+            status,
+        },
+        None => Plan::CommandSummary {
+            origin,
+            command_id,
+            document,
+            status,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_DOCUMENTS;
+    use serde_json::json;
+
+    fn documents() -> Vec<String> {
+        DEFAULT_DOCUMENTS.iter().map(|d| (*d).to_owned()).collect()
+    }
+
+    fn invocation(document: &str, status: &str) -> Event {
+        Event::parse(json!({
+            "version": "0", "id": "1", "source": "aws.ssm", "account": "111122223333",
+            "region": "eu-west-1", "time": "2026-11-26T02:21:44Z", "resources": [],
+            "detail-type": "EC2 Command Invocation Status-change Notification",
+            "detail": {"command-id": "c-1", "document-name": document, "instance-id": "i-1",
+                       "requested-date-time": "2026-11-26T02:00:05.310Z", "status": status}
+        }))
+        .unwrap()
+    }
+
+    fn command(document: &str, status: &str) -> Event {
+        Event::parse(json!({
+            "version": "0", "id": "2", "source": "aws.ssm", "account": "111122223333",
+            "region": "eu-west-1", "time": "2026-11-26T02:21:44Z", "resources": [],
+            "detail-type": "EC2 Command Status-change Notification",
+            "detail": {"command-id": "c-1", "document-name": document, "parameters": {},
+                       "status": status}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_failure_status_of_a_patch_document_pages() {
+        for status in [
+            "Failed",
+            "TimedOut",
+            "Cancelled",
+            "DeliveryTimedOut",
+            "ExecutionTimedOut",
+            "Undeliverable",
+            "Terminated",
+            "InvalidPlatform",
+            "AccessDenied",
+        ] {
+            for document in DEFAULT_DOCUMENTS {
+                let planned = plan(&invocation(document, status), &documents());
+                assert!(
+                    matches!(&planned, Plan::InstanceAlert { instance_id, status: s, .. } if instance_id == "i-1" && s.as_str() == status),
+                    "{document} {status}: {planned:?}"
+                );
+                let planned = plan(&command(document, status), &documents());
+                assert!(
+                    matches!(planned, Plan::CommandSummary { .. }),
+                    "{document} {status}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn successes_other_documents_and_other_events_are_ignored_with_a_reason() {
+        for (event, expected) in [
+            (
+                invocation("AWS-RunPatchBaseline", "Success"),
+                "not a failure",
+            ),
+            (
+                invocation("AWS-RunPatchBaseline", "InProgress"),
+                "not a failure",
+            ),
+            (
+                invocation("AWS-RunShellScript", "Failed"),
+                "not a patch document",
+            ),
+            (
+                command("AWS-ConfigureAWSPackage", "Failed"),
+                "not a patch document",
+            ),
+        ] {
+            match plan(&event, &documents()) {
+                Plan::Ignore { reason } => assert!(reason.contains(expected), "{reason}"),
+                other => panic!("expected Ignore, got {other:?}"),
+            }
+        }
+        let scheduled = Event::parse(json!({
+            "version": "0", "id": "3", "source": "aws.events", "detail-type": "Scheduled Event",
+            "account": "1", "region": "eu-west-1", "time": "2026-11-26T02:21:44Z", "resources": [],
+            "detail": {}
+        }))
+        .unwrap();
+        assert!(matches!(
+            plan(&scheduled, &documents()),
+            Plan::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn configured_documents_replace_the_defaults() {
+        let custom = vec!["Custom-Patch".to_owned()];
+        assert!(matches!(
+            plan(&invocation("Custom-Patch", "Failed"), &custom),
+            Plan::InstanceAlert { .. }
+        ));
+        assert!(matches!(
+            plan(&invocation("AWS-RunPatchBaseline", "Failed"), &custom),
+            Plan::Ignore { .. }
+        ));
+    }
+}

@@ -1,0 +1,758 @@
+//! Alerts as SNS messages: readable text for e-mail, a structured JSON document (schema
+//! `patchpilot.install-alert/v1`, documented in the README) for SQS, Lambda and HTTP(S) subscribers, a
+//! subject within SNS's rules, and the message attributes subscription filter policies select on.
+//! Pure: facts in, message out.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::plan::Origin;
+
+/// SNS's limit for a whole published message (attributes included).
+pub const MAX_MESSAGE_BYTES: usize = 262_144;
+/// SNS subjects must be shorter than 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+/// The JSON document's schema name.
+pub const SCHEMA: &str = "patchpilot.install-alert/v1";
+/// Output tails are cut to this when a message must shrink.
+const SHRUNK_TAIL_BYTES: usize = 512;
+
+/// One failed patch as DescribeInstancePatches reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedPatch {
+    pub title: String,
+    /// The KB id or advisory id.
+    pub kb_id: String,
+    pub classification: String,
+    pub severity: String,
+}
+
+/// What the enrichment learnt about the instance; any of it may be unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InstanceInfo {
+    pub name: Option<String>,
+    pub patch_group: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// Everything a per-instance alert says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceAlertFacts {
+    pub origin: Origin,
+    pub command_id: String,
+    pub instance_id: String,
+    pub document: String,
+    pub status: String,
+    /// `Scan` or `Install`, from the command's parameters.
+    pub operation: Option<String>,
+    pub status_details: Option<String>,
+    pub response_code: Option<i32>,
+    pub instance: InstanceInfo,
+    /// The failed patches read (possibly fewer than `failed_patches_total` when the listing was capped).
+    pub failed_patches: Vec<FailedPatch>,
+    pub failed_patches_total: usize,
+    pub stdout_tail: Option<String>,
+    pub stderr_tail: Option<String>,
+    /// What could not be read, and why: the alert goes out without it.
+    pub unreadable: Vec<String>,
+}
+
+/// One instance line of a storm summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryInstance {
+    pub instance_id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub patch_group: Option<String>,
+}
+
+/// Everything a command summary says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryFacts {
+    pub origin: Origin,
+    pub command_id: String,
+    pub document: String,
+    pub status: String,
+    pub operation: Option<String>,
+    pub invocations_total: usize,
+    pub counts_by_status: BTreeMap<String, usize>,
+    pub failed_total: usize,
+    /// Per-instance alerts that went out before storm control stepped in.
+    pub alerted: usize,
+    /// The first failed instances (at most the configured number).
+    pub instances: Vec<SummaryInstance>,
+    pub patch_groups: Vec<String>,
+    pub unreadable: Vec<String>,
+}
+
+/// A message ready for SNS Publish with `MessageStructure=json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub document: Value,
+    /// Attribute name → (SNS data type, value).
+    pub attributes: BTreeMap<&'static str, (&'static str, String)>,
+    /// What was cut to fit SNS's limit (also stated in the text and the document).
+    pub truncated: Vec<String>,
+}
+
+impl Rendered {
+    /// The `Message` for `MessageStructure=json`: text for e-mail and SMS (`default`), the JSON
+    /// document for machine subscribers.
+    pub fn envelope(&self) -> String {
+        let document = self.document.to_string();
+        json!({
+            "default": self.text,
+            "email": self.text,
+            "sqs": document,
+            "lambda": document,
+            "https": document,
+            "http": document,
+        })
+        .to_string()
+    }
+
+    /// Bytes SNS counts: the message plus attribute names, types and values.
+    pub fn published_bytes(&self) -> usize {
+        self.envelope().len()
+            + self
+                .attributes
+                .iter()
+                .map(|(name, (kind, value))| name.len() + kind.len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// Console links for a command's output on an instance and the instance's patches.
+pub fn console_links(region: &str, command_id: &str, instance_id: Option<&str>) -> Value {
+    let base = format!("https://{region}.console.aws.amazon.com/systems-manager");
+    match instance_id {
+        Some(instance) => json!({
+            "command_output": format!("{base}/run-command/{command_id}/{instance}?region={region}"),
+            "instance_patches": format!("{base}/fleet-manager/managed-nodes/{instance}/patch?region={region}"),
+        }),
+        None => json!({
+            "command": format!("{base}/run-command/{command_id}?region={region}"),
+        }),
+    }
+}
+
+/// A subject SNS accepts: printable ASCII (anything else becomes `?`), no line breaks, under 100
+/// characters (cut with `...`).
+pub fn subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect();
+    let clean = clean.trim();
+    if clean.len() <= MAX_SUBJECT_CHARS {
+        clean.to_owned()
+    } else {
+        format!("{}...", &clean[..MAX_SUBJECT_CHARS - 3])
+    }
+}
+
+/// The most severe of the failed patches' severities (`Unknown` when none is known).
+pub fn highest_severity(patches: &[FailedPatch]) -> String {
+    const ORDER: &[&str] = &[
+        "Critical",
+        "Important",
+        "High",
+        "Moderate",
+        "Medium",
+        "Low",
+        "Informational",
+        "Unspecified",
+    ];
+    patches
+        .iter()
+        .filter_map(|patch| {
+            ORDER
+                .iter()
+                .position(|known| known.eq_ignore_ascii_case(&patch.severity))
+        })
+        .min()
+        .map(|index| ORDER[index].to_owned())
+        .unwrap_or_else(|| "Unknown".to_owned())
+}
+
+/// The last `limit` bytes of `text` (on a character boundary), marked when cut.
+pub fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[... {start} earlier bytes cut]\n{}", &text[start..])
+}
+
+fn attribute_value(value: Option<&str>) -> String {
+    value
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or("none")
+        .to_owned()
+}
+
+/// Renders a per-instance alert, shrinking it until it fits SNS's limit.
+pub fn instance_alert(facts: &InstanceAlertFacts) -> Rendered {
+    let mut facts = facts.clone();
+    let mut truncated = Vec::new();
+    let mut rendered = render_instance(&facts, &truncated);
+    if rendered.published_bytes() <= MAX_MESSAGE_BYTES {
+        return rendered;
+    }
+    // First the command output, then the patch list, halving until the message fits.
+    for output in [&mut facts.stdout_tail, &mut facts.stderr_tail]
+        .into_iter()
+        .flatten()
+    {
+        *output = tail(output, SHRUNK_TAIL_BYTES);
+    }
+    truncated.push(format!(
+        "command output cut to its last {SHRUNK_TAIL_BYTES} bytes"
+    ));
+    rendered = render_instance(&facts, &truncated);
+    let listed_before = facts.failed_patches.len();
+    while rendered.published_bytes() > MAX_MESSAGE_BYTES && !facts.failed_patches.is_empty() {
+        let keep = facts.failed_patches.len() / 2;
+        facts.failed_patches.truncate(keep);
+        let mut notes = truncated.clone();
+        notes.push(format!(
+            "{keep} of {} failed patches listed to fit SNS's 256 KB limit",
+            facts.failed_patches_total.max(listed_before)
+        ));
+        rendered = render_instance(&facts, &notes);
+        if rendered.published_bytes() <= MAX_MESSAGE_BYTES || keep == 0 {
+            truncated = notes;
+            break;
+        }
+    }
+    if rendered.published_bytes() > MAX_MESSAGE_BYTES {
+        // Only pathological inputs (enormous names) get here: drop the quoted output entirely.
+        facts.stdout_tail = None;
+        facts.stderr_tail = None;
+        truncated.push("command output left out to fit SNS's 256 KB limit".to_owned());
+        rendered = render_instance(&facts, &truncated);
+    }
+    rendered
+}
+
+fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered {
+    let operation = facts.operation.as_deref().unwrap_or("command");
+    let who = match &facts.instance.name {
+        Some(name) => format!("{name} ({})", facts.instance_id),
+        None => facts.instance_id.clone(),
+    };
+    let group = facts
+        .instance
+        .patch_group
+        .as_deref()
+        .unwrap_or("no patch group");
+    let count = match facts.failed_patches_total {
+        0 => String::new(),
+        1 => ", 1 failed patch".to_owned(),
+        n => format!(", {n} failed patches"),
+    };
+    let subject = subject(&format!(
+        "Patch {operation} {}: {who} in {group}{count}",
+        facts.status
+    ));
+    let links = console_links(
+        &facts.origin.region,
+        &facts.command_id,
+        Some(&facts.instance_id),
+    );
+    let severity = highest_severity(&facts.failed_patches);
+
+    let mut text = String::new();
+    let _ = writeln!(text, "Patch {operation} {} on {who}.", facts.status);
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Instance:     {}", facts.instance_id);
+    let _ = writeln!(
+        text,
+        "Name:         {}",
+        facts.instance.name.as_deref().unwrap_or("(unknown)")
+    );
+    let _ = writeln!(
+        text,
+        "Patch group:  {}",
+        facts.instance.patch_group.as_deref().unwrap_or("(none)")
+    );
+    let _ = writeln!(
+        text,
+        "Platform:     {}",
+        facts.instance.platform.as_deref().unwrap_or("(unknown)")
+    );
+    let _ = writeln!(text, "Account:      {}", facts.origin.account);
+    let _ = writeln!(text, "Region:       {}", facts.origin.region);
+    let _ = writeln!(text, "Command:      {}", facts.command_id);
+    let _ = writeln!(text, "Document:     {}", facts.document);
+    let _ = writeln!(
+        text,
+        "Operation:    {}",
+        facts.operation.as_deref().unwrap_or("(unknown)")
+    );
+    let _ = writeln!(text, "Status:       {}", facts.status);
+    if let Some(details) = &facts.status_details {
+        let _ = writeln!(text, "Details:      {details}");
+    }
+    if let Some(code) = facts.response_code {
+        let _ = writeln!(text, "Exit code:    {code}");
+    }
+    let _ = writeln!(text);
+    if facts.failed_patches_total == 0 {
+        let _ = writeln!(
+            text,
+            "No patch is reported in state Failed (the run may have failed before installing)."
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "Failed patches ({}, highest severity {severity}):",
+            facts.failed_patches_total
+        );
+        for patch in &facts.failed_patches {
+            let _ = writeln!(
+                text,
+                "  - {} [{}] {} / {}",
+                patch.title, patch.kb_id, patch.classification, patch.severity
+            );
+        }
+        if facts.failed_patches.len() < facts.failed_patches_total {
+            let _ = writeln!(
+                text,
+                "  ... and {} more",
+                facts.failed_patches_total - facts.failed_patches.len()
+            );
+        }
+    }
+    for (label, output) in [
+        ("Standard error", &facts.stderr_tail),
+        ("Standard output", &facts.stdout_tail),
+    ] {
+        if let Some(output) = output.as_deref().filter(|o| !o.trim().is_empty()) {
+            let _ = writeln!(text);
+            let _ = writeln!(text, "{label} (end):");
+            for line in output.lines() {
+                let _ = writeln!(text, "  | {line}");
+            }
+        }
+    }
+    if !facts.unreadable.is_empty() {
+        let _ = writeln!(text);
+        let _ = writeln!(text, "Could not be read (the alert is sent without it):");
+        for problem in &facts.unreadable {
+            let _ = writeln!(text, "  - {problem}");
+        }
+    }
+    if !truncated.is_empty() {
+        let _ = writeln!(text);
+        let _ = writeln!(text, "Cut to fit: {}.", truncated.join("; "));
+    }
+    let _ = writeln!(text);
+    let _ = writeln!(
+        text,
+        "Command output: {}",
+        links["command_output"].as_str().unwrap_or_default()
+    );
+    let _ = writeln!(
+        text,
+        "Instance patches: {}",
+        links["instance_patches"].as_str().unwrap_or_default()
+    );
+
+    let document = json!({
+        "schema": SCHEMA,
+        "kind": "instance_failure",
+        "account": facts.origin.account,
+        "region": facts.origin.region,
+        "command": {
+            "id": facts.command_id,
+            "document": facts.document,
+            "operation": facts.operation,
+            "status": facts.status,
+            "status_details": facts.status_details,
+            "response_code": facts.response_code,
+        },
+        "instance": {
+            "id": facts.instance_id,
+            "name": facts.instance.name,
+            "patch_group": facts.instance.patch_group,
+            "platform": facts.instance.platform,
+        },
+        "severity": severity,
+        "failed_patches": facts.failed_patches,
+        "failed_patches_total": facts.failed_patches_total,
+        "output": {"stdout_tail": facts.stdout_tail, "stderr_tail": facts.stderr_tail},
+        "links": links,
+        "unreadable": facts.unreadable,
+        "truncated": truncated,
+    });
+    let attributes = BTreeMap::from([
+        ("kind", ("String", "instance_failure".to_owned())),
+        (
+            "patch_group",
+            (
+                "String",
+                attribute_value(facts.instance.patch_group.as_deref()),
+            ),
+        ),
+        ("instance_id", ("String", facts.instance_id.clone())),
+        ("command_id", ("String", facts.command_id.clone())),
+        ("severity", ("String", severity)),
+        ("status", ("String", facts.status.clone())),
+        ("account", ("String", facts.origin.account.clone())),
+        ("region", ("String", facts.origin.region.clone())),
+    ]);
+    Rendered {
+        subject,
+        text,
+        document,
+        attributes,
+        truncated: truncated.to_vec(),
+    }
+}
+
+/// Renders the summary of a command whose per-instance alerts storm control cut short.
+pub fn summary(facts: &SummaryFacts) -> Rendered {
+    let operation = facts.operation.as_deref().unwrap_or("command");
+    let suppressed = facts.failed_total.saturating_sub(facts.alerted);
+    let subject = subject(&format!(
+        "Patch {operation} {} on {} instances: {} paged, {suppressed} summarised here",
+        facts.status, facts.failed_total, facts.alerted
+    ));
+    let links = console_links(&facts.origin.region, &facts.command_id, None);
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Patch {operation} command {} ended {}: {} of {} instances failed.",
+        facts.command_id, facts.status, facts.failed_total, facts.invocations_total
+    );
+    let _ = writeln!(
+        text,
+        "{} instances were paged one by one; storm control held back the other {suppressed}.",
+        facts.alerted
+    );
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Account:      {}", facts.origin.account);
+    let _ = writeln!(text, "Region:       {}", facts.origin.region);
+    let _ = writeln!(text, "Document:     {}", facts.document);
+    let _ = writeln!(
+        text,
+        "Patch groups: {}",
+        if facts.patch_groups.is_empty() {
+            "(unknown)".to_owned()
+        } else {
+            facts.patch_groups.join(", ")
+        }
+    );
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Invocations by status:");
+    for (status, count) in &facts.counts_by_status {
+        let _ = writeln!(text, "  {status}: {count}");
+    }
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Failed instances (first {}):", facts.instances.len());
+    for instance in &facts.instances {
+        let _ = writeln!(
+            text,
+            "  - {}{} {} [{}]",
+            instance.instance_id,
+            instance
+                .name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            instance.status,
+            instance.patch_group.as_deref().unwrap_or("no patch group"),
+        );
+    }
+    if facts.instances.len() < facts.failed_total {
+        let _ = writeln!(
+            text,
+            "  ... and {} more",
+            facts.failed_total - facts.instances.len()
+        );
+    }
+    if !facts.unreadable.is_empty() {
+        let _ = writeln!(text);
+        let _ = writeln!(text, "Could not be read (the summary is sent without it):");
+        for problem in &facts.unreadable {
+            let _ = writeln!(text, "  - {problem}");
+        }
+    }
+    let _ = writeln!(text);
+    let _ = writeln!(
+        text,
+        "Command: {}",
+        links["command"].as_str().unwrap_or_default()
+    );
+    let document = json!({
+        "schema": SCHEMA,
+        "kind": "command_summary",
+        "account": facts.origin.account,
+        "region": facts.origin.region,
+        "command": {
+            "id": facts.command_id,
+            "document": facts.document,
+            "operation": facts.operation,
+            "status": facts.status,
+        },
+        "invocations_total": facts.invocations_total,
+        "counts_by_status": facts.counts_by_status,
+        "failed_total": facts.failed_total,
+        "alerted": facts.alerted,
+        "suppressed": suppressed,
+        "instances": facts.instances,
+        "patch_groups": facts.patch_groups,
+        "links": links,
+        "unreadable": facts.unreadable,
+        "truncated": [],
+    });
+    // A summary spans patch groups: String.Array lets a filter policy on one group still match.
+    let groups = if facts.patch_groups.is_empty() {
+        json!(["none"])
+    } else {
+        json!(facts.patch_groups)
+    };
+    let attributes = BTreeMap::from([
+        ("kind", ("String", "command_summary".to_owned())),
+        ("patch_group", ("String.Array", groups.to_string())),
+        ("instance_id", ("String", "multiple".to_owned())),
+        ("command_id", ("String", facts.command_id.clone())),
+        ("severity", ("String", "Unknown".to_owned())),
+        ("status", ("String", facts.status.clone())),
+        ("account", ("String", facts.origin.account.clone())),
+        ("region", ("String", facts.origin.region.clone())),
+    ]);
+    Rendered {
+        subject,
+        text,
+        document,
+        attributes,
+        truncated: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(n: usize, severity: &str) -> FailedPatch {
+        FailedPatch {
+            title: format!("kernel-6.1.{n}-1.amzn2023"),
+            kb_id: format!("ALAS2023-2026-{n:04}"),
+            classification: "Security".to_owned(),
+            severity: severity.to_owned(),
+        }
+    }
+
+    fn facts() -> InstanceAlertFacts {
+        InstanceAlertFacts {
+            origin: Origin {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+            },
+            command_id: "0b1c7e3e-1f44-4f3e-9d8a-6c1e5b7d9a20".into(),
+            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            document: "AWS-RunPatchBaseline".into(),
+            status: "Failed".into(),
+            operation: Some("Install".into()),
+            status_details: Some("Failed".into()),
+            response_code: Some(1),
+            instance: InstanceInfo {
+                name: Some("web-01".into()),
+                patch_group: Some("web-prod".into()),
+                platform: Some("Linux/UNIX".into()),
+            },
+            failed_patches: vec![patch(1, "Important"), patch(2, "Critical")],
+            failed_patches_total: 2,
+            stdout_tail: Some("Installing kernel...\n".into()),
+            stderr_tail: Some("Error: transaction check failed\n".into()),
+            unreadable: vec![],
+        }
+    }
+
+    #[test]
+    fn instance_alert_says_what_failed_where() {
+        let rendered = instance_alert(&facts());
+        assert_eq!(
+            rendered.subject,
+            "Patch Install Failed: web-01 (i-0a1b2c3d4e5f60718) in web-prod, 2 failed patches"
+        );
+        for needle in [
+            "i-0a1b2c3d4e5f60718",
+            "web-01",
+            "web-prod",
+            "Linux/UNIX",
+            "111122223333",
+            "eu-west-1",
+            "AWS-RunPatchBaseline",
+            "Operation:    Install",
+            "ALAS2023-2026-0002",
+            "highest severity Critical",
+            "transaction check failed",
+            "run-command/0b1c7e3e-1f44-4f3e-9d8a-6c1e5b7d9a20/i-0a1b2c3d4e5f60718",
+        ] {
+            assert!(
+                rendered.text.contains(needle),
+                "text lacks {needle}:\n{}",
+                rendered.text
+            );
+        }
+        let doc = &rendered.document;
+        assert_eq!(doc["schema"], SCHEMA);
+        assert_eq!(doc["instance"]["patch_group"], "web-prod");
+        assert_eq!(doc["command"]["operation"], "Install");
+        assert_eq!(doc["failed_patches"][1]["kb_id"], "ALAS2023-2026-0002");
+        assert_eq!(doc["severity"], "Critical");
+        assert_eq!(rendered.attributes["severity"].1, "Critical");
+        assert_eq!(rendered.attributes["patch_group"].1, "web-prod");
+        assert_eq!(rendered.attributes["instance_id"].1, "i-0a1b2c3d4e5f60718");
+        assert_eq!(rendered.attributes["status"].1, "Failed");
+        assert!(rendered.truncated.is_empty());
+    }
+
+    #[test]
+    fn envelope_gives_text_to_email_and_json_to_machines() {
+        let rendered = instance_alert(&facts());
+        let envelope: Value = serde_json::from_str(&rendered.envelope()).unwrap();
+        assert_eq!(envelope["default"], rendered.text);
+        assert_eq!(envelope["email"], rendered.text);
+        for protocol in ["sqs", "lambda", "https", "http"] {
+            let doc: Value = serde_json::from_str(envelope[protocol].as_str().unwrap()).unwrap();
+            assert_eq!(doc, rendered.document, "{protocol}");
+        }
+    }
+
+    #[test]
+    fn subjects_are_ascii_single_line_and_short() {
+        let mut long = facts();
+        long.instance.name = Some(format!("名前\nweb-{}", "x".repeat(200)));
+        let rendered = instance_alert(&long);
+        assert!(rendered.subject.len() < 100, "{}", rendered.subject.len());
+        assert!(rendered.subject.is_ascii());
+        assert!(!rendered.subject.contains('\n'));
+        assert!(rendered.subject.ends_with("..."));
+        assert_eq!(subject("  ok  "), "ok");
+    }
+
+    #[test]
+    fn degraded_enrichment_is_stated_not_dropped() {
+        let mut degraded = facts();
+        degraded.instance = InstanceInfo::default();
+        degraded.failed_patches.clear();
+        degraded.failed_patches_total = 0;
+        degraded.unreadable =
+            vec!["instance details (ec2:DescribeInstances failed: terminated)".into()];
+        let rendered = instance_alert(&degraded);
+        assert!(rendered.text.contains("Could not be read"));
+        assert!(rendered.text.contains("terminated"));
+        assert_eq!(rendered.attributes["patch_group"].1, "none");
+        assert_eq!(rendered.attributes["severity"].1, "Unknown");
+        assert_eq!(rendered.document["unreadable"][0], degraded.unreadable[0]);
+        assert_eq!(
+            rendered.subject,
+            "Patch Install Failed: i-0a1b2c3d4e5f60718 in no patch group"
+        );
+    }
+
+    #[test]
+    fn huge_alerts_are_cut_to_fit_with_a_note() {
+        let mut huge = facts();
+        huge.stdout_tail = Some("o".repeat(60_000));
+        huge.stderr_tail = Some("e".repeat(60_000));
+        huge.failed_patches = (0..2000).map(|n| patch(n, "Low")).collect();
+        huge.failed_patches_total = 2000;
+        let rendered = instance_alert(&huge);
+        assert!(
+            rendered.published_bytes() <= MAX_MESSAGE_BYTES,
+            "{}",
+            rendered.published_bytes()
+        );
+        assert!(!rendered.truncated.is_empty());
+        assert!(rendered.text.contains("Cut to fit"));
+        assert!(rendered.text.contains("failed patches listed to fit"));
+        let listed = rendered.document["failed_patches"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(listed > 0 && listed < 2000, "{listed}");
+        assert_eq!(rendered.document["failed_patches_total"], 2000);
+        assert!(
+            rendered
+                .text
+                .contains(&format!("... and {} more", 2000 - listed))
+        );
+        // A message that fits is left whole.
+        assert!(instance_alert(&facts()).truncated.is_empty());
+    }
+
+    #[test]
+    fn tails_keep_the_end_on_a_character_boundary() {
+        assert_eq!(tail("short", 10), "short");
+        let cut = tail("ééééé", 3);
+        assert!(cut.ends_with('é'));
+        assert!(cut.starts_with("[... "));
+    }
+
+    #[test]
+    fn summary_counts_and_lists() {
+        let facts = SummaryFacts {
+            origin: Origin {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+            },
+            command_id: "c-1".into(),
+            document: "AWS-RunPatchBaseline".into(),
+            status: "Failed".into(),
+            operation: Some("Install".into()),
+            invocations_total: 60,
+            counts_by_status: BTreeMap::from([("Failed".into(), 50), ("Success".into(), 10)]),
+            failed_total: 50,
+            alerted: 10,
+            instances: (0..20)
+                .map(|n| SummaryInstance {
+                    instance_id: format!("i-{n:017}"),
+                    name: None,
+                    status: "Failed".into(),
+                    patch_group: Some("web".into()),
+                })
+                .collect(),
+            patch_groups: vec!["db".into(), "web".into()],
+            unreadable: vec![],
+        };
+        let rendered = summary(&facts);
+        assert_eq!(
+            rendered.subject,
+            "Patch Install Failed on 50 instances: 10 paged, 40 summarised here"
+        );
+        assert!(rendered.text.contains("Failed: 50"));
+        assert!(rendered.text.contains("... and 30 more"));
+        assert_eq!(rendered.document["suppressed"], 40);
+        assert_eq!(
+            rendered.attributes["patch_group"],
+            ("String.Array", "[\"db\",\"web\"]".to_owned())
+        );
+    }
+
+    #[test]
+    fn severity_ranking() {
+        assert_eq!(
+            highest_severity(&[patch(1, "Low"), patch(2, "Moderate")]),
+            "Moderate"
+        );
+        assert_eq!(highest_severity(&[patch(1, "weird")]), "Unknown");
+        assert_eq!(highest_severity(&[]), "Unknown");
+    }
+}

@@ -1,0 +1,460 @@
+//! install-alerts against real local services: the SSM simulator supplies commands, invocations,
+//! failed patches and output; LocalStack serves EC2, the SNS topic and an SQS queue subscribed to it
+//! (what a subscriber receives is read back from the queue); moto serves the DynamoDB table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+use install_alerts::config::AlertsConfig;
+use install_alerts::{Alerts, Clients, Outcome};
+use patchpilot_shared::ErrorClass;
+use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
+use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
+use patchpilot_test_support::ssm_sim::state::{Command, CommandInvocation, PatchState, State};
+use patchpilot_test_support::{LocalAws, Simulator, unique_name};
+use serde_json::{Value, json};
+
+const STDERR: &str = "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs\n";
+
+struct Fixture {
+    clients: Clients,
+    sqs: aws_sdk_sqs::Client,
+    topic_arn: String,
+    queue_url: String,
+    table: String,
+    sim: Simulator,
+}
+
+impl Fixture {
+    fn alerts(&self, extra: &[(&str, &str)]) -> Alerts {
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("ALERT_TOPIC_ARN", self.topic_arn.as_str()),
+            ("IDEMPOTENCY_TABLE", self.table.as_str()),
+            ("RETRY_MAX_ATTEMPTS", "1"),
+        ]);
+        env.extend(extra.iter().copied());
+        Alerts::new(self.clients.clone(), AlertsConfig::from_env(&env).unwrap())
+    }
+
+    async fn messages(&self, expected: usize) -> Vec<Value> {
+        drain_queue(
+            &self.sqs,
+            &self.queue_url,
+            expected,
+            Duration::from_secs(20),
+        )
+        .await
+    }
+}
+
+/// A fleet of `instances` in one patch group, every one with failed patches, plus one command that
+/// failed on the first `failed` of them and succeeded on the rest.
+fn fleet(instances: usize, failed: usize, command_id: &str) -> State {
+    let mut state = generate(&GenerateOptions {
+        seed: 7,
+        instances,
+        groups: 1,
+        failed: 1.0,
+        never_reported: 0.0,
+        stale: 0.0,
+        ..GenerateOptions::default()
+    });
+    let ids = state.instances.keys().cloned().collect::<Vec<_>>();
+    let now = patchpilot_test_support::ssm_sim::state::now();
+    let invocations = ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| {
+            let status = if index < failed { "Failed" } else { "Success" };
+            CommandInvocation {
+                instance_id: id.clone(),
+                instance_name: None,
+                status: status.into(),
+                status_details: Some(status.into()),
+                response_code: if index < failed { 1 } else { 0 },
+                start: now,
+                end: Some(now),
+                stdout: "Loaded plugins\nInstalling 3 packages\n".into(),
+                stderr: if index < failed {
+                    STDERR.into()
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect();
+    state.commands.insert(
+        command_id.to_owned(),
+        Command {
+            id: command_id.to_owned(),
+            document_name: "AWS-RunPatchBaseline".into(),
+            comment: None,
+            parameters: BTreeMap::from([("Operation".into(), vec!["Install".into()])]),
+            requested: now,
+            expires_after: now,
+            status: "Failed".into(),
+            status_details: Some("Failed".into()),
+            invocations,
+        },
+    );
+    state
+}
+
+async fn fixture(state: State) -> Fixture {
+    let aws = LocalAws::shared();
+    let config = aws.isolated_sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
+    let name = unique_name("alerts");
+    let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &name).await;
+    create_table(&dynamodb, &name).await;
+    let sim = Simulator::start(state);
+    let clients = Clients {
+        ssm: sim.client().await,
+        ec2: aws_sdk_ec2::Client::new(&config),
+        sns,
+        dynamodb,
+    };
+    Fixture {
+        clients,
+        sqs,
+        topic_arn,
+        queue_url,
+        table: name,
+        sim,
+    }
+}
+
+fn invocation_event(command_id: &str, instance_id: &str, status: &str) -> Value {
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../../events/install-alerts/invocation-failed.json"
+    ))
+    .unwrap();
+    event["detail"]["command-id"] = json!(command_id);
+    event["detail"]["instance-id"] = json!(instance_id);
+    event["detail"]["status"] = json!(status);
+    event["resources"] = json!([format!(
+        "arn:aws:ec2:eu-west-1:111122223333:instance/{instance_id}"
+    )]);
+    event
+}
+
+fn command_event(command_id: &str, status: &str) -> Value {
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../../events/install-alerts/command-failed.json"
+    ))
+    .unwrap();
+    event["detail"]["command-id"] = json!(command_id);
+    event["detail"]["status"] = json!(status);
+    event
+}
+
+/// The sim's failed patch ids of `instance_id`, as DescribeInstancePatches names them (KBId).
+fn failed_patch_ids(state: &State, instance_id: &str) -> Vec<String> {
+    let instance = &state.instances[instance_id];
+    instance
+        .patches
+        .iter()
+        .filter(|patch| patch.state == PatchState::Failed)
+        .map(|patch| state.catalog[patch.patch as usize].id.clone())
+        .collect()
+}
+
+/// Moves the simulator's instance `from` to the id EC2 gave a real (LocalStack) instance.
+fn rename_instance(state: &mut State, from: &str, to: &str) {
+    let mut instance = state.instances.remove(from).unwrap();
+    instance.id = to.to_owned();
+    state.instances.insert(to.to_owned(), instance);
+    state.reindex_groups();
+    for command in state.commands.values_mut() {
+        for invocation in &mut command.invocations {
+            if invocation.instance_id == from {
+                invocation.instance_id = to.to_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_pages_once_with_what_failed_where() {
+    let command_id = "11111111-2222-4333-8444-555555555555";
+    let mut state = fleet(3, 1, command_id);
+    let sim_instance = state.instances.keys().next().unwrap().clone();
+    // A real EC2 instance for the alert's Name tag and patch group.
+    let config = LocalAws::shared().isolated_sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let launched = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("Name").value("web-01").build())
+                .tags(Tag::builder().key("Patch Group").value("web-prod").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let instance_id = launched.instances()[0].instance_id().unwrap().to_owned();
+    rename_instance(&mut state, &sim_instance, &instance_id);
+    let expected_patches = failed_patch_ids(&state, &instance_id);
+    assert!(!expected_patches.is_empty());
+    let mut fixture = fixture(state).await;
+    fixture.clients.ec2 = ec2;
+    let alerts = fixture.alerts(&[]);
+
+    let event = invocation_event(command_id, &instance_id, "Failed");
+    let first = alerts.handle(event.clone()).await.unwrap();
+    assert!(
+        matches!(&first, Outcome::Sent { unreadable, .. } if unreadable.is_empty()),
+        "{first:?}"
+    );
+    // EventBridge delivers at least once: the same event again pages nobody.
+    let second = alerts.handle(event).await.unwrap();
+    assert!(
+        matches!(second, Outcome::Duplicate { ref state, .. } if state == "sent"),
+        "{second:?}"
+    );
+
+    let messages = fixture.messages(1).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let notification = &messages[0];
+    let subject = notification["Subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        format!(
+            "Patch Install Failed: web-01 ({instance_id}) in web-prod, {} failed patch{}",
+            expected_patches.len(),
+            if expected_patches.len() == 1 {
+                ""
+            } else {
+                "es"
+            }
+        )
+    );
+    // The SQS subscriber gets the structured document.
+    let doc: Value = serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["schema"], "patchpilot.install-alert/v1");
+    assert_eq!(doc["instance"]["id"], instance_id);
+    assert_eq!(doc["instance"]["name"], "web-01");
+    assert_eq!(doc["instance"]["patch_group"], "web-prod");
+    assert_eq!(doc["command"]["operation"], "Install");
+    assert_eq!(doc["command"]["id"], command_id);
+    let listed: Vec<&str> = doc["failed_patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kb_id"].as_str().unwrap())
+        .collect();
+    let mut expected_sorted = expected_patches.clone();
+    expected_sorted.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, expected_sorted);
+    assert!(
+        doc["output"]["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("conflicts between attempted installs")
+    );
+    assert_eq!(doc["account"], "111122223333");
+    let attributes = &notification["MessageAttributes"];
+    assert_eq!(attributes["patch_group"]["Value"], "web-prod");
+    assert_eq!(attributes["instance_id"]["Value"], instance_id);
+    assert_eq!(attributes["status"]["Value"], "Failed");
+    assert_eq!(attributes["region"]["Value"], "eu-west-1");
+    assert!(attributes["severity"]["Value"].as_str().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifty_instance_failure_sends_the_threshold_then_one_summary() {
+    let command_id = "22222222-3333-4444-8555-666666666666";
+    let state = fleet(60, 50, command_id);
+    let failed: Vec<String> = state.commands[command_id]
+        .invocations
+        .iter()
+        .filter(|i| i.status == "Failed")
+        .map(|i| i.instance_id.clone())
+        .collect();
+    let fixture = fixture(state).await;
+    let alerts = Arc::new(fixture.alerts(&[("ALERT_STORM_THRESHOLD", "10")]));
+
+    // The invocation events arrive concurrently, as they would from EventBridge.
+    let mut tasks = Vec::new();
+    for instance in &failed {
+        let alerts = alerts.clone();
+        let event = invocation_event(command_id, instance, "Failed");
+        tasks.push(tokio::spawn(async move { alerts.handle(event).await }));
+    }
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        let kind = match outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Suppressed { .. } => "suppressed",
+            other => panic!("unexpected {other:?}"),
+        };
+        *outcomes.entry(kind).or_default() += 1;
+    }
+    assert_eq!(outcomes, BTreeMap::from([("sent", 10), ("suppressed", 40)]));
+
+    let summary = alerts
+        .handle(command_event(command_id, "Failed"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &summary,
+            Outcome::Sent {
+                kind: "command_summary",
+                ..
+            }
+        ),
+        "{summary:?}"
+    );
+    let again = alerts
+        .handle(command_event(command_id, "Failed"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+
+    let messages = fixture.messages(11).await;
+    assert_eq!(messages.len(), 11, "10 alerts and one summary");
+    let summaries: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["MessageAttributes"]["kind"]["Value"] == "command_summary")
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(
+        summaries[0]["Subject"],
+        "Patch Install Failed on 50 instances: 10 paged, 40 summarised here"
+    );
+    let doc: Value = serde_json::from_str(summaries[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        doc["counts_by_status"],
+        json!({"Failed": 50, "Success": 10})
+    );
+    assert_eq!(doc["instances"].as_array().unwrap().len(), 20);
+    assert_eq!(doc["patch_groups"], json!(["pg-0000"]));
+    assert_eq!(doc["suppressed"], 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_failure_needs_no_summary() {
+    let command_id = "33333333-4444-4555-8666-777777777777";
+    let fixture = fixture(fleet(5, 2, command_id)).await;
+    let alerts = fixture.alerts(&[]);
+    let outcome = alerts
+        .handle(command_event(command_id, "Failed"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Ignored { reason } if reason.contains("within the storm threshold")),
+        "{outcome:?}"
+    );
+    assert!(fixture.messages(0).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_enrichment_degrades_the_alert_and_never_drops_it() {
+    // The instance exists nowhere (terminated long ago) and the command is unknown (expired).
+    let fixture = fixture(State {
+        account: "111122223333".into(),
+        region: "eu-west-1".into(),
+        ..Default::default()
+    })
+    .await;
+    let alerts = fixture.alerts(&[]);
+    let command_id = "44444444-5555-4666-8777-888888888888";
+    let outcome = alerts
+        .handle(invocation_event(
+            command_id,
+            "i-0deadbeef00000000",
+            "TimedOut",
+        ))
+        .await
+        .unwrap();
+    let Outcome::Sent { unreadable, .. } = &outcome else {
+        panic!("expected Sent, got {outcome:?}");
+    };
+    let joined = unreadable.join("\n");
+    for expected in ["instance details", "command output", "failed patches"] {
+        assert!(
+            joined.contains(expected),
+            "{expected} missing from {joined}"
+        );
+    }
+    let messages = fixture.messages(1).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]["Subject"],
+        "Patch command TimedOut: i-0deadbeef00000000 in no patch group"
+    );
+    let doc: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
+    assert!(!doc["unreadable"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_publish_is_retryable_and_does_not_block_the_retry() {
+    let command_id = "55555555-6666-4777-8888-999999999999";
+    let state = fleet(2, 1, command_id);
+    let instance = state.commands[command_id].invocations[0]
+        .instance_id
+        .clone();
+    let mut fixture = fixture(state).await;
+    // First attempt: the topic does not exist (yet).
+    let real_topic = fixture.topic_arn.clone();
+    fixture.topic_arn = format!("{real_topic}-missing");
+    let broken = fixture.alerts(&[]);
+    let event = invocation_event(command_id, &instance, "Failed");
+    let err = broken.handle(event.clone()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("sns:Publish"), "{err}");
+    // The retry, once the topic is reachable, sends the alert: the failed attempt left no record.
+    fixture.topic_arn = real_topic;
+    let outcome = fixture.alerts(&[]).handle(event).await.unwrap();
+    assert!(matches!(outcome, Outcome::Sent { .. }), "{outcome:?}");
+    assert_eq!(fixture.messages(1).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_reports_and_sends_nothing() {
+    let command_id = "66666666-7777-4888-8999-aaaaaaaaaaaa";
+    let state = fleet(2, 1, command_id);
+    let instance = state.commands[command_id].invocations[0]
+        .instance_id
+        .clone();
+    let fixture = fixture(state).await;
+    let alerts = fixture.alerts(&[("DRY_RUN", "true")]);
+    let outcome = alerts
+        .handle(invocation_event(command_id, &instance, "Failed"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::WouldSend { subject, .. } if subject.contains(&instance)),
+        "{outcome:?}"
+    );
+    assert!(fixture.messages(0).await.is_empty());
+    let _ = &fixture.sim;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_event_is_an_error_naming_the_field() {
+    let fixture = fixture(State::default()).await;
+    let alerts = fixture.alerts(&[]);
+    let mut event = invocation_event("c", "i-1", "Failed");
+    event["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("instance-id");
+    let err = alerts.handle(event).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("instance-id"), "{err}");
+}
