@@ -1,7 +1,24 @@
-//! compliance-snapshot: planned (see the README). Until it lands, the binary runs the shared placeholder loop, which
-//! validates the shared settings and refuses every event with `Permanent.NotImplemented`.
+//! Wiring only: settings validated once, clients built once, then the runtime.
+
+use compliance_snapshot::Snapshot;
+use compliance_snapshot::config::SnapshotConfig;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    patchpilot_shared::placeholder::run("compliance-snapshot").await
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = SnapshotConfig::from_env(&ProcessEnv).map_err(FunctionError::from)?;
+    let sdk = clients::load_sdk_config(&config.common).await;
+    let snapshot = Snapshot::new(
+        aws_sdk_ssm::Client::new(&sdk),
+        aws_sdk_cloudwatch::Client::new(&sdk),
+        config,
+    );
+    let snapshot = &snapshot;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        snapshot.handle(event.payload).await
+    }))
+    .await
 }

@@ -329,8 +329,20 @@ fn in_progress(key: &str) -> FunctionError {
     ))
 }
 
-fn report(outcome: &Outcome) {
-    let metric = match outcome {
+/// Every metric the function emits (EMF, namespace `patchpilot`, dimension `Function`).
+pub const METRIC_NAMES: &[&str] = &[
+    "AlertsSent",
+    "SummariesSent",
+    "AlertsWouldSend",
+    "AlertsSuppressed",
+    "DuplicatesIgnored",
+    "EventsIgnored",
+    "AlertsDegraded",
+];
+
+/// The metric an outcome is counted in.
+pub fn metric_of(outcome: &Outcome) -> &'static str {
+    match outcome {
         Outcome::Sent {
             kind: "command_summary",
             ..
@@ -340,7 +352,11 @@ fn report(outcome: &Outcome) {
         Outcome::Suppressed { .. } => "AlertsSuppressed",
         Outcome::Duplicate { .. } => "DuplicatesIgnored",
         Outcome::Ignored { .. } => "EventsIgnored",
-    };
+    }
+}
+
+fn report(outcome: &Outcome) {
+    let metric = metric_of(outcome);
     let mut metrics = vec![(metric, 1.0)];
     if let Outcome::Sent { unreadable, .. } = outcome
         && !unreadable.is_empty()
@@ -363,6 +379,45 @@ mod tests {
         assert_ne!(key, alert_key("c-2", "i-1", "Failed"));
         assert_ne!(key, alert_key("c-1", "i-1", "TimedOut"));
         assert_ne!(summary_key("c-1", "Failed"), key);
+    }
+
+    #[test]
+    fn every_outcome_counts_in_a_declared_metric() {
+        let key = String::new();
+        for outcome in [
+            Outcome::Sent {
+                kind: "instance_failure",
+                key: key.clone(),
+                subject: key.clone(),
+                message_id: None,
+                unreadable: vec![],
+            },
+            Outcome::Sent {
+                kind: "command_summary",
+                key: key.clone(),
+                subject: key.clone(),
+                message_id: None,
+                unreadable: vec![],
+            },
+            Outcome::WouldSend {
+                kind: "instance_failure",
+                key: key.clone(),
+                subject: key.clone(),
+            },
+            Outcome::Suppressed {
+                key: key.clone(),
+                reason: key.clone(),
+            },
+            Outcome::Duplicate {
+                key: key.clone(),
+                state: key.clone(),
+            },
+            Outcome::Ignored {
+                reason: key.clone(),
+            },
+        ] {
+            assert!(METRIC_NAMES.contains(&metric_of(&outcome)), "{outcome:?}");
+        }
     }
 
     #[test]

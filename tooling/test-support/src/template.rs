@@ -3,6 +3,16 @@
 
 use serde_yaml::Value;
 
+/// What an alarm watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub id: String,
+    pub namespace: String,
+    pub metric: String,
+    /// (name, value) as written.
+    pub dimensions: Vec<(String, String)>,
+}
+
 /// The parsed template (CloudFormation tags such as `!Ref` kept as tagged values).
 pub struct Template {
     pub root: Value,
@@ -53,6 +63,56 @@ impl Template {
                 .to_string()
         } else {
             default
+        }
+    }
+
+    /// The alarms the template declares; a `!Ref X` namespace reads as `${X}`.
+    pub fn alarms(&self) -> Vec<Alarm> {
+        self.resources_of_type("AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|id| {
+                let properties = &self.resource(&id)["Properties"];
+                let namespace = match &properties["Namespace"] {
+                    Value::Tagged(tagged) => {
+                        format!("${{{}}}", tagged.value.as_str().unwrap_or_default())
+                    }
+                    other => other.as_str().unwrap_or_default().to_owned(),
+                };
+                let metric = properties["MetricName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let dimensions = properties["Dimensions"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        (
+                            d["Name"].as_str().unwrap_or_default().to_owned(),
+                            d["Value"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                Alarm {
+                    id,
+                    namespace,
+                    metric,
+                    dimensions,
+                }
+            })
+            .collect()
+    }
+
+    /// The text of a `!Sub` property (the template string, placeholders unresolved).
+    pub fn sub_text(&self, logical_id: &str, property: &str) -> String {
+        match &self.resource(logical_id)["Properties"][property] {
+            Value::Tagged(tagged) => match &tagged.value {
+                Value::String(text) => text.clone(),
+                Value::Sequence(items) => items[0].as_str().unwrap_or_default().to_owned(),
+                other => panic!("{logical_id}.{property}: unexpected !Sub form {other:?}"),
+            },
+            Value::String(text) => text.clone(),
+            other => panic!("{logical_id}.{property} is not a string: {other:?}"),
         }
     }
 

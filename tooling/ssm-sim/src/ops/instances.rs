@@ -52,14 +52,17 @@ impl Filter<'_> {
     }
 }
 
-/// Tags as Systems Manager sees them; the patch group shows as both patch-group tag keys.
+/// Tags as Systems Manager sees them. An instance carries its patch group under one key, as in an
+/// account: the key its tags use, else `Patch Group`.
 fn tag(instance: &Instance, key: &str) -> Option<String> {
-    if matches!(key, "Patch Group" | "PatchGroup")
-        && let Some(group) = &instance.patch_group
-    {
-        return Some(group.clone());
+    if let Some(value) = instance.tags.get(key) {
+        return Some(value.clone());
     }
-    instance.tags.get(key).cloned()
+    let tagged_without_space = instance.tags.contains_key("PatchGroup");
+    match (key, &instance.patch_group) {
+        ("Patch Group", Some(group)) if !tagged_without_space => Some(group.clone()),
+        _ => None,
+    }
 }
 
 const LIST_KEYS: &[&str] = &[

@@ -1,0 +1,435 @@
+//! Fleet compliance from per-instance patch states: pure, streaming (one instance at a time, constant
+//! memory per group), and the single definition of "compliant" the metrics use.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// The per-instance patch state fields the snapshot uses (from DescribeInstancePatchStatesForPatchGroup).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceState {
+    pub missing: i64,
+    pub failed: i64,
+    pub installed_pending_reboot: i64,
+    pub installed_rejected: i64,
+    pub critical_non_compliant: i64,
+    pub security_non_compliant: i64,
+    pub other_non_compliant: i64,
+    /// When the last patch operation (Scan or Install) ended.
+    pub operation_end: Option<DateTime<Utc>>,
+}
+
+impl InstanceState {
+    /// Patch Manager's definition: an instance is non-compliant when any patch the baseline approves
+    /// is missing or failed, is installed but awaiting a reboot, or is installed though rejected; or
+    /// when Patch Manager itself counts non-compliant patches of any severity.
+    pub fn is_compliant(&self) -> bool {
+        self.missing
+            + self.failed
+            + self.installed_pending_reboot
+            + self.installed_rejected
+            + self.critical_non_compliant
+            + self.security_non_compliant
+            + self.other_non_compliant
+            == 0
+    }
+}
+
+/// What a group (or the fleet) adds up to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GroupStats {
+    pub instances: u64,
+    pub compliant: u64,
+    pub non_compliant: u64,
+    pub with_failed: u64,
+    pub with_missing: u64,
+    pub with_critical: u64,
+    pub with_security: u64,
+    pub with_pending_reboot: u64,
+    pub missing_patches: u64,
+    pub failed_patches: u64,
+    /// Reporting instances whose last operation is older than the stale threshold.
+    pub stale: u64,
+    /// The oldest last-operation time among reporting instances.
+    pub oldest_operation: Option<DateTime<Utc>>,
+}
+
+fn positive(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
+}
+
+impl GroupStats {
+    pub fn add(&mut self, state: &InstanceState, now: DateTime<Utc>, stale_after: Duration) {
+        self.instances += 1;
+        if state.is_compliant() {
+            self.compliant += 1;
+        } else {
+            self.non_compliant += 1;
+        }
+        let flag = |count: i64| u64::from(count > 0);
+        self.with_failed += flag(state.failed);
+        self.with_missing += flag(state.missing);
+        self.with_critical += flag(state.critical_non_compliant);
+        self.with_security += flag(state.security_non_compliant);
+        self.with_pending_reboot += flag(state.installed_pending_reboot);
+        self.missing_patches += positive(state.missing);
+        self.failed_patches += positive(state.failed);
+        match state.operation_end {
+            Some(end) => {
+                if now - end > stale_after {
+                    self.stale += 1;
+                }
+                if self.oldest_operation.is_none_or(|oldest| end < oldest) {
+                    self.oldest_operation = Some(end);
+                }
+            }
+            // A state without an operation time cannot be vouched for.
+            None => self.stale += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &GroupStats) {
+        self.instances += other.instances;
+        self.compliant += other.compliant;
+        self.non_compliant += other.non_compliant;
+        self.with_failed += other.with_failed;
+        self.with_missing += other.with_missing;
+        self.with_critical += other.with_critical;
+        self.with_security += other.with_security;
+        self.with_pending_reboot += other.with_pending_reboot;
+        self.missing_patches += other.missing_patches;
+        self.failed_patches += other.failed_patches;
+        self.stale += other.stale;
+        self.oldest_operation = match (self.oldest_operation, other.oldest_operation) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Compliant share in percent; `None` for a group with no reporting instance (never NaN).
+    pub fn compliance_percent(&self) -> Option<f64> {
+        (self.instances > 0).then(|| self.compliant as f64 * 100.0 / self.instances as f64)
+    }
+
+    /// Hours since the oldest last operation; `None` when nothing reported.
+    pub fn oldest_scan_age_hours(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.oldest_operation
+            .map(|oldest| ((now - oldest).num_seconds().max(0) as f64) / 3600.0)
+    }
+}
+
+/// A CloudWatch unit, as the metrics use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    Count,
+    Percent,
+    /// Hours have no CloudWatch unit; the metric name says `Hours`.
+    None,
+}
+
+/// One data point to publish: metric name, dimension value, unit, value (always finite).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataPoint {
+    pub metric: &'static str,
+    pub patch_group: String,
+    pub unit: Unit,
+    pub value: f64,
+}
+
+/// The dimension value of fleet-wide data points. Patch group names cannot contain parentheses, so
+/// it never collides with a group.
+pub const FLEET: &str = "(fleet)";
+
+/// The metrics every group and the fleet publish, from their stats.
+pub fn group_points(patch_group: &str, stats: &GroupStats, now: DateTime<Utc>) -> Vec<DataPoint> {
+    let point = |metric, unit, value: f64| DataPoint {
+        metric,
+        patch_group: patch_group.to_owned(),
+        unit,
+        value,
+    };
+    let mut points = vec![
+        point("Instances", Unit::Count, stats.instances as f64),
+        point("CompliantInstances", Unit::Count, stats.compliant as f64),
+        point(
+            "NonCompliantInstances",
+            Unit::Count,
+            stats.non_compliant as f64,
+        ),
+        point(
+            "InstancesWithFailedPatches",
+            Unit::Count,
+            stats.with_failed as f64,
+        ),
+        point(
+            "InstancesWithMissingPatches",
+            Unit::Count,
+            stats.with_missing as f64,
+        ),
+        point(
+            "InstancesWithCriticalNonCompliantPatches",
+            Unit::Count,
+            stats.with_critical as f64,
+        ),
+        point(
+            "InstancesWithSecurityNonCompliantPatches",
+            Unit::Count,
+            stats.with_security as f64,
+        ),
+        point(
+            "InstancesWithPendingRebootPatches",
+            Unit::Count,
+            stats.with_pending_reboot as f64,
+        ),
+        point("MissingPatches", Unit::Count, stats.missing_patches as f64),
+        point("FailedPatches", Unit::Count, stats.failed_patches as f64),
+        point("StaleInstances", Unit::Count, stats.stale as f64),
+    ];
+    if let Some(percent) = stats.compliance_percent() {
+        points.push(point("CompliancePercent", Unit::Percent, percent));
+    }
+    if let Some(hours) = stats.oldest_scan_age_hours(now) {
+        points.push(point("OldestScanAgeHours", Unit::None, hours));
+    }
+    points
+}
+
+/// Facts about the whole fleet beyond the sum of its groups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FleetFacts {
+    /// Managed instances (DescribeInstanceInformation), when the inventory ran.
+    pub managed: Option<u64>,
+    /// Managed instances carrying a patch-group tag, when the inventory ran.
+    pub grouped: Option<u64>,
+    pub groups_failed: u64,
+}
+
+/// The fleet's data points: the merged stats of every group read, plus never-reported and ungrouped
+/// instances, the worst group's compliance, and how many groups could not be read.
+pub fn fleet_points(
+    groups: &[(String, GroupStats)],
+    facts: &FleetFacts,
+    now: DateTime<Utc>,
+) -> Vec<DataPoint> {
+    let mut fleet = GroupStats::default();
+    for (_, stats) in groups {
+        fleet.merge(stats);
+    }
+    let never_reported = facts
+        .grouped
+        .map(|grouped| grouped.saturating_sub(fleet.instances));
+    // Never-reported instances cannot be vouched for: they are stale too.
+    fleet.stale += never_reported.unwrap_or(0);
+    let mut points = group_points(FLEET, &fleet, now);
+    let point = |metric, unit, value: f64| DataPoint {
+        metric,
+        patch_group: FLEET.to_owned(),
+        unit,
+        value,
+    };
+    if let Some(never) = never_reported {
+        points.push(point("NeverReportedInstances", Unit::Count, never as f64));
+    }
+    if let (Some(managed), Some(grouped)) = (facts.managed, facts.grouped) {
+        points.push(point(
+            "UngroupedInstances",
+            Unit::Count,
+            managed.saturating_sub(grouped) as f64,
+        ));
+    }
+    let worst = groups
+        .iter()
+        .filter_map(|(_, stats)| stats.compliance_percent())
+        .fold(None, |worst: Option<f64>, percent| {
+            Some(worst.map_or(percent, |w| w.min(percent)))
+        });
+    if let Some(worst) = worst {
+        points.push(point("WorstGroupCompliancePercent", Unit::Percent, worst));
+    }
+    points.push(point("GroupsReported", Unit::Count, groups.len() as f64));
+    points.push(point(
+        "GroupsFailed",
+        Unit::Count,
+        facts.groups_failed as f64,
+    ));
+    points
+}
+
+/// Every metric name the function can publish (the template's alarms and dashboard are tested
+/// against this list).
+pub const METRIC_NAMES: &[&str] = &[
+    "Instances",
+    "CompliantInstances",
+    "NonCompliantInstances",
+    "InstancesWithFailedPatches",
+    "InstancesWithMissingPatches",
+    "InstancesWithCriticalNonCompliantPatches",
+    "InstancesWithSecurityNonCompliantPatches",
+    "InstancesWithPendingRebootPatches",
+    "MissingPatches",
+    "FailedPatches",
+    "StaleInstances",
+    "CompliancePercent",
+    "OldestScanAgeHours",
+    "NeverReportedInstances",
+    "UngroupedInstances",
+    "WorstGroupCompliancePercent",
+    "GroupsReported",
+    "GroupsFailed",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    fn reported(hours_ago: i64) -> InstanceState {
+        InstanceState {
+            operation_end: Some(now() - Duration::hours(hours_ago)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn each_kind_of_non_compliance_counts() {
+        assert!(reported(1).is_compliant());
+        for state in [
+            InstanceState {
+                missing: 1,
+                ..reported(1)
+            },
+            InstanceState {
+                failed: 2,
+                ..reported(1)
+            },
+            InstanceState {
+                installed_pending_reboot: 1,
+                ..reported(1)
+            },
+            InstanceState {
+                installed_rejected: 1,
+                ..reported(1)
+            },
+            InstanceState {
+                critical_non_compliant: 1,
+                ..reported(1)
+            },
+            InstanceState {
+                security_non_compliant: 1,
+                ..reported(1)
+            },
+            InstanceState {
+                other_non_compliant: 1,
+                ..reported(1)
+            },
+        ] {
+            assert!(!state.is_compliant(), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn stats_add_up() {
+        let mut stats = GroupStats::default();
+        let stale_after = Duration::hours(168);
+        stats.add(&reported(2), now(), stale_after);
+        stats.add(
+            &InstanceState {
+                missing: 3,
+                critical_non_compliant: 1,
+                ..reported(10)
+            },
+            now(),
+            stale_after,
+        );
+        stats.add(
+            &InstanceState {
+                failed: 2,
+                security_non_compliant: 2,
+                ..reported(200)
+            },
+            now(),
+            stale_after,
+        );
+        stats.add(
+            &InstanceState {
+                installed_pending_reboot: 1,
+                ..reported(5)
+            },
+            now(),
+            stale_after,
+        );
+        assert_eq!(stats.instances, 4);
+        assert_eq!(stats.compliant, 1);
+        assert_eq!(stats.non_compliant, 3);
+        assert_eq!(stats.with_missing, 1);
+        assert_eq!(stats.with_failed, 1);
+        assert_eq!(stats.with_critical, 1);
+        assert_eq!(stats.with_security, 1);
+        assert_eq!(stats.with_pending_reboot, 1);
+        assert_eq!(stats.missing_patches, 3);
+        assert_eq!(stats.failed_patches, 2);
+        assert_eq!(stats.stale, 1);
+        assert_eq!(stats.compliance_percent(), Some(25.0));
+        assert_eq!(stats.oldest_scan_age_hours(now()), Some(200.0));
+    }
+
+    #[test]
+    fn empty_groups_publish_no_nan_or_infinity() {
+        let points = group_points("empty", &GroupStats::default(), now());
+        assert!(points.iter().all(|p| p.value.is_finite()));
+        assert!(!points.iter().any(|p| p.metric == "CompliancePercent"));
+        let fleet = fleet_points(
+            &[("empty".into(), GroupStats::default())],
+            &FleetFacts::default(),
+            now(),
+        );
+        assert!(fleet.iter().all(|p| p.value.is_finite()));
+        assert!(
+            !fleet
+                .iter()
+                .any(|p| p.metric == "WorstGroupCompliancePercent")
+        );
+    }
+
+    #[test]
+    fn fleet_adds_never_reported_ungrouped_and_the_worst_group() {
+        let mut good = GroupStats::default();
+        let mut bad = GroupStats::default();
+        for _ in 0..4 {
+            good.add(&reported(1), now(), Duration::hours(168));
+        }
+        bad.add(&reported(1), now(), Duration::hours(168));
+        bad.add(
+            &InstanceState {
+                missing: 1,
+                ..reported(1)
+            },
+            now(),
+            Duration::hours(168),
+        );
+        let facts = FleetFacts {
+            managed: Some(10),
+            grouped: Some(8),
+            groups_failed: 1,
+        };
+        let points = fleet_points(&[("good".into(), good), ("bad".into(), bad)], &facts, now());
+        let value = |name: &str| points.iter().find(|p| p.metric == name).map(|p| p.value);
+        assert_eq!(value("Instances"), Some(6.0));
+        assert_eq!(value("NeverReportedInstances"), Some(2.0));
+        assert_eq!(value("StaleInstances"), Some(2.0));
+        assert_eq!(value("UngroupedInstances"), Some(2.0));
+        assert_eq!(value("WorstGroupCompliancePercent"), Some(50.0));
+        assert_eq!(value("GroupsFailed"), Some(1.0));
+        assert!(points.iter().all(|p| p.patch_group == FLEET));
+        for point in &points {
+            assert!(
+                METRIC_NAMES.contains(&point.metric),
+                "{} undeclared",
+                point.metric
+            );
+        }
+    }
+}

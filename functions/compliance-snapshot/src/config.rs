@@ -1,0 +1,85 @@
+//! compliance-snapshot's settings, validated once at cold start.
+
+use chrono::Duration;
+use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotConfig {
+    pub common: CommonConfig,
+    /// `METRIC_NAMESPACE` (default `PatchCompliance`).
+    pub namespace: String,
+    /// `PATCH_GROUPS`: the groups to report; empty means every group DescribePatchGroups lists.
+    pub patch_groups: Vec<String>,
+    /// `STALE_AFTER_HOURS` (default 168): a last patch operation older than this is stale.
+    pub stale_after: Duration,
+    /// `CONCURRENCY` (default 4): groups read at the same time.
+    pub concurrency: usize,
+    /// `FLEET_INVENTORY` (default true): also count managed instances that never reported or are in
+    /// no patch group (two DescribeInstanceInformation passes over the fleet).
+    pub fleet_inventory: bool,
+    /// `PATCH_GROUP_TAG_KEYS` (default `Patch Group,PatchGroup`): tag keys that put an instance in a group.
+    pub tag_keys: Vec<String>,
+    /// `SNAPSHOT_ON_WINDOW_END` (default true): a finished maintenance-window execution triggers a snapshot.
+    pub on_window_end: bool,
+}
+
+impl SnapshotConfig {
+    pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
+        let vars = Vars::new(source);
+        let namespace = vars
+            .optional("METRIC_NAMESPACE")
+            .unwrap_or_else(|| "PatchCompliance".to_owned());
+        if namespace.starts_with("AWS/") || namespace.len() > 255 || !namespace.is_ascii() {
+            return Err(vars.invalid(
+                "METRIC_NAMESPACE",
+                &namespace,
+                "an ASCII namespace of at most 255 characters not starting with AWS/",
+            ));
+        }
+        let mut tag_keys = vars.list("PATCH_GROUP_TAG_KEYS");
+        if tag_keys.is_empty() {
+            tag_keys = vec!["Patch Group".to_owned(), "PatchGroup".to_owned()];
+        }
+        Ok(Self {
+            common: CommonConfig::from_env(source)?,
+            namespace,
+            patch_groups: vars.list("PATCH_GROUPS"),
+            stale_after: Duration::hours(vars.number("STALE_AFTER_HOURS", 168, 1, 24 * 365)?),
+            concurrency: vars.number("CONCURRENCY", 4, 1, 32)?,
+            fleet_inventory: vars.flag("FLEET_INVENTORY", true)?,
+            tag_keys,
+            on_window_end: vars.flag("SNAPSHOT_ON_WINDOW_END", true)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_and_errors() {
+        let config = SnapshotConfig::from_env(&HashMap::<&str, &str>::new()).unwrap();
+        assert_eq!(config.namespace, "PatchCompliance");
+        assert_eq!(config.stale_after, Duration::hours(168));
+        assert_eq!(config.concurrency, 4);
+        assert!(config.fleet_inventory);
+        assert!(config.patch_groups.is_empty());
+        let env = HashMap::from([("METRIC_NAMESPACE", "AWS/SSM")]);
+        let err = SnapshotConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("METRIC_NAMESPACE"), "{err}");
+        let env = HashMap::from([("CONCURRENCY", "0")]);
+        assert!(
+            SnapshotConfig::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("CONCURRENCY")
+        );
+        let env = HashMap::from([("PATCH_GROUPS", "web, db")]);
+        assert_eq!(
+            SnapshotConfig::from_env(&env).unwrap().patch_groups,
+            ["web", "db"]
+        );
+    }
+}

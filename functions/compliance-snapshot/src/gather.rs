@@ -1,0 +1,129 @@
+//! The SSM reads: patch groups, each group's instance patch states (streamed into stats, never
+//! held), and the fleet inventory. Each returns how many calls (pages) it made.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::types::InstanceInformationStringFilter;
+use chrono::{DateTime, Duration, Utc};
+use patchpilot_shared::FunctionError;
+
+use crate::aggregate::{GroupStats, InstanceState};
+
+/// SSM calls made, by operation.
+pub type CallCounts = BTreeMap<&'static str, usize>;
+
+/// DescribePatchGroups and DescribeInstancePatchStatesForPatchGroup return at most 100 per page.
+const GROUP_PAGE: i32 = 100;
+/// DescribeInstanceInformation returns at most 50 per page.
+const INFORMATION_PAGE: i32 = 50;
+
+fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(value.to_millis().ok()?)
+}
+
+/// Every patch group with a baseline registered for it.
+pub async fn discover_groups(
+    ssm: &aws_sdk_ssm::Client,
+    calls: &mut CallCounts,
+) -> Result<Vec<String>, FunctionError> {
+    let mut groups = Vec::new();
+    let mut pages = ssm
+        .describe_patch_groups()
+        .max_results(GROUP_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        *calls.entry("DescribePatchGroups").or_default() += 1;
+        let page = page.map_err(|err| FunctionError::aws("ssm:DescribePatchGroups", err))?;
+        groups.extend(
+            page.mappings()
+                .iter()
+                .filter_map(|mapping| mapping.patch_group().map(str::to_owned)),
+        );
+    }
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
+}
+
+/// One group's stats, read page by page.
+pub async fn read_group(
+    ssm: &aws_sdk_ssm::Client,
+    group: &str,
+    now: DateTime<Utc>,
+    stale_after: Duration,
+) -> (Result<GroupStats, FunctionError>, usize) {
+    let mut stats = GroupStats::default();
+    let mut pages_read = 0;
+    let mut pages = ssm
+        .describe_instance_patch_states_for_patch_group()
+        .patch_group(group)
+        .max_results(GROUP_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        pages_read += 1;
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                return (
+                    Err(FunctionError::aws(
+                        "ssm:DescribeInstancePatchStatesForPatchGroup",
+                        err,
+                    )),
+                    pages_read,
+                );
+            }
+        };
+        for row in page.instance_patch_states() {
+            let state = InstanceState {
+                missing: i64::from(row.missing_count()),
+                failed: i64::from(row.failed_count()),
+                installed_pending_reboot: row.installed_pending_reboot_count().map_or(0, i64::from),
+                installed_rejected: row.installed_rejected_count().map_or(0, i64::from),
+                critical_non_compliant: row.critical_non_compliant_count().map_or(0, i64::from),
+                security_non_compliant: row.security_non_compliant_count().map_or(0, i64::from),
+                other_non_compliant: row.other_non_compliant_count().map_or(0, i64::from),
+                operation_end: time(row.operation_end_time()),
+            };
+            stats.add(&state, now, stale_after);
+        }
+    }
+    (Ok(stats), pages_read)
+}
+
+/// Managed instances, and those carrying a patch-group tag: counted, not kept.
+pub async fn inventory(
+    ssm: &aws_sdk_ssm::Client,
+    tag_keys: &[String],
+    calls: &mut CallCounts,
+) -> Result<(u64, u64), FunctionError> {
+    let mut totals = [0u64; 2];
+    for (index, filter) in [
+        None,
+        Some(
+            InstanceInformationStringFilter::builder()
+                .key("tag-key")
+                .set_values(Some(tag_keys.to_vec()))
+                .build()
+                .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut pages = ssm
+            .describe_instance_information()
+            .set_filters(filter.map(|f| vec![f]))
+            .max_results(INFORMATION_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            *calls.entry("DescribeInstanceInformation").or_default() += 1;
+            let page =
+                page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
+            totals[index] += page.instance_information_list().len() as u64;
+        }
+    }
+    Ok((totals[0], totals[1]))
+}

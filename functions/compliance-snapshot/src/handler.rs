@@ -1,0 +1,273 @@
+//! Trigger → discover → read groups (bounded concurrency) → aggregate → publish → summarise.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use patchpilot_shared::{Event, FunctionError};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aggregate::{self, DataPoint, FleetFacts, GroupStats};
+use crate::config::SnapshotConfig;
+use crate::gather::{self, CallCounts};
+use crate::publish;
+
+/// A group that could not be read: left out of this snapshot, never published as zeros.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFailure {
+    pub patch_group: String,
+    pub error: String,
+}
+
+/// The fleet's headline figures, in the summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FleetSummary {
+    pub instances: u64,
+    pub compliant: u64,
+    pub compliance_percent: Option<f64>,
+    pub worst_group: Option<(String, f64)>,
+    pub stale: u64,
+    pub never_reported: Option<u64>,
+    pub ungrouped: Option<u64>,
+}
+
+/// What an invocation did: the Lambda's return value and the log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// `published`, `dry_run` or `ignored`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub namespace: String,
+    pub groups_published: Vec<String>,
+    pub groups_failed: Vec<GroupFailure>,
+    pub inventory_error: Option<String>,
+    pub data_points: usize,
+    pub put_metric_data_calls: usize,
+    pub ssm_calls: CallCounts,
+    pub fleet: FleetSummary,
+}
+
+pub struct Snapshot {
+    ssm: aws_sdk_ssm::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    config: SnapshotConfig,
+}
+
+impl Snapshot {
+    pub fn new(
+        ssm: aws_sdk_ssm::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        config: SnapshotConfig,
+    ) -> Self {
+        Self {
+            ssm,
+            cloudwatch,
+            config,
+        }
+    }
+
+    /// Runs on a schedule or when a maintenance-window execution ends; ignores anything else.
+    pub async fn handle(&self, payload: Value) -> Result<Summary, FunctionError> {
+        let reason = match Event::parse(payload)? {
+            Event::Scheduled(..) => None,
+            Event::WindowExecution(_, _) if !self.config.on_window_end => Some(
+                "SNAPSHOT_ON_WINDOW_END is false: only the schedule takes snapshots".to_owned(),
+            ),
+            Event::WindowExecution(_, detail) if detail.status.is_terminal() => None,
+            Event::WindowExecution(_, detail) => Some(format!(
+                "window execution {} is {}, not finished",
+                detail.window_execution_id, detail.status
+            )),
+            other => Some(format!(
+                "compliance-snapshot runs on schedules and window executions, not {:?}",
+                other.meta().detail_type
+            )),
+        };
+        if let Some(reason) = reason {
+            let summary = Summary {
+                outcome: "ignored",
+                reason: Some(reason),
+                namespace: self.config.namespace.clone(),
+                groups_published: vec![],
+                groups_failed: vec![],
+                inventory_error: None,
+                data_points: 0,
+                put_metric_data_calls: 0,
+                ssm_calls: CallCounts::new(),
+                fleet: FleetSummary::default(),
+            };
+            tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "ignored");
+            return Ok(summary);
+        }
+        self.run().await
+    }
+
+    /// Takes and publishes one snapshot. Groups that fail are left out and named; after publishing the
+    /// rest, the invocation ends in a retryable error so the failure is seen.
+    pub async fn run(&self) -> Result<Summary, FunctionError> {
+        let now = Utc::now();
+        let mut calls = CallCounts::new();
+        let groups = if self.config.patch_groups.is_empty() {
+            gather::discover_groups(&self.ssm, &mut calls).await?
+        } else {
+            self.config.patch_groups.clone()
+        };
+        let ((read, group_calls), inventory) =
+            tokio::join!(self.read_groups(&groups, now), async {
+                if self.config.fleet_inventory {
+                    let mut inventory_calls = CallCounts::new();
+                    let result =
+                        gather::inventory(&self.ssm, &self.config.tag_keys, &mut inventory_calls)
+                            .await;
+                    (Some(result), inventory_calls)
+                } else {
+                    (None, CallCounts::new())
+                }
+            });
+        *calls
+            .entry("DescribeInstancePatchStatesForPatchGroup")
+            .or_default() += group_calls;
+        for (operation, count) in inventory.1 {
+            *calls.entry(operation).or_default() += count;
+        }
+        let mut published = Vec::new();
+        let mut failed = Vec::new();
+        for (group, result) in read {
+            match result {
+                Ok(stats) => published.push((group, stats)),
+                Err(err) => failed.push(GroupFailure {
+                    patch_group: group,
+                    error: err.to_string(),
+                }),
+            }
+        }
+        let (facts, inventory_error) = match inventory.0 {
+            Some(Ok((managed, grouped))) => (
+                FleetFacts {
+                    managed: Some(managed),
+                    grouped: Some(grouped),
+                    groups_failed: failed.len() as u64,
+                },
+                None,
+            ),
+            Some(Err(err)) => (
+                FleetFacts {
+                    groups_failed: failed.len() as u64,
+                    ..Default::default()
+                },
+                Some(err.to_string()),
+            ),
+            None => (
+                FleetFacts {
+                    groups_failed: failed.len() as u64,
+                    ..Default::default()
+                },
+                None,
+            ),
+        };
+        let mut points: Vec<DataPoint> = published
+            .iter()
+            .flat_map(|(group, stats)| aggregate::group_points(group, stats, now))
+            .collect();
+        let fleet_points = aggregate::fleet_points(&published, &facts, now);
+        let fleet = fleet_summary(&published, &fleet_points);
+        points.extend(fleet_points);
+        let put_calls = if self.config.common.dry_run {
+            0
+        } else {
+            publish::publish(&self.cloudwatch, &self.config.namespace, &points, now).await?
+        };
+        let summary = Summary {
+            outcome: if self.config.common.dry_run {
+                "dry_run"
+            } else {
+                "published"
+            },
+            reason: None,
+            namespace: self.config.namespace.clone(),
+            groups_published: published.iter().map(|(group, _)| group.clone()).collect(),
+            groups_failed: failed,
+            inventory_error,
+            data_points: points.len(),
+            put_metric_data_calls: put_calls,
+            ssm_calls: calls,
+            fleet,
+        };
+        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "snapshot");
+        if summary.groups_failed.is_empty() && summary.inventory_error.is_none() {
+            return Ok(summary);
+        }
+        let mut problems: Vec<String> = summary
+            .groups_failed
+            .iter()
+            .map(|failure| format!("group {}: {}", failure.patch_group, failure.error))
+            .collect();
+        problems.extend(
+            summary
+                .inventory_error
+                .iter()
+                .map(|e| format!("inventory: {e}")),
+        );
+        Err(FunctionError::Partial(format!(
+            "published {} groups; left out (not published as zeros): {}",
+            summary.groups_published.len(),
+            problems.join("; ")
+        )))
+    }
+
+    /// Reads every group, at most `concurrency` at a time. Results come back sorted by group.
+    async fn read_groups(
+        &self,
+        groups: &[String],
+        now: chrono::DateTime<Utc>,
+    ) -> (Vec<(String, Result<GroupStats, FunctionError>)>, usize) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut tasks = JoinSet::new();
+        for group in groups {
+            let (ssm, group, permits) = (self.ssm.clone(), group.clone(), permits.clone());
+            let stale_after = self.config.stale_after;
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let (result, pages) = gather::read_group(&ssm, &group, now, stale_after).await;
+                (group, result, pages)
+            });
+        }
+        let mut results = Vec::with_capacity(groups.len());
+        let mut pages = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((group, result, group_pages)) => {
+                    pages += group_pages;
+                    results.push((group, result));
+                }
+                Err(err) => tracing::error!(error = %err, "a group reader stopped unexpectedly"),
+            }
+        }
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        (results, pages)
+    }
+}
+
+fn fleet_summary(groups: &[(String, GroupStats)], fleet_points: &[DataPoint]) -> FleetSummary {
+    let value = |name: &str| {
+        fleet_points
+            .iter()
+            .find(|point| point.metric == name)
+            .map(|point| point.value)
+    };
+    let worst_group = groups
+        .iter()
+        .filter_map(|(group, stats)| stats.compliance_percent().map(|p| (group.clone(), p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    FleetSummary {
+        instances: value("Instances").unwrap_or(0.0) as u64,
+        compliant: value("CompliantInstances").unwrap_or(0.0) as u64,
+        compliance_percent: value("CompliancePercent"),
+        worst_group,
+        stale: value("StaleInstances").unwrap_or(0.0) as u64,
+        never_reported: value("NeverReportedInstances").map(|v| v as u64),
+        ungrouped: value("UngroupedInstances").map(|v| v as u64),
+    }
+}

@@ -1,0 +1,10 @@
+//! compliance-snapshot: fleet patch compliance as CloudWatch metrics per patch group and for the
+//! whole fleet, so ordinary alarms page on a drop and a dashboard shows it.
+
+pub mod aggregate;
+pub mod config;
+pub mod gather;
+pub mod handler;
+pub mod publish;
+
+pub use handler::{Snapshot, Summary};

@@ -1,0 +1,384 @@
+//! compliance-snapshot end to end: a simulator fleet, the handler, then LocalStack CloudWatch's
+//! GetMetricData returns, per group and for the fleet, values computed here independently from the
+//! simulator's own state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_smithy_types::DateTime as SmithyDateTime;
+use compliance_snapshot::Snapshot;
+use compliance_snapshot::config::SnapshotConfig;
+use patchpilot_shared::ErrorClass;
+use patchpilot_test_support::ssm_sim::faults::FaultSettings;
+use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
+use patchpilot_test_support::ssm_sim::state::State;
+use patchpilot_test_support::{LocalAws, Simulator, unique_name};
+use serde_json::json;
+
+fn fleet() -> State {
+    generate(&GenerateOptions {
+        seed: 11,
+        instances: 400,
+        groups: 4,
+        failed: 0.1,
+        missing: 0.2,
+        never_reported: 0.05,
+        ungrouped: 0.05,
+        stale: 0.05,
+        ..GenerateOptions::default()
+    })
+}
+
+/// Expected values, straight from the simulator's state (not through the function's code).
+#[derive(Debug, Default)]
+struct Expected {
+    instances: f64,
+    compliant: f64,
+    failed_patches: f64,
+}
+
+fn expected(state: &State) -> (BTreeMap<String, Expected>, f64, f64) {
+    let mut groups: BTreeMap<String, Expected> = BTreeMap::new();
+    let (mut never_reported, mut ungrouped) = (0.0, 0.0);
+    for instance in state.instances.values() {
+        let Some(group) = &instance.patch_group else {
+            ungrouped += 1.0;
+            continue;
+        };
+        if instance.report.is_none() {
+            never_reported += 1.0;
+            continue;
+        }
+        let entry = groups.entry(group.clone()).or_default();
+        entry.instances += 1.0;
+        entry.compliant += f64::from(u8::from(instance.counts.is_compliant()));
+        entry.failed_patches += instance.counts.failed as f64;
+    }
+    (groups, never_reported, ungrouped)
+}
+
+struct Fixture {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    namespace: String,
+    sim: Simulator,
+}
+
+impl Fixture {
+    async fn new(state: State) -> Self {
+        let config = LocalAws::shared().sdk_config().await;
+        Self {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            namespace: unique_name("PatchCompliance"),
+            sim: Simulator::start(state),
+        }
+    }
+
+    async fn snapshot(&self, extra: &[(&str, &str)]) -> Snapshot {
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("METRIC_NAMESPACE", self.namespace.as_str()),
+            ("RETRY_MAX_ATTEMPTS", "10"),
+        ]);
+        env.extend(extra.iter().copied());
+        Snapshot::new(
+            self.sim.client().await,
+            self.cloudwatch.clone(),
+            SnapshotConfig::from_env(&env).unwrap(),
+        )
+    }
+
+    /// The latest value of `metric` for `group`, read back through GetMetricData.
+    async fn value(&self, metric: &str, group: &str) -> Option<f64> {
+        let now = chrono::Utc::now().timestamp();
+        let query = MetricDataQuery::builder()
+            .id("q")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace(&self.namespace)
+                            .metric_name(metric)
+                            .dimensions(
+                                Dimension::builder().name("PatchGroup").value(group).build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let output = self
+            .cloudwatch
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(SmithyDateTime::from_secs(now - 900))
+            .end_time(SmithyDateTime::from_secs(now + 300))
+            .send()
+            .await
+            .unwrap();
+        output.metric_data_results()[0].values().first().copied()
+    }
+}
+
+fn scheduled() -> serde_json::Value {
+    serde_json::from_str(include_str!(
+        "../../../events/compliance-snapshot/scheduled.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
+    let state = fleet();
+    let (groups, never_reported, ungrouped) = expected(&state);
+    let fixture = Fixture::new(state).await;
+    let summary = fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!(summary.outcome, "published");
+    assert_eq!(
+        summary.groups_published,
+        groups.keys().cloned().collect::<Vec<_>>()
+    );
+    assert!(summary.groups_failed.is_empty());
+    // Calls: discovery, ceil(reported / 100) per group, and the two inventory passes of 50.
+    let minimum_group_pages: usize = groups
+        .values()
+        .map(|g| (g.instances as usize).div_ceil(100).max(1))
+        .sum();
+    assert_eq!(
+        summary.ssm_calls["DescribeInstancePatchStatesForPatchGroup"],
+        minimum_group_pages
+    );
+    assert_eq!(summary.ssm_calls["DescribePatchGroups"], 1);
+    assert_eq!(summary.put_metric_data_calls, 1);
+
+    for (group, expected) in &groups {
+        assert_eq!(
+            fixture.value("Instances", group).await,
+            Some(expected.instances),
+            "{group}"
+        );
+        assert_eq!(
+            fixture.value("CompliantInstances", group).await,
+            Some(expected.compliant),
+            "{group}"
+        );
+        assert_eq!(
+            fixture.value("FailedPatches", group).await,
+            Some(expected.failed_patches),
+            "{group}"
+        );
+        let percent = fixture.value("CompliancePercent", group).await.unwrap();
+        assert!(
+            (percent - expected.compliant * 100.0 / expected.instances).abs() < 1e-9,
+            "{group}"
+        );
+    }
+    let fleet_instances: f64 = groups.values().map(|g| g.instances).sum();
+    let fleet_compliant: f64 = groups.values().map(|g| g.compliant).sum();
+    assert_eq!(
+        fixture.value("Instances", "(fleet)").await,
+        Some(fleet_instances)
+    );
+    assert_eq!(
+        fixture.value("CompliantInstances", "(fleet)").await,
+        Some(fleet_compliant)
+    );
+    assert_eq!(
+        fixture.value("NeverReportedInstances", "(fleet)").await,
+        Some(never_reported)
+    );
+    assert_eq!(
+        fixture.value("UngroupedInstances", "(fleet)").await,
+        Some(ungrouped)
+    );
+    assert_eq!(fixture.value("GroupsFailed", "(fleet)").await, Some(0.0));
+    let worst = groups
+        .values()
+        .map(|g| g.compliant * 100.0 / g.instances)
+        .fold(f64::INFINITY, f64::min);
+    let published_worst = fixture
+        .value("WorstGroupCompliancePercent", "(fleet)")
+        .await
+        .unwrap();
+    assert!((published_worst - worst).abs() < 1e-9);
+    assert!(
+        never_reported > 0.0 && ungrouped > 0.0,
+        "the fleet exercises both"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_cannot_be_read_is_left_out_not_zeroed() {
+    let fixture = Fixture::new(fleet()).await;
+    // A name SSM refuses (over 256 characters): its read fails, the other group's does not.
+    let bad = "b".repeat(300);
+    let groups = format!("pg-0000,{bad}");
+    let err = fixture
+        .snapshot(&[("PATCH_GROUPS", &groups)])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("left out"), "{err}");
+    assert!(
+        fixture
+            .value("Instances", "pg-0000")
+            .await
+            .is_some_and(|v| v > 0.0)
+    );
+    assert_eq!(fixture.value("Instances", &bad[..255]).await, None);
+    assert_eq!(fixture.value("GroupsFailed", "(fleet)").await, Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_and_the_snapshot_completes() {
+    let state = fleet();
+    let (groups, _, _) = expected(&state);
+    let fixture = Fixture::new(state).await;
+    fixture.sim.sim.app.faults.set(FaultSettings {
+        throttle_rate: 0.3,
+        seed: 5,
+        ..FaultSettings::default()
+    });
+    let summary = fixture
+        .snapshot(&[("RETRY_MODE", "standard")])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert!(summary.groups_failed.is_empty());
+    let throttled: u64 = fixture
+        .sim
+        .sim
+        .app
+        .faults
+        .stats()
+        .values()
+        .map(|s| s.throttled)
+        .sum();
+    assert!(throttled > 0, "the simulator throttled some calls");
+    for (group, expected) in &groups {
+        assert_eq!(
+            fixture.value("Instances", group).await,
+            Some(expected.instances),
+            "{group}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_executions_and_other_events_are_ignored_and_dry_run_publishes_nothing() {
+    let fixture = Fixture::new(fleet()).await;
+    let snapshot = fixture.snapshot(&[]).await;
+    let mut window: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/compliance-snapshot/window-execution-finished.json"
+    ))
+    .unwrap();
+    window["detail"]["status"] = json!("IN_PROGRESS");
+    let summary = snapshot.handle(window).await.unwrap();
+    assert_eq!(summary.outcome, "ignored");
+    let dry = fixture.snapshot(&[("DRY_RUN", "true")]).await;
+    let summary = dry.handle(scheduled()).await.unwrap();
+    assert_eq!(summary.outcome, "dry_run");
+    assert!(summary.data_points > 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fixture.value("Instances", "(fleet)").await, None);
+}
+
+/// Every alarm and dashboard graph in template.yaml on the snapshot's namespace watches a metric and
+/// dimension the function really published (read back with ListMetrics), so none watches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_alarms_and_dashboard_watch_published_metrics() {
+    let fixture = Fixture::new(fleet()).await;
+    fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    let mut published: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut pages = fixture
+        .cloudwatch
+        .list_metrics()
+        .namespace(&fixture.namespace)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for metric in page.unwrap().metrics() {
+            let dims = metric
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+                .collect();
+            published.push((metric.metric_name().unwrap().to_owned(), dims));
+        }
+    }
+    let template = patchpilot_test_support::template::Template::load();
+    let mut watched = 0;
+    for alarm in template.alarms() {
+        let (id, metric, dimensions) = (alarm.id, alarm.metric, alarm.dimensions);
+        if alarm.namespace != "${MetricNamespace}" {
+            continue;
+        }
+        watched += 1;
+        assert!(
+            published.contains(&(metric.clone(), dimensions.clone())),
+            "alarm {id} watches {metric} {dimensions:?}, which the snapshot does not publish"
+        );
+    }
+    assert!(
+        watched >= 4,
+        "the four compliance alarms are checked ({watched})"
+    );
+    let dashboard = template.sub_text("ComplianceDashboard", "DashboardBody");
+    let graph = regex_lite(&dashboard, r#"["${MetricNamespace}", ""#);
+    assert!(graph.len() >= 6, "{graph:?}");
+    for (metric, dimension_value) in graph {
+        assert!(
+            published.contains(&(
+                metric.clone(),
+                vec![("PatchGroup".into(), dimension_value.clone())]
+            )),
+            "the dashboard graphs {metric} {dimension_value}, which the snapshot does not publish"
+        );
+    }
+    // The body is valid JSON once CloudFormation has filled in the placeholders.
+    let filled = dashboard
+        .replace("${AWS::Region}", "eu-west-1")
+        .replace("${MetricNamespace}", "PatchCompliance")
+        .replace("${Period}", "3600")
+        .replace("${ComplianceThreshold}", "95");
+    let body: serde_json::Value = serde_json::from_str(&filled)
+        .unwrap_or_else(|err| panic!("dashboard body is not JSON: {err}\n{filled}"));
+    assert!(body["widgets"].as_array().is_some_and(|w| w.len() >= 4));
+    // The SEARCH expression's metric is published per group.
+    assert!(dashboard.contains(r#"MetricName=\"CompliancePercent\""#));
+    assert!(
+        published
+            .iter()
+            .any(|(m, d)| m == "CompliancePercent" && d[0].1 == "pg-0000")
+    );
+}
+
+/// The (metric, dimension value) of every `["<prefix>metric", "PatchGroup", "value"]` graph line.
+fn regex_lite(text: &str, prefix: &str) -> Vec<(String, String)> {
+    text.match_indices(prefix)
+        .filter_map(|(index, _)| {
+            let rest = &text[index + prefix.len()..];
+            let end = rest.find(']')?;
+            let fields: Vec<&str> = rest[..end]
+                .split(',')
+                .map(|f| f.trim().trim_matches('"'))
+                .collect();
+            (fields.len() == 3 && fields[1] == "PatchGroup")
+                .then(|| (fields[0].to_owned(), fields[2].to_owned()))
+        })
+        .collect()
+}
