@@ -41,9 +41,6 @@ pub enum FunctionError {
     /// A fact the function relies on does not hold (e.g. a resource it is configured with is missing).
     #[error("{0}")]
     Invariant(String),
-    /// The function is not built yet: every event is refused rather than dropped.
-    #[error("{0} is not implemented yet: the event was not handled")]
-    NotImplemented(&'static str),
 }
 
 impl FunctionError {
@@ -69,9 +66,7 @@ impl FunctionError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) | Self::NotImplemented(_) => {
-                ErrorClass::Permanent
-            }
+            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) => ErrorClass::Permanent,
             Self::Aws { class, .. } => *class,
             Self::Partial(_) => ErrorClass::Retryable,
         }
@@ -92,7 +87,6 @@ impl FunctionError {
             Self::Aws { .. } => "Aws".to_owned(),
             Self::Partial(_) => "PartialFailure".to_owned(),
             Self::Invariant(_) => "Invariant".to_owned(),
-            Self::NotImplemented(_) => "NotImplemented".to_owned(),
         };
         format!("{class}.{kind}")
     }

@@ -13,7 +13,13 @@ pub mod error;
 pub mod events;
 pub mod logging;
 pub mod metrics;
-pub mod placeholder;
+
+/// The Run Command documents that patch, as Patch Manager and maintenance windows run them.
+pub const PATCH_DOCUMENTS: &[&str] = &[
+    "AWS-RunPatchBaseline",
+    "AWS-RunPatchBaselineAssociation",
+    "AWS-RunPatchBaselineWithHooks",
+];
 
 pub use config::{CommonConfig, ConfigError, EnvSource, ProcessEnv};
 pub use error::{ErrorClass, FunctionError};

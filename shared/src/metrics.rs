@@ -8,6 +8,18 @@ pub const NAMESPACE: &str = "patchpilot";
 
 /// The EMF document for `metrics` (name, count) of `function`.
 pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) -> Value {
+    document_with(function, &[], metrics, timestamp_millis)
+}
+
+/// The EMF document with dimensions beyond `Function` (e.g. the production window a gate guards).
+pub fn document_with(
+    function: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64)],
+    timestamp_millis: i64,
+) -> Value {
+    let mut dimension_names = vec!["Function"];
+    dimension_names.extend(dimensions.iter().map(|(name, _)| *name));
     let definitions: Vec<Value> = metrics
         .iter()
         .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
@@ -15,9 +27,12 @@ pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) 
     let mut root = Map::new();
     root.insert(
         "_aws".to_owned(),
-        json!({"Timestamp": timestamp_millis, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Function"]], "Metrics": definitions}]}),
+        json!({"Timestamp": timestamp_millis, "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dimension_names], "Metrics": definitions}]}),
     );
     root.insert("Function".to_owned(), json!(function));
+    for (name, value) in dimensions {
+        root.insert((*name).to_owned(), json!(value));
+    }
     for (name, value) in metrics {
         // Non-finite values are not valid EMF; they are reported as 0 rather than breaking the line.
         root.insert(
@@ -31,6 +46,11 @@ pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) 
 /// Prints the EMF line. Nothing is printed for an empty list, or when `PATCHPILOT_EMF=off` (for tools
 /// that run a handler in-process and print their own narrative, such as the patch week).
 pub fn emit(function: &str, metrics: &[(&str, f64)]) {
+    emit_with(function, &[], metrics);
+}
+
+/// [`emit`] with extra dimensions.
+pub fn emit_with(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, f64)]) {
     if metrics.is_empty()
         || std::env::var("PATCHPILOT_EMF").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
     {
@@ -38,7 +58,12 @@ pub fn emit(function: &str, metrics: &[(&str, f64)]) {
     }
     println!(
         "{}",
-        document(function, metrics, chrono::Utc::now().timestamp_millis())
+        document_with(
+            function,
+            dimensions,
+            metrics,
+            chrono::Utc::now().timestamp_millis()
+        )
     );
 }
 
@@ -67,5 +92,21 @@ mod tests {
             doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "patchpilot"
         );
+    }
+
+    #[test]
+    fn extra_dimensions_are_declared_and_carried() {
+        let doc = document_with(
+            "patch-gate",
+            &[("ProductionWindow", "mw-0d61969e12ee5b4c2")],
+            &[("GateOpen", 1.0)],
+            1,
+        );
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "ProductionWindow"]])
+        );
+        assert_eq!(doc["ProductionWindow"], "mw-0d61969e12ee5b4c2");
+        assert_eq!(doc["GateOpen"], 1.0);
     }
 }

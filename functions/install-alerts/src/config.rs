@@ -3,11 +3,7 @@
 use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
 
 /// The patch documents alerts are raised for when `PATCH_DOCUMENTS` is unset.
-pub const DEFAULT_DOCUMENTS: &[&str] = &[
-    "AWS-RunPatchBaseline",
-    "AWS-RunPatchBaselineAssociation",
-    "AWS-RunPatchBaselineWithHooks",
-];
+pub use patchpilot_shared::PATCH_DOCUMENTS as DEFAULT_DOCUMENTS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {

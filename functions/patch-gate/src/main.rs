@@ -1,7 +1,26 @@
-//! patch-gate: planned (see the README). Until it lands, the binary runs the shared placeholder loop, which
-//! validates the shared settings and refuses every event with `Permanent.NotImplemented`.
+//! Wiring only: settings validated once, clients built once, then the runtime.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use patch_gate::config::GateConfig;
+use patch_gate::{Clients, Gate};
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    patchpilot_shared::placeholder::run("patch-gate").await
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = GateConfig::from_env(&ProcessEnv).map_err(FunctionError::from)?;
+    let sdk = clients::load_sdk_config(&config.common).await;
+    let clients = Clients {
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    };
+    let gate = Gate::new(clients, config);
+    let gate = &gate;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        gate.handle(event.payload).await
+    }))
+    .await
 }

@@ -1,0 +1,229 @@
+//! patch-gate's settings, validated once at cold start.
+
+use std::collections::BTreeSet;
+
+use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
+
+use crate::decide::Policy;
+
+/// Operating-system keys Patch Manager uses (the keys of `PRODUCTION_BASELINES`).
+pub const OPERATING_SYSTEMS: &[&str] = &[
+    "WINDOWS",
+    "AMAZON_LINUX",
+    "AMAZON_LINUX_2",
+    "AMAZON_LINUX_2022",
+    "AMAZON_LINUX_2023",
+    "UBUNTU",
+    "REDHAT_ENTERPRISE_LINUX",
+    "SUSE",
+    "CENTOS",
+    "ORACLE_LINUX",
+    "DEBIAN",
+    "MACOS",
+    "RASPBIAN",
+    "ROCKY_LINUX",
+    "ALMA_LINUX",
+];
+
+/// A production baseline the gate pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductionBaseline {
+    /// The operating system, when configured; otherwise read from the baseline.
+    pub operating_system: Option<String>,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateConfig {
+    pub common: CommonConfig,
+    pub staging_window_id: String,
+    pub production_window_id: String,
+    pub staging_patch_group: String,
+    pub policy: Policy,
+    /// `HEALTH_ALARM_PREFIX`: alarms whose names start with it must not be in ALARM.
+    pub health_alarm_prefix: Option<String>,
+    /// `PRODUCTION_BASELINES`: production baseline ids, comma-separated, each optionally prefixed by
+    /// its operating system (`AMAZON_LINUX_2023=pb-...`); without one, the baseline's own is read.
+    pub production_baselines: Vec<ProductionBaseline>,
+    pub topic_arn: String,
+    pub table: String,
+    pub patch_documents: Vec<String>,
+    pub tag_keys: Vec<String>,
+    /// `DECISION_TTL_DAYS` (default 400): how long decision records are kept.
+    pub decision_ttl_days: i64,
+}
+
+fn is_window_id(id: &str) -> bool {
+    id.len() == 20 && id.starts_with("mw-") && id[3..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn is_baseline_id(id: &str) -> bool {
+    id.len() == 20 && id.starts_with("pb-") && id[3..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+impl GateConfig {
+    pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
+        let vars = Vars::new(source);
+        let window = |name: &str| -> Result<String, ConfigError> {
+            let id = vars.required(name, "a maintenance window id (mw- and 17 hex digits)")?;
+            if is_window_id(&id) {
+                Ok(id)
+            } else {
+                Err(vars.invalid(name, &id, "a maintenance window id (mw- and 17 hex digits)"))
+            }
+        };
+        let staging_window_id = window("STAGING_WINDOW_ID")?;
+        let production_window_id = window("PRODUCTION_WINDOW_ID")?;
+        if staging_window_id == production_window_id {
+            return Err(vars.invalid(
+                "PRODUCTION_WINDOW_ID",
+                &production_window_id,
+                "a window other than STAGING_WINDOW_ID",
+            ));
+        }
+        let mut production_baselines: Vec<ProductionBaseline> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for entry in vars.list("PRODUCTION_BASELINES") {
+            let expected = format!(
+                "baseline ids (pb- and 17 hex digits), comma-separated, each optionally as OPERATING_SYSTEM=id; operating systems: {}",
+                OPERATING_SYSTEMS.join(", ")
+            );
+            let (operating_system, id) = match entry.split_once('=') {
+                Some((os, id)) => (Some(os.trim().to_ascii_uppercase()), id.trim()),
+                None => (None, entry.trim()),
+            };
+            if operating_system
+                .as_deref()
+                .is_some_and(|os| !OPERATING_SYSTEMS.contains(&os))
+                || !is_baseline_id(id)
+            {
+                return Err(vars.invalid("PRODUCTION_BASELINES", &entry, &expected));
+            }
+            if !seen.insert(id.to_owned()) {
+                return Err(vars.invalid("PRODUCTION_BASELINES", &entry, "each baseline once"));
+            }
+            production_baselines.push(ProductionBaseline {
+                operating_system,
+                id: id.to_owned(),
+            });
+        }
+        let topic_arn = vars.required("ALERT_TOPIC_ARN", "an SNS topic ARN")?;
+        if !topic_arn.starts_with("arn:") {
+            return Err(vars.invalid("ALERT_TOPIC_ARN", &topic_arn, "an SNS topic ARN"));
+        }
+        let mut patch_documents = vars.list("PATCH_DOCUMENTS");
+        if patch_documents.is_empty() {
+            patch_documents = patchpilot_shared::PATCH_DOCUMENTS
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect();
+        }
+        let mut tag_keys = vars.list("PATCH_GROUP_TAG_KEYS");
+        if tag_keys.is_empty() {
+            tag_keys = vec!["Patch Group".to_owned(), "PatchGroup".to_owned()];
+        }
+        Ok(Self {
+            common: CommonConfig::from_env(source)?,
+            staging_window_id,
+            production_window_id,
+            staging_patch_group: vars
+                .required("STAGING_PATCH_GROUP", "the staging patch group's name")?,
+            policy: Policy {
+                max_failed_instances: vars.number("MAX_FAILED_INSTANCES", 0, 0, 100_000)?,
+                min_reported_percent: vars.number("MIN_REPORTED_PERCENT", 100.0, 0.0, 100.0)?,
+                allow_pending_reboot: vars.flag("ALLOW_PENDING_REBOOT", false)?,
+            },
+            health_alarm_prefix: vars.optional("HEALTH_ALARM_PREFIX"),
+            production_baselines,
+            topic_arn,
+            table: vars.required("STATE_TABLE", "a DynamoDB table name")?,
+            patch_documents,
+            tag_keys,
+            decision_ttl_days: vars.number("DECISION_TTL_DAYS", 400, 1, 3650)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("STAGING_WINDOW_ID", "mw-0c50858d01ff4a3b1"),
+            ("PRODUCTION_WINDOW_ID", "mw-0d61969e12ee5b4c2"),
+            ("STAGING_PATCH_GROUP", "staging"),
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:eu-west-1:111122223333:alerts",
+            ),
+            ("STATE_TABLE", "patchpilot"),
+        ])
+    }
+
+    #[test]
+    fn strict_defaults() {
+        let config = GateConfig::from_env(&base()).unwrap();
+        assert_eq!(config.policy, Policy::default());
+        assert!(config.production_baselines.is_empty());
+        assert_eq!(config.patch_documents.len(), 3);
+    }
+
+    #[test]
+    fn production_baselines_parse_and_errors_name_the_variable() {
+        let mut env = base();
+        env.insert(
+            "PRODUCTION_BASELINES",
+            "amazon_linux_2023=pb-0c10000000000000b, pb-0123456789abcdef0",
+        );
+        let config = GateConfig::from_env(&env).unwrap();
+        assert_eq!(
+            config.production_baselines,
+            [
+                ProductionBaseline {
+                    operating_system: Some("AMAZON_LINUX_2023".into()),
+                    id: "pb-0c10000000000000b".into()
+                },
+                ProductionBaseline {
+                    operating_system: None,
+                    id: "pb-0123456789abcdef0".into()
+                },
+            ]
+        );
+        for bad in [
+            "pb-0123456789abcdef0,pb-0123456789abcdef0",
+            "AMAZON_LINUX_2023",
+            "PLAN9=pb-0c10000000000000b",
+            "WINDOWS=pb-1",
+        ] {
+            env.insert("PRODUCTION_BASELINES", bad);
+            let err = GateConfig::from_env(&env).unwrap_err().to_string();
+            assert!(err.contains("PRODUCTION_BASELINES"), "{err}");
+        }
+        let mut env = base();
+        env.insert("PRODUCTION_WINDOW_ID", "mw-0c50858d01ff4a3b1");
+        assert!(
+            GateConfig::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("other than STAGING_WINDOW_ID")
+        );
+        let mut env = base();
+        env.insert("STAGING_WINDOW_ID", "staging");
+        assert!(
+            GateConfig::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("STAGING_WINDOW_ID")
+        );
+        let mut env = base();
+        env.insert("MIN_REPORTED_PERCENT", "120");
+        assert!(
+            GateConfig::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("MIN_REPORTED_PERCENT")
+        );
+    }
+}

@@ -1,0 +1,620 @@
+//! The gate's policy: a pure function from what was read about the staging run to open or closed, with
+//! every check's result. Anything that could not be read fails its check: the gate fails closed.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The configurable policy (strict defaults).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    /// `MAX_FAILED_INSTANCES` (default 0).
+    pub max_failed_instances: usize,
+    /// `MIN_REPORTED_PERCENT` (default 100).
+    pub min_reported_percent: f64,
+    /// `ALLOW_PENDING_REBOOT` (default false).
+    pub allow_pending_reboot: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_failed_instances: 0,
+            min_reported_percent: 100.0,
+            allow_pending_reboot: false,
+        }
+    }
+}
+
+/// The staging window execution being judged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Execution {
+    pub id: String,
+    pub status: String,
+    pub start: DateTime<Utc>,
+}
+
+/// A task of the execution: patch tasks run a patch document; any other task is a verification task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    pub task_execution_id: String,
+    pub document: String,
+    pub is_patch: bool,
+    pub status: String,
+    /// For patch tasks: each invocation's status and (when known) its instance.
+    pub invocations: Vec<Invocation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Invocation {
+    pub status: String,
+    /// The instance, when it could be resolved; otherwise a description of the invocation.
+    pub instance: String,
+}
+
+/// One member of the staging patch group, as Patch Manager last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub instance_id: String,
+    /// `None`: the instance never reported.
+    pub operation: Option<String>,
+    pub operation_end: Option<DateTime<Utc>>,
+    pub failed: i64,
+    pub pending_reboot: i64,
+}
+
+/// Everything the decision needs. A read that failed is `Err(what went wrong)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Facts {
+    pub execution: Execution,
+    pub tasks: Result<Vec<Task>, String>,
+    pub members: Result<Vec<Member>, String>,
+    /// `None` when no health-alarm prefix is configured; otherwise the alarms in ALARM.
+    pub alarms: Option<Result<Vec<String>, String>>,
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub open: bool,
+    pub checks: Vec<Check>,
+    /// Instances that failed in staging (invocations and patches), sorted.
+    pub failed_instances: Vec<String>,
+}
+
+impl Decision {
+    /// The failed checks' details: why the gate is closed.
+    pub fn reasons(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|check| !check.passed)
+            .map(|check| format!("{}: {}", check.name, check.detail))
+            .collect()
+    }
+}
+
+const TERMINAL_FAILURES: &[&str] = &["FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"];
+
+fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        passed,
+        detail: detail.into(),
+    }
+}
+
+fn unreadable(name: &'static str, what: &str, error: &str) -> Check {
+    check(name, false, format!("could not read {what}: {error}"))
+}
+
+fn list(items: &[String], limit: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(limit).map(String::as_str).collect();
+    if items.len() > limit {
+        format!("{} and {} more", shown.join(", "), items.len() - limit)
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Judges the staging run.
+pub fn decide(facts: &Facts, policy: &Policy) -> Decision {
+    let mut checks = Vec::new();
+    let execution = &facts.execution;
+
+    // 1. The execution itself.
+    checks.push(match execution.status.as_str() {
+        "SUCCESS" => check(
+            "execution_succeeded",
+            true,
+            format!("{} ended SUCCESS", execution.id),
+        ),
+        status if TERMINAL_FAILURES.contains(&status) => check(
+            "execution_succeeded",
+            false,
+            format!("{} ended {status}", execution.id),
+        ),
+        status => check(
+            "execution_succeeded",
+            false,
+            format!("{} is {status}, not finished", execution.id),
+        ),
+    });
+
+    // 2. Patch task invocations, and 5. verification tasks.
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    match &facts.tasks {
+        Err(error) => {
+            checks.push(unreadable(
+                "patch_tasks_succeeded",
+                "the execution's tasks",
+                error,
+            ));
+            checks.push(unreadable(
+                "verification_succeeded",
+                "the execution's tasks",
+                error,
+            ));
+        }
+        Ok(tasks) => {
+            let patch_tasks: Vec<&Task> = tasks.iter().filter(|t| t.is_patch).collect();
+            let invocations: Vec<&Invocation> =
+                patch_tasks.iter().flat_map(|t| &t.invocations).collect();
+            let bad: Vec<&Invocation> = invocations
+                .iter()
+                .copied()
+                .filter(|i| i.status != "SUCCESS")
+                .collect();
+            failed.extend(bad.iter().map(|i| i.instance.clone()));
+            checks.push(if patch_tasks.is_empty() {
+                check(
+                    "patch_tasks_succeeded",
+                    false,
+                    "the execution ran no patch task",
+                )
+            } else if invocations.is_empty() {
+                check(
+                    "patch_tasks_succeeded",
+                    false,
+                    "the patch tasks reached no instance",
+                )
+            } else {
+                let names: Vec<String> = bad
+                    .iter()
+                    .map(|i| format!("{} {}", i.instance, i.status))
+                    .collect();
+                check(
+                    "patch_tasks_succeeded",
+                    bad.len() <= policy.max_failed_instances,
+                    if bad.is_empty() {
+                        format!("{} invocations succeeded", invocations.len())
+                    } else {
+                        format!(
+                            "{} of {} invocations did not succeed (allowed {}): {}",
+                            bad.len(),
+                            invocations.len(),
+                            policy.max_failed_instances,
+                            list(&names, 10)
+                        )
+                    },
+                )
+            });
+            let verification: Vec<&Task> = tasks.iter().filter(|t| !t.is_patch).collect();
+            let unverified: Vec<String> = verification
+                .iter()
+                .filter(|t| t.status != "SUCCESS")
+                .map(|t| format!("{} ({}) {}", t.document, t.task_execution_id, t.status))
+                .collect();
+            checks.push(if verification.is_empty() {
+                check(
+                    "verification_succeeded",
+                    true,
+                    "the window has no verification task",
+                )
+            } else {
+                check(
+                    "verification_succeeded",
+                    unverified.is_empty(),
+                    if unverified.is_empty() {
+                        format!("{} verification task(s) succeeded", verification.len())
+                    } else {
+                        format!("verification did not succeed: {}", list(&unverified, 5))
+                    },
+                )
+            });
+        }
+    }
+
+    // 3. Every member reported an Install after the execution started, cleanly.
+    match &facts.members {
+        Err(error) => {
+            checks.push(unreadable("instances_reported", "the staging group", error));
+            checks.push(unreadable("no_failed_patches", "the staging group", error));
+            if !policy.allow_pending_reboot {
+                checks.push(unreadable("no_pending_reboot", "the staging group", error));
+            }
+        }
+        Ok(members) => {
+            let fresh = |m: &&Member| {
+                m.operation.as_deref() == Some("Install")
+                    && m.operation_end.is_some_and(|end| end > execution.start)
+            };
+            let reported = members.iter().filter(fresh).count();
+            let missing: Vec<String> = members
+                .iter()
+                .filter(|m| !fresh(m))
+                .map(|m| match (&m.operation, m.operation_end) {
+                    (None, _) => format!("{} never reported", m.instance_id),
+                    (Some(op), Some(end)) => format!(
+                        "{} last {op} ended {}",
+                        m.instance_id,
+                        end.format("%Y-%m-%d %H:%M")
+                    ),
+                    (Some(op), None) => format!("{} last {op} has no end time", m.instance_id),
+                })
+                .collect();
+            let percent = if members.is_empty() {
+                0.0
+            } else {
+                reported as f64 * 100.0 / members.len() as f64
+            };
+            checks.push(if members.is_empty() {
+                check("instances_reported", false, "the staging patch group has no instances")
+            } else {
+                check(
+                    "instances_reported",
+                    percent >= policy.min_reported_percent,
+                    if missing.is_empty() {
+                        format!("all {} instances reported an Install after the execution started", members.len())
+                    } else {
+                        format!(
+                            "{reported} of {} ({percent:.1} %, required {} %) reported an Install after the execution started; not: {}",
+                            members.len(),
+                            policy.min_reported_percent,
+                            list(&missing, 10)
+                        )
+                    },
+                )
+            });
+            let with_failed: Vec<String> = members
+                .iter()
+                .filter(|m| m.failed > 0)
+                .map(|m| format!("{} ({} failed)", m.instance_id, m.failed))
+                .collect();
+            failed.extend(
+                members
+                    .iter()
+                    .filter(|m| m.failed > 0)
+                    .map(|m| m.instance_id.clone()),
+            );
+            checks.push(check(
+                "no_failed_patches",
+                failed.len() <= policy.max_failed_instances,
+                if with_failed.is_empty() {
+                    "no instance reports a failed patch".to_owned()
+                } else {
+                    format!(
+                        "{} instances failed (allowed {}); with failed patches: {}",
+                        failed.len(),
+                        policy.max_failed_instances,
+                        list(&with_failed, 10)
+                    )
+                },
+            ));
+            let pending: Vec<String> = members
+                .iter()
+                .filter(|m| m.pending_reboot > 0)
+                .map(|m| m.instance_id.clone())
+                .collect();
+            if !policy.allow_pending_reboot {
+                checks.push(check(
+                    "no_pending_reboot",
+                    pending.is_empty(),
+                    if pending.is_empty() {
+                        "no instance awaits a reboot".to_owned()
+                    } else {
+                        format!("awaiting a reboot: {}", list(&pending, 10))
+                    },
+                ));
+            }
+        }
+    }
+
+    // 4. Health alarms.
+    match &facts.alarms {
+        None => {}
+        Some(Err(error)) => checks.push(unreadable("health_alarms_ok", "the health alarms", error)),
+        Some(Ok(alarms)) => checks.push(check(
+            "health_alarms_ok",
+            alarms.is_empty(),
+            if alarms.is_empty() {
+                "no health alarm is in ALARM".to_owned()
+            } else {
+                format!("in ALARM: {}", list(alarms, 10))
+            },
+        )),
+    }
+
+    Decision {
+        open: checks.iter().all(|c| c.passed),
+        checks,
+        failed_instances: failed.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+    }
+
+    fn member(id: &str) -> Member {
+        Member {
+            instance_id: id.into(),
+            operation: Some("Install".into()),
+            operation_end: Some(start() + Duration::minutes(20)),
+            failed: 0,
+            pending_reboot: 0,
+        }
+    }
+
+    fn invocation(instance: &str, status: &str) -> Invocation {
+        Invocation {
+            status: status.into(),
+            instance: instance.into(),
+        }
+    }
+
+    fn good() -> Facts {
+        Facts {
+            execution: Execution {
+                id: "exec-1".into(),
+                status: "SUCCESS".into(),
+                start: start(),
+            },
+            tasks: Ok(vec![
+                Task {
+                    task_execution_id: "t-1".into(),
+                    document: "AWS-RunPatchBaseline".into(),
+                    is_patch: true,
+                    status: "SUCCESS".into(),
+                    invocations: vec![invocation("i-1", "SUCCESS"), invocation("i-2", "SUCCESS")],
+                },
+                Task {
+                    task_execution_id: "t-2".into(),
+                    document: "AWS-RunShellScript".into(),
+                    is_patch: false,
+                    status: "SUCCESS".into(),
+                    invocations: vec![],
+                },
+            ]),
+            members: Ok(vec![member("i-1"), member("i-2")]),
+            alarms: Some(Ok(vec![])),
+        }
+    }
+
+    fn failed_checks(facts: &Facts, policy: &Policy) -> Vec<&'static str> {
+        let decision = decide(facts, policy);
+        assert_eq!(decision.open, decision.reasons().is_empty());
+        decision
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn table_of_scenarios() {
+        let strict = Policy::default();
+        let lenient = Policy {
+            max_failed_instances: 1,
+            allow_pending_reboot: true,
+            ..Policy::default()
+        };
+        type Edit = fn(&mut Facts);
+        let scenarios: Vec<(&str, Edit, &Policy, Vec<&str>)> = vec![
+            ("all good", |_| {}, &strict, vec![]),
+            (
+                "one failed instance",
+                |f| {
+                    let tasks = f.tasks.as_mut().unwrap();
+                    tasks[0].invocations[1].status = "FAILED".into();
+                    f.members.as_mut().unwrap()[1].failed = 2;
+                },
+                &strict,
+                vec!["patch_tasks_succeeded", "no_failed_patches"],
+            ),
+            (
+                "one failed instance, one allowed",
+                |f| {
+                    f.tasks.as_mut().unwrap()[0].invocations[1].status = "FAILED".into();
+                    f.members.as_mut().unwrap()[1].failed = 2;
+                },
+                &lenient,
+                vec![],
+            ),
+            (
+                "an instance that never reported",
+                |f| {
+                    let m = &mut f.members.as_mut().unwrap()[1];
+                    m.operation = None;
+                    m.operation_end = None;
+                },
+                &strict,
+                vec!["instances_reported"],
+            ),
+            (
+                "a report older than the execution",
+                |f| {
+                    f.members.as_mut().unwrap()[0].operation_end =
+                        Some(start() - Duration::hours(30));
+                },
+                &strict,
+                vec!["instances_reported"],
+            ),
+            (
+                "a Scan after the execution is not an Install",
+                |f| {
+                    f.members.as_mut().unwrap()[0].operation = Some("Scan".into());
+                },
+                &strict,
+                vec!["instances_reported"],
+            ),
+            (
+                "pending reboot not allowed",
+                |f| {
+                    f.members.as_mut().unwrap()[0].pending_reboot = 1;
+                },
+                &strict,
+                vec!["no_pending_reboot"],
+            ),
+            (
+                "pending reboot allowed",
+                |f| {
+                    f.members.as_mut().unwrap()[0].pending_reboot = 1;
+                },
+                &lenient,
+                vec![],
+            ),
+            (
+                "an alarm firing",
+                |f| {
+                    f.alarms = Some(Ok(vec!["staging-5xx".into()]));
+                },
+                &strict,
+                vec!["health_alarms_ok"],
+            ),
+            (
+                "no alarm prefix configured",
+                |f| f.alarms = None,
+                &strict,
+                vec![],
+            ),
+            (
+                "execution FAILED",
+                |f| f.execution.status = "FAILED".into(),
+                &strict,
+                vec!["execution_succeeded"],
+            ),
+            (
+                "execution TIMED_OUT",
+                |f| f.execution.status = "TIMED_OUT".into(),
+                &strict,
+                vec!["execution_succeeded"],
+            ),
+            (
+                "execution CANCELLED",
+                |f| f.execution.status = "CANCELLED".into(),
+                &strict,
+                vec!["execution_succeeded"],
+            ),
+            (
+                "execution SKIPPED_OVERLAPPING",
+                |f| f.execution.status = "SKIPPED_OVERLAPPING".into(),
+                &strict,
+                vec!["execution_succeeded"],
+            ),
+            (
+                "verification failed",
+                |f| {
+                    f.tasks.as_mut().unwrap()[1].status = "FAILED".into();
+                },
+                &strict,
+                vec!["verification_succeeded"],
+            ),
+            (
+                "no verification task",
+                |f| {
+                    f.tasks.as_mut().unwrap().pop();
+                },
+                &strict,
+                vec![],
+            ),
+            (
+                "no patch task",
+                |f| {
+                    f.tasks.as_mut().unwrap().remove(0);
+                },
+                &strict,
+                vec!["patch_tasks_succeeded"],
+            ),
+            (
+                "tasks unreadable",
+                |f| f.tasks = Err("AccessDenied".into()),
+                &strict,
+                vec!["patch_tasks_succeeded", "verification_succeeded"],
+            ),
+            (
+                "group unreadable",
+                |f| f.members = Err("ThrottlingException".into()),
+                &strict,
+                vec![
+                    "instances_reported",
+                    "no_failed_patches",
+                    "no_pending_reboot",
+                ],
+            ),
+            (
+                "alarms unreadable",
+                |f| f.alarms = Some(Err("AccessDenied".into())),
+                &strict,
+                vec!["health_alarms_ok"],
+            ),
+            (
+                "empty group",
+                |f| f.members = Ok(vec![]),
+                &strict,
+                vec!["instances_reported"],
+            ),
+        ];
+        for (name, edit, policy, expected) in scenarios {
+            let mut facts = good();
+            edit(&mut facts);
+            let failed = failed_checks(&facts, policy);
+            assert_eq!(failed, expected, "{name}");
+            assert_eq!(decide(&facts, policy).open, expected.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn reported_percent_threshold() {
+        let mut facts = good();
+        let members = facts.members.as_mut().unwrap();
+        members.extend((3..=10).map(|n| member(&format!("i-{n}"))));
+        members[9].operation = None;
+        let ninety = Policy {
+            min_reported_percent: 90.0,
+            ..Policy::default()
+        };
+        assert!(decide(&facts, &ninety).open);
+        let strict = Policy::default();
+        let decision = decide(&facts, &strict);
+        assert!(!decision.open);
+        assert!(
+            decision.reasons()[0].contains("9 of 10 (90.0 %"),
+            "{:?}",
+            decision.reasons()
+        );
+        assert!(decision.reasons()[0].contains("i-10 never reported"));
+    }
+
+    #[test]
+    fn failed_instances_are_named_once() {
+        let mut facts = good();
+        facts.tasks.as_mut().unwrap()[0].invocations[1].status = "TIMED_OUT".into();
+        facts.members.as_mut().unwrap()[1].failed = 1;
+        let decision = decide(&facts, &Policy::default());
+        assert_eq!(decision.failed_instances, ["i-2"]);
+    }
+}

@@ -1,0 +1,319 @@
+//! The reads the decision needs. Each returns `Err(text)` rather than failing the invocation: a read
+//! that fails becomes a failed check, and the gate closes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_ssm::types::{
+    InstanceInformationStringFilter, OperatingSystem, PatchOrchestratorFilter,
+};
+use chrono::{DateTime, Utc};
+use patchpilot_shared::FunctionError;
+
+use crate::decide::{Invocation, Member, Task};
+use crate::pin::{Baseline, Filter, Rule};
+
+fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(value.to_millis().ok()?)
+}
+
+/// The execution's tasks; for patch tasks, their invocations with the instance each ran on.
+pub async fn tasks(
+    ssm: &aws_sdk_ssm::Client,
+    execution_id: &str,
+    patch_documents: &[String],
+) -> Result<Vec<Task>, FunctionError> {
+    let mut tasks = Vec::new();
+    let mut pages = ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(execution_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTasks", err)
+        })?;
+        for task in page.window_execution_task_identities() {
+            let document = task.task_arn().unwrap_or_default().to_owned();
+            let is_patch = patch_documents.contains(&document);
+            let task_execution_id = task.task_execution_id().unwrap_or_default().to_owned();
+            let invocations = if is_patch {
+                invocations(ssm, execution_id, &task_execution_id).await?
+            } else {
+                Vec::new()
+            };
+            tasks.push(Task {
+                task_execution_id,
+                document,
+                is_patch,
+                status: task
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                invocations,
+            });
+        }
+    }
+    Ok(tasks)
+}
+
+async fn invocations(
+    ssm: &aws_sdk_ssm::Client,
+    execution_id: &str,
+    task_execution_id: &str,
+) -> Result<Vec<Invocation>, FunctionError> {
+    let mut found = Vec::new();
+    let mut pages = ssm
+        .describe_maintenance_window_execution_task_invocations()
+        .window_execution_id(execution_id)
+        .task_id(task_execution_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
+        })?;
+        for invocation in page.window_execution_task_invocation_identities() {
+            let status = invocation
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            // Invocation records do not name the instance; the Run Command command does. Only failed
+            // invocations are looked up, to name them.
+            let command_id = invocation.execution_id().unwrap_or_default();
+            let instance = if status == "SUCCESS" || command_id.is_empty() {
+                format!(
+                    "invocation {}",
+                    invocation.invocation_id().unwrap_or_default()
+                )
+            } else {
+                command_instances(ssm, command_id)
+                    .await
+                    .ok()
+                    .filter(|ids| !ids.is_empty())
+                    .map(|ids| ids.join("+"))
+                    .unwrap_or_else(|| format!("command {command_id}"))
+            };
+            found.push(Invocation { status, instance });
+        }
+    }
+    Ok(found)
+}
+
+async fn command_instances(
+    ssm: &aws_sdk_ssm::Client,
+    command_id: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let output = ssm
+        .list_command_invocations()
+        .command_id(command_id)
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+    Ok(output
+        .command_invocations()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect())
+}
+
+/// The staging group's members: every managed instance tagged into it (whether or not it reported)
+/// and every instance Patch Manager holds a state for, with that state.
+pub async fn members(
+    ssm: &aws_sdk_ssm::Client,
+    group: &str,
+    tag_keys: &[String],
+) -> Result<Vec<Member>, FunctionError> {
+    let mut tagged: BTreeSet<String> = BTreeSet::new();
+    for key in tag_keys {
+        let filter = InstanceInformationStringFilter::builder()
+            .key(format!("tag:{key}"))
+            .values(group)
+            .build()
+            .map_err(|err| FunctionError::Invariant(format!("tag filter: {err}")))?;
+        let mut pages = ssm
+            .describe_instance_information()
+            .filters(filter)
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
+            tagged.extend(
+                page.instance_information_list()
+                    .iter()
+                    .filter_map(|i| i.instance_id().map(str::to_owned)),
+            );
+        }
+    }
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    let mut pages = ssm
+        .describe_instance_patch_states_for_patch_group()
+        .patch_group(group)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            FunctionError::aws("ssm:DescribeInstancePatchStatesForPatchGroup", err)
+        })?;
+        for state in page.instance_patch_states() {
+            members.insert(
+                state.instance_id().to_owned(),
+                Member {
+                    instance_id: state.instance_id().to_owned(),
+                    operation: Some(state.operation().as_str().to_owned()),
+                    operation_end: time(state.operation_end_time()),
+                    failed: i64::from(state.failed_count()),
+                    pending_reboot: state.installed_pending_reboot_count().map_or(0, i64::from),
+                },
+            );
+        }
+    }
+    for id in tagged {
+        members.entry(id.clone()).or_insert(Member {
+            instance_id: id,
+            operation: None,
+            operation_end: None,
+            failed: 0,
+            pending_reboot: 0,
+        });
+    }
+    Ok(members.into_values().collect())
+}
+
+/// Names of the alarms starting with `prefix` that are in ALARM.
+pub async fn alarms_firing(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    prefix: &str,
+) -> Result<Vec<String>, FunctionError> {
+    let mut firing = Vec::new();
+    let mut pages = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .state_value(StateValue::Alarm)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| FunctionError::aws("cloudwatch:DescribeAlarms", err))?;
+        firing.extend(
+            page.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
+        firing.extend(
+            page.composite_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
+    }
+    firing.sort();
+    Ok(firing)
+}
+
+/// The failed patches (KB or advisory ids) of the given instances.
+pub async fn failed_patches(
+    ssm: &aws_sdk_ssm::Client,
+    instance_ids: &[String],
+) -> Result<Vec<String>, FunctionError> {
+    let mut patches = BTreeSet::new();
+    for instance in instance_ids {
+        let mut pages = ssm
+            .describe_instance_patches()
+            .instance_id(instance)
+            .filters(
+                PatchOrchestratorFilter::builder()
+                    .key("State")
+                    .values("FAILED")
+                    .build(),
+            )
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| FunctionError::aws("ssm:DescribeInstancePatches", err))?;
+            patches.extend(page.patches().iter().map(|p| p.kb_id().to_owned()));
+        }
+    }
+    Ok(patches.into_iter().collect())
+}
+
+/// The baseline registered for `group` on `operating_system`, as plain data.
+pub async fn baseline_for_group(
+    ssm: &aws_sdk_ssm::Client,
+    group: &str,
+    operating_system: &str,
+) -> Result<Baseline, FunctionError> {
+    let registered = ssm
+        .get_patch_baseline_for_patch_group()
+        .patch_group(group)
+        .operating_system(OperatingSystem::from(operating_system))
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:GetPatchBaselineForPatchGroup", err))?;
+    let id = registered.baseline_id().ok_or_else(|| {
+        FunctionError::Invariant(format!(
+            "no baseline is registered for {group} on {operating_system}"
+        ))
+    })?;
+    baseline(ssm, id).await
+}
+
+fn filters(group: Option<&aws_sdk_ssm::types::PatchFilterGroup>) -> Vec<Filter> {
+    group
+        .map(|g| {
+            g.patch_filters()
+                .iter()
+                .map(|f| Filter {
+                    key: f.key().as_str().to_owned(),
+                    values: f.values().to_vec(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn baseline(ssm: &aws_sdk_ssm::Client, id: &str) -> Result<Baseline, FunctionError> {
+    let output = ssm
+        .get_patch_baseline()
+        .baseline_id(id)
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:GetPatchBaseline", err))?;
+    let rules = output
+        .approval_rules()
+        .map(|group| {
+            group
+                .patch_rules()
+                .iter()
+                .map(|rule| Rule {
+                    filters: filters(rule.patch_filter_group()),
+                    compliance_level: rule.compliance_level().map(|l| l.as_str().to_owned()),
+                    approve_after_days: rule.approve_after_days(),
+                    approve_until_date: rule.approve_until_date().map(str::to_owned),
+                    enable_non_security: rule.enable_non_security(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Baseline {
+        id: output.baseline_id().unwrap_or(id).to_owned(),
+        operating_system: output
+            .operating_system()
+            .map(|os| os.as_str().to_owned())
+            .unwrap_or_default(),
+        global_filters: filters(output.global_filters()),
+        rules,
+        approved_patches: output.approved_patches().to_vec(),
+        approved_patches_compliance_level: output
+            .approved_patches_compliance_level()
+            .map(|l| l.as_str().to_owned()),
+        approved_patches_enable_non_security: output.approved_patches_enable_non_security(),
+        rejected_patches: output.rejected_patches().to_vec(),
+        rejected_patches_action: output
+            .rejected_patches_action()
+            .map(|a| a.as_str().to_owned()),
+    })
+}

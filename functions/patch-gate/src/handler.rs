@@ -1,0 +1,510 @@
+//! Trigger → idempotency → gather → decide → pin → act → notify → record → report.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_ssm::types::{
+    PatchAction, PatchComplianceLevel, PatchFilter, PatchFilterGroup, PatchFilterKey, PatchRule,
+    PatchRuleGroup,
+};
+use chrono::{DateTime, Utc};
+use patchpilot_shared::{ErrorClass, Event, FunctionError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::GateConfig;
+use crate::decide::{Check, Decision, Execution, Facts, decide};
+use crate::gather;
+use crate::notify;
+use crate::pin::{Filter, NotPinned, Pinned, pin};
+use crate::store::{Latest, Store};
+
+/// The function name metrics carry (dimension `Function`).
+pub const FUNCTION: &str = "patch-gate";
+/// The decision metric: 1 open, 0 closed, per production window.
+pub const GATE_METRIC: &str = "GateOpen";
+/// The dimension naming the production window the gate guards.
+pub const GATE_DIMENSION: &str = "ProductionWindow";
+/// Failed instances whose failed patches are read for production's rejected list.
+const MAX_FAILED_INSTANCES_READ: usize = 100;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub ssm: aws_sdk_ssm::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// What an invocation did: the return value, the log line, and (for decisions) the audit record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateReport {
+    /// `decided`, `rechecked`, `duplicate`, `stale` or `ignored`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    /// `staging_execution` or `scheduled_recheck`.
+    pub trigger: &'static str,
+    pub staging_window_id: String,
+    pub production_window_id: String,
+    pub execution: Option<Execution>,
+    pub open: Option<bool>,
+    pub checks: Vec<Check>,
+    pub failed_instances: Vec<String>,
+    /// What was done (under DRY_RUN: what would have been done).
+    pub actions: Vec<String>,
+    pub pinned: Vec<Pinned>,
+    pub not_pinned: Vec<NotPinned>,
+    pub dry_run: bool,
+    pub decided_at: DateTime<Utc>,
+}
+
+pub struct Gate {
+    clients: Clients,
+    config: GateConfig,
+    store: Store,
+}
+
+impl Gate {
+    pub fn new(clients: Clients, config: GateConfig) -> Self {
+        let store = Store::new(
+            clients.dynamodb.clone(),
+            config.table.clone(),
+            config.decision_ttl_days,
+        );
+        Self {
+            clients,
+            config,
+            store,
+        }
+    }
+
+    fn report(
+        &self,
+        outcome: &'static str,
+        trigger: &'static str,
+        reason: Option<String>,
+    ) -> GateReport {
+        GateReport {
+            outcome,
+            reason,
+            trigger,
+            staging_window_id: self.config.staging_window_id.clone(),
+            production_window_id: self.config.production_window_id.clone(),
+            execution: None,
+            open: None,
+            checks: Vec::new(),
+            failed_instances: Vec::new(),
+            actions: Vec::new(),
+            pinned: Vec::new(),
+            not_pinned: Vec::new(),
+            dry_run: self.config.common.dry_run,
+            decided_at: Utc::now(),
+        }
+    }
+
+    pub async fn handle(&self, payload: Value) -> Result<GateReport, FunctionError> {
+        let report = match Event::parse(payload)? {
+            Event::WindowExecution(meta, detail) => {
+                if detail.window_id != self.config.staging_window_id {
+                    self.report("ignored", "staging_execution", Some(format!(
+                        "window {} is not the staging window {}",
+                        detail.window_id, self.config.staging_window_id
+                    )))
+                } else if !detail.status.is_terminal() {
+                    self.report("ignored", "staging_execution", Some(format!(
+                        "execution {} is {}, not finished",
+                        detail.window_execution_id, detail.status
+                    )))
+                } else {
+                    let start = detail.start_time.or(meta.time).unwrap_or_else(Utc::now);
+                    let execution = Execution {
+                        id: detail.window_execution_id,
+                        status: detail.status.to_string(),
+                        start,
+                    };
+                    self.decide_execution(execution).await?
+                }
+            }
+            Event::Scheduled(..) => self.recheck().await?,
+            other => self.report("ignored", "staging_execution", Some(format!(
+                "patch-gate handles the staging window's execution events and its schedule, not {:?}",
+                other.meta().detail_type
+            ))),
+        };
+        if let Some(open) = report.open {
+            patchpilot_shared::metrics::emit_with(
+                FUNCTION,
+                &[(GATE_DIMENSION, &self.config.production_window_id)],
+                &[(GATE_METRIC, if open { 1.0 } else { 0.0 })],
+            );
+        }
+        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "gate");
+        Ok(report)
+    }
+
+    async fn facts(&self, execution: Execution) -> Facts {
+        let ssm = &self.clients.ssm;
+        let (tasks, members, alarms) = tokio::join!(
+            gather::tasks(ssm, &execution.id, &self.config.patch_documents),
+            gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys),
+            async {
+                match &self.config.health_alarm_prefix {
+                    Some(prefix) => Some(
+                        gather::alarms_firing(&self.clients.cloudwatch, prefix)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    ),
+                    None => None,
+                }
+            }
+        );
+        Facts {
+            execution,
+            tasks: tasks.map_err(|e| e.to_string()),
+            members: members.map_err(|e| e.to_string()),
+            alarms,
+        }
+    }
+
+    async fn decide_execution(&self, execution: Execution) -> Result<GateReport, FunctionError> {
+        if !self.config.common.dry_run {
+            if let Some(previous) = self.store.decision(&execution.id).await? {
+                let mut report = self.report(
+                    "duplicate",
+                    "staging_execution",
+                    Some(format!(
+                        "execution {} was already decided; nothing is repeated",
+                        execution.id
+                    )),
+                );
+                report.open = previous.get("open").and_then(Value::as_bool);
+                report.execution = Some(execution);
+                return Ok(report);
+            }
+            if let Some(latest) = self.store.latest(&self.config.staging_window_id).await?
+                && latest.start > execution.start
+            {
+                let mut report = self.report(
+                    "stale",
+                    "staging_execution",
+                    Some(format!(
+                        "execution {} started before {}, which was already decided",
+                        execution.id, latest.execution_id
+                    )),
+                );
+                report.execution = Some(execution);
+                return Ok(report);
+            }
+        }
+        let facts = self.facts(execution.clone()).await;
+        let decision = decide(&facts, &self.config.policy);
+        let mut report = self.report("decided", "staging_execution", None);
+        report.execution = Some(execution.clone());
+        self.act(&mut report, decision, true).await?;
+        if !self.config.common.dry_run {
+            self.notify(&report).await?;
+            let latest = Latest {
+                execution_id: execution.id.clone(),
+                start: execution.start,
+                status: execution.status.clone(),
+                open: report.open.unwrap_or(false),
+            };
+            let record = serde_json::to_value(&report).unwrap_or(Value::Null);
+            if !self
+                .store
+                .save_decision(&self.config.staging_window_id, &latest, &record, Utc::now())
+                .await?
+            {
+                tracing::warn!(execution = %execution.id, "another invocation recorded this execution's decision first");
+            }
+        }
+        Ok(report)
+    }
+
+    /// The scheduled re-check before production runs: the latest decided staging execution, judged
+    /// again. Still clean: nothing changes. Not clean any more: production is disabled and people paged.
+    async fn recheck(&self) -> Result<GateReport, FunctionError> {
+        let Some(latest) = self.store.latest(&self.config.staging_window_id).await? else {
+            return Ok(self.report(
+                "ignored",
+                "scheduled_recheck",
+                Some("no staging execution has been decided yet".to_owned()),
+            ));
+        };
+        let execution = Execution {
+            id: latest.execution_id.clone(),
+            status: latest.status.clone(),
+            start: latest.start,
+        };
+        if !latest.open {
+            let mut report = self.report(
+                "ignored",
+                "scheduled_recheck",
+                Some(format!(
+                    "the gate is already closed for execution {}",
+                    latest.execution_id
+                )),
+            );
+            report.execution = Some(execution);
+            report.open = Some(false);
+            return Ok(report);
+        }
+        let facts = self.facts(execution.clone()).await;
+        let decision = decide(&facts, &self.config.policy);
+        let mut report = self.report("rechecked", "scheduled_recheck", None);
+        report.execution = Some(execution.clone());
+        if decision.open {
+            report.open = Some(true);
+            report.checks = decision.checks;
+            report
+                .actions
+                .push("none: staging is still clean; production stays enabled".to_owned());
+            return Ok(report);
+        }
+        self.act(&mut report, decision, false).await?;
+        if !self.config.common.dry_run {
+            self.notify(&report).await?;
+            let record = serde_json::to_value(&report).unwrap_or(Value::Null);
+            self.store
+                .save_recheck(
+                    &self.config.staging_window_id,
+                    &execution.id,
+                    &record,
+                    Utc::now(),
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Pins (when opening with production baselines configured) and sets the production window.
+    async fn act(
+        &self,
+        report: &mut GateReport,
+        decision: Decision,
+        may_pin: bool,
+    ) -> Result<(), FunctionError> {
+        let Decision {
+            mut open,
+            mut checks,
+            failed_instances,
+        } = decision;
+        let dry_run = self.config.common.dry_run;
+        let would = if dry_run { "would " } else { "" };
+        if open
+            && may_pin
+            && !self.config.production_baselines.is_empty()
+            && let Err(reason) = self.pin_all(report, &failed_instances).await
+        {
+            open = false;
+            checks.push(Check {
+                name: "production_pinned",
+                passed: false,
+                detail: reason,
+            });
+        }
+        if open {
+            for pinned in &report.pinned {
+                let cutoffs: Vec<String> = pinned
+                    .cutoffs
+                    .iter()
+                    .map(|c| format!("rule {} ApproveUntilDate {}", c.rule, c.approve_until_date))
+                    .collect();
+                report.actions.push(format!(
+                    "{would}pin {} to staging's {} ({})",
+                    pinned.production_baseline_id,
+                    pinned.staging_baseline_id,
+                    cutoffs.join(", ")
+                ));
+            }
+        }
+        let window = &self.config.production_window_id;
+        if !dry_run {
+            let updated = self
+                .clients
+                .ssm
+                .update_maintenance_window()
+                .window_id(window)
+                .enabled(open)
+                .send()
+                .await;
+            if let Err(err) = updated {
+                // Failing to close must be retried until it works or dead-letters; failing to open is
+                // retried too (production stays as it was meanwhile).
+                let err = FunctionError::aws("ssm:UpdateMaintenanceWindow", err);
+                return Err(match err {
+                    FunctionError::Aws {
+                        operation,
+                        code,
+                        message,
+                        ..
+                    } => FunctionError::Aws {
+                        operation,
+                        class: ErrorClass::Retryable,
+                        code,
+                        message,
+                    },
+                    other => other,
+                });
+            }
+        }
+        report.actions.push(format!(
+            "{would}{} production window {window}",
+            if open { "enable" } else { "disable" }
+        ));
+        report.open = Some(open);
+        report.checks = checks;
+        report.failed_instances = failed_instances;
+        Ok(())
+    }
+
+    /// Computes and (unless DRY_RUN) applies every production baseline's pin. An error closes the gate.
+    async fn pin_all(
+        &self,
+        report: &mut GateReport,
+        failed_instances: &[String],
+    ) -> Result<(), String> {
+        let ssm = &self.clients.ssm;
+        let execution = report.execution.clone().ok_or("no execution to pin to")?;
+        let instances: Vec<String> = failed_instances
+            .iter()
+            .filter(|id| id.starts_with("i-") || id.starts_with("mi-"))
+            .take(MAX_FAILED_INSTANCES_READ)
+            .cloned()
+            .collect();
+        let failed_patches = gather::failed_patches(ssm, &instances)
+            .await
+            .map_err(|err| format!("could not read staging's failed patches: {err}"))?;
+        for production in &self.config.production_baselines {
+            let production_id = &production.id;
+            let operating_system = match &production.operating_system {
+                Some(os) => os.clone(),
+                None => {
+                    gather::baseline(ssm, production_id)
+                        .await
+                        .map_err(|err| {
+                            format!("could not read production baseline {production_id}: {err}")
+                        })?
+                        .operating_system
+                }
+            };
+            let operating_system = operating_system.as_str();
+            let staging =
+                gather::baseline_for_group(ssm, &self.config.staging_patch_group, operating_system)
+                    .await
+                    .map_err(|err| {
+                        format!("could not read staging's {operating_system} baseline: {err}")
+                    })?;
+            match pin(&staging, production_id, execution.start, &failed_patches) {
+                Ok(pinned) => {
+                    if !self.config.common.dry_run {
+                        self.apply(&pinned)
+                            .await
+                            .map_err(|err| format!("could not pin {production_id}: {err}"))?;
+                    }
+                    report.pinned.push(pinned);
+                }
+                Err(not_pinned) => report.not_pinned.push(not_pinned),
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, pinned: &Pinned) -> Result<(), FunctionError> {
+        let group = |filters: &[Filter]| -> Result<PatchFilterGroup, FunctionError> {
+            let filters = filters
+                .iter()
+                .map(|f| {
+                    PatchFilter::builder()
+                        .key(PatchFilterKey::from(f.key.as_str()))
+                        .set_values(Some(f.values.clone()))
+                        .build()
+                        .map_err(|err| FunctionError::Invariant(format!("patch filter: {err}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            PatchFilterGroup::builder()
+                .set_patch_filters(Some(filters))
+                .build()
+                .map_err(|err| FunctionError::Invariant(format!("patch filter group: {err}")))
+        };
+        let rules = pinned
+            .rules
+            .iter()
+            .map(|rule| {
+                Ok(PatchRule::builder()
+                    .patch_filter_group(group(&rule.filters)?)
+                    .set_compliance_level(
+                        rule.compliance_level
+                            .as_deref()
+                            .map(PatchComplianceLevel::from),
+                    )
+                    .set_approve_until_date(rule.approve_until_date.clone())
+                    .set_enable_non_security(rule.enable_non_security)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, FunctionError>>()?;
+        let rules = PatchRuleGroup::builder()
+            .set_patch_rules(Some(rules))
+            .build()
+            .map_err(|err| FunctionError::Invariant(format!("patch rule group: {err}")))?;
+        self.clients
+            .ssm
+            .update_patch_baseline()
+            .baseline_id(&pinned.production_baseline_id)
+            .global_filters(group(&pinned.global_filters)?)
+            .approval_rules(rules)
+            .set_approved_patches(Some(pinned.approved_patches.clone()))
+            .set_approved_patches_compliance_level(
+                pinned
+                    .approved_patches_compliance_level
+                    .as_deref()
+                    .map(PatchComplianceLevel::from),
+            )
+            .set_approved_patches_enable_non_security(pinned.approved_patches_enable_non_security)
+            .set_rejected_patches(Some(pinned.rejected_patches.clone()))
+            .set_rejected_patches_action(
+                pinned
+                    .rejected_patches_action
+                    .as_deref()
+                    .map(PatchAction::from),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("ssm:UpdatePatchBaseline", err))
+    }
+
+    async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
+        let message = notify::message(report, &self.config.staging_patch_group);
+        let mut publish = self
+            .clients
+            .sns
+            .publish()
+            .topic_arn(&self.config.topic_arn)
+            .subject(message.subject)
+            .message_structure("json")
+            .message(message.envelope);
+        for (name, value) in message.attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
+            publish = publish.message_attributes(name, attribute);
+        }
+        publish.send().await.map(|_| ()).map_err(|err| {
+            match FunctionError::aws("sns:Publish", err) {
+                FunctionError::Aws {
+                    operation,
+                    code,
+                    message,
+                    ..
+                } => FunctionError::Aws {
+                    operation,
+                    class: ErrorClass::Retryable,
+                    code,
+                    message,
+                },
+                other => other,
+            }
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! Decision records in the state table (shared with install-alerts; key `pk`, TTL `expires_at`):
+//! - `gate#<staging execution id>`: the decision, written once (conditional put), for audit and to make
+//!   a duplicate or late event repeat nothing;
+//! - `gate-recheck#<staging execution id>#<time>`: a re-check that closed the gate;
+//! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use patchpilot_shared::FunctionError;
+use serde_json::Value;
+
+/// The newest decided staging execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Latest {
+    pub execution_id: String,
+    pub start: DateTime<Utc>,
+    pub status: String,
+    pub open: bool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    ttl: Duration,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String, ttl_days: i64) -> Self {
+        Self {
+            client,
+            table,
+            ttl: Duration::days(ttl_days),
+        }
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, FunctionError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| FunctionError::aws("dynamodb:GetItem", err))?;
+        Ok(output.item().cloned())
+    }
+
+    /// The stored decision for a staging execution, if it was decided.
+    pub async fn decision(&self, execution_id: &str) -> Result<Option<Value>, FunctionError> {
+        Ok(self
+            .get(&format!("gate#{execution_id}"))
+            .await?
+            .and_then(|item| item.get("record").and_then(|r| r.as_s().ok()).cloned())
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    pub async fn latest(&self, window_id: &str) -> Result<Option<Latest>, FunctionError> {
+        let Some(item) = self.get(&format!("gate-latest#{window_id}")).await? else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let start = item
+            .get("execution_start")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|secs| DateTime::from_timestamp(secs, 0));
+        Ok(match (text("execution_id"), start) {
+            (Some(execution_id), Some(start)) => Some(Latest {
+                execution_id,
+                start,
+                status: text("execution_status").unwrap_or_default(),
+                open: item
+                    .get("open")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Writes the decision once. `false` when another invocation already recorded it.
+    pub async fn save_decision(
+        &self,
+        window_id: &str,
+        latest: &Latest,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FunctionError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("gate#{}", latest.execution_id)))
+            .item("kind", s("gate_decision"))
+            .item("staging_window_id", s(window_id))
+            .item("open", AttributeValue::Bool(latest.open))
+            .item("decided_at", s(now.to_rfc3339()))
+            .item("record", s(record.to_string()))
+            .item("expires_at", n((now + self.ttl).timestamp()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(err) if conditional(&err) => return Ok(false),
+            Err(err) => return Err(FunctionError::aws("dynamodb:PutItem", err)),
+        }
+        let pointer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("gate-latest#{window_id}")))
+            .item("execution_id", s(&latest.execution_id))
+            .item("execution_start", n(latest.start.timestamp()))
+            .item("execution_status", s(&latest.status))
+            .item("open", AttributeValue::Bool(latest.open))
+            .condition_expression("attribute_not_exists(pk) OR execution_start <= :start")
+            .expression_attribute_values(":start", n(latest.start.timestamp()))
+            .send()
+            .await;
+        match pointer {
+            Ok(_) => Ok(true),
+            // A newer execution was decided meanwhile: the pointer stays on it.
+            Err(err) if conditional(&err) => Ok(true),
+            Err(err) => Err(FunctionError::aws("dynamodb:PutItem", err)),
+        }
+    }
+
+    /// Records a re-check that closed the gate, and marks the latest decision closed.
+    pub async fn save_recheck(
+        &self,
+        window_id: &str,
+        execution_id: &str,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(format!("gate-recheck#{execution_id}#{}", now.to_rfc3339())),
+            )
+            .item("kind", s("gate_recheck"))
+            .item("record", s(record.to_string()))
+            .item("expires_at", n((now + self.ttl).timestamp()))
+            .send()
+            .await
+            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("gate-latest#{window_id}")))
+            .update_expression("SET #open = :closed")
+            .condition_expression("execution_id = :execution")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":closed", AttributeValue::Bool(false))
+            .expression_attribute_values(":execution", s(execution_id))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| {
+                if conditional(&err) {
+                    Ok(())
+                } else {
+                    Err(FunctionError::aws("dynamodb:UpdateItem", err))
+                }
+            })
+    }
+}

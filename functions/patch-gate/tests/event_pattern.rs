@@ -1,0 +1,56 @@
+//! The StagingFinished rule's pattern, read from template.yaml with the staging window id filled in,
+//! in LocalStack EventBridge: terminal statuses of the staging window match; other windows and
+//! unfinished executions don't.
+
+use patchpilot_test_support::template::Template;
+use patchpilot_test_support::{LocalAws, event_pattern_matches};
+use serde_json::{Value, json};
+
+const STAGING: &str = "mw-0c50858d01ff4a3b1";
+
+fn event(window: &str, status: &str) -> String {
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../../events/patch-gate/staging-window-success.json"
+    ))
+    .unwrap();
+    event["detail"]["window-id"] = json!(window);
+    event["detail"]["status"] = json!(status);
+    event.to_string()
+}
+
+#[tokio::test]
+async fn only_the_staging_windows_finished_executions_match() {
+    let pattern = Template::load()
+        .event_pattern(
+            "PatchGateFunction",
+            "StagingFinished",
+            &[("StagingWindowId", STAGING)],
+        )
+        .to_string();
+    let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
+    for status in [
+        "SUCCESS",
+        "FAILED",
+        "TIMED_OUT",
+        "CANCELLED",
+        "SKIPPED_OVERLAPPING",
+    ] {
+        assert!(
+            event_pattern_matches(&events, &pattern, &event(STAGING, status)).await,
+            "{status} must match"
+        );
+        assert!(
+            !event_pattern_matches(&events, &pattern, &event("mw-0d61969e12ee5b4c2", status)).await,
+            "another window's {status} must not match"
+        );
+    }
+    for status in ["PENDING", "IN_PROGRESS", "CANCELLING"] {
+        assert!(
+            !event_pattern_matches(&events, &pattern, &event(STAGING, status)).await,
+            "{status} must not match"
+        );
+    }
+    let mut task: Value = serde_json::from_str(&event(STAGING, "SUCCESS")).unwrap();
+    task["detail-type"] = json!("Maintenance Window Task Execution State-change Notification");
+    assert!(!event_pattern_matches(&events, &pattern, &task.to_string()).await);
+}

@@ -1,0 +1,438 @@
+//! patch-gate against the SSM simulator (the patch-week scenario: staging and production windows,
+//! baselines, a staging group), LocalStack (SNS topic with an SQS subscriber, CloudWatch alarms) and
+//! moto (the decision table). Window states, baselines and messages are read back, not taken from the
+//! function's report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use patch_gate::config::GateConfig;
+use patch_gate::{Clients, Gate};
+use patchpilot_shared::ErrorClass;
+use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
+use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
+use patchpilot_test_support::ssm_sim::scenario::Scenario;
+use patchpilot_test_support::ssm_sim::state::State;
+use patchpilot_test_support::{LocalAws, Simulator, unique_name, workspace_root};
+use serde_json::{Value, json};
+
+const STAGING: &str = "mw-0c50858d01ff4a3b1";
+const PRODUCTION: &str = "mw-0d61969e12ee5b4c2";
+const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
+
+fn scenario() -> State {
+    let text =
+        std::fs::read_to_string(workspace_root().join("tooling/ssm-sim/scenarios/patch-week.json"))
+            .unwrap();
+    Scenario::from_json(&text).unwrap().into_state().unwrap()
+}
+
+struct Fixture {
+    clients: Clients,
+    sqs: aws_sdk_sqs::Client,
+    topic_arn: String,
+    queue_url: String,
+    table: String,
+    sim: Simulator,
+}
+
+async fn fixture() -> Fixture {
+    let aws = LocalAws::shared();
+    let config = aws.isolated_sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
+    let name = unique_name("gate");
+    let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &name).await;
+    create_table(&dynamodb, &name).await;
+    let sim = Simulator::start(scenario());
+    Fixture {
+        clients: Clients {
+            ssm: sim.client().await,
+            sns,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            dynamodb,
+        },
+        sqs,
+        topic_arn,
+        queue_url,
+        table: name,
+        sim,
+    }
+}
+
+impl Fixture {
+    fn gate(&self, extra: &[(&str, &str)]) -> Gate {
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("STAGING_WINDOW_ID", STAGING),
+            ("PRODUCTION_WINDOW_ID", PRODUCTION),
+            ("STAGING_PATCH_GROUP", "staging"),
+            // A bare id: the gate reads the baseline's operating system itself.
+            ("PRODUCTION_BASELINES", PRODUCTION_BASELINE),
+            ("ALERT_TOPIC_ARN", self.topic_arn.as_str()),
+            ("STATE_TABLE", self.table.as_str()),
+            ("RETRY_MAX_ATTEMPTS", "2"),
+        ]);
+        env.extend(extra.iter().copied());
+        Gate::new(self.clients.clone(), GateConfig::from_env(&env).unwrap())
+    }
+
+    /// Runs the staging window in the simulator; returns its execution-finished event.
+    fn run_staging(
+        &self,
+        outcomes: &[(&str, &str)],
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Value {
+        let mut state = self.sim.sim.app.state.write().unwrap();
+        let request = RunRequest {
+            window_id: STAGING.into(),
+            outcomes: outcomes
+                .iter()
+                .map(|(id, status)| {
+                    (
+                        (*id).to_owned(),
+                        InstanceOutcome {
+                            status: (*status).to_owned(),
+                            failed_patches: vec![],
+                            pending_reboot: vec![],
+                            stdout: None,
+                            stderr: None,
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            status: None,
+            verification: None,
+            start: Some(start),
+            duration_minutes: 30,
+        };
+        let result = run_window(&mut state, request, &mut fastrand::Rng::new()).unwrap();
+        result
+            .events
+            .into_iter()
+            .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
+            .expect("the run emits the execution event")
+    }
+
+    async fn production_enabled(&self) -> bool {
+        self.clients
+            .ssm
+            .get_maintenance_window()
+            .window_id(PRODUCTION)
+            .send()
+            .await
+            .unwrap()
+            .enabled()
+    }
+
+    async fn set_production(&self, enabled: bool) {
+        self.clients
+            .ssm
+            .update_maintenance_window()
+            .window_id(PRODUCTION)
+            .enabled(enabled)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn production_cutoffs(&self) -> Vec<(Option<i32>, Option<String>)> {
+        let baseline = self
+            .clients
+            .ssm
+            .get_patch_baseline()
+            .baseline_id(PRODUCTION_BASELINE)
+            .send()
+            .await
+            .unwrap();
+        baseline
+            .approval_rules()
+            .unwrap()
+            .patch_rules()
+            .iter()
+            .map(|r| {
+                (
+                    r.approve_after_days(),
+                    r.approve_until_date().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    async fn messages(&self, expected: usize) -> Vec<Value> {
+        drain_queue(
+            &self.sqs,
+            &self.queue_url,
+            expected,
+            Duration::from_secs(15),
+        )
+        .await
+    }
+}
+
+fn start() -> chrono::DateTime<chrono::Utc> {
+    // A Thursday 02:00 in the recent past, so every report is "after the execution started".
+    chrono::Utc::now() - chrono::Duration::hours(6)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_staging_run_opens_production_and_pins_its_baseline_once() {
+    let fixture = fixture().await;
+    assert!(
+        !fixture.production_enabled().await,
+        "the scenario starts with production disabled"
+    );
+    let started = start();
+    let event = fixture.run_staging(&[], started);
+    let report = fixture.gate(&[]).handle(event.clone()).await.unwrap();
+    assert_eq!(report.outcome, "decided");
+    assert_eq!(report.open, Some(true), "{:#?}", report.checks);
+    assert!(fixture.production_enabled().await);
+    let expected_cutoff = (started.date_naive() - chrono::Days::new(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        fixture.production_cutoffs().await,
+        vec![(None, Some(expected_cutoff.clone()))]
+    );
+    let messages = fixture.messages(1).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]["Subject"],
+        format!("Patch gate OPEN: {PRODUCTION} enabled after staging passed")
+    );
+    let doc: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        doc["pinned"][0]["cutoffs"][0]["approve_until_date"],
+        expected_cutoff
+    );
+    assert_eq!(messages[0]["MessageAttributes"]["gate"]["Value"], "open");
+
+    // The same event again (EventBridge retried it): nothing is repeated.
+    fixture.set_production(false).await;
+    let again = fixture.gate(&[]).handle(event).await.unwrap();
+    assert_eq!(again.outcome, "duplicate");
+    assert_eq!(again.open, Some(true));
+    assert!(
+        !fixture.production_enabled().await,
+        "a duplicate changes nothing"
+    );
+    assert!(fixture.messages(0).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_in_staging_closes_production_and_says_why() {
+    let fixture = fixture().await;
+    fixture.set_production(true).await;
+    let event = fixture.run_staging(&[("i-00a00000000000002", "Failed")], start());
+    let report = fixture.gate(&[]).handle(event).await.unwrap();
+    assert_eq!(report.open, Some(false));
+    assert_eq!(report.failed_instances, ["i-00a00000000000002"]);
+    assert!(!fixture.production_enabled().await);
+    let before = fixture.production_cutoffs().await;
+    assert_eq!(before, vec![(Some(5), None)], "a closed gate pins nothing");
+    let messages = fixture.messages(1).await;
+    assert_eq!(messages.len(), 1);
+    let subject = messages[0]["Subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with(&format!("Patch gate CLOSED: {PRODUCTION} disabled")),
+        "{subject}"
+    );
+    let doc: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
+    let failed: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "execution_succeeded",
+            "patch_tasks_succeeded",
+            "no_failed_patches"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_health_alarm_closes_the_gate() {
+    let fixture = fixture().await;
+    let prefix = unique_name("staging-health");
+    let alarm = format!("{prefix}-5xx");
+    let cloudwatch = &fixture.clients.cloudwatch;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("Staging")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let event = fixture.run_staging(&[], start());
+    let report = fixture
+        .gate(&[("HEALTH_ALARM_PREFIX", &prefix)])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let health = report
+        .checks
+        .iter()
+        .find(|c| c.name == "health_alarms_ok")
+        .unwrap();
+    assert!(
+        !health.passed && health.detail.contains(&alarm),
+        "{health:?}"
+    );
+    assert!(!fixture.production_enabled().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_reports_the_changes_and_makes_none() {
+    let fixture = fixture().await;
+    let event = fixture.run_staging(&[], start());
+    let report = fixture
+        .gate(&[("DRY_RUN", "true")])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(true));
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("would pin pb-0c10000000000000b")),
+        "{:?}",
+        report.actions
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("would enable production window"))
+    );
+    assert!(!fixture.production_enabled().await);
+    assert_eq!(fixture.production_cutoffs().await, vec![(Some(5), None)]);
+    assert!(fixture.messages(0).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_execution_after_a_newer_decision_is_ignored() {
+    let fixture = fixture().await;
+    let older = fixture.run_staging(
+        &[("i-00a00000000000001", "Failed")],
+        start() - chrono::Duration::days(7),
+    );
+    let newer = fixture.run_staging(&[], start());
+    let gate = fixture.gate(&[]);
+    assert_eq!(gate.handle(newer).await.unwrap().open, Some(true));
+    let late = gate.handle(older).await.unwrap();
+    assert_eq!(late.outcome, "stale");
+    assert!(
+        fixture.production_enabled().await,
+        "the late failure does not undo the newer decision"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_staging_group_fails_closed() {
+    let fixture = fixture().await;
+    fixture.set_production(true).await;
+    let event = fixture.run_staging(&[], start());
+    let bad_group = "g".repeat(300);
+    let report = fixture
+        .gate(&[("STAGING_PATCH_GROUP", &bad_group)])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let reported = report
+        .checks
+        .iter()
+        .find(|c| c.name == "instances_reported")
+        .unwrap();
+    assert!(
+        reported.detail.starts_with("could not read"),
+        "{reported:?}"
+    );
+    assert!(!fixture.production_enabled().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_disabling_fails_the_error_is_retryable() {
+    let fixture = fixture().await;
+    let event = fixture.run_staging(&[("i-00a00000000000001", "Failed")], start());
+    // Every SSM call fails from now on: the gate can neither read nor disable.
+    fixture
+        .sim
+        .sim
+        .app
+        .faults
+        .set(patchpilot_test_support::ssm_sim::faults::FaultSettings {
+            error_rate: 1.0,
+            ..Default::default()
+        });
+    let err = fixture.gate(&[]).handle(event).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(
+        err.to_string().contains("ssm:UpdateMaintenanceWindow"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recheck_closes_production_when_staging_went_bad_since() {
+    let fixture = fixture().await;
+    let gate = fixture.gate(&[]);
+    let event = fixture.run_staging(&[], start());
+    assert_eq!(gate.handle(event).await.unwrap().open, Some(true));
+    let scheduled: Value = serde_json::from_str(include_str!(
+        "../../../events/patch-gate/scheduled-recheck.json"
+    ))
+    .unwrap();
+    let clean = gate.handle(scheduled.clone()).await.unwrap();
+    assert_eq!((clean.outcome, clean.open), ("rechecked", Some(true)));
+    assert!(fixture.production_enabled().await);
+    // During the soak an instance starts waiting for a reboot.
+    {
+        let mut state = fixture.sim.sim.app.state.write().unwrap();
+        let instance = state.instances.get_mut("i-00a00000000000003").unwrap();
+        instance.counts.installed_pending_reboot = 1;
+    }
+    let bad = gate.handle(scheduled).await.unwrap();
+    assert_eq!((bad.outcome, bad.open), ("rechecked", Some(false)));
+    assert!(!fixture.production_enabled().await);
+    let messages = fixture.messages(2).await;
+    assert_eq!(messages.len(), 2, "the opening and the re-check's closing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_windows_and_unfinished_executions_are_ignored() {
+    let fixture = fixture().await;
+    let gate = fixture.gate(&[]);
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../../events/patch-gate/staging-window-success.json"
+    ))
+    .unwrap();
+    event["detail"]["window-id"] = json!(PRODUCTION);
+    assert_eq!(gate.handle(event.clone()).await.unwrap().outcome, "ignored");
+    event["detail"]["window-id"] = json!(STAGING);
+    event["detail"]["status"] = json!("IN_PROGRESS");
+    assert_eq!(gate.handle(event).await.unwrap().outcome, "ignored");
+    assert!(fixture.messages(0).await.is_empty());
+}
