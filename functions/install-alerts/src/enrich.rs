@@ -312,3 +312,85 @@ pub async fn census(
     }
     Ok(census)
 }
+
+/// A maintenance-window execution's patch invocations: counts by status, and the failed ones with the
+/// instance each ran on (looked up through its Run Command command, first `limit` in detail).
+pub async fn window_census(
+    ssm: &aws_sdk_ssm::Client,
+    window_execution_id: &str,
+    documents: &[String],
+    limit: usize,
+) -> Result<InvocationCensus, FunctionError> {
+    let mut census = InvocationCensus::default();
+    let mut failed_commands = Vec::new();
+    let mut tasks = ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(window_execution_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = tasks.next().await {
+        let page = page.map_err(|err| {
+            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTasks", err)
+        })?;
+        for task in page.window_execution_task_identities() {
+            if !documents
+                .iter()
+                .any(|d| Some(d.as_str()) == task.task_arn())
+            {
+                continue;
+            }
+            let mut invocations = ssm
+                .describe_maintenance_window_execution_task_invocations()
+                .window_execution_id(window_execution_id)
+                .task_id(task.task_execution_id().unwrap_or_default())
+                .into_paginator()
+                .send();
+            while let Some(page) = invocations.next().await {
+                let page = page.map_err(|err| {
+                    FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
+                })?;
+                for invocation in page.window_execution_task_invocation_identities() {
+                    census.total += 1;
+                    let status = invocation
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_else(|| "Unknown".to_owned());
+                    *census.counts_by_status.entry(status.clone()).or_default() += 1;
+                    if status != "SUCCESS" {
+                        census.failed_total += 1;
+                        if failed_commands.len() < MAX_FAILED_IDS {
+                            failed_commands.push((
+                                invocation.execution_id().unwrap_or_default().to_owned(),
+                                status,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (command_id, status) in failed_commands {
+        let listed = ssm
+            .list_command_invocations()
+            .command_id(&command_id)
+            .send()
+            .await
+            .map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+        for invocation in listed.command_invocations() {
+            let id = invocation.instance_id().unwrap_or_default().to_owned();
+            if census.failed.len() < limit {
+                census.failed.push(SummaryInstance {
+                    instance_id: id.clone(),
+                    name: invocation
+                        .instance_name()
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned),
+                    status: status.clone(),
+                    patch_group: None,
+                });
+            }
+            census.failed_ids.push(id);
+        }
+    }
+    Ok(census)
+}

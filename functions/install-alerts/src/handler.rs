@@ -50,6 +50,38 @@ pub fn summary_key(command_id: &str, status: &str) -> String {
     format!("summary#{command_id}#{status}")
 }
 
+/// The run buckets (document × UTC hour) a window execution from `start` to `end` falls in, at most
+/// a day's worth.
+pub fn run_buckets(
+    documents: &[String],
+    start: Option<chrono::DateTime<Utc>>,
+    end: Option<chrono::DateTime<Utc>>,
+) -> Vec<String> {
+    let end = end.unwrap_or_else(Utc::now);
+    let start = start.unwrap_or(end);
+    let mut hours = Vec::new();
+    let mut hour = start;
+    while hour <= end && hours.len() < 24 {
+        hours.push(hour);
+        hour += chrono::Duration::hours(1);
+    }
+    if hours
+        .last()
+        .is_some_and(|last| crate::plan::run_bucket("", *last) != crate::plan::run_bucket("", end))
+        && hours.len() < 25
+    {
+        hours.push(end);
+    }
+    documents
+        .iter()
+        .flat_map(|document| {
+            hours
+                .iter()
+                .map(|hour| crate::plan::run_bucket(document, *hour))
+        })
+        .collect()
+}
+
 /// A summary is due when more instances failed than storm control let page individually.
 pub fn summary_needed(failed_instances: usize, threshold: usize) -> bool {
     failed_instances > threshold
@@ -85,6 +117,7 @@ impl Alerts {
                 instance_id,
                 document,
                 status,
+                run_bucket,
             } => {
                 self.instance_alert(
                     origin,
@@ -92,8 +125,20 @@ impl Alerts {
                     instance_id,
                     document,
                     status.to_string(),
+                    run_bucket,
                 )
                 .await?
+            }
+            Plan::WindowSummary {
+                origin,
+                window_id,
+                window_execution_id,
+                status,
+                start,
+                end,
+            } => {
+                self.window_summary(origin, window_id, window_execution_id, status, start, end)
+                    .await?
             }
             Plan::CommandSummary {
                 origin,
@@ -116,6 +161,7 @@ impl Alerts {
         instance_id: String,
         document: String,
         status: String,
+        run_bucket: String,
     ) -> Result<Outcome, FunctionError> {
         let key = alert_key(&command_id, &instance_id, &status);
         let now = Utc::now();
@@ -127,10 +173,25 @@ impl Alerts {
                 Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
                 Claim::InProgress => return Err(in_progress(&key)),
             }
-            let admitted = self
+            // The run's scope first (a window's many one-instance commands), then the command's own.
+            let threshold = self.config.storm_threshold;
+            let admitted = match self
                 .store
-                .admit(&command_id, &instance_id, self.config.storm_threshold, now)
-                .await;
+                .admit(
+                    &format!("storm-run#{run_bucket}"),
+                    &instance_id,
+                    threshold,
+                    now,
+                )
+                .await
+            {
+                Ok(true) => {
+                    self.store
+                        .admit(&format!("storm#{command_id}"), &instance_id, threshold, now)
+                        .await
+                }
+                other => other,
+            };
             match admitted {
                 Ok(true) => {}
                 Ok(false) => {
@@ -138,7 +199,7 @@ impl Alerts {
                     return Ok(Outcome::Suppressed {
                         key,
                         reason: format!(
-                            "{} instances already paged for command {command_id}; it goes into the command's summary",
+                            "{} instances already paged for command {command_id} or this hour's {document} runs; it goes into the summary",
                             self.config.storm_threshold
                         ),
                     });
@@ -216,7 +277,7 @@ impl Alerts {
             }
         }
         let mut unreadable = Vec::new();
-        let alerted = match self.store.alerted(&command_id).await {
+        let alerted = match self.store.alerted(&format!("storm#{command_id}")).await {
             Ok(alerted) => alerted.len(),
             Err(err) => {
                 unreadable.push(format!("instances already paged ({err})"));
@@ -235,6 +296,7 @@ impl Alerts {
         let facts = SummaryFacts {
             origin,
             command_id,
+            window_id: None,
             document,
             status,
             operation: command.operation,
@@ -248,6 +310,77 @@ impl Alerts {
         };
         let rendered = render::summary(&facts);
         self.send("command_summary", key, rendered, facts.unreadable)
+            .await
+    }
+
+    async fn window_summary(
+        &self,
+        origin: Origin,
+        window_id: String,
+        window_execution_id: String,
+        status: String,
+        start: Option<chrono::DateTime<Utc>>,
+        end: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Outcome, FunctionError> {
+        let ssm = &self.clients.ssm;
+        let census = enrich::window_census(
+            ssm,
+            &window_execution_id,
+            &self.config.documents,
+            self.config.summary_max_instances,
+        )
+        .await?;
+        if !summary_needed(census.failed_total, self.config.storm_threshold) {
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "window execution {window_execution_id}: {} failed patch invocations, within the storm threshold of {}",
+                    census.failed_total, self.config.storm_threshold
+                ),
+            });
+        }
+        let key = format!("summary#{window_execution_id}#{status}");
+        if !self.config.common.dry_run {
+            match self.store.claim(&key, Utc::now()).await? {
+                Claim::Claimed => {}
+                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
+                Claim::InProgress => return Err(in_progress(&key)),
+            }
+        }
+        let mut unreadable = Vec::new();
+        // Instances paged on their own: the run buckets the execution's hours fall in.
+        let failed: std::collections::BTreeSet<&String> = census.failed_ids.iter().collect();
+        let mut paged = std::collections::BTreeSet::new();
+        for bucket in run_buckets(&self.config.documents, start, end) {
+            match self.store.alerted(&format!("storm-run#{bucket}")).await {
+                Ok(ids) => paged.extend(ids.into_iter().filter(|id| failed.contains(id))),
+                Err(err) => unreadable.push(format!("instances already paged ({err})")),
+            }
+        }
+        let groups = enrich::patch_groups(ssm, &census.failed_ids, &mut unreadable).await;
+        let mut instances = census.failed;
+        for instance in &mut instances {
+            instance.patch_group = groups.get(&instance.instance_id).cloned();
+        }
+        let mut patch_groups: Vec<String> = groups.into_values().collect();
+        patch_groups.sort();
+        patch_groups.dedup();
+        let facts = SummaryFacts {
+            origin,
+            command_id: window_execution_id,
+            window_id: Some(window_id),
+            document: self.config.documents.join(", "),
+            status,
+            operation: None,
+            invocations_total: census.total,
+            counts_by_status: census.counts_by_status,
+            failed_total: census.failed_total,
+            alerted: paged.len(),
+            instances,
+            patch_groups,
+            unreadable,
+        };
+        let rendered = render::summary(&facts);
+        self.send("window_summary", key, rendered, facts.unreadable)
             .await
     }
 
@@ -344,7 +477,7 @@ pub const METRIC_NAMES: &[&str] = &[
 pub fn metric_of(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Sent {
-            kind: "command_summary",
+            kind: "command_summary" | "window_summary",
             ..
         } => "SummariesSent",
         Outcome::Sent { .. } => "AlertsSent",
@@ -418,6 +551,25 @@ mod tests {
         ] {
             assert!(METRIC_NAMES.contains(&metric_of(&outcome)), "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn run_buckets_cover_every_hour_of_the_execution() {
+        use chrono::TimeZone;
+        let documents = vec!["AWS-RunPatchBaseline".to_owned()];
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 26, h, m, 0).unwrap();
+        assert_eq!(
+            run_buckets(&documents, Some(at(2, 50)), Some(at(4, 10))),
+            [
+                "AWS-RunPatchBaseline#2026-11-26T02",
+                "AWS-RunPatchBaseline#2026-11-26T03",
+                "AWS-RunPatchBaseline#2026-11-26T04"
+            ]
+        );
+        assert_eq!(
+            run_buckets(&documents, Some(at(2, 0)), Some(at(2, 30))),
+            ["AWS-RunPatchBaseline#2026-11-26T02"]
+        );
     }
 
     #[test]

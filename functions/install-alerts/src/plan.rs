@@ -1,5 +1,6 @@
 //! Which events page, and how: a pure function of the event and the configured documents.
 
+use chrono::{DateTime, Utc};
 use patchpilot_shared::Event;
 use patchpilot_shared::events::CommandStatus;
 
@@ -22,6 +23,9 @@ pub enum Plan {
         instance_id: String,
         document: String,
         status: CommandStatus,
+        /// The storm bucket shared by every patch run of this document in the same hour: maintenance
+        /// windows send one command per instance, so a per-command limit alone would never trip.
+        run_bucket: String,
     },
     /// A patch command finished in failure: a summary, if storm control suppressed alerts for it.
     CommandSummary {
@@ -30,6 +34,21 @@ pub enum Plan {
         document: String,
         status: CommandStatus,
     },
+    /// A maintenance-window execution finished: a summary, if its patch tasks failed on more instances
+    /// than storm control let page.
+    WindowSummary {
+        origin: Origin,
+        window_id: String,
+        window_execution_id: String,
+        status: String,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    },
+}
+
+/// The storm bucket of a patch run: document and the UTC hour the command was requested in.
+pub fn run_bucket(document: &str, requested: DateTime<Utc>) -> String {
+    format!("{document}#{}", requested.format("%Y-%m-%dT%H"))
 }
 
 /// Decides what `event` calls for.
@@ -39,13 +58,35 @@ pub fn plan(event: &Event, documents: &[String]) -> Plan {
         account: meta.account.clone().unwrap_or_else(|| "unknown".to_owned()),
         region: meta.region.clone().unwrap_or_else(|| "unknown".to_owned()),
     };
+    let mut requested = meta.time;
     let (command_id, instance_id, document, status) = match event {
-        Event::CommandInvocationStatus(_, detail) => (
-            &detail.command_id,
-            Some(&detail.instance_id),
-            &detail.document_name,
-            &detail.status,
-        ),
+        Event::WindowExecution(_, detail) => {
+            if !detail.status.is_terminal() {
+                return Plan::Ignore {
+                    reason: format!(
+                        "window execution {} is {}, not finished",
+                        detail.window_execution_id, detail.status
+                    ),
+                };
+            }
+            return Plan::WindowSummary {
+                origin,
+                window_id: detail.window_id.clone(),
+                window_execution_id: detail.window_execution_id.clone(),
+                status: detail.status.to_string(),
+                start: detail.start_time,
+                end: detail.end_time,
+            };
+        }
+        Event::CommandInvocationStatus(_, detail) => {
+            requested = detail.requested_date_time.or(requested);
+            (
+                &detail.command_id,
+                Some(&detail.instance_id),
+                &detail.document_name,
+                &detail.status,
+            )
+        }
         Event::CommandStatus(_, detail) => (
             &detail.command_id,
             None,
@@ -55,7 +96,7 @@ pub fn plan(event: &Event, documents: &[String]) -> Plan {
         other => {
             return Plan::Ignore {
                 reason: format!(
-                    "install-alerts handles Run Command status events, not {:?}",
+                    "install-alerts handles Run Command and window-execution events, not {:?}",
                     other.meta().detail_type
                 ),
             };
@@ -85,6 +126,7 @@ pub fn plan(event: &Event, documents: &[String]) -> Plan {
             origin,
             command_id,
             instance_id: instance_id.clone(),
+            run_bucket: run_bucket(&document, requested.unwrap_or_else(Utc::now)),
             document,
             status,
         },
@@ -190,6 +232,34 @@ mod tests {
         .unwrap();
         assert!(matches!(
             plan(&scheduled, &documents()),
+            Plan::Ignore { .. }
+        ));
+    }
+
+    #[test]
+    fn invocations_share_an_hourly_run_bucket_and_windows_summarise_when_finished() {
+        match plan(&invocation("AWS-RunPatchBaseline", "Failed"), &documents()) {
+            Plan::InstanceAlert { run_bucket, .. } => {
+                assert_eq!(run_bucket, "AWS-RunPatchBaseline#2026-11-26T02")
+            }
+            other => panic!("{other:?}"),
+        }
+        let window = |status: &str| {
+            Event::parse(json!({
+                "version": "0", "id": "4", "source": "aws.ssm", "account": "111122223333",
+                "region": "eu-west-1", "time": "2026-11-26T03:02:41Z", "resources": [],
+                "detail-type": "Maintenance Window Execution State-change Notification",
+                "detail": {"window-id": "mw-0c50858d01ff4a3b1", "window-execution-id": "e-1",
+                           "start-time": "2026-11-26T02:00:03Z", "status": status}
+            }))
+            .unwrap()
+        };
+        assert!(matches!(
+            plan(&window("FAILED"), &documents()),
+            Plan::WindowSummary { ref window_execution_id, .. } if window_execution_id == "e-1"
+        ));
+        assert!(matches!(
+            plan(&window("IN_PROGRESS"), &documents()),
             Plan::Ignore { .. }
         ));
     }

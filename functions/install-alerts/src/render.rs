@@ -73,7 +73,10 @@ pub struct SummaryInstance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryFacts {
     pub origin: Origin,
+    /// The command, or for a window summary the window execution.
     pub command_id: String,
+    /// Set for a maintenance-window execution's summary.
+    pub window_id: Option<String>,
     pub document: String,
     pub status: String,
     pub operation: Option<String>,
@@ -427,17 +430,39 @@ fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered
 pub fn summary(facts: &SummaryFacts) -> Rendered {
     let operation = facts.operation.as_deref().unwrap_or("command");
     let suppressed = facts.failed_total.saturating_sub(facts.alerted);
-    let subject = subject(&format!(
-        "Patch {operation} {} on {} instances: {} paged, {suppressed} summarised here",
-        facts.status, facts.failed_total, facts.alerted
-    ));
-    let links = console_links(&facts.origin.region, &facts.command_id, None);
+    let subject = subject(&match &facts.window_id {
+        Some(window) => format!(
+            "Patch window {window} {}: {} instances failed, {} paged, {suppressed} summarised here",
+            facts.status, facts.failed_total, facts.alerted
+        ),
+        None => format!(
+            "Patch {operation} {} on {} instances: {} paged, {suppressed} summarised here",
+            facts.status, facts.failed_total, facts.alerted
+        ),
+    });
+    let links = match &facts.window_id {
+        Some(window) => json!({
+            "window_execution": format!(
+                "https://{region}.console.aws.amazon.com/systems-manager/maintenance-windows/{window}/history/{execution}?region={region}",
+                region = facts.origin.region,
+                execution = facts.command_id
+            )
+        }),
+        None => console_links(&facts.origin.region, &facts.command_id, None),
+    };
     let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "Patch {operation} command {} ended {}: {} of {} instances failed.",
-        facts.command_id, facts.status, facts.failed_total, facts.invocations_total
-    );
+    let _ = match &facts.window_id {
+        Some(window) => writeln!(
+            text,
+            "Maintenance window {window} execution {} ended {}: patching failed on {} of {} instances.",
+            facts.command_id, facts.status, facts.failed_total, facts.invocations_total
+        ),
+        None => writeln!(
+            text,
+            "Patch {operation} command {} ended {}: {} of {} instances failed.",
+            facts.command_id, facts.status, facts.failed_total, facts.invocations_total
+        ),
+    };
     let _ = writeln!(
         text,
         "{} instances were paged one by one; storm control held back the other {suppressed}.",
@@ -492,16 +517,15 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         }
     }
     let _ = writeln!(text);
-    let _ = writeln!(
-        text,
-        "Command: {}",
-        links["command"].as_str().unwrap_or_default()
-    );
+    for (label, link) in links.as_object().into_iter().flatten() {
+        let _ = writeln!(text, "{label}: {}", link.as_str().unwrap_or_default());
+    }
     let document = json!({
         "schema": SCHEMA,
-        "kind": "command_summary",
+        "kind": if facts.window_id.is_some() { "window_summary" } else { "command_summary" },
         "account": facts.origin.account,
         "region": facts.origin.region,
+        "window_id": facts.window_id,
         "command": {
             "id": facts.command_id,
             "document": facts.document,
@@ -526,7 +550,18 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         json!(facts.patch_groups)
     };
     let attributes = BTreeMap::from([
-        ("kind", ("String", "command_summary".to_owned())),
+        (
+            "kind",
+            (
+                "String",
+                if facts.window_id.is_some() {
+                    "window_summary"
+                } else {
+                    "command_summary"
+                }
+                .to_owned(),
+            ),
+        ),
         ("patch_group", ("String.Array", groups.to_string())),
         ("instance_id", ("String", "multiple".to_owned())),
         ("command_id", ("String", facts.command_id.clone())),
@@ -714,6 +749,7 @@ mod tests {
                 region: "eu-west-1".into(),
             },
             command_id: "c-1".into(),
+            window_id: None,
             document: "AWS-RunPatchBaseline".into(),
             status: "Failed".into(),
             operation: Some("Install".into()),
@@ -743,6 +779,21 @@ mod tests {
         assert_eq!(
             rendered.attributes["patch_group"],
             ("String.Array", "[\"db\",\"web\"]".to_owned())
+        );
+        let window = summary(&SummaryFacts {
+            window_id: Some("mw-0c50858d01ff4a3b1".into()),
+            status: "FAILED".into(),
+            ..facts
+        });
+        assert_eq!(
+            window.subject,
+            "Patch window mw-0c50858d01ff4a3b1 FAILED: 50 instances failed, 10 paged, 40 summarised here"
+        );
+        assert_eq!(window.attributes["kind"].1, "window_summary");
+        assert!(
+            window
+                .text
+                .contains("maintenance-windows/mw-0c50858d01ff4a3b1/history/c-1")
         );
     }
 

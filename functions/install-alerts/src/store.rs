@@ -5,8 +5,10 @@
 //!   a conditional write before publishing and marked `sent` (or `suppressed`) after. A claim left
 //!   `in_progress` by an invocation that died is taken over once its lease has passed; a publish that
 //!   fails deletes the claim, so the retry can send.
-//! - `storm#<command>`: the string set of instances alerted for the command. An instance is admitted
-//!   while the set is smaller than the threshold (or already holds it, so retries stay admitted): one
+//! - `storm#<command>` and `storm-run#<document>#<hour>`: the string sets of instances alerted for a
+//!   command, and for every patch run of a document requested in one UTC hour (maintenance windows send
+//!   one command per instance, so only this scope sees a window storm). An instance is admitted while
+//!   the set is smaller than the threshold (or already holds it, so retries stay admitted): one
 //!   conditional `ADD`, atomic across concurrent invocations.
 
 use std::collections::HashMap;
@@ -159,11 +161,12 @@ impl Store {
         }
     }
 
-    /// Whether `instance_id` may have its own alert for `command_id`: true for the first `threshold`
-    /// instances (and again for any of them), false once the command is storming.
+    /// Whether `instance_id` may have its own alert in storm scope `scope` (`storm#<command>` or
+    /// `storm-run#<document>#<hour>`): true for the first `threshold` instances (and again for any of
+    /// them), false once the scope is storming.
     pub async fn admit(
         &self,
-        command_id: &str,
+        scope: &str,
         instance_id: &str,
         threshold: usize,
         now: DateTime<Utc>,
@@ -172,7 +175,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("storm#{command_id}")))
+            .key("pk", s(scope))
             .update_expression("ADD alerted :instance SET expires_at = :expires")
             .condition_expression(
                 "attribute_not_exists(alerted) OR size(alerted) < :threshold OR contains(alerted, :id)",
@@ -190,13 +193,13 @@ impl Store {
         }
     }
 
-    /// The instances that had their own alert for `command_id`.
-    pub async fn alerted(&self, command_id: &str) -> Result<Vec<String>, FunctionError> {
+    /// The instances that had their own alert in storm scope `scope`.
+    pub async fn alerted(&self, scope: &str) -> Result<Vec<String>, FunctionError> {
         let item = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("storm#{command_id}")))
+            .key("pk", s(scope))
             .consistent_read(true)
             .send()
             .await

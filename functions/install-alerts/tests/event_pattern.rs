@@ -132,3 +132,37 @@ async fn the_invocation_rule_does_not_take_command_events_or_the_reverse() {
         );
     }
 }
+
+#[tokio::test]
+async fn finished_window_executions_reach_the_window_summary() {
+    let pattern = Template::load()
+        .event_pattern("InstallAlertsFunction", "WindowFinished", &[])
+        .to_string();
+    let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
+    let window = |status: &str| {
+        let mut event: Value = serde_json::from_str(include_str!(
+            "../../../events/patch-gate/staging-window-failed.json"
+        ))
+        .unwrap();
+        event["detail"]["status"] = json!(status);
+        event.to_string()
+    };
+    for status in [
+        "SUCCESS",
+        "FAILED",
+        "TIMED_OUT",
+        "CANCELLED",
+        "SKIPPED_OVERLAPPING",
+    ] {
+        assert!(
+            event_pattern_matches(&events, &pattern, &window(status)).await,
+            "{status}"
+        );
+    }
+    for status in ["PENDING", "IN_PROGRESS"] {
+        assert!(
+            !event_pattern_matches(&events, &pattern, &window(status)).await,
+            "{status}"
+        );
+    }
+}

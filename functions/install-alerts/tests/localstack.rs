@@ -458,3 +458,93 @@ async fn a_malformed_event_is_an_error_naming_the_field() {
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert!(err.to_string().contains("instance-id"), "{err}");
 }
+
+/// A maintenance window sends one command per instance: the storm shows in the hour's run bucket, and
+/// the window execution's end brings the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
+    use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
+    let mut state = generate(&GenerateOptions {
+        seed: 9,
+        instances: 30,
+        groups: 1,
+        failed: 0.0,
+        missing: 1.0,
+        never_reported: 0.0,
+        stale: 0.0,
+        ..GenerateOptions::default()
+    });
+    let window: patchpilot_test_support::ssm_sim::state::Window = serde_json::from_value(json!({
+        "id": "mw-0c50858d01ff4a3b9", "name": "fleet", "enabled": true,
+        "schedule": "cron(0 2 ? * THU *)", "duration": 3, "cutoff": 1,
+        "targets": [{"id": "4c0f0e2a-1b3d-4e5f-8a9b-0c1d2e3f4a5c", "patch_groups": ["pg-0000"]}],
+        "tasks": [{"id": "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7c", "document": "AWS-RunPatchBaseline",
+                   "kind": "patch", "operation": "Install"}],
+        "created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z"
+    }))
+    .unwrap();
+    state.windows.insert(window.id.clone(), window);
+    let failing: Vec<String> = state.instances.keys().take(25).cloned().collect();
+    let outcomes = failing
+        .iter()
+        .map(|id| {
+            let outcome: InstanceOutcome =
+                serde_json::from_value(json!({"status": "Failed"})).unwrap();
+            (id.clone(), outcome)
+        })
+        .collect();
+    let request: RunRequest = RunRequest {
+        window_id: "mw-0c50858d01ff4a3b9".into(),
+        outcomes,
+        status: None,
+        verification: None,
+        start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
+        duration_minutes: 20,
+    };
+    let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
+    let fixture = fixture(state).await;
+    let alerts = fixture.alerts(&[("ALERT_STORM_THRESHOLD", "10")]);
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut window_event = None;
+    for event in run.events {
+        match event["detail-type"].as_str().unwrap() {
+            "EC2 Command Invocation Status-change Notification" => {
+                let kind = match alerts.handle(event).await.unwrap() {
+                    Outcome::Sent { .. } => "sent",
+                    Outcome::Suppressed { .. } => "suppressed",
+                    Outcome::Ignored { .. } => "ignored",
+                    other => panic!("{other:?}"),
+                };
+                *outcomes.entry(kind).or_default() += 1;
+            }
+            "Maintenance Window Execution State-change Notification" => window_event = Some(event),
+            _ => {}
+        }
+    }
+    assert_eq!(outcomes.get("sent"), Some(&10), "{outcomes:?}");
+    assert_eq!(outcomes.get("suppressed"), Some(&15), "{outcomes:?}");
+    let summary = alerts
+        .handle(window_event.expect("the run ends"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &summary,
+            Outcome::Sent {
+                kind: "window_summary",
+                ..
+            }
+        ),
+        "{summary:?}"
+    );
+    let messages = fixture.messages(11).await;
+    assert_eq!(messages.len(), 11);
+    let window_summary = messages
+        .iter()
+        .find(|m| m["MessageAttributes"]["kind"]["Value"] == "window_summary")
+        .expect("one window summary");
+    assert_eq!(
+        window_summary["Subject"],
+        "Patch window mw-0c50858d01ff4a3b9 FAILED: 25 instances failed, 10 paged, 15 summarised here"
+    );
+}
