@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job, locally: a simulated patch week. Installs what is missing, builds, then plays the week
-# against LocalStack and the SSM simulator (which it starts and stops itself).
-#   tooling/patch-week.sh [--fleet N] [--seed S] [--failures K]
+# The main job, locally: a simulated patch week through the whole system. Installs what is missing,
+# builds the four functions in release mode, then plays the week: LocalStack, moto and the SSM
+# simulator started on free ports, template.yaml's rules in EventBridge, the functions' binaries under
+# the Lambda Runtime API. Stops everything it started (unless --keep).
+#   tooling/patch-week.sh [--fleet N] [--seed S] [--failures K] [--storm-threshold T] [--keep]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tooling/setup.sh >&2
 source tooling/env.sh
+echo "building the four functions (release) and the driver..." >&2
+cargo build --quiet --release --bins -p patch-group-tagger -p install-alerts -p compliance-snapshot -p patch-gate
 cargo build --quiet -p patch-week
-# The handlers run in-process here; their metric log lines would only interleave with the narrative.
-PATCHPILOT_EMF=off exec target/debug/patch-week "$@"
+exec target/debug/patch-week --bin-dir target/release "$@"

@@ -8,6 +8,7 @@
 //! - [`template`] reads template.yaml, so tests use the event patterns and names it declares.
 
 pub mod calls;
+pub mod lambda_host;
 pub mod resources;
 pub mod template;
 
@@ -63,7 +64,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts `program` under a watchdog shell that stops it when this process ends, however it ends.
-fn spawn_watched(
+pub(crate) fn spawn_watched(
     program: &Path,
     args: &[&str],
     envs: &[(&str, String)],

@@ -174,3 +174,202 @@ pub fn to_json(value: &Value, parameters: &[(&str, &str)]) -> serde_json::Value 
         }
     }
 }
+
+/// What `!Ref` and `!GetAtt` resolve to in a local deployment: parameter values (the template's
+/// defaults unless overridden) and the physical names of resources created locally.
+pub struct Deployment<'a> {
+    pub template: &'a Template,
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// Logical id (or `Id.Attribute` for `!GetAtt`) → physical value.
+    pub resources: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> Deployment<'a> {
+    /// Parameters from the template's defaults, overridden by `overrides`.
+    pub fn new(template: &'a Template, overrides: &[(&str, &str)]) -> Self {
+        let mut parameters = std::collections::BTreeMap::new();
+        for (name, parameter) in template.root["Parameters"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let name = name.as_str().unwrap_or_default().to_owned();
+            let default = match &parameter["Default"] {
+                Value::String(text) => Some(text.clone()),
+                Value::Number(number) => Some(number.to_string()),
+                Value::Bool(flag) => Some(flag.to_string()),
+                _ => None,
+            };
+            if let Some(default) = default {
+                parameters.insert(name, default);
+            }
+        }
+        for (name, value) in overrides {
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            template,
+            parameters,
+            resources: Default::default(),
+        }
+    }
+
+    fn is_list_parameter(&self, name: &str) -> bool {
+        self.template.root["Parameters"][name]["Type"].as_str() == Some("CommaDelimitedList")
+    }
+
+    fn condition(&self, name: &str) -> Result<bool, String> {
+        let condition = &self.template.root["Conditions"][name];
+        match self.resolve(condition)? {
+            serde_json::Value::Bool(flag) => Ok(flag),
+            other => Err(format!("condition {name} resolved to {other}")),
+        }
+    }
+
+    /// Resolves a template value: `!Ref`, `!GetAtt`, `!Join`, `!If`, `!Not`, `!Equals`, `!Sub`.
+    pub fn resolve(&self, value: &Value) -> Result<serde_json::Value, String> {
+        use serde_json::Value as J;
+        Ok(match value {
+            Value::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                let inner = &tagged.value;
+                match tag.as_str() {
+                    "!Ref" => {
+                        let name = inner.as_str().unwrap_or_default();
+                        if let Some(value) = self.parameters.get(name) {
+                            if self.is_list_parameter(name) {
+                                J::from(
+                                    value
+                                        .split(',')
+                                        .map(str::trim)
+                                        .filter(|v| !v.is_empty())
+                                        .collect::<Vec<_>>(),
+                                )
+                            } else {
+                                J::String(value.clone())
+                            }
+                        } else if let Some(value) = self.resources.get(name) {
+                            J::String(value.clone())
+                        } else if name == "AWS::Region" {
+                            J::String(crate::REGION.to_owned())
+                        } else if name == "AWS::NoValue" {
+                            J::Null
+                        } else {
+                            return Err(format!("!Ref {name}: no parameter or local resource"));
+                        }
+                    }
+                    "!GetAtt" => {
+                        let name = inner.as_str().map(str::to_owned).unwrap_or_else(|| {
+                            inner
+                                .as_sequence()
+                                .map(|parts| {
+                                    parts
+                                        .iter()
+                                        .filter_map(|p| p.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(".")
+                                })
+                                .unwrap_or_default()
+                        });
+                        J::String(
+                            self.resources
+                                .get(&name)
+                                .cloned()
+                                .ok_or_else(|| format!("!GetAtt {name}: no local resource"))?,
+                        )
+                    }
+                    "!Join" => {
+                        let parts = inner.as_sequence().ok_or("!Join takes a list")?;
+                        let separator = self.resolve(&parts[0])?;
+                        let items = self.resolve(&parts[1])?;
+                        let texts: Vec<String> = items
+                            .as_array()
+                            .ok_or("!Join joins a list")?
+                            .iter()
+                            .map(|item| item.as_str().unwrap_or_default().to_owned())
+                            .collect();
+                        J::String(texts.join(separator.as_str().unwrap_or_default()))
+                    }
+                    "!If" => {
+                        let parts = inner.as_sequence().ok_or("!If takes a list")?;
+                        let chosen = if self.condition(parts[0].as_str().unwrap_or_default())? {
+                            &parts[1]
+                        } else {
+                            &parts[2]
+                        };
+                        self.resolve(chosen)?
+                    }
+                    "!Not" => {
+                        let parts = inner.as_sequence().ok_or("!Not takes a list")?;
+                        J::Bool(!self.resolve(&parts[0])?.as_bool().unwrap_or(false))
+                    }
+                    "!Equals" => {
+                        let parts = inner.as_sequence().ok_or("!Equals takes a list")?;
+                        J::Bool(self.resolve(&parts[0])? == self.resolve(&parts[1])?)
+                    }
+                    "!Sub" => {
+                        let mut text = inner
+                            .as_str()
+                            .ok_or("only the string form of !Sub")?
+                            .to_owned();
+                        for (name, value) in self.parameters.iter().chain(self.resources.iter()) {
+                            text = text.replace(&format!("${{{name}}}"), value);
+                        }
+                        J::String(text)
+                    }
+                    other => return Err(format!("{other} is not resolved locally")),
+                }
+            }
+            Value::Sequence(items) => J::Array(
+                items
+                    .iter()
+                    .map(|i| self.resolve(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Mapping(map) => J::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.as_str().unwrap_or_default().to_owned(), self.resolve(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Value::String(text) => J::String(text.clone()),
+            Value::Number(number) => serde_json::from_str(&number.to_string()).unwrap_or(J::Null),
+            Value::Bool(flag) => J::Bool(*flag),
+            Value::Null => J::Null,
+        })
+    }
+
+    /// A function's environment as Lambda would set it: Globals first, then the function's own.
+    pub fn environment(&self, function: &str) -> Result<Vec<(String, String)>, String> {
+        let mut variables = std::collections::BTreeMap::new();
+        for source in [
+            &self.template.root["Globals"]["Function"]["Environment"]["Variables"],
+            &self.template.resource(function)["Properties"]["Environment"]["Variables"],
+        ] {
+            for (name, value) in source.as_mapping().into_iter().flatten() {
+                let resolved = self.resolve(value)?;
+                let text = match resolved {
+                    serde_json::Value::String(text) => text,
+                    serde_json::Value::Null => continue,
+                    other => other.to_string(),
+                };
+                variables.insert(name.as_str().unwrap_or_default().to_owned(), text);
+            }
+        }
+        Ok(variables.into_iter().collect())
+    }
+
+    /// The function's EventBridge rules: (event name, pattern as JSON).
+    pub fn rules(&self, function: &str) -> Result<Vec<(String, serde_json::Value)>, String> {
+        let mut rules = Vec::new();
+        let events = &self.template.resource(function)["Properties"]["Events"];
+        for (name, event) in events.as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() == Some("EventBridgeRule") {
+                rules.push((
+                    name.as_str().unwrap_or_default().to_owned(),
+                    self.resolve(&event["Properties"]["Pattern"])?,
+                ));
+            }
+        }
+        Ok(rules)
+    }
+}

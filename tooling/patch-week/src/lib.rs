@@ -1,0 +1,810 @@
+//! The patch week: a fleet launches, the staging window fails on some instances, alerts page, the
+//! snapshot publishes and the compliance alarm fires, the gate keeps production closed; the failure is
+//! fixed, staging runs clean, the gate opens production and pins its baseline; production runs and the
+//! fleet is compliant. Everything flows as in an account: events through EventBridge rules made from
+//! template.yaml, into the functions' binaries under the Lambda Runtime API, acting on LocalStack,
+//! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
+
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{
+    Filter, InstanceMetadataOptionsRequest, InstanceMetadataTagsState, InstanceType, ResourceType,
+    Tag, TagSpecification,
+};
+use chrono::{DateTime, Utc};
+use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
+use patchpilot_test_support::ssm_sim::scenario::Scenario;
+use patchpilot_test_support::ssm_sim::state::{
+    Instance, InstancePatch, PatchCounts, PatchReport, PatchState, State,
+};
+use patchpilot_test_support::workspace_root;
+use serde_json::{Value, json};
+
+use crate::world::World;
+
+pub const STAGING_WINDOW: &str = "mw-0c50858d01ff4a3b1";
+pub const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
+pub const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
+pub const NAMESPACE: &str = "PatchCompliance";
+const RULES: &str = r#"[{"name":"eks-nodes","skip":true,"match":{"tag_present":["eks:cluster-name"]}},{"name":"staging","patch_group":"staging","match":{"tags":{"Environment":"staging"}}},{"name":"production","patch_group":"production","match":{"tags":{"Environment":"production"}}}]"#;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Instances in the fleet, half staging, half production (at least 8).
+    pub fleet: usize,
+    /// Seeds which staging installs fail.
+    pub seed: u64,
+    /// Staging installs that fail in the first run.
+    pub failures: usize,
+    /// Where the four functions' binaries are.
+    pub bin_dir: PathBuf,
+    /// Storm threshold for install-alerts.
+    pub storm_threshold: usize,
+    /// Print the narrative as it happens.
+    pub verbose: bool,
+    /// Leave the services running (until Ctrl-C) for exploration with the AWS CLI.
+    pub keep: bool,
+}
+
+/// One step's evidence.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub init_times: BTreeMap<String, Duration>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        !self.rows.is_empty() && self.rows.iter().all(|row| row.ok)
+    }
+
+    pub fn row(&self, step: &str) -> Option<&Row> {
+        self.rows.iter().find(|row| row.step == step)
+    }
+}
+
+struct Narrator {
+    verbose: bool,
+    report: Report,
+}
+
+impl Narrator {
+    fn say(&self, text: impl AsRef<str>) {
+        if self.verbose {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    fn check(&mut self, step: &str, ok: bool, detail: String) {
+        self.say(format!(
+            "   {} {step}: {detail}",
+            if ok { "✔" } else { "✘" }
+        ));
+        self.report.rows.push(Row {
+            step: step.to_owned(),
+            ok,
+            detail,
+        });
+    }
+}
+
+fn scenario() -> Result<State, String> {
+    let path = workspace_root().join("tooling/ssm-sim/scenarios/patch-week.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let mut state = Scenario::from_json(&text)
+        .and_then(Scenario::into_state)
+        .map_err(|err| err.to_string())?;
+    // The fleet comes from EC2 launches below.
+    state.instances.clear();
+    state.reindex_groups();
+    Ok(state)
+}
+
+/// Plays the week. Services and functions stop when it returns.
+pub async fn play(options: &Options) -> Result<Report, String> {
+    let started = Instant::now();
+    let mut n = Narrator {
+        verbose: options.verbose,
+        report: Report::default(),
+    };
+    let log_dir = std::env::temp_dir().join(format!("patchpilot-week-{}", std::process::id()));
+    n.say("0. A local account: LocalStack, moto, the SSM simulator; template.yaml's resources and rules; the four functions under the Lambda Runtime API");
+    let staging_threshold = options.storm_threshold.to_string();
+    let parameters = [
+        ("StagingWindowId", STAGING_WINDOW),
+        ("ProductionWindowId", PRODUCTION_WINDOW),
+        ("StagingPatchGroup", "staging"),
+        ("ProductionBaselineIds", PRODUCTION_BASELINE),
+        ("TagRules", RULES),
+        ("MetricNamespace", NAMESPACE),
+        ("AlertStormThreshold", staging_threshold.as_str()),
+        ("DryRun", "false"),
+    ];
+    let world = World::start(scenario()?, &options.bin_dir, &parameters, &log_dir).await?;
+    n.say(format!(
+        "   LocalStack {}, moto {}, simulator {}; function logs in {}",
+        world.aws.localstack_url,
+        world.aws.dynamodb_url,
+        world.sim.url,
+        log_dir.display()
+    ));
+    for (rule, pattern) in &world.rules {
+        n.say(format!("   rule {rule}: {pattern}"));
+    }
+    let inits: Vec<String> = world
+        .init_times
+        .iter()
+        .map(|(f, d)| format!("{f} {:.1} ms", d.as_secs_f64() * 1000.0))
+        .collect();
+    n.say(format!("   functions initialised: {}", inits.join(", ")));
+    n.report.init_times = world.init_times.clone();
+    create_alarms(&world).await?;
+
+    let result = week(&world, options, &mut n).await;
+    let failures = world.failures().await.unwrap_or(usize::MAX);
+    n.check(
+        "nothing dead-lettered",
+        failures == 0,
+        format!("{failures} events in the failure queue"),
+    );
+    result?;
+    n.report.elapsed = started.elapsed();
+    n.say("\nSummary");
+    for row in &n.report.rows {
+        n.say(format!(
+            "   {:<24} {:<8} {}",
+            row.step,
+            if row.ok { "ok" } else { "MISSING" },
+            row.detail
+        ));
+    }
+    n.say(format!("   ({:.0} s)", n.report.elapsed.as_secs_f64()));
+    if options.keep {
+        println!("\nThe services keep running until Ctrl-C. In another shell:");
+        println!(
+            "   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={}",
+            patchpilot_test_support::REGION
+        );
+        println!(
+            "   export AWS_ENDPOINT_URL={} AWS_ENDPOINT_URL_SSM={} AWS_ENDPOINT_URL_DYNAMODB={}",
+            world.aws.localstack_url, world.sim.url, world.aws.dynamodb_url
+        );
+        println!(
+            "   .tools/awscli/bin/aws ssm describe-maintenance-windows; .tools/awscli/bin/aws cloudwatch describe-alarms"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(n.report)
+}
+
+async fn create_alarms(world: &World) -> Result<(), String> {
+    // The compliance alarms of template.yaml, with a 60-second period so the local week sees them
+    // evaluate (in an account the period follows SnapshotIntervalMinutes).
+    let template = patchpilot_test_support::template::Template::load();
+    for alarm in template.alarms() {
+        if alarm.namespace != "${MetricNamespace}" {
+            continue;
+        }
+        let properties = &template.resource(&alarm.id)["Properties"];
+        let mut request = world
+            .cloudwatch
+            .put_metric_alarm()
+            .alarm_name(&alarm.id)
+            .namespace(NAMESPACE)
+            .metric_name(&alarm.metric)
+            .statistic(aws_sdk_cloudwatch::types::Statistic::from(
+                properties["Statistic"].as_str().unwrap_or("Minimum"),
+            ))
+            .period(60)
+            .evaluation_periods(1)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::from(
+                properties["ComparisonOperator"]
+                    .as_str()
+                    .unwrap_or_default(),
+            ))
+            .threshold(match alarm.metric.as_str() {
+                "CompliancePercent" | "WorstGroupCompliancePercent" => 95.0,
+                _ => properties["Threshold"].as_f64().unwrap_or(0.0),
+            })
+            .treat_missing_data(properties["TreatMissingData"].as_str().unwrap_or("ignore"))
+            .alarm_actions(&world.topic_arn);
+        for (name, value) in &alarm.dimensions {
+            request = request.dimensions(
+                aws_sdk_cloudwatch::types::Dimension::builder()
+                    .name(name)
+                    .value(value)
+                    .build(),
+            );
+        }
+        request
+            .send()
+            .await
+            .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+    }
+    Ok(())
+}
+
+async fn launch(
+    ec2: &aws_sdk_ec2::Client,
+    count: usize,
+    tags: &[(&str, &str)],
+    metadata_tags: bool,
+) -> Result<Vec<String>, String> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+    for (key, value) in tags {
+        spec = spec.tags(Tag::builder().key(*key).value(*value).build());
+    }
+    let mut request = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(InstanceType::T3Micro)
+        .min_count(count as i32)
+        .max_count(count as i32)
+        .tag_specifications(spec.build());
+    if metadata_tags {
+        request = request.metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .instance_metadata_tags(InstanceMetadataTagsState::Enabled)
+                .build(),
+        );
+    }
+    let output = request
+        .send()
+        .await
+        .map_err(|err| format!("ec2:RunInstances: {err:?}"))?;
+    Ok(output
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect())
+}
+
+fn running_event(instance_id: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("{:032x}", fastrand::u128(..)),
+        "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
+        "account": "000000000000", "time": Utc::now().to_rfc3339(), "region": patchpilot_test_support::REGION,
+        "resources": [format!("arn:aws:ec2:{}:000000000000:instance/{instance_id}", patchpilot_test_support::REGION)],
+        "detail": {"instance-id": instance_id, "state": "running"}
+    })
+}
+
+async fn tags_of(
+    world: &World,
+    ids: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut pages = world
+        .ec2
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("resource-type")
+                .values("instance")
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| format!("ec2:DescribeTags: {err:?}"))?;
+        for tag in page.tags() {
+            let id = tag.resource_id().unwrap_or_default().to_owned();
+            if ids.contains(&id) {
+                tags.entry(id).or_default().insert(
+                    tag.key().unwrap_or_default().to_owned(),
+                    tag.value().unwrap_or_default().to_owned(),
+                );
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// The simulator's view of a launched instance: managed, in its group, every catalog patch missing,
+/// last scanned two days ago.
+fn managed_instance(
+    state: &State,
+    id: &str,
+    group: &str,
+    tags: &BTreeMap<String, String>,
+) -> Instance {
+    let patches: Vec<InstancePatch> = (0..state.catalog.len() as u32)
+        .map(|patch| InstancePatch {
+            patch,
+            state: PatchState::Missing,
+            installed_time: None,
+        })
+        .collect();
+    let counts = PatchCounts::derive(&patches, &state.catalog);
+    let scanned = Utc::now() - chrono::Duration::days(2);
+    Instance {
+        id: id.to_owned(),
+        name: tags.get("Name").cloned(),
+        platform_type: "Linux".into(),
+        platform_name: "Amazon Linux".into(),
+        platform_version: "2023".into(),
+        operating_system: "AMAZON_LINUX_2023".into(),
+        patch_group: Some(group.to_owned()),
+        ping_status: "Online".into(),
+        agent_version: "3.3.1142.0".into(),
+        ip_address: "10.0.0.1".into(),
+        computer_name: format!("{id}.internal"),
+        last_ping: Utc::now(),
+        tags: tags.clone(),
+        patches,
+        report: Some(PatchReport {
+            operation: "Scan".into(),
+            start: scanned,
+            end: scanned + chrono::Duration::minutes(3),
+            baseline_id: "pb-0c10000000000000c".into(),
+            snapshot_id: None,
+            reboot_option: "NoReboot".into(),
+            last_no_reboot_install_operation_time: None,
+        }),
+        counts,
+    }
+}
+
+/// Runs a window in the simulator and sends the events it produced through EventBridge.
+async fn run(
+    world: &World,
+    window: &str,
+    failing: &[String],
+    start: DateTime<Utc>,
+) -> Result<(String, String, usize), String> {
+    let result = {
+        let mut state = world
+            .sim
+            .app
+            .state
+            .write()
+            .map_err(|_| "simulator state poisoned")?;
+        let outcomes = failing
+            .iter()
+            .map(|id| {
+                let outcome: InstanceOutcome = serde_json::from_value(json!({
+                    "status": "Failed",
+                    "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
+                }))
+                .expect("a valid outcome");
+                (id.clone(), outcome)
+            })
+            .collect();
+        run_window(
+            &mut state,
+            RunRequest {
+                window_id: window.to_owned(),
+                outcomes,
+                status: None,
+                verification: None,
+                start: Some(start),
+                duration_minutes: 40,
+            },
+            &mut fastrand::Rng::new(),
+        )?
+    };
+    world.put_events(&result.events).await?;
+    Ok((
+        result.window_execution_id,
+        result.status,
+        result.events.len(),
+    ))
+}
+
+async fn metric(world: &World, name: &str, group: &str) -> Option<f64> {
+    metric_stat(world, name, group, "Minimum").await
+}
+
+async fn metric_stat(world: &World, name: &str, group: &str, stat: &str) -> Option<f64> {
+    let now = Utc::now().timestamp();
+    let query = aws_sdk_cloudwatch::types::MetricDataQuery::builder()
+        .id("q")
+        .metric_stat(
+            aws_sdk_cloudwatch::types::MetricStat::builder()
+                .metric(
+                    aws_sdk_cloudwatch::types::Metric::builder()
+                        .namespace(NAMESPACE)
+                        .metric_name(name)
+                        .dimensions(
+                            aws_sdk_cloudwatch::types::Dimension::builder()
+                                .name("PatchGroup")
+                                .value(group)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .period(60)
+                .stat(stat)
+                .build(),
+        )
+        .build();
+    let output = world
+        .cloudwatch
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(aws_smithy_types::DateTime::from_secs(now - 120))
+        .end_time(aws_smithy_types::DateTime::from_secs(now + 60))
+        .send()
+        .await
+        .ok()?;
+    // Newest first.
+    output
+        .metric_data_results()
+        .first()?
+        .values()
+        .first()
+        .copied()
+}
+
+async fn alarm_state(world: &World, name: &str) -> String {
+    world
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.metric_alarms()
+                .first()
+                .and_then(|a| a.state_value().map(|s| s.as_str().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+async fn production_enabled(world: &World) -> Result<bool, String> {
+    world
+        .ssm
+        .get_maintenance_window()
+        .window_id(PRODUCTION_WINDOW)
+        .send()
+        .await
+        .map(|w| w.enabled())
+        .map_err(|err| format!("ssm:GetMaintenanceWindow: {err:?}"))
+}
+
+/// What a topic message is: the `kind` attribute patchpilot sets, or `alarm` for CloudWatch's own.
+fn kind_of(message: &Value) -> String {
+    if let Some(kind) = message["MessageAttributes"]["kind"]["Value"].as_str() {
+        return kind.to_owned();
+    }
+    let subject = message["Subject"].as_str().unwrap_or_default();
+    if subject.starts_with("ALARM") || subject.starts_with("OK") {
+        "alarm".to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+fn kinds(messages: &[Value]) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for message in messages {
+        *kinds.entry(kind_of(message)).or_default() += 1;
+    }
+    kinds
+}
+
+fn delivery_summary(deliveries: &[world::Delivery]) -> (BTreeMap<String, usize>, usize) {
+    let mut by_function = BTreeMap::new();
+    let mut errors = 0;
+    for delivery in deliveries {
+        *by_function.entry(delivery.function.clone()).or_default() += 1;
+        errors += usize::from(delivery.result.is_err());
+    }
+    (by_function, errors)
+}
+
+async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), String> {
+    let settle = Duration::from_secs(120);
+
+    n.say("\n1. Instances launch; EC2's state-change events reach patch-group-tagger through its rule");
+    let half = options.fleet.max(8) / 2;
+    let mut launched: Vec<String> = Vec::new();
+    let mut human = Vec::new();
+    let mut metadata = Vec::new();
+    for (environment, count) in [
+        ("staging", half),
+        ("production", options.fleet.max(8) - half),
+    ] {
+        launched.extend(
+            launch(
+                &world.ec2,
+                count - 2,
+                &[
+                    ("Environment", environment),
+                    ("Name", &format!("{environment}-web")),
+                ],
+                false,
+            )
+            .await?,
+        );
+        // A human already chose this one's group; it must survive.
+        let chosen = if environment == "staging" {
+            "staging-canary"
+        } else {
+            "production"
+        };
+        let h = launch(
+            &world.ec2,
+            1,
+            &[("Environment", environment), ("Patch Group", chosen)],
+            false,
+        )
+        .await?;
+        human.extend(h.iter().map(|id| (id.clone(), chosen.to_owned())));
+        launched.extend(h);
+        // Instance-metadata tags on: only `PatchGroup` (no space) is allowed.
+        let m = launch(&world.ec2, 1, &[("Environment", environment)], true).await?;
+        metadata.extend(m.iter().map(|id| (id.clone(), environment.to_owned())));
+        launched.extend(m);
+    }
+    let events: Vec<Value> = launched.iter().map(|id| running_event(id)).collect();
+    world.put_events(&events).await?;
+    world.settle(settle).await?;
+    let (by_function, errors) = delivery_summary(&world.take_deliveries().await);
+    let tags = tags_of(world, &launched).await?;
+    let grouped = tags
+        .values()
+        .filter(|t| t.contains_key("Patch Group") || t.contains_key("PatchGroup"))
+        .count();
+    let human_kept = human
+        .iter()
+        .all(|(id, group)| tags.get(id).and_then(|t| t.get("Patch Group")) == Some(group));
+    let metadata_ok = metadata
+        .iter()
+        .all(|(id, group)| tags.get(id).and_then(|t| t.get("PatchGroup")) == Some(group));
+    n.say(format!("   deliveries: {by_function:?}, {errors} errors"));
+    n.check(
+        "tagger",
+        grouped == launched.len() && human_kept && metadata_ok && errors == 0,
+        format!(
+            "{grouped}/{} instances in a patch group; human tag kept: {human_kept}; metadata-tags instance got PatchGroup: {metadata_ok}",
+            launched.len()
+        ),
+    );
+
+    // Systems Manager now manages them: the simulator learns the fleet with the groups EC2 shows.
+    {
+        let mut state = world
+            .sim
+            .app
+            .state
+            .write()
+            .map_err(|_| "simulator state poisoned")?;
+        for id in &launched {
+            let instance_tags = tags.get(id).cloned().unwrap_or_default();
+            let group = instance_tags
+                .get("Patch Group")
+                .or_else(|| instance_tags.get("PatchGroup"))
+                .cloned()
+                .unwrap_or_default();
+            let instance = managed_instance(&state, id, &group, &instance_tags);
+            state.instances.insert(id.clone(), instance);
+        }
+        state.reindex_groups();
+    }
+    let staging: Vec<String> = {
+        let state = world
+            .sim
+            .app
+            .state
+            .read()
+            .map_err(|_| "simulator state poisoned")?;
+        state
+            .group_members
+            .get("staging")
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    n.say("\n2. Thursday: the staging window runs and some installs fail");
+    let mut rng = fastrand::Rng::with_seed(options.seed);
+    let mut failing = staging.clone();
+    rng.shuffle(&mut failing);
+    failing.truncate(options.failures.min(staging.len()));
+    failing.sort();
+    let thursday = Utc::now() - chrono::Duration::hours(3);
+    let (execution, status, sent) = run(world, STAGING_WINDOW, &failing, thursday).await?;
+    n.say(format!(
+        "   execution {execution} ended {status}; {sent} events sent to EventBridge; failing: {}",
+        failing.join(", ")
+    ));
+    world.settle(settle).await?;
+    let (by_function, errors) = delivery_summary(&world.take_deliveries().await);
+    n.say(format!("   deliveries: {by_function:?}, {errors} errors"));
+    n.check(
+        "staging run",
+        status == "FAILED"
+            && by_function.contains_key("install-alerts")
+            && by_function.contains_key("patch-gate"),
+        format!(
+            "execution {status}; {sent} events delivered by the rules to {} functions",
+            by_function.len()
+        ),
+    );
+
+    n.say("\n3. Alerts arrive (read from a queue subscribed to the topic); storm control shows");
+    let messages = world.alerts().await;
+    let by_kind = kinds(&messages);
+    for message in &messages {
+        n.say(format!(
+            "   [{}] {}",
+            kind_of(message),
+            message["Subject"].as_str().unwrap_or_default()
+        ));
+    }
+    let instance_alerts = by_kind.get("instance_failure").copied().unwrap_or(0);
+    let expected_alerts = failing.len().min(options.storm_threshold);
+    n.check(
+        "alerts",
+        instance_alerts == expected_alerts,
+        format!(
+            "{instance_alerts} per-instance alerts for {} failures",
+            failing.len()
+        ),
+    );
+    let summaries = by_kind.get("window_summary").copied().unwrap_or(0);
+    let storm = failing.len() > options.storm_threshold;
+    n.check(
+        "storm control",
+        if storm {
+            summaries == 1
+        } else {
+            summaries == 0
+        },
+        format!(
+            "threshold {}: {summaries} window summary",
+            options.storm_threshold
+        ),
+    );
+
+    n.say(
+        "\n4. The snapshot publishes (triggered by the window's end); the compliance alarm fires",
+    );
+    let staging_percent = metric(world, "CompliancePercent", "staging").await;
+    let fleet_percent = metric(world, "CompliancePercent", "(fleet)").await;
+    n.say(format!(
+        "   CompliancePercent: staging {staging_percent:?}, fleet {fleet_percent:?}"
+    ));
+    n.check(
+        "snapshot metrics",
+        staging_percent.is_some() && fleet_percent.is_some_and(|p| p < 95.0),
+        format!("staging {staging_percent:?} %, fleet {fleet_percent:?} %"),
+    );
+    let waited = Instant::now();
+    let mut state = alarm_state(world, "FleetComplianceAlarm").await;
+    while state != "ALARM" && waited.elapsed() < Duration::from_secs(100) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        state = alarm_state(world, "FleetComplianceAlarm").await;
+    }
+    n.check(
+        "compliance alarm",
+        state == "ALARM",
+        format!(
+            "FleetComplianceAlarm {state} after {:.0} s",
+            waited.elapsed().as_secs_f64()
+        ),
+    );
+
+    n.say("\n5. The gate keeps production closed and says why");
+    let gate_messages: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["MessageAttributes"]["kind"]["Value"] == "gate_decision")
+        .collect();
+    for message in &gate_messages {
+        let doc: Value = serde_json::from_str(message["Message"].as_str().unwrap_or("{}"))
+            .unwrap_or(Value::Null);
+        for check in doc["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["passed"] == false)
+        {
+            n.say(format!(
+                "   FAIL {}: {}",
+                check["name"].as_str().unwrap_or_default(),
+                check["detail"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let enabled = production_enabled(world).await?;
+    n.check(
+        "gate closed",
+        !enabled
+            && gate_messages
+                .iter()
+                .any(|m| m["MessageAttributes"]["gate"]["Value"] == "closed"),
+        format!(
+            "production window enabled: {enabled}; decision messages: {}",
+            gate_messages.len()
+        ),
+    );
+
+    n.say("\n6. The failure is fixed; staging runs again cleanly; the gate opens production and pins its baseline");
+    let rerun = Utc::now() - chrono::Duration::hours(1);
+    let (execution, status, _) = run(world, STAGING_WINDOW, &[], rerun).await?;
+    n.say(format!("   execution {execution} ended {status}"));
+    world.settle(settle).await?;
+    let (_, errors) = delivery_summary(&world.take_deliveries().await);
+    let messages = world.alerts().await;
+    let baseline = world
+        .ssm
+        .get_patch_baseline()
+        .baseline_id(PRODUCTION_BASELINE)
+        .send()
+        .await
+        .map_err(|err| format!("ssm:GetPatchBaseline: {err:?}"))?;
+    let cutoffs: Vec<String> = baseline
+        .approval_rules()
+        .map(|r| {
+            r.patch_rules()
+                .iter()
+                .filter_map(|rule| rule.approve_until_date().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let expected_cutoff = (rerun.date_naive() - chrono::Days::new(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    let enabled = production_enabled(world).await?;
+    for message in &messages {
+        n.say(format!(
+            "   [{}] {}",
+            kind_of(message),
+            message["Subject"].as_str().unwrap_or_default()
+        ));
+    }
+    n.check(
+        "gate opened and pinned",
+        enabled && cutoffs == [expected_cutoff.clone()] && errors == 0,
+        format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {cutoffs:?} (staging ran {}, ApproveAfterDays 2)", rerun.format("%Y-%m-%d")),
+    );
+
+    n.say("\n7. Sunday: production runs; the snapshot shows the fleet compliant");
+    let (execution, status, _) = run(
+        world,
+        PRODUCTION_WINDOW,
+        &[],
+        Utc::now() - chrono::Duration::minutes(50),
+    )
+    .await?;
+    n.say(format!("   execution {execution} ended {status}"));
+    world.settle(settle).await?;
+    let deliveries = world.take_deliveries().await;
+    let (_, errors) = delivery_summary(&deliveries);
+    let _ = world.alerts().await;
+    // The snapshot the production run's end triggered, as the function reported it; and the metric
+    // (several snapshots can share a minute, so the newest shows as the period's maximum).
+    let reported = deliveries
+        .iter()
+        .rev()
+        .find(|d| d.function == "compliance-snapshot")
+        .and_then(|d| d.result.as_ref().ok())
+        .and_then(|summary| summary["fleet"]["compliance_percent"].as_f64());
+    let fleet = metric_stat(world, "CompliancePercent", "(fleet)", "Maximum").await;
+    n.say(format!(
+        "   snapshot: fleet CompliancePercent {reported:?}; CloudWatch shows {fleet:?}"
+    ));
+    n.check(
+        "fleet compliant",
+        status == "SUCCESS" && reported == Some(100.0) && fleet == Some(100.0) && errors == 0,
+        format!("production {status}; fleet CompliancePercent {reported:?} (CloudWatch {fleet:?})"),
+    );
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! The local account: LocalStack, moto and the SSM simulator running; the resources template.yaml
+//! declares created in them; the EventBridge rules made from the template's own patterns, each
+//! targeting a delivery queue; and the four functions' binaries running under the Lambda Runtime API,
+//! fed from those queues with Lambda's asynchronous-invocation semantics (retries, then the failure
+//! queue).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use patchpilot_test_support::lambda_host::FunctionHost;
+use patchpilot_test_support::resources::{create_table, topic_with_queue};
+use patchpilot_test_support::ssm_sim::Background;
+use patchpilot_test_support::ssm_sim::state::State;
+use patchpilot_test_support::template::{Deployment, Template};
+use patchpilot_test_support::{LocalAws, REGION};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// The functions: template logical id, binary name, memory and timeout (as in template.yaml).
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("PatchGroupTaggerFunction", "patch-group-tagger"),
+    ("InstallAlertsFunction", "install-alerts"),
+    ("ComplianceSnapshotFunction", "compliance-snapshot"),
+    ("PatchGateFunction", "patch-gate"),
+];
+
+/// One delivery to a function: the event's kind and how the invocation (with retries) ended.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub function: String,
+    pub detail_type: String,
+    pub attempts: usize,
+    pub result: Result<Value, String>,
+}
+
+pub struct World {
+    pub aws: LocalAws,
+    pub sim: Background,
+    pub config: aws_config::SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub topic_arn: String,
+    /// A queue subscribed to the alert topic: what a subscriber receives.
+    pub alerts_queue: String,
+    pub failure_queue: String,
+    pub table: String,
+    pub hosts: BTreeMap<String, Arc<FunctionHost>>,
+    /// Function → its delivery queue URL.
+    pub delivery_queues: BTreeMap<String, String>,
+    pub rules: Vec<(String, String)>,
+    pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    in_flight: Arc<AtomicUsize>,
+    pumps: Vec<tokio::task::JoinHandle<()>>,
+    pub init_times: BTreeMap<String, Duration>,
+    pub log_dir: PathBuf,
+}
+
+fn aws_err(operation: &str, err: impl std::fmt::Debug) -> String {
+    format!("{operation}: {err:?}")
+}
+
+impl World {
+    /// Starts everything. `parameters` are the template parameters of this local deployment.
+    pub async fn start(
+        state: State,
+        bin_dir: &Path,
+        parameters: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Result<Self, String> {
+        let aws = LocalAws::start()?;
+        let sim = Background::start(state, Default::default()).map_err(|err| err.to_string())?;
+        let config = patchpilot_test_support::sdk_config(&aws.localstack_url).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
+        let sns = aws_sdk_sns::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let events = aws_sdk_eventbridge::Client::new(&config);
+
+        let (topic_arn, alerts_queue) = topic_with_queue(&sns, &sqs, "patchpilot-alerts").await;
+        let table = "patchpilot-state".to_owned();
+        create_table(&dynamodb, &table).await;
+        let failure_queue = queue(&sqs, "patchpilot-failures").await?;
+        let failure_arn = queue_arn(&sqs, &failure_queue).await?;
+
+        let template = Template::load();
+        let mut deployment = Deployment::new(&template, parameters);
+        deployment
+            .resources
+            .insert("AlertTopic".into(), topic_arn.clone());
+        deployment
+            .resources
+            .insert("StateTable".into(), table.clone());
+        deployment
+            .resources
+            .insert("FailureQueue".into(), failure_queue.clone());
+        deployment
+            .resources
+            .insert("FailureQueue.Arn".into(), failure_arn);
+
+        let mut hosts = BTreeMap::new();
+        let mut delivery_queues = BTreeMap::new();
+        let mut rules = Vec::new();
+        let mut init_times = BTreeMap::new();
+        for (logical_id, binary) in FUNCTIONS {
+            let mut env = deployment.environment(logical_id)?;
+            env.extend([
+                ("AWS_ENDPOINT_URL".to_owned(), aws.localstack_url.clone()),
+                ("AWS_ENDPOINT_URL_SSM".to_owned(), sim.url.clone()),
+                (
+                    "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
+                    aws.dynamodb_url.clone(),
+                ),
+                ("AWS_REGION".to_owned(), REGION.to_owned()),
+                ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+                ("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()),
+            ]);
+            let properties = &template.resource(logical_id)["Properties"];
+            let memory = properties["MemorySize"].as_u64().unwrap_or(128) as u32;
+            let timeout = properties["Timeout"].as_u64().unwrap_or(30);
+            let path = bin_dir.join(binary);
+            if !path.exists() {
+                return Err(format!(
+                    "{} is not built (cargo build --release --bins)",
+                    path.display()
+                ));
+            }
+            let host = FunctionHost::start(
+                binary,
+                &path,
+                &env,
+                memory,
+                Duration::from_secs(timeout),
+                log_dir,
+            )
+            .await?;
+            init_times.insert(
+                binary.to_string(),
+                host.wait_ready(Duration::from_secs(20)).await?,
+            );
+            let queue_url = queue(&sqs, &format!("{binary}-deliveries")).await?;
+            let queue_arn = queue_arn(&sqs, &queue_url).await?;
+            for (event, pattern) in deployment.rules(logical_id)? {
+                let rule = format!("{binary}-{event}");
+                events
+                    .put_rule()
+                    .name(&rule)
+                    .event_pattern(pattern.to_string())
+                    .send()
+                    .await
+                    .map_err(|err| aws_err("events:PutRule", err))?;
+                events
+                    .put_targets()
+                    .rule(&rule)
+                    .targets(
+                        aws_sdk_eventbridge::types::Target::builder()
+                            .id("function")
+                            .arn(&queue_arn)
+                            .build()
+                            .map_err(|err| err.to_string())?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|err| aws_err("events:PutTargets", err))?;
+                rules.push((rule, pattern.to_string()));
+            }
+            hosts.insert(binary.to_string(), Arc::new(host));
+            delivery_queues.insert(binary.to_string(), queue_url);
+        }
+        let ssm = aws_sdk_ssm::Client::new(&patchpilot_test_support::sdk_config(&sim.url).await);
+        let mut world = Self {
+            ssm,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            aws,
+            sim,
+            config,
+            sqs,
+            events,
+            topic_arn,
+            alerts_queue,
+            failure_queue,
+            table,
+            hosts,
+            delivery_queues,
+            rules,
+            deliveries: Arc::default(),
+            in_flight: Arc::default(),
+            pumps: Vec::new(),
+            init_times,
+            log_dir: log_dir.to_owned(),
+        };
+        world.start_pumps();
+        Ok(world)
+    }
+
+    /// One task per function: its delivery queue drained into asynchronous invocations.
+    fn start_pumps(&mut self) {
+        for (function, queue_url) in &self.delivery_queues {
+            let host = self.hosts[function].clone();
+            let (sqs, queue_url, function) =
+                (self.sqs.clone(), queue_url.clone(), function.clone());
+            let (deliveries, in_flight, failure_queue) = (
+                self.deliveries.clone(),
+                self.in_flight.clone(),
+                self.failure_queue.clone(),
+            );
+            self.pumps.push(tokio::spawn(async move {
+                loop {
+                    let received = sqs
+                        .receive_message()
+                        .queue_url(&queue_url)
+                        .max_number_of_messages(10)
+                        .wait_time_seconds(1)
+                        .send()
+                        .await;
+                    let Ok(received) = received else {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    };
+                    let messages = received.messages().to_vec();
+                    in_flight.fetch_add(messages.len(), Ordering::SeqCst);
+                    let mut tasks = Vec::new();
+                    for message in messages {
+                        let host = host.clone();
+                        let (sqs, queue_url, function, deliveries, in_flight, failure_queue) = (
+                            sqs.clone(),
+                            queue_url.clone(),
+                            function.clone(),
+                            deliveries.clone(),
+                            in_flight.clone(),
+                            failure_queue.clone(),
+                        );
+                        // Lambda runs concurrent events in parallel environments; one process here
+                        // takes them one at a time, as a single environment would.
+                        tasks.push(tokio::spawn(async move {
+                            let body = message.body().unwrap_or_default().to_owned();
+                            let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                            let attempts = host.invoke_async(event.clone()).await;
+                            let last = attempts.last().cloned();
+                            let result = match last {
+                                Some(Ok(value)) => Ok(value),
+                                Some(Err(err)) => {
+                                    // Out of retries: the failure destination, as EventInvokeConfig says.
+                                    let _ = sqs
+                                        .send_message()
+                                        .queue_url(&failure_queue)
+                                        .message_body(
+                                            serde_json::json!({"function": function, "error": err.to_string(), "event": event}).to_string(),
+                                        )
+                                        .send()
+                                        .await;
+                                    Err(err.to_string())
+                                }
+                                None => Err("not invoked".to_owned()),
+                            };
+                            deliveries.lock().await.push(Delivery {
+                                function: function.clone(),
+                                detail_type: event["detail-type"].as_str().unwrap_or_default().to_owned(),
+                                attempts: attempts.len(),
+                                result,
+                            });
+                            if let Some(handle) = message.receipt_handle() {
+                                let _ = sqs
+                                    .delete_message()
+                                    .queue_url(&queue_url)
+                                    .receipt_handle(handle)
+                                    .send()
+                                    .await;
+                            }
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                        }));
+                    }
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Sends events into EventBridge, as AWS services would (ten per call).
+    pub async fn put_events(&self, events: &[Value]) -> Result<(), String> {
+        for chunk in events.chunks(10) {
+            let mut request = self.events.put_events();
+            for event in chunk {
+                let mut entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source(event["source"].as_str().unwrap_or_default())
+                    .detail_type(event["detail-type"].as_str().unwrap_or_default())
+                    .detail(event["detail"].to_string());
+                for resource in event["resources"].as_array().into_iter().flatten() {
+                    entry = entry.resources(resource.as_str().unwrap_or_default());
+                }
+                request = request.entries(entry.build());
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|err| aws_err("events:PutEvents", err))?;
+            if output.failed_entry_count() > 0 {
+                return Err(format!(
+                    "PutEvents refused {} entries",
+                    output.failed_entry_count()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands an event straight to a function's delivery queue (what an EventBridge schedule does).
+    pub async fn schedule(&self, function: &str, event: &Value) -> Result<(), String> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.delivery_queues[function])
+            .message_body(event.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| aws_err("sqs:SendMessage", err))
+    }
+
+    /// Waits until every delivery queue is empty and nothing is in flight for a while.
+    pub async fn settle(&self, limit: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        let mut quiet_since: Option<Instant> = None;
+        while started.elapsed() < limit {
+            let mut pending = self.in_flight.load(Ordering::SeqCst);
+            for queue_url in self.delivery_queues.values() {
+                let attributes = self
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(queue_url)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                    .send()
+                    .await
+                    .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?;
+                for value in attributes.attributes().into_iter().flat_map(|a| a.values()) {
+                    pending += value.parse::<usize>().unwrap_or(0);
+                }
+            }
+            if pending == 0 {
+                let since = *quiet_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(2500) {
+                    return Ok(());
+                }
+            } else {
+                quiet_since = None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!("deliveries did not settle within {limit:?}"))
+    }
+
+    /// Deliveries so far, then forgets them.
+    pub async fn take_deliveries(&self) -> Vec<Delivery> {
+        std::mem::take(&mut *self.deliveries.lock().await)
+    }
+
+    /// Every message on the alert topic since the last call (what a subscriber received).
+    pub async fn alerts(&self) -> Vec<Value> {
+        patchpilot_test_support::resources::drain_queue(
+            &self.sqs,
+            &self.alerts_queue,
+            0,
+            Duration::from_secs(3),
+        )
+        .await
+    }
+
+    /// Messages in the failure queue.
+    pub async fn failures(&self) -> Result<usize, String> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.failure_queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?;
+        Ok(attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Stops the pumps; the services and functions stop when the world is dropped.
+    pub fn stop(&mut self) {
+        for pump in self.pumps.drain(..) {
+            pump.abort();
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|err| aws_err("sqs:CreateQueue", err))?
+        .queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| "CreateQueue returned no URL".to_owned())
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| "no queue ARN".to_owned())
+}
