@@ -92,38 +92,45 @@ pub async fn read_group(
     (Ok(stats), pages_read)
 }
 
-/// Managed instances, and those carrying a patch-group tag: counted, not kept.
+/// Managed instances, and those carrying a patch-group tag: counted, not kept. The two passes run
+/// side by side.
 pub async fn inventory(
     ssm: &aws_sdk_ssm::Client,
     tag_keys: &[String],
     calls: &mut CallCounts,
 ) -> Result<(u64, u64), FunctionError> {
-    let mut totals = [0u64; 2];
-    for (index, filter) in [
-        None,
-        Some(
-            InstanceInformationStringFilter::builder()
-                .key("tag-key")
-                .set_values(Some(tag_keys.to_vec()))
-                .build()
-                .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?,
-        ),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut pages = ssm
-            .describe_instance_information()
-            .set_filters(filter.map(|f| vec![f]))
-            .max_results(INFORMATION_PAGE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            *calls.entry("DescribeInstanceInformation").or_default() += 1;
-            let page =
-                page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
-            totals[index] += page.instance_information_list().len() as u64;
-        }
+    let tagged = InstanceInformationStringFilter::builder()
+        .key("tag-key")
+        .set_values(Some(tag_keys.to_vec()))
+        .build()
+        .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?;
+    let (managed, grouped) = tokio::join!(
+        count_instances(ssm, None),
+        count_instances(ssm, Some(tagged))
+    );
+    let (managed, managed_pages) = managed?;
+    let (grouped, grouped_pages) = grouped?;
+    *calls.entry("DescribeInstanceInformation").or_default() += managed_pages + grouped_pages;
+    Ok((managed, grouped))
+}
+
+/// Counts the managed instances matching `filter`; returns (count, pages read).
+async fn count_instances(
+    ssm: &aws_sdk_ssm::Client,
+    filter: Option<InstanceInformationStringFilter>,
+) -> Result<(u64, usize), FunctionError> {
+    let (mut count, mut pages_read) = (0, 0);
+    let mut pages = ssm
+        .describe_instance_information()
+        .set_filters(filter.map(|f| vec![f]))
+        .max_results(INFORMATION_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        pages_read += 1;
+        let page =
+            page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
+        count += page.instance_information_list().len() as u64;
     }
-    Ok((totals[0], totals[1]))
+    Ok((count, pages_read))
 }

@@ -80,11 +80,15 @@ impl Fixture {
             ("RETRY_MAX_ATTEMPTS", "10"),
         ]);
         env.extend(extra.iter().copied());
-        Snapshot::new(
-            self.sim.client().await,
-            self.cloudwatch.clone(),
-            SnapshotConfig::from_env(&env).unwrap(),
-        )
+        let config = SnapshotConfig::from_env(&env).unwrap();
+        // The SSM client retries as the function's own would (RETRY_MODE, RETRY_MAX_ATTEMPTS).
+        let sdk = patchpilot_test_support::sdk_config(&self.sim.sim.url).await;
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
+                .retry_config(patchpilot_shared::clients::retry_config(&config.common))
+                .build(),
+        );
+        Snapshot::new(ssm, self.cloudwatch.clone(), config)
     }
 
     /// The latest value of `metric` for `group`, read back through GetMetricData.
