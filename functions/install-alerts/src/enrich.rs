@@ -326,6 +326,7 @@ pub async fn window_census(
     let mut tasks = ssm
         .describe_maintenance_window_execution_tasks()
         .window_execution_id(window_execution_id)
+        .max_results(100)
         .into_paginator()
         .send();
     while let Some(page) = tasks.next().await {

@@ -27,6 +27,7 @@ pub async fn tasks(
     let mut pages = ssm
         .describe_maintenance_window_execution_tasks()
         .window_execution_id(execution_id)
+        .max_results(100)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -67,6 +68,7 @@ async fn invocations(
         .describe_maintenance_window_execution_task_invocations()
         .window_execution_id(execution_id)
         .task_id(task_execution_id)
+        .max_results(100)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

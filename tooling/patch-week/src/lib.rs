@@ -100,7 +100,7 @@ impl Narrator {
     }
 }
 
-fn scenario() -> Result<State, String> {
+pub fn scenario() -> Result<State, String> {
     let path = workspace_root().join("tooling/ssm-sim/scenarios/patch-week.json");
     let text =
         std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
@@ -237,7 +237,7 @@ async fn create_alarms(world: &World) -> Result<(), String> {
     Ok(())
 }
 
-async fn launch(
+pub async fn launch(
     ec2: &aws_sdk_ec2::Client,
     count: usize,
     tags: &[(&str, &str)],
@@ -275,7 +275,7 @@ async fn launch(
         .collect())
 }
 
-fn running_event(instance_id: &str) -> Value {
+pub fn running_event(instance_id: &str) -> Value {
     json!({
         "version": "0", "id": format!("{:032x}", fastrand::u128(..)),
         "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
@@ -318,7 +318,7 @@ async fn tags_of(
 
 /// The simulator's view of a launched instance: managed, in its group, every catalog patch missing,
 /// last scanned two days ago.
-fn managed_instance(
+pub fn managed_instance(
     state: &State,
     id: &str,
     group: &str,
@@ -361,44 +361,53 @@ fn managed_instance(
     }
 }
 
+/// Runs a window in the simulator (instances in `failing` fail their install); returns what AWS
+/// would have emitted, without sending it.
+pub fn run_in_simulator(
+    world: &World,
+    window: &str,
+    failing: &[String],
+    start: DateTime<Utc>,
+) -> Result<patchpilot_test_support::ssm_sim::run::RunResult, String> {
+    let mut state = world
+        .sim
+        .app
+        .state
+        .write()
+        .map_err(|_| "simulator state poisoned")?;
+    let outcomes = failing
+        .iter()
+        .map(|id| {
+            let outcome: InstanceOutcome = serde_json::from_value(json!({
+                "status": "Failed",
+                "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
+            }))
+            .expect("a valid outcome");
+            (id.clone(), outcome)
+        })
+        .collect();
+    run_window(
+        &mut state,
+        RunRequest {
+            window_id: window.to_owned(),
+            outcomes,
+            status: None,
+            verification: None,
+            start: Some(start),
+            duration_minutes: 40,
+        },
+        &mut fastrand::Rng::new(),
+    )
+}
+
 /// Runs a window in the simulator and sends the events it produced through EventBridge.
-async fn run(
+pub async fn run(
     world: &World,
     window: &str,
     failing: &[String],
     start: DateTime<Utc>,
 ) -> Result<(String, String, usize), String> {
-    let result = {
-        let mut state = world
-            .sim
-            .app
-            .state
-            .write()
-            .map_err(|_| "simulator state poisoned")?;
-        let outcomes = failing
-            .iter()
-            .map(|id| {
-                let outcome: InstanceOutcome = serde_json::from_value(json!({
-                    "status": "Failed",
-                    "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
-                }))
-                .expect("a valid outcome");
-                (id.clone(), outcome)
-            })
-            .collect();
-        run_window(
-            &mut state,
-            RunRequest {
-                window_id: window.to_owned(),
-                outcomes,
-                status: None,
-                verification: None,
-                start: Some(start),
-                duration_minutes: 40,
-            },
-            &mut fastrand::Rng::new(),
-        )?
-    };
+    let result = run_in_simulator(world, window, failing, start)?;
     world.put_events(&result.events).await?;
     Ok((
         result.window_execution_id,

@@ -59,6 +59,8 @@ pub struct World {
     in_flight: Arc<AtomicUsize>,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     pub init_times: BTreeMap<String, Duration>,
+    /// Each function's environment, as its host started it.
+    pub envs: BTreeMap<String, Vec<(String, String)>>,
     pub log_dir: PathBuf,
 }
 
@@ -107,6 +109,7 @@ impl World {
         let mut delivery_queues = BTreeMap::new();
         let mut rules = Vec::new();
         let mut init_times = BTreeMap::new();
+        let mut envs = BTreeMap::new();
         for (logical_id, binary) in FUNCTIONS {
             let mut env = deployment.environment(logical_id)?;
             env.extend([
@@ -171,6 +174,7 @@ impl World {
                 rules.push((rule, pattern.to_string()));
             }
             hosts.insert(binary.to_string(), Arc::new(host));
+            envs.insert(binary.to_string(), env);
             delivery_queues.insert(binary.to_string(), queue_url);
         }
         let ssm = aws_sdk_ssm::Client::new(&patchpilot_test_support::sdk_config(&sim.url).await);
@@ -194,6 +198,7 @@ impl World {
             in_flight: Arc::default(),
             pumps: Vec::new(),
             init_times,
+            envs,
             log_dir: log_dir.to_owned(),
         };
         world.start_pumps();
