@@ -344,6 +344,7 @@ pub async fn window_census(
                 .describe_maintenance_window_execution_task_invocations()
                 .window_execution_id(window_execution_id)
                 .task_id(task.task_execution_id().unwrap_or_default())
+                .max_results(100)
                 .into_paginator()
                 .send();
             while let Some(page) = invocations.next().await {
