@@ -555,13 +555,16 @@ async fn tagger_scale(bin_dir: &Path, aws: &LocalAws, max: usize) -> Result<(), 
             .invoke(scheduled())
             .await
             .map_err(|e| format!("backfill at {count}: {e}"))?;
+        let rss = host.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
+        // LocalStack ignores MaxResults and returns every instance in one DescribeInstances page, so
+        // the tagger holds that one page whole; EC2 pages by 1,000.
         println!(
-            "{count:>9} {:>22} {:>18} {:>9} {:>8.1}s  rss {:.1} MB",
+            "{count:>9} {:>22} {:>18} {:>9} {:>8.1}s  rss {rss:.1} MB {}",
             report["describe_instances_pages"],
             report["create_tags_calls"],
             format!("{}+{}", count.div_ceil(1000), count.div_ceil(1000)),
             started.elapsed().as_secs_f64(),
-            host.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+            verdict(rss < RSS_TARGET_MB)
         );
     }
     Ok(())
