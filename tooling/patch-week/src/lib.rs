@@ -361,6 +361,28 @@ pub fn managed_instance(
     }
 }
 
+fn run_request(window: &str, failing: &[String], start: DateTime<Utc>) -> RunRequest {
+    let outcomes = failing
+        .iter()
+        .map(|id| {
+            let outcome: InstanceOutcome = serde_json::from_value(json!({
+                "status": "Failed",
+                "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
+            }))
+            .expect("a valid outcome");
+            (id.clone(), outcome)
+        })
+        .collect();
+    RunRequest {
+        window_id: window.to_owned(),
+        outcomes,
+        status: None,
+        verification: None,
+        start: Some(start),
+        duration_minutes: 40,
+    }
+}
+
 /// Runs a window in the simulator (instances in `failing` fail their install); returns what AWS
 /// would have emitted, without sending it.
 pub fn run_in_simulator(
@@ -375,45 +397,26 @@ pub fn run_in_simulator(
         .state
         .write()
         .map_err(|_| "simulator state poisoned")?;
-    let outcomes = failing
-        .iter()
-        .map(|id| {
-            let outcome: InstanceOutcome = serde_json::from_value(json!({
-                "status": "Failed",
-                "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
-            }))
-            .expect("a valid outcome");
-            (id.clone(), outcome)
-        })
-        .collect();
     run_window(
         &mut state,
-        RunRequest {
-            window_id: window.to_owned(),
-            outcomes,
-            status: None,
-            verification: None,
-            start: Some(start),
-            duration_minutes: 40,
-        },
+        run_request(window, failing, start),
         &mut fastrand::Rng::new(),
     )
 }
 
-/// Runs a window in the simulator and sends the events it produced through EventBridge.
+/// Runs a window in the simulator, which sends the events it produced to LocalStack's EventBridge.
 pub async fn run(
     world: &World,
     window: &str,
     failing: &[String],
     start: DateTime<Utc>,
 ) -> Result<(String, String, usize), String> {
-    let result = run_in_simulator(world, window, failing, start)?;
-    world.put_events(&result.events).await?;
-    Ok((
-        result.window_execution_id,
-        result.status,
-        result.events.len(),
-    ))
+    let app = world.sim.app.clone();
+    let request = run_request(window, failing, start);
+    let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
+        .await
+        .map_err(|err| err.to_string())??;
+    Ok((result.window_execution_id, result.status, sent))
 }
 
 async fn metric(world: &World, name: &str, group: &str) -> Option<f64> {

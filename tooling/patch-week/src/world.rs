@@ -78,6 +78,9 @@ impl World {
     ) -> Result<Self, String> {
         let aws = LocalAws::start()?;
         let sim = Background::start(state, Default::default()).map_err(|err| err.to_string())?;
+        // Window runs send their Run Command and maintenance-window events into EventBridge, as
+        // Systems Manager does.
+        sim.app.send_events_to(Some(aws.localstack_url.clone()));
         let config = patchpilot_test_support::sdk_config(&aws.localstack_url).await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
         let sns = aws_sdk_sns::Client::new(&config);

@@ -53,6 +53,9 @@ struct ServeArgs {
     /// Seed for fault draws and generated ids.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// EventBridge endpoint (e.g. LocalStack's) that window runs send their events to.
+    #[arg(long, env = "SSM_SIM_EVENTS_URL")]
+    events_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         // The first stdout line is the contract with scripts and tests: where to connect.
         println!("ssm-sim listening on http://{local} {loaded}");
         let app = App::new(state, faults);
+        app.send_events_to(args.events_url.clone());
         tokio::select! {
             served = ssm_sim::serve(listener, app) => served.map_err(|err| err.to_string()),
             _ = tokio::signal::ctrl_c() => Ok(()),

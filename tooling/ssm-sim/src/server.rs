@@ -24,6 +24,8 @@ pub struct App {
     pub state: RwLock<State>,
     pub faults: Faults,
     rng: Mutex<fastrand::Rng>,
+    /// Where window runs send their events (an EventBridge endpoint), if anywhere.
+    events_url: Mutex<Option<String>>,
 }
 
 impl App {
@@ -33,7 +35,53 @@ impl App {
             state: RwLock::new(state),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
             faults: Faults::new(faults),
+            events_url: Mutex::new(None),
         })
+    }
+
+    /// Window runs will `PutEvents` what they produce to this EventBridge endpoint.
+    pub fn send_events_to(&self, url: Option<String>) {
+        *self
+            .events_url
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = url;
+    }
+
+    /// Runs a window execution and, when an EventBridge endpoint is set, sends its events there.
+    /// Blocking (the events go out over HTTP); returns the run and how many events were sent.
+    pub fn run_window(
+        &self,
+        request: RunRequest,
+    ) -> Result<(crate::run::RunResult, usize), String> {
+        let result = {
+            let mut state = self
+                .state
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut rng = self
+                .rng
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            run_window(&mut state, request, &mut rng)?
+        };
+        let url = self
+            .events_url
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let sent = match url {
+            Some(url) => {
+                let region = self
+                    .state
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .region
+                    .clone();
+                crate::eventbridge::put_events(&url, &region, &result.events)?
+            }
+            None => 0,
+        };
+        Ok((result, sent))
     }
 
     fn replace_state(&self, state: State) {
@@ -223,17 +271,14 @@ async fn post_run(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
             );
         }
     };
-    let mut state = app
-        .state
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut rng = app
-        .rng
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match run_window(&mut state, request, &mut rng) {
-        Ok(result) => axum::Json(result).into_response(),
-        Err(message) => control_error(StatusCode::NOT_FOUND, message),
+    match tokio::task::spawn_blocking(move || app.run_window(request)).await {
+        Ok(Ok((result, sent))) => {
+            let mut body = serde_json::to_value(&result).unwrap_or(Value::Null);
+            body["events_sent"] = json!(sent);
+            axum::Json(body).into_response()
+        }
+        Ok(Err(message)) => control_error(StatusCode::NOT_FOUND, message),
+        Err(err) => control_error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
 }
 
