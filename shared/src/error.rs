@@ -64,6 +64,25 @@ impl FunctionError {
         }
     }
 
+    /// The same failure, to be retried whatever the service said: for an action whose failure must
+    /// not stand (a page not sent, a production window not closed).
+    pub fn retryable(self) -> Self {
+        match self {
+            Self::Aws {
+                operation,
+                code,
+                message,
+                ..
+            } => Self::Aws {
+                operation,
+                class: ErrorClass::Retryable,
+                code,
+                message,
+            },
+            other => other,
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) => ErrorClass::Permanent,
@@ -244,6 +263,18 @@ mod tests {
         assert_eq!(
             diagnostic.error_message,
             "ssm:GetPatchBaseline failed: DoesNotExistException: it went wrong"
+        );
+    }
+
+    #[test]
+    fn a_must_succeed_action_is_retried_whatever_the_service_said() {
+        let err = FunctionError::aws("sns:Publish", service_error("AuthorizationError", 403));
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        let err = err.retryable();
+        assert_eq!(err.error_type(), "Retryable.Aws.AuthorizationError");
+        assert_eq!(
+            FunctionError::Partial("x".into()).retryable().class(),
+            ErrorClass::Retryable
         );
     }
 

@@ -168,10 +168,8 @@ impl Alerts {
         if self.config.common.dry_run {
             // Dry runs claim nothing and count nothing: they only show what would be sent.
         } else {
-            match self.store.claim(&key, now).await? {
-                Claim::Claimed => {}
-                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
-                Claim::InProgress => return Err(in_progress(&key)),
+            if let Some(duplicate) = self.claim(&key, now).await? {
+                return Ok(duplicate);
             }
             // The run's scope first (a window's many one-instance commands), then the command's own.
             let threshold = self.config.storm_threshold;
@@ -269,12 +267,10 @@ impl Alerts {
             });
         }
         let key = summary_key(&command_id, &status);
-        if !self.config.common.dry_run {
-            match self.store.claim(&key, Utc::now()).await? {
-                Claim::Claimed => {}
-                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
-                Claim::InProgress => return Err(in_progress(&key)),
-            }
+        if !self.config.common.dry_run
+            && let Some(duplicate) = self.claim(&key, Utc::now()).await?
+        {
+            return Ok(duplicate);
         }
         let mut unreadable = Vec::new();
         let alerted = match self.store.alerted(&format!("storm#{command_id}")).await {
@@ -339,12 +335,10 @@ impl Alerts {
             });
         }
         let key = format!("summary#{window_execution_id}#{status}");
-        if !self.config.common.dry_run {
-            match self.store.claim(&key, Utc::now()).await? {
-                Claim::Claimed => {}
-                Claim::Done { state } => return Ok(Outcome::Duplicate { key, state }),
-                Claim::InProgress => return Err(in_progress(&key)),
-            }
+        if !self.config.common.dry_run
+            && let Some(duplicate) = self.claim(&key, Utc::now()).await?
+        {
+            return Ok(duplicate);
         }
         let mut unreadable = Vec::new();
         // Instances paged on their own: the run buckets the execution's hours fall in.
@@ -425,21 +419,8 @@ impl Alerts {
                 if let Err(release) = self.store.release(&key).await {
                     tracing::warn!(key, error = %release, "could not release the claim; it expires with its lease");
                 }
-                return Err(match err {
-                    // A publish that failed must be retried, whatever SNS said.
-                    FunctionError::Aws {
-                        operation,
-                        code,
-                        message,
-                        ..
-                    } => FunctionError::Aws {
-                        operation,
-                        class: patchpilot_shared::ErrorClass::Retryable,
-                        code,
-                        message,
-                    },
-                    other => other,
-                });
+                // A publish that failed must be retried, whatever SNS said.
+                return Err(err.retryable());
             }
         };
         let message_id = published.message_id().map(str::to_owned);
@@ -453,6 +434,25 @@ impl Alerts {
             message_id,
             unreadable,
         })
+    }
+}
+
+impl Alerts {
+    /// Claims `key` for sending: `None` to go ahead, the duplicate's outcome when it was already
+    /// handled, an error (retried later) while another invocation holds it.
+    async fn claim(
+        &self,
+        key: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Outcome>, FunctionError> {
+        match self.store.claim(key, now).await? {
+            Claim::Claimed => Ok(None),
+            Claim::Done { state } => Ok(Some(Outcome::Duplicate {
+                key: key.to_owned(),
+                state,
+            })),
+            Claim::InProgress => Err(in_progress(key)),
+        }
     }
 }
 

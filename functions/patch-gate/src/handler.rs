@@ -6,7 +6,7 @@ use aws_sdk_ssm::types::{
     PatchRuleGroup,
 };
 use chrono::{DateTime, Utc};
-use patchpilot_shared::{ErrorClass, Event, FunctionError};
+use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -330,20 +330,7 @@ impl Gate {
                 // Failing to close must be retried until it works or dead-letters; failing to open is
                 // retried too (production stays as it was meanwhile).
                 let err = FunctionError::aws("ssm:UpdateMaintenanceWindow", err);
-                return Err(match err {
-                    FunctionError::Aws {
-                        operation,
-                        code,
-                        message,
-                        ..
-                    } => FunctionError::Aws {
-                        operation,
-                        class: ErrorClass::Retryable,
-                        code,
-                        message,
-                    },
-                    other => other,
-                });
+                return Err(err.retryable());
             }
         }
         report.actions.push(format!(
@@ -490,21 +477,10 @@ impl Gate {
                 .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
             publish = publish.message_attributes(name, attribute);
         }
-        publish.send().await.map(|_| ()).map_err(|err| {
-            match FunctionError::aws("sns:Publish", err) {
-                FunctionError::Aws {
-                    operation,
-                    code,
-                    message,
-                    ..
-                } => FunctionError::Aws {
-                    operation,
-                    class: ErrorClass::Retryable,
-                    code,
-                    message,
-                },
-                other => other,
-            }
-        })
+        publish
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
     }
 }
