@@ -142,6 +142,24 @@ pub async fn patch_groups(
     groups
 }
 
+/// A summary's instances with their patch groups filled in, and the distinct groups of all failed
+/// instances (`failed_ids`), sorted.
+pub async fn with_patch_groups(
+    ssm: &aws_sdk_ssm::Client,
+    mut instances: Vec<SummaryInstance>,
+    failed_ids: &[String],
+    unreadable: &mut Vec<String>,
+) -> (Vec<SummaryInstance>, Vec<String>) {
+    let groups = patch_groups(ssm, failed_ids, unreadable).await;
+    for instance in &mut instances {
+        instance.patch_group = groups.get(&instance.instance_id).cloned();
+    }
+    let mut distinct: Vec<String> = groups.into_values().collect();
+    distinct.sort();
+    distinct.dedup();
+    (instances, distinct)
+}
+
 /// The instance's failed patches: up to `limit` listed, all counted.
 pub async fn failed_patches(
     ssm: &aws_sdk_ssm::Client,

@@ -281,14 +281,9 @@ impl Alerts {
             }
         };
         let command = enrich::command(ssm, &command_id, &mut unreadable).await;
-        let groups = enrich::patch_groups(ssm, &census.failed_ids, &mut unreadable).await;
-        let mut instances = census.failed;
-        for instance in &mut instances {
-            instance.patch_group = groups.get(&instance.instance_id).cloned();
-        }
-        let mut patch_groups: Vec<String> = groups.into_values().collect();
-        patch_groups.sort();
-        patch_groups.dedup();
+        let (instances, patch_groups) =
+            enrich::with_patch_groups(ssm, census.failed, &census.failed_ids, &mut unreadable)
+                .await;
         let facts = SummaryFacts {
             origin,
             command_id,
@@ -350,14 +345,9 @@ impl Alerts {
                 Err(err) => unreadable.push(format!("instances already paged ({err})")),
             }
         }
-        let groups = enrich::patch_groups(ssm, &census.failed_ids, &mut unreadable).await;
-        let mut instances = census.failed;
-        for instance in &mut instances {
-            instance.patch_group = groups.get(&instance.instance_id).cloned();
-        }
-        let mut patch_groups: Vec<String> = groups.into_values().collect();
-        patch_groups.sort();
-        patch_groups.dedup();
+        let (instances, patch_groups) =
+            enrich::with_patch_groups(ssm, census.failed, &census.failed_ids, &mut unreadable)
+                .await;
         let facts = SummaryFacts {
             origin,
             command_id: window_execution_id,
