@@ -30,8 +30,17 @@ failed=$(grep -Eo '; ([0-9]+) failed' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} 
 rm -f "$log"
 [ "$status" -eq 0 ] || { echo "cargo test failed"; echo "tests: $passed passed, $failed failed"; exit "$status"; }
 
-step "cfn-lint (with the serverless rules)"
+step "cfn-lint (with the serverless rules): the SAM template, and what CloudFormation receives"
 cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+# The SAM transform, applied for every parameter set (list parameters in each form they accept), and
+# each translated template linted as CloudFormation will receive it.
+translated="target/translated-templates"
+rm -rf "$translated"
+python tooling/template/translate.py "$translated" >/dev/null
+for template in "$translated"/*.json; do
+  echo "  $(basename "$template" .json)"
+  cfn-lint --append-rules cfn_lint_serverless.rules -- "$template"
+done
 
 step "sam validate --lint"
 sam validate --lint

@@ -6,13 +6,9 @@ use std::path::PathBuf;
 use patchpilot_shared::events::*;
 use serde_json::{Value, json};
 
-/// `../shared/reference/events` beside the checkout (CI lays a copy of shared/ there).
+/// The repository's own events in the shapes AWS documents (`tests/fixtures/aws-events`).
 fn reference_dir() -> PathBuf {
-    std::env::var_os("PATCHPILOT_REFERENCE_EVENTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/events")
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/aws-events")
 }
 
 fn load(path: &std::path::Path) -> Value {
@@ -36,7 +32,7 @@ fn every_reference_sample_parses_into_its_typed_model() {
     let files = json_files(&reference_dir());
     assert!(
         files.len() >= 11,
-        "expected the 11 reference samples, found {}",
+        "expected the 11 documented event shapes, found {}",
         files.len()
     );
     for path in files {
@@ -75,10 +71,10 @@ fn reference_samples_carry_the_expected_values() {
     else {
         panic!("not a command status event")
     };
-    assert_eq!(meta.account.as_deref(), Some("123456789012"));
-    assert_eq!(detail.command_id, "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b");
+    assert_eq!(meta.account.as_deref(), Some("111122223333"));
+    assert_eq!(detail.command_id, "7d1e0b6a-2c3f-4e8d-9a1b-0c2d3e4f5a6b");
     assert_eq!(detail.status, CommandStatus::Success);
-    assert_eq!(detail.parameters.first("commands"), Some("date"));
+    assert_eq!(detail.parameters.first("commands"), Some("uptime"));
 
     let Event::WindowExecution(_, detail) = Event::parse(load(
         &dir.join("maintenance-window-execution-state-change.json"),
@@ -87,13 +83,14 @@ fn reference_samples_carry_the_expected_values() {
         panic!("not a window execution event")
     };
     assert_eq!(detail.status, WindowExecutionStatus::TimedOut);
-    assert_eq!(detail.window_id, "mw-0ed7251d3fcf6e0c2");
+    assert_eq!(detail.window_id, "mw-0c50858d01ff4a3b1");
     assert!(detail.start_time.unwrap() < detail.end_time.unwrap());
 
-    // The doc sample has no `version`; it must parse all the same.
-    let Event::InstanceState(meta, detail) =
-        Event::parse(load(&dir.join("ec2-instance-state-change.json"))).unwrap()
-    else {
+    // The documented sample has no `version`; it must parse all the same.
+    let Event::InstanceState(meta, detail) = Event::parse(load(
+        &dir.join("ec2-instance-state-change-pending-no-version.json"),
+    ))
+    .unwrap() else {
         panic!("not an instance state event")
     };
     assert_eq!(meta.source, "aws.ec2");

@@ -54,7 +54,9 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "gate closed",
         "gate opened and pinned",
         "fleet compliant",
+        "re-check closed",
         "nothing dead-lettered",
+        "roles allow every call",
     ] {
         let row = report
             .row(step)

@@ -107,7 +107,7 @@ async fn the_invocation_rule_does_not_take_command_events_or_the_reverse() {
     let invocation = sample("invocation-failed.json", "AWS-RunPatchBaseline", "Failed");
     assert!(!event_pattern_matches(&events, &invocation_rule, &command).await);
     assert!(!event_pattern_matches(&events, &command_rule, &invocation).await);
-    // The reference samples, as a real account sent them.
+    // The documented event shapes (the repository's fixtures).
     for (rule, file) in [
         (
             &invocation_rule,
@@ -116,12 +116,10 @@ async fn the_invocation_rule_does_not_take_command_events_or_the_reverse() {
         (&command_rule, "ec2-command-status-change.json"),
     ] {
         let path = format!(
-            "{}/../../../shared/reference/events/{file}",
+            "{}/../../tests/fixtures/aws-events/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
         // The real envelope and detail, with a patch document that failed.
         let mut real: Value = serde_json::from_str(&text).unwrap();
         real["detail"]["document-name"] = json!("AWS-RunPatchBaseline");

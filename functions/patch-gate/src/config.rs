@@ -25,6 +25,10 @@ pub const OPERATING_SYSTEMS: &[&str] = &[
     "ALMA_LINUX",
 ];
 
+/// How many production baselines the gate pins: template.yaml's policy names each of them by ARN,
+/// and builds that many entries (one per operating system is the intended use).
+pub const MAX_PRODUCTION_BASELINES: usize = 8;
+
 /// A production baseline the gate pins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductionBaseline {
@@ -107,6 +111,13 @@ impl GateConfig {
                 id: id.to_owned(),
             });
         }
+        if production_baselines.len() > MAX_PRODUCTION_BASELINES {
+            return Err(vars.invalid(
+                "PRODUCTION_BASELINES",
+                &vars.list("PRODUCTION_BASELINES").join(","),
+                &format!("at most {MAX_PRODUCTION_BASELINES} baselines (one per operating system)"),
+            ));
+        }
         let topic_arn = vars.required("ALERT_TOPIC_ARN", "an SNS topic ARN")?;
         if !topic_arn.starts_with("arn:") {
             return Err(vars.invalid("ALERT_TOPIC_ARN", &topic_arn, "an SNS topic ARN"));
@@ -168,6 +179,19 @@ mod tests {
         assert_eq!(config.policy, Policy::default());
         assert!(config.production_baselines.is_empty());
         assert_eq!(config.patch_documents.len(), 3);
+    }
+
+    #[test]
+    fn at_most_eight_production_baselines() {
+        let nine: Vec<String> = (1..=9).map(|n| format!("pb-{n:017x}")).collect();
+        let joined = nine.join(",");
+        let mut env = base();
+        env.insert("PRODUCTION_BASELINES", &joined);
+        let err = GateConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("at most 8"), "{err}");
+        let eight = nine[..8].join(",");
+        env.insert("PRODUCTION_BASELINES", &eight);
+        assert_eq!(GateConfig::from_env(&env).unwrap().production_baselines.len(), 8);
     }
 
     #[test]

@@ -89,6 +89,19 @@ impl Tagger {
             .send()
             .await
             .map_err(|err| FunctionError::aws("ssm:GetParameter", err))?;
+        // Rules are configuration, not secrets: a SecureString read without decryption would parse
+        // its ciphertext. Refuse it by name rather than grant kms:Decrypt for no reason.
+        if parameter
+            .parameter()
+            .and_then(|p| p.r#type())
+            .is_some_and(|kind| *kind == aws_sdk_ssm::types::ParameterType::SecureString)
+        {
+            return Err(FunctionError::Config(patchpilot_shared::ConfigError::Invalid {
+                variable: "TAG_RULES_PARAMETER".to_owned(),
+                value: name.clone(),
+                expected: "a String parameter (it is a SecureString; tagging rules are not secret, store them as String)".to_owned(),
+            }));
+        }
         let text = parameter
             .parameter()
             .and_then(|p| p.value())

@@ -54,10 +54,10 @@ async fn instance_running_pattern_matches_exactly_running_ec2_events() {
         ))
         .await
     );
-    // The reference sample from a real account matches too.
+    // The documented shape of a running-state event (the repository's fixture) matches too.
     let real = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/events/ec2-instance-state-change-running-gist.json"
+        "/../../tests/fixtures/aws-events/ec2-instance-state-change-running.json"
     ))
     .unwrap();
     assert!(matches(real).await);

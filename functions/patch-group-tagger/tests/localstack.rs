@@ -435,3 +435,37 @@ async fn backfill_tags_thousands_in_batches_and_is_idempotent() {
     assert_eq!(again.counts[&Action::AlreadyTagged], 2020);
     assert_eq!(fixture.calls.count("CreateTags"), 0);
 }
+
+#[tokio::test]
+async fn a_secure_string_rules_parameter_is_refused_at_cold_start_by_name() {
+    let fixture = fixture().await;
+    fixture
+        .ssm
+        .put_parameter()
+        .name("/patchpilot/secret-rules")
+        .value(RULES)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env: std::collections::HashMap<&str, &str> =
+        [("TAG_RULES_PARAMETER", "/patchpilot/secret-rules")]
+            .into_iter()
+            .collect();
+    let err = Tagger::new(
+        Clients {
+            ec2: fixture.ec2.clone(),
+            ssm: fixture.ssm.clone(),
+        },
+        TaggerConfig::from_env(&env).unwrap(),
+    )
+    .await
+    .err()
+    .expect("a SecureString fails init");
+    let message = err.to_string();
+    assert!(
+        message.contains("TAG_RULES_PARAMETER") && message.contains("SecureString"),
+        "{message}"
+    );
+    assert_eq!(err.error_type(), "Permanent.Configuration");
+}

@@ -5,6 +5,7 @@
 //! template.yaml, into the functions' binaries under the Lambda Runtime API, acting on LocalStack,
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
+pub mod iam_check;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,9 @@ pub const STAGING_WINDOW: &str = "mw-0c50858d01ff4a3b1";
 pub const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
 pub const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
 pub const NAMESPACE: &str = "PatchCompliance";
+/// The tagger's rules live in Parameter Store, as a deployment that changes them without a redeploy
+/// keeps them.
+pub const RULES_PARAMETER: &str = "/patchpilot/tag-rules";
 const RULES: &str = r#"[{"name":"eks-nodes","skip":true,"match":{"tag_present":["eks:cluster-name"]}},{"name":"staging","patch_group":"staging","match":{"tags":{"Environment":"staging"}}},{"name":"production","patch_group":"production","match":{"tags":{"Environment":"production"}}}]"#;
 
 #[derive(Debug, Clone)]
@@ -100,6 +104,24 @@ impl Narrator {
     }
 }
 
+/// `name n, name n` for a count table.
+fn counts(table: &BTreeMap<String, usize>) -> String {
+    let parts: Vec<String> = table.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A percentage as people read it: `24.5 %`, or `n/a` when there is none.
+pub fn percent(value: Option<f64>) -> String {
+    match value {
+        Some(value) if value.is_finite() => format!("{value:.1} %"),
+        _ => "n/a".to_owned(),
+    }
+}
+
 pub fn scenario() -> Result<State, String> {
     let path = workspace_root().join("tooling/ssm-sim/scenarios/patch-week.json");
     let text =
@@ -128,12 +150,26 @@ pub async fn play(options: &Options) -> Result<Report, String> {
         ("ProductionWindowId", PRODUCTION_WINDOW),
         ("StagingPatchGroup", "staging"),
         ("ProductionBaselineIds", PRODUCTION_BASELINE),
-        ("TagRules", RULES),
+        ("TagRulesParameter", RULES_PARAMETER),
+        ("HealthAlarmPrefix", "staging-health-"),
         ("MetricNamespace", NAMESPACE),
         ("AlertStormThreshold", staging_threshold.as_str()),
         ("DryRun", "false"),
     ];
-    let world = World::start(scenario()?, &options.bin_dir, &parameters, &log_dir).await?;
+    let mut state = scenario()?;
+    state.parameters.insert(
+        RULES_PARAMETER.to_owned(),
+        patchpilot_test_support::ssm_sim::state::Parameter {
+            name: RULES_PARAMETER.to_owned(),
+            kind: "String".to_owned(),
+            value: RULES.to_owned(),
+            version: 1,
+            last_modified: Utc::now(),
+            description: Some("patch-group-tagger rules".to_owned()),
+            data_type: "text".to_owned(),
+        },
+    );
+    let world = World::start(state, &options.bin_dir, &parameters, &log_dir).await?;
     n.say(format!(
         "   LocalStack {}, moto {}, simulator {}; function logs in {}",
         world.aws.localstack_url,
@@ -160,6 +196,14 @@ pub async fn play(options: &Options) -> Result<Report, String> {
         failures == 0,
         format!("{failures} events in the failure queue"),
     );
+    // Every call the binaries made, against the roles of the translated template.
+    match iam_check::check(&world) {
+        Ok(findings) => {
+            let (ok, detail) = iam_check::summarise(&findings);
+            n.check("roles allow every call", ok, detail);
+        }
+        Err(err) => n.check("roles allow every call", false, err),
+    }
     result?;
     n.report.elapsed = started.elapsed();
     n.say("\nSummary");
@@ -581,7 +625,10 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     let metadata_ok = metadata
         .iter()
         .all(|(id, group)| tags.get(id).and_then(|t| t.get("PatchGroup")) == Some(group));
-    n.say(format!("   deliveries: {by_function:?}, {errors} errors"));
+    n.say(format!(
+        "   deliveries: {}; {errors} errors",
+        counts(&by_function)
+    ));
     n.check(
         "tagger",
         grouped == launched.len() && human_kept && metadata_ok && errors == 0,
@@ -639,7 +686,10 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     ));
     world.settle(settle).await?;
     let (by_function, errors) = delivery_summary(&world.take_deliveries().await);
-    n.say(format!("   deliveries: {by_function:?}, {errors} errors"));
+    n.say(format!(
+        "   deliveries: {}; {errors} errors",
+        counts(&by_function)
+    ));
     n.check(
         "staging run",
         status == "FAILED"
@@ -692,12 +742,18 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     let staging_percent = metric(world, "CompliancePercent", "staging").await;
     let fleet_percent = metric(world, "CompliancePercent", "(fleet)").await;
     n.say(format!(
-        "   CompliancePercent: staging {staging_percent:?}, fleet {fleet_percent:?}"
+        "   CompliancePercent: staging {}, fleet {}",
+        percent(staging_percent),
+        percent(fleet_percent)
     ));
     n.check(
         "snapshot metrics",
         staging_percent.is_some() && fleet_percent.is_some_and(|p| p < 95.0),
-        format!("staging {staging_percent:?} %, fleet {fleet_percent:?} %"),
+        format!(
+            "staging {}, fleet {}",
+            percent(staging_percent),
+            percent(fleet_percent)
+        ),
     );
     let waited = Instant::now();
     let mut state = alarm_state(world, "FleetComplianceAlarm").await;
@@ -785,7 +841,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     n.check(
         "gate opened and pinned",
         enabled && cutoffs == [expected_cutoff.clone()] && errors == 0,
-        format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {cutoffs:?} (staging ran {}, ApproveAfterDays 2)", rerun.format("%Y-%m-%d")),
+        format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {} (staging ran {}, ApproveAfterDays 2)", cutoffs.join(", "), rerun.format("%Y-%m-%d %H:%M UTC")),
     );
 
     n.say("\n7. Sunday: production runs; the snapshot shows the fleet compliant");
@@ -811,12 +867,97 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         .and_then(|summary| summary["fleet"]["compliance_percent"].as_f64());
     let fleet = metric_stat(world, "CompliancePercent", "(fleet)", "Maximum").await;
     n.say(format!(
-        "   snapshot: fleet CompliancePercent {reported:?}; CloudWatch shows {fleet:?}"
+        "   snapshot: fleet CompliancePercent {}; CloudWatch shows {}",
+        percent(reported),
+        percent(fleet)
     ));
     n.check(
         "fleet compliant",
         status == "SUCCESS" && reported == Some(100.0) && fleet == Some(100.0) && errors == 0,
-        format!("production {status}; fleet CompliancePercent {reported:?} (CloudWatch {fleet:?})"),
+        format!(
+            "production {status}; fleet CompliancePercent {} (CloudWatch {})",
+            percent(reported),
+            percent(fleet)
+        ),
+    );
+
+    n.say("\n8. A staging health alarm fires; the scheduled re-check closes production again");
+    recheck_after_health_alarm(world, n).await
+}
+
+/// A `staging-health-` alarm goes to ALARM; the gate's re-check schedule fires; production closes.
+async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(), String> {
+    let alarm = "staging-health-canary";
+    world
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(alarm)
+        .namespace("Canary")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(0.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+    world
+        .cloudwatch
+        .set_alarm_state()
+        .alarm_name(alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("the canary failed after the staging run")
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:SetAlarmState: {err:?}"))?;
+    let recheck = json!({
+        "version": "0", "id": format!("{:032x}", fastrand::u128(..)),
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": patchpilot_test_support::ACCOUNT, "time": Utc::now().to_rfc3339(),
+        "region": patchpilot_test_support::REGION,
+        "resources": [format!("arn:aws:events:{}:{}:rule/patchpilot-gate-recheck", patchpilot_test_support::REGION, patchpilot_test_support::ACCOUNT)],
+        "detail": {}
+    });
+    world.schedule("patch-gate", &recheck).await?;
+    world.settle(Duration::from_secs(60)).await?;
+    let deliveries = world.take_deliveries().await;
+    let (_, errors) = delivery_summary(&deliveries);
+    let outcome = deliveries
+        .iter()
+        .rev()
+        .find(|d| d.function == "patch-gate")
+        .and_then(|d| d.result.as_ref().ok())
+        .map(|report| report["outcome"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let _ = world.alerts().await;
+    let enabled = production_enabled(world).await?;
+    n.check(
+        "re-check closed",
+        !enabled && errors == 0,
+        format!(
+            "alarm {alarm} in ALARM; re-check outcome {outcome}; production enabled: {enabled}"
+        ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_read_them() {
+        assert_eq!(percent(Some(24.489795918367346)), "24.5 %");
+        assert_eq!(percent(Some(50.0)), "50.0 %");
+        assert_eq!(percent(None), "n/a");
+        assert_eq!(percent(Some(f64::NAN)), "n/a");
+        let table: BTreeMap<String, usize> = [
+            ("install-alerts".to_owned(), 12),
+            ("patch-gate".to_owned(), 1),
+        ]
+        .into();
+        assert_eq!(counts(&table), "install-alerts 12, patch-gate 1");
+        assert_eq!(counts(&BTreeMap::new()), "none");
+    }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use patchpilot_test_support::lambda_host::FunctionHost;
+use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
 use patchpilot_test_support::resources::{create_table, topic_with_queue};
 use patchpilot_test_support::ssm_sim::Background;
 use patchpilot_test_support::ssm_sim::state::State;
@@ -62,6 +63,12 @@ pub struct World {
     /// Each function's environment, as its host started it.
     pub envs: BTreeMap<String, Vec<(String, String)>>,
     pub log_dir: PathBuf,
+    /// Every AWS call the functions' binaries made, through their recording proxies.
+    pub recorder: Recorder,
+    _proxies: Vec<RecordingProxy>,
+    /// The template parameters and local resources of this deployment (for the IAM check).
+    pub parameters: Vec<(String, String)>,
+    pub resources: BTreeMap<String, String>,
 }
 
 fn aws_err(operation: &str, err: impl std::fmt::Debug) -> String {
@@ -108,6 +115,8 @@ impl World {
             .resources
             .insert("FailureQueue.Arn".into(), failure_arn);
 
+        let recorder = Recorder::default();
+        let mut proxies = Vec::new();
         let mut hosts = BTreeMap::new();
         let mut delivery_queues = BTreeMap::new();
         let mut rules = Vec::new();
@@ -115,13 +124,21 @@ impl World {
         let mut envs = BTreeMap::new();
         for (logical_id, binary) in FUNCTIONS {
             let mut env = deployment.environment(logical_id)?;
+            // Every endpoint is the function's recording proxy, which forwards to the local service.
+            let proxy = RecordingProxy::start(
+                logical_id,
+                Upstreams {
+                    ssm: sim.url.clone(),
+                    dynamodb: aws.dynamodb_url.clone(),
+                    localstack: aws.localstack_url.clone(),
+                },
+                recorder.clone(),
+            )
+            .await?;
             env.extend([
-                ("AWS_ENDPOINT_URL".to_owned(), aws.localstack_url.clone()),
-                ("AWS_ENDPOINT_URL_SSM".to_owned(), sim.url.clone()),
-                (
-                    "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
-                    aws.dynamodb_url.clone(),
-                ),
+                ("AWS_ENDPOINT_URL".to_owned(), proxy.url.clone()),
+                ("AWS_ENDPOINT_URL_SSM".to_owned(), proxy.url.clone()),
+                ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), proxy.url.clone()),
                 ("AWS_REGION".to_owned(), REGION.to_owned()),
                 ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
                 ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
@@ -176,6 +193,7 @@ impl World {
                     .map_err(|err| aws_err("events:PutTargets", err))?;
                 rules.push((rule, pattern.to_string()));
             }
+            proxies.push(proxy);
             hosts.insert(binary.to_string(), Arc::new(host));
             envs.insert(binary.to_string(), env);
             delivery_queues.insert(binary.to_string(), queue_url);
@@ -203,6 +221,13 @@ impl World {
             init_times,
             envs,
             log_dir: log_dir.to_owned(),
+            recorder,
+            _proxies: proxies,
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            resources: deployment.resources.clone(),
         };
         world.start_pumps();
         Ok(world)

@@ -5,10 +5,15 @@
 //!   loopback ports, or uses the ones named by `PATCHPILOT_LOCALSTACK_URL` / `PATCHPILOT_DYNAMODB_URL`.
 //!   [`LocalAws::shared`] gives one per test process, stopped when the process ends.
 //! - [`unique_name`] gives each test its own resource names, so tests share the services safely.
-//! - [`template`] reads template.yaml, so tests use the event patterns and names it declares.
+//! - [`template`] reads template.yaml, so tests use the event patterns and names it declares, and
+//!   resolves it as strictly as CloudFormation.
+//! - [`recorder`] records the calls a function's binary makes; [`iam`] checks them against the role
+//!   the translated template gives the function.
 
 pub mod calls;
+pub mod iam;
 pub mod lambda_host;
+pub mod recorder;
 pub mod resources;
 pub mod template;
 
@@ -254,6 +259,10 @@ impl Drop for LocalAws {
 
 /// The region every local test uses.
 pub const REGION: &str = "eu-west-1";
+
+/// The account LocalStack serves with the default credentials (`test`), and the one a local
+/// deployment's ARNs name.
+pub const ACCOUNT: &str = "000000000000";
 
 /// SDK configuration for a local endpoint with throwaway credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

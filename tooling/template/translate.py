@@ -1,0 +1,84 @@
+"""Translates template.yaml the way CloudFormation receives it: the SAM transform (samtranslator, the
+version aws-sam-cli pins) applied for each parameter set in parameter-sets.json. Each translated
+template is written as JSON with the set's values as the parameters' defaults, so cfn-lint (and the
+IAM test) see the values a deployment would have.
+
+    python translate.py OUT_DIR [SET ...]                  # every set when none is named
+    python translate.py OUT_DIR --parameters NAME JSON     # one set given as a JSON object
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.transform import transform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NoManagedPolicies:
+    """The template names managed policies by ARN only, so no IAM lookup is needed (or possible)."""
+
+    def load(self):
+        return {}
+
+
+def translate(template, values):
+    # Pseudo parameters as a deployment in eu-west-1 would have them.
+    parameters = {
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "111122223333",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "patchpilot",
+        "AWS::StackId": "arn:aws:cloudformation:eu-west-1:111122223333:stack/patchpilot/0",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+    }
+    for name, declaration in template.get("Parameters", {}).items():
+        if name in values:
+            parameters[name] = values[name]
+        elif "Default" in declaration:
+            parameters[name] = declaration["Default"]
+    unknown = sorted(set(values) - set(template.get("Parameters", {})))
+    if unknown:
+        raise SystemExit(f"parameter set names parameters the template does not declare: {unknown}")
+    fragment = json.loads(json.dumps(template))
+    # As `sam package` does: local code becomes an S3 artifact before CloudFormation sees it.
+    for resource in fragment.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            name = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", "function")
+            resource["Properties"]["CodeUri"] = f"s3://patchpilot-artifacts/{name}.zip"
+    translated = transform(fragment, parameters, NoManagedPolicies())
+    for name, value in values.items():
+        translated["Parameters"][name]["Default"] = value
+    return translated
+
+
+def main():
+    # The transform asks boto for the Region of the pseudo parameters; no account is contacted.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    sets = json.loads((Path(__file__).parent / "parameter-sets.json").read_text())["sets"]
+    wanted = sys.argv[2:] or list(sets)
+    if wanted[0] == "--parameters":
+        if len(wanted) != 3:
+            raise SystemExit(__doc__)
+        sets = {wanted[1]: json.loads(wanted[2])}
+        wanted = [wanted[1]]
+    for name in wanted:
+        if name not in sets:
+            raise SystemExit(f"no parameter set {name!r}; known: {', '.join(sets)}")
+        translated = translate(template, sets[name])
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(translated, indent=1, sort_keys=True))
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
