@@ -191,7 +191,13 @@ mod tests {
         assert!(err.contains("at most 8"), "{err}");
         let eight = nine[..8].join(",");
         env.insert("PRODUCTION_BASELINES", &eight);
-        assert_eq!(GateConfig::from_env(&env).unwrap().production_baselines.len(), 8);
+        assert_eq!(
+            GateConfig::from_env(&env)
+                .unwrap()
+                .production_baselines
+                .len(),
+            8
+        );
     }
 
     #[test]

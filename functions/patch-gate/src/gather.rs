@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
 
 use crate::decide::{Invocation, Member, Task};
-use crate::pin::{Baseline, Filter, Rule};
+use crate::pin::{Baseline, Filter, Rule, Source};
 
 fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(value.to_millis().ok()?)
@@ -317,5 +317,17 @@ pub async fn baseline(ssm: &aws_sdk_ssm::Client, id: &str) -> Result<Baseline, F
         rejected_patches_action: output
             .rejected_patches_action()
             .map(|a| a.as_str().to_owned()),
+        sources: output
+            .sources()
+            .iter()
+            .map(|source| Source {
+                name: source.name().to_owned(),
+                products: source.products().to_vec(),
+                configuration: source.configuration().to_owned(),
+            })
+            .collect(),
+        available_security_updates_compliance_status: output
+            .available_security_updates_compliance_status()
+            .map(|s| s.as_str().to_owned()),
     })
 }

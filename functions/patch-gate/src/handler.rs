@@ -2,8 +2,8 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_ssm::types::{
-    PatchAction, PatchComplianceLevel, PatchFilter, PatchFilterGroup, PatchFilterKey, PatchRule,
-    PatchRuleGroup,
+    PatchAction, PatchComplianceLevel, PatchComplianceStatus, PatchFilter, PatchFilterGroup,
+    PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
 };
 use chrono::{DateTime, Utc};
 use patchpilot_shared::{Event, FunctionError};
@@ -432,9 +432,29 @@ impl Gate {
             .set_patch_rules(Some(rules))
             .build()
             .map_err(|err| FunctionError::Invariant(format!("patch rule group: {err}")))?;
+        let sources = pinned
+            .sources
+            .iter()
+            .map(|source| {
+                PatchSource::builder()
+                    .name(&source.name)
+                    .set_products(Some(source.products.clone()))
+                    .configuration(&source.configuration)
+                    .build()
+                    .map_err(|err| FunctionError::Invariant(format!("patch source: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.clients
             .ssm
             .update_patch_baseline()
+            // An empty list clears production's own alternative repositories: staging's are the copy.
+            .set_sources(Some(sources))
+            .set_available_security_updates_compliance_status(
+                pinned
+                    .available_security_updates_compliance_status
+                    .as_deref()
+                    .map(PatchComplianceStatus::from),
+            )
             .baseline_id(&pinned.production_baseline_id)
             .global_filters(group(&pinned.global_filters)?)
             .approval_rules(rules)

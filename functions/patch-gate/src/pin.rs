@@ -1,11 +1,23 @@
 //! Exact promotion: production's baseline becomes staging's baseline frozen at the staging run.
 //!
-//! A rule approving `ApproveAfterDays N` had, when staging ran at time T, approved exactly the patches
-//! released on or before T − N days. Production gets the same rule with `ApproveUntilDate` = the date of
-//! T minus N days, so nothing released since can slip in untested. A rule that already uses
-//! `ApproveUntilDate D` keeps the earlier of D and T's date. Staging's explicit approvals and
-//! rejections are copied, and the patches that failed in staging are rejected too. Pure: plain data in,
-//! plain data out.
+//! AWS's pages read `ApproveAfterDays N` two ways: the API reference approves a patch N days after its
+//! release *time* (released 2025-11-09T18:00Z, N = 7: approved after 2025-11-16T18:00Z); the
+//! CloudFormation reference counts whole UTC days. `ApproveUntilDate D` approves every patch released on
+//! or before D, the whole UTC day. Production's cutoff must approve a subset of what staging had
+//! approved when it ran at T under *both* readings, and the largest such subset:
+//!
+//! - `ApproveAfterDays N` → D = date(T) − N − 1. The timestamp reading approved releases up to T − N
+//!   days, which ends part-way through the day date(T) − N; only the days before it are wholly
+//!   approved. (The whole-day reading approved all of date(T) − N: the tighter reading decides.)
+//! - `ApproveUntilDate D₀` → min(D₀, date(T) − 1): at T staging could only have installed what was
+//!   released by T, and the only whole days released by then are those before date(T).
+//! - neither (approve at once) → date(T) − 1, for the same reason.
+//!
+//! What is held back (released on the boundary day and approved by staging under one reading) is
+//! approved by the next staging run's cutoff. Staging's explicit approvals and rejections, global
+//! filters, rule filters, compliance levels, the non-security switch, the rejected-patch action,
+//! `Sources` and `AvailableSecurityUpdatesComplianceStatus` are copied, and the patches that failed in
+//! staging are rejected too. Pure: plain data in, plain data out.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
@@ -33,7 +45,15 @@ pub struct Rule {
     pub enable_non_security: Option<bool>,
 }
 
-/// The parts of a baseline that decide what is approved.
+/// An alternative patch repository (Linux): copied as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub name: String,
+    pub products: Vec<String>,
+    pub configuration: String,
+}
+
+/// The parts of a baseline that decide what is approved and how compliance is reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Baseline {
     pub id: String,
@@ -45,6 +65,9 @@ pub struct Baseline {
     pub approved_patches_enable_non_security: Option<bool>,
     pub rejected_patches: Vec<String>,
     pub rejected_patches_action: Option<String>,
+    pub sources: Vec<Source>,
+    /// Windows: `COMPLIANT` or `NON_COMPLIANT` for available security updates not approved.
+    pub available_security_updates_compliance_status: Option<String>,
 }
 
 /// How one rule's cutoff was set.
@@ -54,6 +77,10 @@ pub struct Cutoff {
     /// What staging's rule said, e.g. `ApproveAfterDays 2` or `ApproveUntilDate 2026-11-30`.
     pub staging: String,
     pub approve_until_date: String,
+    /// Why this date: the subset rule applied to this rule and run.
+    pub why: String,
+    /// The first release day production does not get this cycle (held back until the next run).
+    pub held_back_from: String,
 }
 
 /// What production's baseline becomes.
@@ -70,6 +97,8 @@ pub struct Pinned {
     pub approved_patches_enable_non_security: Option<bool>,
     pub rejected_patches: Vec<String>,
     pub rejected_patches_action: Option<String>,
+    pub sources: Vec<Source>,
+    pub available_security_updates_compliance_status: Option<String>,
     /// Entries that did not fit the 50-entry lists (reported, not applied).
     pub approved_overflow: Vec<String>,
     pub rejected_overflow: Vec<String>,
@@ -83,12 +112,47 @@ pub struct NotPinned {
     pub reason: String,
 }
 
-/// The approval cutoff for a rule approving after `days`, for a staging run started at `start`.
+/// Production's `ApproveUntilDate` for a staging rule approving after `days`, for a staging run
+/// started at `start`: date(start) − days − 1 (see the module's documentation).
 pub fn cutoff_date(start: DateTime<Utc>, days: u32) -> NaiveDate {
     start
         .date_naive()
-        .checked_sub_days(Days::new(u64::from(days)))
+        .checked_sub_days(Days::new(u64::from(days) + 1))
         .unwrap_or(NaiveDate::MIN)
+}
+
+/// Production's `ApproveUntilDate` for a staging rule approving until `until` (or at once, `None`).
+pub fn cutoff_until(start: DateTime<Utc>, until: Option<NaiveDate>) -> NaiveDate {
+    let last_whole_day = start.date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
+    until.map_or(last_whole_day, |date| date.min(last_whole_day))
+}
+
+/// Whether staging's rule had approved a patch released at `release` when it ran at `start`, under
+/// the timestamp reading (`whole_days = false`) or the whole-day reading.
+pub fn staging_approved(
+    rule_days: Option<u32>,
+    rule_until: Option<NaiveDate>,
+    start: DateTime<Utc>,
+    release: DateTime<Utc>,
+    whole_days: bool,
+) -> bool {
+    if release > start {
+        return false;
+    }
+    match (rule_days, rule_until) {
+        (Some(days), _) => {
+            if whole_days {
+                release
+                    .date_naive()
+                    .checked_add_days(Days::new(u64::from(days)))
+                    .is_some_and(|approved| approved <= start.date_naive())
+            } else {
+                release + chrono::Duration::days(i64::from(days)) <= start
+            }
+        }
+        (None, Some(until)) => release.date_naive() <= until,
+        (None, None) => true,
+    }
 }
 
 fn capped(items: Vec<String>) -> (Vec<String>, Vec<String>) {
@@ -123,26 +187,43 @@ pub fn pin(
             ),
         });
     }
-    let run_date = start.date_naive();
     let mut rules = Vec::with_capacity(staging.rules.len());
     let mut cutoffs = Vec::new();
     for (index, rule) in staging.rules.iter().enumerate() {
         let mut frozen = rule.clone();
-        let (described, until) = match (rule.approve_after_days, &rule.approve_until_date) {
-            (Some(days), _) => (
-                format!("ApproveAfterDays {days}"),
-                cutoff_date(start, u32::try_from(days).unwrap_or(0)),
-            ),
+        let (described, until, why) = match (rule.approve_after_days, &rule.approve_until_date) {
+            (Some(days), _) => {
+                let days = u32::try_from(days).unwrap_or(0);
+                (
+                    format!("ApproveAfterDays {days}"),
+                    cutoff_date(start, days),
+                    format!(
+                        "staging approved releases up to {} (N days before its start); the last whole day before that is the cutoff",
+                        (start - chrono::Duration::days(i64::from(days)))
+                            .format("%Y-%m-%d %H:%M UTC")
+                    ),
+                )
+            }
             (None, Some(date)) => {
                 let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|err| NotPinned {
                     production_baseline_id: production_baseline_id.to_owned(),
                     operating_system: staging.operating_system.clone(),
                     reason: format!("staging rule {index} has an unreadable ApproveUntilDate {date:?}: {err}"),
                 })?;
-                (format!("ApproveUntilDate {date}"), date.min(run_date))
+                let until = cutoff_until(start, Some(date));
+                let why = if until < date {
+                    "staging's date is on or after the run's day: only whole days released before the run are promoted".to_owned()
+                } else {
+                    "staging's own date, wholly before the run".to_owned()
+                };
+                (format!("ApproveUntilDate {date}"), until, why)
             }
-            // A rule with neither approves at once: frozen at the run's own date.
-            (None, None) => ("no approval delay".to_owned(), run_date),
+            // A rule with neither approves at once: frozen at the last whole day before the run.
+            (None, None) => (
+                "no approval delay".to_owned(),
+                cutoff_until(start, None),
+                "approves at once: only whole days released before the run are promoted".to_owned(),
+            ),
         };
         frozen.approve_after_days = None;
         frozen.approve_until_date = Some(until.format("%Y-%m-%d").to_string());
@@ -150,6 +231,12 @@ pub fn pin(
             rule: index,
             staging: described,
             approve_until_date: until.format("%Y-%m-%d").to_string(),
+            why,
+            held_back_from: until
+                .succ_opt()
+                .unwrap_or(until)
+                .format("%Y-%m-%d")
+                .to_string(),
         });
         rules.push(frozen);
     }
@@ -169,6 +256,10 @@ pub fn pin(
         approved_patches_enable_non_security: staging.approved_patches_enable_non_security,
         rejected_patches: rejected,
         rejected_patches_action: staging.rejected_patches_action.clone(),
+        sources: staging.sources.clone(),
+        available_security_updates_compliance_status: staging
+            .available_security_updates_compliance_status
+            .clone(),
         approved_overflow,
         rejected_overflow,
     })
@@ -210,36 +301,53 @@ mod tests {
             approved_patches_enable_non_security: Some(false),
             rejected_patches: vec!["openssl-3.0.0".into()],
             rejected_patches_action: Some("BLOCK".into()),
+            sources: vec![Source {
+                name: "internal-mirror".into(),
+                products: vec!["AmazonLinux2023".into()],
+                configuration: "[internal]\nbaseurl=https://mirror.example/al2023".into(),
+            }],
+            available_security_updates_compliance_status: None,
         }
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
     #[test]
     fn cutoffs_cross_month_and_year_boundaries() {
+        // Staging Thursday 02:00 UTC, N = 2: it approved releases up to Tuesday 02:00; Monday is
+        // the last whole day.
+        assert_eq!(cutoff_date(at(2026, 11, 26, 2), 2), day(2026, 11, 23));
+        assert_eq!(cutoff_date(at(2026, 3, 2, 2), 1), day(2026, 2, 28));
         assert_eq!(
-            cutoff_date(at(2026, 11, 26, 2), 2),
-            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
-        );
-        assert_eq!(
-            cutoff_date(at(2026, 3, 1, 2), 1),
-            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
-        );
-        assert_eq!(
-            cutoff_date(at(2028, 3, 1, 2), 1),
-            NaiveDate::from_ymd_opt(2028, 2, 29).unwrap(),
+            cutoff_date(at(2028, 3, 2, 2), 1),
+            day(2028, 2, 29),
             "leap year"
         );
-        assert_eq!(
-            cutoff_date(at(2027, 1, 3, 23), 7),
-            NaiveDate::from_ymd_opt(2026, 12, 27).unwrap()
-        );
+        assert_eq!(cutoff_date(at(2027, 1, 3, 23), 7), day(2026, 12, 26));
         assert_eq!(
             cutoff_date(at(2026, 11, 26, 23), 0),
-            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            "ApproveAfterDays 0"
+            day(2026, 11, 25),
+            "ApproveAfterDays 0: the day before the run"
         );
         assert_eq!(
-            cutoff_date(at(2026, 11, 26, 2), 100),
-            NaiveDate::from_ymd_opt(2026, 8, 18).unwrap()
+            cutoff_date(at(2026, 11, 26, 0), 0),
+            day(2026, 11, 25),
+            "midnight"
+        );
+        assert_eq!(cutoff_date(at(2026, 11, 26, 2), 100), day(2026, 8, 17));
+        assert_eq!(
+            cutoff_until(at(2026, 11, 26, 2), Some(day(2026, 12, 31))),
+            day(2026, 11, 25)
+        );
+        assert_eq!(
+            cutoff_until(at(2026, 11, 26, 2), Some(day(2026, 11, 26))),
+            day(2026, 11, 25)
+        );
+        assert_eq!(
+            cutoff_until(at(2026, 11, 26, 2), Some(day(2026, 10, 1))),
+            day(2026, 10, 1)
         );
     }
 
@@ -265,7 +373,12 @@ mod tests {
             .collect();
         assert_eq!(
             dates,
-            ["2026-11-24", "2026-11-26", "2026-11-26", "2026-10-01"]
+            ["2026-11-23", "2026-11-25", "2026-11-25", "2026-10-01"]
+        );
+        assert_eq!(pinned.cutoffs[0].held_back_from, "2026-11-24");
+        assert_eq!(
+            pinned.sources, base.sources,
+            "alternative repositories copied"
         );
         assert!(pinned.rules.iter().all(|r| r.approve_after_days.is_none()));
         assert_eq!(
