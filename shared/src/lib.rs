@@ -6,11 +6,15 @@
 //! - [`clients`]: the shared AWS SDK configuration (endpoint overrides, retry policy).
 //! - [`logging`]: structured logs honouring Lambda's log-format and log-level settings.
 //! - [`error`]: one error type that tells retryable failures from permanent ones.
+//! - [`live_values`]: values the live service spells differently from the SDK's model, read in both
+//!   spellings.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 
 pub mod clients;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod live_values;
 pub mod logging;
 pub mod metrics;
 

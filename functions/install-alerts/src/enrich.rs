@@ -1,6 +1,7 @@
 //! Gathering what an alert says. Every read may fail (the instance was terminated, the output expired,
 //! access was denied): a failed read is recorded in `unreadable` and the alert goes out without it.
 
+use patchpilot_shared::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
 use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::{CommandInvocationStatus, PatchOrchestratorFilter};
@@ -175,7 +176,7 @@ pub async fn failed_patches(
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values("FAILED")
+                .values(PATCH_STATE_FILTER_FAILED)
                 .build(),
         )
         .max_results(PATCH_PAGE)
@@ -185,6 +186,12 @@ pub async fn failed_patches(
         match page {
             Ok(page) => {
                 for patch in page.patches() {
+                    // The filter asked for failed patches; a state read as something else is not
+                    // one (an unknown state is kept: the service put it under the filter).
+                    let state = PatchState::parse(patch.state().as_str());
+                    if !matches!(state, PatchState::Failed | PatchState::Unknown(_)) {
+                        continue;
+                    }
                     total += 1;
                     if listed.len() < limit {
                         listed.push(FailedPatch {

@@ -1,6 +1,7 @@
 //! The reads the decision needs. Each returns `Err(text)` rather than failing the invocation: a read
 //! that fails becomes a failed check, and the gate closes.
 
+use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::StateValue;
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
 
 use crate::decide::{Invocation, Member, Task};
-use crate::pin::{Baseline, Filter, Rule, Source};
+use crate::pin::{Baseline, FailedPatch, Filter, Rule, Source};
 
 fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(value.to_millis().ok()?)
@@ -214,12 +215,12 @@ pub async fn alarms_firing(
     Ok(firing)
 }
 
-/// The failed patches (KB or advisory ids) of the given instances.
+/// The failed patches (id and title, once each) of the given instances.
 pub async fn failed_patches(
     ssm: &aws_sdk_ssm::Client,
     instance_ids: &[String],
-) -> Result<Vec<String>, FunctionError> {
-    let mut patches = BTreeSet::new();
+) -> Result<Vec<FailedPatch>, FunctionError> {
+    let mut patches: BTreeMap<String, FailedPatch> = BTreeMap::new();
     for instance in instance_ids {
         let mut pages = ssm
             .describe_instance_patches()
@@ -227,7 +228,7 @@ pub async fn failed_patches(
             .filters(
                 PatchOrchestratorFilter::builder()
                     .key("State")
-                    .values("FAILED")
+                    .values(PATCH_STATE_FILTER_FAILED)
                     .build(),
             )
             .max_results(50)
@@ -236,10 +237,17 @@ pub async fn failed_patches(
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|err| FunctionError::aws("ssm:DescribeInstancePatches", err))?;
-            patches.extend(page.patches().iter().map(|p| p.kb_id().to_owned()));
+            for patch in page.patches() {
+                patches
+                    .entry(patch.kb_id().to_owned())
+                    .or_insert_with(|| FailedPatch {
+                        kb_id: patch.kb_id().to_owned(),
+                        title: patch.title().to_owned(),
+                    });
+            }
         }
     }
-    Ok(patches.into_iter().collect())
+    Ok(patches.into_values().collect())
 }
 
 /// The baseline registered for `group` on `operating_system`, as plain data.

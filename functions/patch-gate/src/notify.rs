@@ -86,8 +86,12 @@ pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
         for cutoff in &pinned.cutoffs {
             let _ = writeln!(
                 text,
-                "  rule {}: {} -> ApproveUntilDate {}",
-                cutoff.rule, cutoff.staging, cutoff.approve_until_date
+                "  rule {}: {} -> ApproveUntilDate {} ({}); releases from {} are held back until the next staging run",
+                cutoff.rule,
+                cutoff.staging,
+                cutoff.approve_until_date,
+                cutoff.why,
+                cutoff.held_back_from
             );
         }
         if !pinned.rejected_patches.is_empty() {
@@ -99,6 +103,9 @@ pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
                 "  NOT APPLIED (lists hold 50): rejected {:?}, approved {:?}",
                 pinned.rejected_overflow, pinned.approved_overflow
             );
+        }
+        for why in &pinned.unrejectable {
+            let _ = writeln!(text, "  NOT REJECTED: {why}");
         }
     }
     for not_pinned in &report.not_pinned {

@@ -45,6 +45,73 @@ pub struct Rule {
     pub enable_non_security: Option<bool>,
 }
 
+/// A patch that failed on a staging instance, as DescribeInstancePatches names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedPatch {
+    pub kb_id: String,
+    pub title: String,
+}
+
+/// Operating systems whose rejected-patch lists take package names (user guide: "Package name
+/// formats for approved and rejected patch lists"): name, name.arch, name-version-release.arch …,
+/// not advisory or CVE ids.
+const PACKAGE_NAMED: &[&str] = &[
+    "AMAZON_LINUX",
+    "AMAZON_LINUX_2",
+    "AMAZON_LINUX_2022",
+    "AMAZON_LINUX_2023",
+    "REDHAT_ENTERPRISE_LINUX",
+    "CENTOS",
+    "ORACLE_LINUX",
+    "ROCKY_LINUX",
+    "ALMA_LINUX",
+    "SUSE",
+];
+
+/// Advisory and CVE id prefixes: not package names.
+const ADVISORY_PREFIXES: &[&str] = &[
+    "ALAS", "RHSA", "RHBA", "RHEA", "ELSA", "ELBA", "CESA", "RLSA", "ALSA", "SUSE-", "CVE-",
+];
+
+fn is_advisory(id: &str) -> bool {
+    ADVISORY_PREFIXES
+        .iter()
+        .any(|prefix| id.starts_with(prefix))
+}
+
+/// The name under which `operating_system`'s baselines accept `patch` in `RejectedPatches`, or why
+/// it has none. Windows takes KB ids; package-named systems take a package (`name.arch`, from the
+/// KBId, or from a title `name.arch:epoch:version-release`); others take the id as reported.
+pub fn rejectable_name(operating_system: &str, patch: &FailedPatch) -> Result<String, String> {
+    let kb = patch.kb_id.trim();
+    if operating_system == "WINDOWS" {
+        let digits = kb.strip_prefix("KB").unwrap_or_default();
+        return if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            Ok(kb.to_owned())
+        } else {
+            Err(format!("{kb:?} is not a KB id (KB and digits)"))
+        };
+    }
+    if !PACKAGE_NAMED.contains(&operating_system) {
+        return Ok(kb.to_owned());
+    }
+    if !kb.is_empty() && !is_advisory(kb) && !kb.contains(char::is_whitespace) {
+        return Ok(kb.to_owned());
+    }
+    // name.arch:epoch:version-release → name.arch
+    let from_title = patch.title.split(':').next().unwrap_or_default().trim();
+    if patch.title.contains(':')
+        && !from_title.is_empty()
+        && !from_title.contains(char::is_whitespace)
+    {
+        return Ok(from_title.to_owned());
+    }
+    Err(format!(
+        "{kb:?} is an advisory, not a package, and its title {:?} names no package; {operating_system} rejected lists take package names",
+        patch.title
+    ))
+}
+
 /// An alternative patch repository (Linux): copied as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
@@ -102,6 +169,9 @@ pub struct Pinned {
     /// Entries that did not fit the 50-entry lists (reported, not applied).
     pub approved_overflow: Vec<String>,
     pub rejected_overflow: Vec<String>,
+    /// Failed patches the production baseline's operating system cannot name in its rejected list,
+    /// with why (reported, never silently dropped).
+    pub unrejectable: Vec<String>,
 }
 
 /// Why a production baseline was not pinned.
@@ -175,7 +245,7 @@ pub fn pin(
     staging: &Baseline,
     production_baseline_id: &str,
     start: DateTime<Utc>,
-    failed_patches: &[String],
+    failed_patches: &[FailedPatch],
 ) -> Result<Pinned, NotPinned> {
     if NO_APPROVAL_DATES.contains(&staging.operating_system.as_str()) {
         return Err(NotPinned {
@@ -242,7 +312,13 @@ pub fn pin(
     }
     let (approved, approved_overflow) = capped(staging.approved_patches.clone());
     let mut rejected = staging.rejected_patches.clone();
-    rejected.extend(failed_patches.iter().cloned());
+    let mut unrejectable = Vec::new();
+    for patch in failed_patches {
+        match rejectable_name(&staging.operating_system, patch) {
+            Ok(name) => rejected.push(name),
+            Err(why) => unrejectable.push(why),
+        }
+    }
     let (rejected, rejected_overflow) = capped(rejected);
     Ok(Pinned {
         production_baseline_id: production_baseline_id.to_owned(),
@@ -262,6 +338,7 @@ pub fn pin(
             .clone(),
         approved_overflow,
         rejected_overflow,
+        unrejectable,
     })
 }
 
@@ -272,6 +349,65 @@ mod tests {
 
     fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn failed(kb_id: &str, title: &str) -> FailedPatch {
+        FailedPatch {
+            kb_id: kb_id.into(),
+            title: title.into(),
+        }
+    }
+
+    #[test]
+    fn failed_patches_are_rejected_in_the_form_their_os_accepts() {
+        let name = |os: &str, kb: &str, title: &str| rejectable_name(os, &failed(kb, title));
+        assert_eq!(
+            name("WINDOWS", "KB5031364", "2023-10 Cumulative Update").unwrap(),
+            "KB5031364"
+        );
+        assert!(name("WINDOWS", "openssl.x86_64", "x").is_err());
+        assert_eq!(
+            name(
+                "AMAZON_LINUX_2023",
+                "java-1.7.0-openjdk.x86_64",
+                "java-1.7.0-openjdk.x86_64:1:1.7.0.211-2.6.17.1.amzn2.0.1"
+            )
+            .unwrap(),
+            "java-1.7.0-openjdk.x86_64"
+        );
+        assert_eq!(
+            name(
+                "REDHAT_ENTERPRISE_LINUX",
+                "RHSA-2026:1234",
+                "openssl.x86_64:1:3.0.7-27.el9"
+            )
+            .unwrap(),
+            "openssl.x86_64",
+            "an advisory id with a package title: the package"
+        );
+        let err = name(
+            "AMAZON_LINUX_2023",
+            "ALAS2023-2026-1101",
+            "ALAS2023-2026-1101",
+        )
+        .unwrap_err();
+        assert!(err.contains("advisory"), "{err}");
+        assert_eq!(name("UBUNTU", "libssl3", "libssl3").unwrap(), "libssl3");
+    }
+
+    #[test]
+    fn an_unnameable_failed_patch_is_reported_not_dropped() {
+        let base = staging(vec![rule(Some(1), None)]);
+        let pinned = pin(
+            &base,
+            "pb-p",
+            at(2026, 11, 26, 2),
+            &[failed("ALAS2023-2026-9", "Amazon Linux 2023 advisory")],
+        )
+        .unwrap();
+        assert_eq!(pinned.rejected_patches, ["openssl-3.0.0"]);
+        assert_eq!(pinned.unrejectable.len(), 1);
+        assert!(pinned.unrejectable[0].contains("ALAS2023-2026-9"));
     }
 
     fn rule(after: Option<i32>, until: Option<&str>) -> Rule {
@@ -363,7 +499,10 @@ mod tests {
             &base,
             "pb-production",
             at(2026, 11, 26, 2),
-            &["ALAS-1".into()],
+            &[failed(
+                "ALAS2023-2026-1",
+                "openssl-libs.x86_64:1:3.0.8-1.amzn2023.0.18",
+            )],
         )
         .unwrap();
         let dates: Vec<&str> = pinned
@@ -393,7 +532,11 @@ mod tests {
         assert_eq!(pinned.cutoffs[2].staging, "ApproveUntilDate 2026-12-31");
         assert_eq!(pinned.global_filters, base.global_filters);
         assert_eq!(pinned.approved_patches, ["kernel-6.1.100"]);
-        assert_eq!(pinned.rejected_patches, ["openssl-3.0.0", "ALAS-1"]);
+        assert_eq!(
+            pinned.rejected_patches,
+            ["openssl-3.0.0", "openssl-libs.x86_64"]
+        );
+        assert!(pinned.unrejectable.is_empty());
         assert_eq!(pinned.rejected_patches_action.as_deref(), Some("BLOCK"));
         assert_eq!(
             pinned.approved_patches_compliance_level.as_deref(),
@@ -405,17 +548,19 @@ mod tests {
     #[test]
     fn lists_hold_fifty_and_report_the_overflow() {
         let base = staging(vec![rule(Some(1), None)]);
-        let failed: Vec<String> = (0..60).map(|n| format!("ALAS-{n}")).collect();
-        let pinned = pin(&base, "pb-p", at(2026, 11, 26, 2), &failed).unwrap();
+        let many: Vec<FailedPatch> = (0..60)
+            .map(|n| failed(&format!("pkg{n}.x86_64"), &format!("pkg{n}.x86_64:0:1.0-1")))
+            .collect();
+        let pinned = pin(&base, "pb-p", at(2026, 11, 26, 2), &many).unwrap();
         assert_eq!(pinned.rejected_patches.len(), 50);
         assert_eq!(pinned.rejected_overflow.len(), 11);
-        assert_eq!(pinned.rejected_overflow.last().unwrap(), "ALAS-59");
+        assert_eq!(pinned.rejected_overflow.last().unwrap(), "pkg59.x86_64");
         // Duplicates are not counted twice.
         let pinned = pin(
             &base,
             "pb-p",
             at(2026, 11, 26, 2),
-            &["openssl-3.0.0".into()],
+            &[failed("openssl-3.0.0", "openssl-3.0.0")],
         )
         .unwrap();
         assert_eq!(pinned.rejected_patches, ["openssl-3.0.0"]);

@@ -331,7 +331,11 @@ impl ServiceModel {
             "string" => {
                 if let Some(allowed) = &shape.enum_values {
                     let text = value.as_str().expect("checked above");
-                    if !allowed.iter().any(|candidate| candidate == text) {
+                    let live = LIVE_SPELLINGS
+                        .iter()
+                        .find(|(shape, _)| *shape == shape_name)
+                        .is_some_and(|(_, values)| values.contains(&text));
+                    if !live && !allowed.iter().any(|candidate| candidate == text) {
                         problems.push(format!(
                             "{path}: {text:?} is not one of {shape_name}'s values"
                         ));
@@ -342,6 +346,22 @@ impl ServiceModel {
         }
     }
 }
+
+/// Enum shapes whose values the live service spells differently from botocore's model; responses
+/// follow the live service (fidelity ledger, first row).
+pub const LIVE_SPELLINGS: &[(&str, &[&str])] = &[(
+    "PatchComplianceDataState",
+    &[
+        "Installed",
+        "InstalledOther",
+        "InstalledPendingReboot",
+        "InstalledRejected",
+        "Missing",
+        "NotApplicable",
+        "Failed",
+        "AvailableSecurityUpdate",
+    ],
+)];
 
 /// AWS names members in validation messages with a lower-case first letter.
 fn join(path: &str, member: &str) -> String {

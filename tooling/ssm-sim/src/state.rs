@@ -54,21 +54,38 @@ pub enum PatchState {
 }
 
 impl PatchState {
+    pub const ALL: [PatchState; 8] = [
+        Self::Installed,
+        Self::InstalledOther,
+        Self::InstalledPendingReboot,
+        Self::InstalledRejected,
+        Self::Missing,
+        Self::NotApplicable,
+        Self::Failed,
+        Self::AvailableSecurityUpdate,
+    ];
+
+    /// The spelling the live service returns in `DescribeInstancePatches` (`"State": "Installed"`,
+    /// the AWS CLI's documented output) and takes as `State` filter values (API reference sample
+    /// values `Installed | InstalledOther | InstalledPendingReboot`), not the model's upper-case enum.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Installed => "INSTALLED",
-            Self::InstalledOther => "INSTALLED_OTHER",
-            Self::InstalledPendingReboot => "INSTALLED_PENDING_REBOOT",
-            Self::InstalledRejected => "INSTALLED_REJECTED",
-            Self::Missing => "MISSING",
-            Self::NotApplicable => "NOT_APPLICABLE",
-            Self::Failed => "FAILED",
-            Self::AvailableSecurityUpdate => "AVAILABLE_SECURITY_UPDATE",
+            Self::Installed => "Installed",
+            Self::InstalledOther => "InstalledOther",
+            Self::InstalledPendingReboot => "InstalledPendingReboot",
+            Self::InstalledRejected => "InstalledRejected",
+            Self::Missing => "Missing",
+            Self::NotApplicable => "NotApplicable",
+            Self::Failed => "Failed",
+            Self::AvailableSecurityUpdate => "AvailableSecurityUpdate",
         }
     }
 
+    /// A `State` filter value: the documented spelling only. The model's upper-case spelling is
+    /// refused (InvalidFilter) rather than silently matching nothing — a choice, not a documented
+    /// behaviour (see the fidelity ledger).
     pub fn parse(text: &str) -> Option<Self> {
-        serde_json::from_value(Value::String(text.to_owned())).ok()
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
     }
 
     /// States that make an instance NON_COMPLIANT under Patch Manager's default rules (pending reboot

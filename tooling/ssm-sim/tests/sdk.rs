@@ -101,21 +101,21 @@ async fn instance_counts_match_their_patches_and_group_state_matches_its_instanc
         };
         assert_eq!(
             state.installed_count(),
-            count("INSTALLED"),
+            count("Installed"),
             "{}",
             state.instance_id()
         );
-        assert_eq!(state.missing_count(), count("MISSING"));
-        assert_eq!(state.failed_count(), count("FAILED"));
+        assert_eq!(state.missing_count(), count("Missing"));
+        assert_eq!(state.failed_count(), count("Failed"));
         assert_eq!(
             state.installed_pending_reboot_count().unwrap_or_default(),
-            count("INSTALLED_PENDING_REBOOT")
+            count("InstalledPendingReboot")
         );
-        assert_eq!(state.not_applicable_count(), count("NOT_APPLICABLE"));
-        let non_compliant = count("MISSING")
-            + count("FAILED")
-            + count("INSTALLED_PENDING_REBOOT")
-            + count("INSTALLED_REJECTED");
+        assert_eq!(state.not_applicable_count(), count("NotApplicable"));
+        let non_compliant = count("Missing")
+            + count("Failed")
+            + count("InstalledPendingReboot")
+            + count("InstalledRejected");
         let split = state.critical_non_compliant_count().unwrap_or_default()
             + state.security_non_compliant_count().unwrap_or_default()
             + state.other_non_compliant_count().unwrap_or_default();
@@ -186,12 +186,13 @@ async fn count_filters_and_patch_filters() {
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values("Failed")
+                .values("FAILED")
                 .build(),
         )
         .send()
         .await;
-    // State values are upper case in the API; a wrong case is refused rather than matching nothing.
+    // The live service takes the documented spelling (`Failed`); the model's upper case is refused
+    // rather than silently matching nothing (a choice recorded in the fidelity ledger).
     assert_eq!(
         patches.unwrap_err().into_service_error().code(),
         Some("InvalidFilter")
@@ -202,7 +203,7 @@ async fn count_filters_and_patch_filters() {
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values("FAILED")
+                .values("Failed")
                 .build(),
         )
         .max_results(50)
@@ -214,7 +215,7 @@ async fn count_filters_and_patch_filters() {
         patches
             .patches()
             .iter()
-            .all(|p| p.state().as_str() == "FAILED" && p.installed_time().secs() == 0)
+            .all(|p| p.state().as_str() == "Failed" && p.installed_time().secs() == 0)
     );
 }
 
@@ -569,7 +570,7 @@ async fn a_window_execution_updates_every_record_consistently() {
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values("FAILED")
+                .values("Failed")
                 .build(),
         )
         .send()
