@@ -188,7 +188,8 @@ async fn a_clean_staging_run_opens_production_and_pins_its_baseline_once() {
     assert_eq!(report.outcome, "decided");
     assert_eq!(report.open, Some(true), "{:#?}", report.checks);
     assert!(fixture.production_enabled().await);
-    let expected_cutoff = (started.date_naive() - chrono::Days::new(2))
+    // ApproveAfterDays 2: the last whole day before (start − 2 days).
+    let expected_cutoff = (started.date_naive() - chrono::Days::new(3))
         .format("%Y-%m-%d")
         .to_string();
     assert_eq!(
@@ -435,4 +436,186 @@ async fn other_windows_and_unfinished_executions_are_ignored() {
     event["detail"]["status"] = json!("IN_PROGRESS");
     assert_eq!(gate.handle(event).await.unwrap().outcome, "ignored");
     assert!(fixture.messages(0).await.is_empty());
+}
+
+/// Runs staging with `failing` failing on `patch` while the execution still ends SUCCESS (a task whose
+/// MaxErrors tolerates them).
+fn run_staging_tolerated(
+    fixture: &Fixture,
+    failing: &str,
+    patch: &str,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    let mut state = fixture.sim.sim.app.state.write().unwrap();
+    let outcome: InstanceOutcome =
+        serde_json::from_value(json!({"status": "Failed", "failed_patches": [patch]})).unwrap();
+    let request = RunRequest {
+        window_id: STAGING.into(),
+        outcomes: BTreeMap::from([(failing.to_owned(), outcome)]),
+        status: Some("SUCCESS".into()),
+        verification: None,
+        start: Some(start),
+        duration_minutes: 30,
+    };
+    run_window(&mut state, request, &mut fastrand::Rng::new())
+        .unwrap()
+        .events
+        .into_iter()
+        .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
+        .expect("the run emits the execution event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tolerated_failure_opens_and_rejects_its_patches() {
+    let fixture = fixture().await;
+    let event = run_staging_tolerated(&fixture, "i-00a00000000000002", "kernel.x86_64", start());
+    let report = fixture
+        .gate(&[("MAX_FAILED_INSTANCES", "1")])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(true), "{:#?}", report.checks);
+    assert_eq!(report.failed_instances, ["i-00a00000000000002"]);
+    // The simulator answers DescribeInstancePatches in the live spelling (State "Failed"); the gate
+    // still finds the failed patch and rejects it by package name, as Amazon Linux takes it.
+    let production = fixture
+        .clients
+        .ssm
+        .get_patch_baseline()
+        .baseline_id(PRODUCTION_BASELINE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(production.rejected_patches(), ["kernel.x86_64"]);
+    let messages = fixture.messages(1).await;
+    let doc: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        doc["pinned"][0]["rejected_patches"],
+        json!(["kernel.x86_64"])
+    );
+    assert_eq!(doc["pinned"][0]["unrejectable"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_becomes_a_field_by_field_copy_of_staging_frozen_at_the_run() {
+    let fixture = fixture().await;
+    // Staging's baseline uses every field that changes what is approved or how compliance is
+    // reported; production starts out different in each.
+    {
+        let mut state = fixture.sim.sim.app.state.write().unwrap();
+        let staging = state.baselines.get_mut("pb-0c10000000000000a").unwrap();
+        staging.global_filters = Some(json!({"PatchFilters": [
+            {"Key": "PRODUCT", "Values": ["AmazonLinux2023"]},
+            {"Key": "CLASSIFICATION", "Values": ["Security", "Bugfix"]}
+        ]}));
+        staging.approval_rules = Some(json!({"PatchRules": [
+            {"PatchFilterGroup": {"PatchFilters": [{"Key": "SEVERITY", "Values": ["Critical", "Important"]}]},
+             "ComplianceLevel": "CRITICAL", "ApproveAfterDays": 2, "EnableNonSecurity": false},
+            {"PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": ["Bugfix"]}]},
+             "ComplianceLevel": "LOW", "ApproveUntilDate": "2099-12-31", "EnableNonSecurity": true}
+        ]}));
+        staging.approved_patches = vec!["curl.x86_64".into()];
+        staging.approved_patches_compliance_level = "HIGH".into();
+        staging.approved_patches_enable_non_security = true;
+        staging.rejected_patches = vec!["python3.x86_64".into()];
+        staging.rejected_patches_action = "BLOCK".into();
+        staging.sources = vec![json!({
+            "Name": "internal-mirror", "Products": ["AmazonLinux2023"],
+            "Configuration": "[internal]\nname=Internal\nbaseurl=https://mirror.example/al2023\nenabled=1"
+        })];
+        let production = state.baselines.get_mut(PRODUCTION_BASELINE).unwrap();
+        production.sources = vec![json!({
+            "Name": "old-mirror", "Products": ["AmazonLinux2023"],
+            "Configuration": "[old]\nbaseurl=https://old.example"
+        })];
+        production.approved_patches = vec!["glibc.x86_64".into()];
+    }
+    let started = start();
+    let event = fixture.run_staging(&[], started);
+    let report = fixture.gate(&[]).handle(event).await.unwrap();
+    assert_eq!(report.open, Some(true), "{:#?}", report.checks);
+
+    let read = |id: &'static str| {
+        let ssm = fixture.clients.ssm.clone();
+        async move {
+            ssm.get_patch_baseline()
+                .baseline_id(id)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let staging = read("pb-0c10000000000000a").await;
+    let production = read(PRODUCTION_BASELINE).await;
+    assert_eq!(production.operating_system(), staging.operating_system());
+    assert_eq!(
+        production.global_filters(),
+        staging.global_filters(),
+        "global filters"
+    );
+    let (s_rules, p_rules) = (
+        staging.approval_rules().unwrap().patch_rules(),
+        production.approval_rules().unwrap().patch_rules(),
+    );
+    assert_eq!(p_rules.len(), s_rules.len());
+    let day = |offset: u64| {
+        (started.date_naive() - chrono::Days::new(offset))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    for (index, (s, p)) in s_rules.iter().zip(p_rules).enumerate() {
+        assert_eq!(
+            p.patch_filter_group(),
+            s.patch_filter_group(),
+            "rule {index} filters"
+        );
+        assert_eq!(
+            p.compliance_level(),
+            s.compliance_level(),
+            "rule {index} compliance level"
+        );
+        assert_eq!(
+            p.enable_non_security(),
+            s.enable_non_security(),
+            "rule {index} non-security"
+        );
+        assert_eq!(
+            p.approve_after_days(),
+            None,
+            "rule {index}: no relative approval left"
+        );
+    }
+    assert_eq!(
+        p_rules[0].approve_until_date(),
+        Some(day(3).as_str()),
+        "ApproveAfterDays 2"
+    );
+    assert_eq!(
+        p_rules[1].approve_until_date(),
+        Some(day(1).as_str()),
+        "an ApproveUntilDate after the run: the last whole day before it"
+    );
+    assert_eq!(production.approved_patches(), staging.approved_patches());
+    assert_eq!(
+        production.approved_patches_compliance_level(),
+        staging.approved_patches_compliance_level()
+    );
+    assert_eq!(
+        production.approved_patches_enable_non_security(),
+        staging.approved_patches_enable_non_security()
+    );
+    assert_eq!(production.rejected_patches(), staging.rejected_patches());
+    assert_eq!(
+        production.rejected_patches_action(),
+        staging.rejected_patches_action()
+    );
+    assert_eq!(
+        production.sources(),
+        staging.sources(),
+        "alternative repositories"
+    );
+    assert_eq!(
+        production.available_security_updates_compliance_status(),
+        staging.available_security_updates_compliance_status()
+    );
 }

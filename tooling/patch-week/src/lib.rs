@@ -827,7 +827,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
                 .collect()
         })
         .unwrap_or_default();
-    let expected_cutoff = (rerun.date_naive() - chrono::Days::new(2))
+    // ApproveAfterDays 2: the last whole day before (start − 2 days).
+    let expected_cutoff = (rerun.date_naive() - chrono::Days::new(3))
         .format("%Y-%m-%d")
         .to_string();
     let enabled = production_enabled(world).await?;

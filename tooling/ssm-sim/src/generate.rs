@@ -85,7 +85,8 @@ pub fn generate(options: &GenerateOptions) -> State {
 
     for index in 0..CATALOG_SIZE {
         let (severity, level) = SEVERITIES[index % SEVERITIES.len()];
-        let id = format!("ALAS2023-2026-{:04}", 100 + index);
+        // Amazon Linux patches are packages: KBId name.arch, title name.arch:epoch:version-release.
+        let id = format!("package-{index:03}.x86_64");
         state.catalog_index.insert(id.clone(), index as u32);
         state.catalog.push(PatchInfo {
             title: format!(

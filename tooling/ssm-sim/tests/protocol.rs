@@ -53,7 +53,7 @@ fn every_operation_answers_in_its_documented_output_shape() {
         ),
         (
             "UpdatePatchBaseline",
-            json!({"BaselineId": "pb-0c10000000000000b", "RejectedPatches": ["ALAS2023-2026-1105"]}),
+            json!({"BaselineId": "pb-0c10000000000000b", "RejectedPatches": ["python3.x86_64"]}),
         ),
         ("GetMaintenanceWindow", json!({"WindowId": STAGING_WINDOW})),
         (

@@ -272,7 +272,7 @@ async fn writes_show_in_the_reads_that_follow() {
                 .build()
                 .unwrap(),
         )
-        .rejected_patches("ALAS2023-2026-1105")
+        .rejected_patches("python3.x86_64")
         .send()
         .await
         .unwrap();
@@ -285,7 +285,7 @@ async fn writes_show_in_the_reads_that_follow() {
     let rules = baseline.approval_rules().unwrap().patch_rules();
     assert_eq!(rules[0].approve_until_date(), Some("2026-11-21"));
     assert_eq!(rules[0].approve_after_days(), None);
-    assert_eq!(baseline.rejected_patches(), ["ALAS2023-2026-1105"]);
+    assert_eq!(baseline.rejected_patches(), ["python3.x86_64"]);
     assert_eq!(baseline.patch_groups(), ["production"]);
 
     let both = rule.clone();
@@ -483,7 +483,7 @@ async fn a_window_execution_updates_every_record_consistently() {
         "/_sim/window-executions",
         Some(&json!({
             "window_id": STAGING_WINDOW,
-            "outcomes": {failing: {"status": "Failed", "failed_patches": ["ALAS2023-2026-1102"]}}
+            "outcomes": {failing: {"status": "Failed", "failed_patches": ["kernel.x86_64"]}}
         })),
     );
     assert_eq!(status, 200, "{run}");
@@ -551,7 +551,7 @@ async fn a_window_execution_updates_every_record_consistently() {
         output
             .standard_error_content()
             .unwrap()
-            .contains("kernel-6.1.119"),
+            .contains("kernel.x86_64:0:6.1.119"),
         "{:?}",
         output.standard_error_content()
     );
@@ -577,7 +577,7 @@ async fn a_window_execution_updates_every_record_consistently() {
         .await
         .unwrap();
     assert_eq!(patches.patches().len(), 1);
-    assert_eq!(patches.patches()[0].kb_id(), "ALAS2023-2026-1102");
+    assert_eq!(patches.patches()[0].kb_id(), "kernel.x86_64");
     let states = ssm
         .describe_instance_patch_states()
         .instance_ids(failing)
