@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
 
 use crate::decide::{Invocation, Member, Task};
-use crate::pin::{Baseline, FailedPatch, Filter, Rule, Source};
+use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
 
 fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(value.to_millis().ok()?)
@@ -338,4 +338,56 @@ pub async fn baseline(ssm: &aws_sdk_ssm::Client, id: &str) -> Result<Baseline, F
             .available_security_updates_compliance_status()
             .map(|s| s.as_str().to_owned()),
     })
+}
+
+/// How many patches `staging_baseline` had approved by `start` (approval date at or before it) that
+/// were released after `cutoff`, the latest day production's pinned rules approve. With one rule this
+/// is exact; with rules of different cutoffs it is a lower bound (the list does not say which rule
+/// approved a patch).
+pub async fn held_back(
+    ssm: &aws_sdk_ssm::Client,
+    staging_baseline: &str,
+    start: DateTime<Utc>,
+    cutoff: chrono::NaiveDate,
+) -> HeldBack {
+    let mut held = HeldBack::default();
+    let mut pages = ssm
+        .describe_effective_patches_for_patch_baseline()
+        .baseline_id(staging_baseline)
+        .max_results(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                held.unreadable = Some(
+                    FunctionError::aws("ssm:DescribeEffectivePatchesForPatchBaseline", err)
+                        .to_string(),
+                );
+                return held;
+            }
+        };
+        for effective in page.effective_patches() {
+            let (Some(patch), Some(status)) = (effective.patch(), effective.patch_status()) else {
+                continue;
+            };
+            let approved_by_run = status
+                .approval_date()
+                .and_then(time)
+                .is_some_and(|approved| approved <= start);
+            let released_after = patch
+                .release_date()
+                .and_then(time)
+                .is_some_and(|released| released.date_naive() > cutoff);
+            if approved_by_run && released_after {
+                held.patches += 1;
+                if held.examples.len() < 10 {
+                    held.examples
+                        .push(patch.id().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    held
 }

@@ -381,7 +381,18 @@ impl Gate {
                         format!("could not read staging's {operating_system} baseline: {err}")
                     })?;
             match pin(&staging, production_id, execution.start, &failed_patches) {
-                Ok(pinned) => {
+                Ok(mut pinned) => {
+                    if let Some(latest) = pinned
+                        .rules
+                        .iter()
+                        .filter_map(|r| r.approve_until_date.as_deref())
+                        .filter_map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                        .max()
+                    {
+                        pinned.held_back = Some(
+                            gather::held_back(ssm, &staging.id, execution.start, latest).await,
+                        );
+                    }
                     if !self.config.common.dry_run {
                         self.apply(&pinned)
                             .await

@@ -104,6 +104,27 @@ pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
                 pinned.rejected_overflow, pinned.approved_overflow
             );
         }
+        match &pinned.held_back {
+            Some(held) if held.unreadable.is_some() => {
+                let _ = writeln!(
+                    text,
+                    "  held back: unknown ({})",
+                    held.unreadable.as_deref().unwrap_or_default()
+                );
+            }
+            Some(held) if held.patches > 0 => {
+                let _ = writeln!(
+                    text,
+                    "  held back: {} patch(es) staging approved but released after the cutoff ({}); the next staging run promotes them",
+                    held.patches,
+                    held.examples.join(", ")
+                );
+            }
+            Some(_) => {
+                let _ = writeln!(text, "  held back: none");
+            }
+            None => {}
+        }
         for why in &pinned.unrejectable {
             let _ = writeln!(text, "  NOT REJECTED: {why}");
         }

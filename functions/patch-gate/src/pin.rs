@@ -172,6 +172,19 @@ pub struct Pinned {
     /// Failed patches the production baseline's operating system cannot name in its rejected list,
     /// with why (reported, never silently dropped).
     pub unrejectable: Vec<String>,
+    /// What staging approved that production does not get this cycle (filled in by the handler).
+    pub held_back: Option<HeldBack>,
+}
+
+/// Patches staging had approved at its run that production will not get this cycle (released on the
+/// boundary day or after), as the service's effective-patch list tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HeldBack {
+    pub patches: usize,
+    /// The first few, by id.
+    pub examples: Vec<String>,
+    /// Why the count is unknown, when the list could not be read.
+    pub unreadable: Option<String>,
 }
 
 /// Why a production baseline was not pinned.
@@ -339,6 +352,7 @@ pub fn pin(
         approved_overflow,
         rejected_overflow,
         unrejectable,
+        held_back: None,
     })
 }
 

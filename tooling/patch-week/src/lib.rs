@@ -104,6 +104,105 @@ impl Narrator {
     }
 }
 
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Two patches released on the boundary day of the staging run at `run` (ApproveAfterDays 2): one
+/// just before run − 2 days (staging approves it; production's whole-day cutoff holds it back) and
+/// one just after (staging does not approve it; the old date-only cutoff would have let production
+/// install it untested). Added to every instance as not yet approved. Returns (id, release, approved
+/// by staging at the run).
+fn release_on_the_boundary_day(
+    world: &World,
+    run: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>, bool)>, String> {
+    use patchpilot_test_support::ssm_sim::state::PatchInfo;
+    let edge = run - chrono::Duration::days(2);
+    let midnight = edge
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .ok_or("midnight")?
+        .and_utc();
+    let since_midnight = edge - midnight;
+    let until_next = midnight + chrono::Duration::days(1) - edge;
+    let half = |span: chrono::Duration| span.min(chrono::Duration::minutes(60)) / 2;
+    let mut patches = vec![("tzdata.noarch", edge - half(since_midnight), true)];
+    let after = edge + half(until_next) + chrono::Duration::seconds(1);
+    if after.date_naive() == edge.date_naive() {
+        patches.push(("sudo.x86_64", after, false));
+    }
+    let mut state = world
+        .sim
+        .app
+        .state
+        .write()
+        .map_err(|_| "simulator state poisoned")?;
+    let mut out = Vec::new();
+    for (id, released, approved) in patches {
+        let index = state.catalog.len() as u32;
+        state.catalog.push(PatchInfo {
+            id: id.to_owned(),
+            title: format!("{id}:0:2026.1-1.amzn2023"),
+            classification: "Security".into(),
+            severity: "Critical".into(),
+            compliance_level: "CRITICAL".into(),
+            cve_ids: None,
+            release_date: Some(released),
+        });
+        state.catalog_index.insert(id.to_owned(), index);
+        let ids: Vec<String> = state.instances.keys().cloned().collect();
+        for instance in &ids {
+            if let Some(found) = state.instances.get_mut(instance) {
+                found.patches.push(InstancePatch {
+                    patch: index,
+                    state: PatchState::NotApproved,
+                    installed_time: None,
+                });
+            }
+            state.recount(instance);
+        }
+        out.push((id.to_owned(), released, approved));
+    }
+    Ok(out)
+}
+
+/// Which boundary patches are installed on some staging instance, and on some production instance.
+fn boundary_installs(
+    world: &World,
+    boundary: &[(String, DateTime<Utc>, bool)],
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let state = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?;
+    let installed_in = |group: &str| -> Vec<String> {
+        boundary
+            .iter()
+            .filter(|(id, _, _)| {
+                let Some(index) = state.catalog_index.get(id) else {
+                    return false;
+                };
+                state.instances.values().any(|instance| {
+                    instance.patch_group.as_deref() == Some(group)
+                        && instance
+                            .patches
+                            .iter()
+                            .any(|p| p.patch == *index && p.state == PatchState::Installed)
+                })
+            })
+            .map(|(id, _, _)| id.clone())
+            .collect()
+    };
+    Ok((installed_in("staging"), installed_in("production")))
+}
+
 /// `name n, name n` for a count table.
 fn counts(table: &BTreeMap<String, usize>) -> String {
     let parts: Vec<String> = table.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -806,10 +905,30 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
 
     n.say("\n6. The failure is fixed; staging runs again cleanly; the gate opens production and pins its baseline");
     let rerun = Utc::now() - chrono::Duration::hours(1);
+    let boundary = release_on_the_boundary_day(world, rerun)?;
+    for (id, released, approved) in &boundary {
+        n.say(format!(
+            "   {id} released {} ({})",
+            released.format("%Y-%m-%d %H:%M:%S UTC"),
+            if *approved {
+                "staging approves it at the run: ApproveAfterDays 2 has passed"
+            } else {
+                "after the run minus 2 days: staging does not approve it yet"
+            }
+        ));
+    }
     let (execution, status, _) = run(world, STAGING_WINDOW, &[], rerun).await?;
     n.say(format!("   execution {execution} ended {status}"));
     world.settle(settle).await?;
-    let (_, errors) = delivery_summary(&world.take_deliveries().await);
+    let deliveries = world.take_deliveries().await;
+    let (_, errors) = delivery_summary(&deliveries);
+    let held_back: Vec<Value> = deliveries
+        .iter()
+        .filter(|d| d.function == "patch-gate")
+        .filter_map(|d| d.result.as_ref().ok())
+        .flat_map(|report| report["pinned"].as_array().cloned().unwrap_or_default())
+        .map(|pinned| pinned["held_back"].clone())
+        .collect();
     let messages = world.alerts().await;
     let baseline = world
         .ssm
@@ -843,6 +962,32 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         "gate opened and pinned",
         enabled && cutoffs == [expected_cutoff.clone()] && errors == 0,
         format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {} (staging ran {}, ApproveAfterDays 2)", cutoffs.join(", "), rerun.format("%Y-%m-%d %H:%M UTC")),
+    );
+
+    n.check(
+        "held back reported",
+        held_back
+            .iter()
+            .any(|h| h["patches"].as_u64() == Some(boundary.iter().filter(|b| b.2).count() as u64)),
+        format!(
+            "the gate says held back: {}",
+            held_back
+                .iter()
+                .map(|h| format!(
+                    "{} ({})",
+                    h["patches"],
+                    h["examples"]
+                        .as_array()
+                        .map(|e| e
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     );
 
     n.say("\n7. Sunday: production runs; the snapshot shows the fleet compliant");
@@ -879,6 +1024,17 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
             "production {status}; fleet CompliancePercent {} (CloudWatch {})",
             percent(reported),
             percent(fleet)
+        ),
+    );
+
+    let (staging_has, production_has) = boundary_installs(world, &boundary)?;
+    n.check(
+        "boundary day stays out",
+        production_has.is_empty() && staging_has.len() == boundary.iter().filter(|b| b.2).count(),
+        format!(
+            "installed in staging: {}; in production: {}",
+            list_or_none(&staging_has),
+            list_or_none(&production_has)
         ),
     );
 

@@ -23,6 +23,7 @@ GetPatchBaseline GetPatchBaselineForPatchGroup UpdatePatchBaseline GetMaintenanc
 UpdateMaintenanceWindow DescribeMaintenanceWindows DescribeMaintenanceWindowExecutions
 DescribeMaintenanceWindowExecutionTasks DescribeMaintenanceWindowExecutionTaskInvocations
 ListCommands ListCommandInvocations GetCommandInvocation GetParameter PutParameter
+DescribeEffectivePatchesForPatchBaseline
 """.split())
 
 KEEP = {"type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum",

@@ -3,6 +3,7 @@
 //! AWS CLI can be pointed at it with `AWS_ENDPOINT_URL_SSM` / `--endpoint-url`.
 
 pub mod api;
+pub mod approval;
 pub mod eventbridge;
 pub mod faults;
 pub mod generate;

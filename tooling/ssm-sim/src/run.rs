@@ -348,11 +348,20 @@ fn apply_patch_outcome(
     let Some(instance) = state.instances.get(instance_id) else {
         return (String::new(), String::new());
     };
-    let baseline_id = state
+    let baseline = state
         .baseline_for(instance.patch_group.as_deref(), &instance.operating_system)
+        .cloned();
+    let baseline_id = baseline
+        .as_ref()
         .map(|baseline| baseline.id.clone())
         .unwrap_or_else(|| "pb-0000000000000000".to_owned());
     let catalog = state.catalog.clone();
+    // What the instance's baseline approves when the operation starts (no baseline: everything).
+    let approved = |info: &crate::state::PatchInfo| {
+        baseline
+            .as_ref()
+            .is_none_or(|b| crate::approval::evaluate(b, info).approved_at(start))
+    };
     let failed_ok = outcome.status == "Success";
     let instance = state.instances.get_mut(instance_id).expect("checked above");
     let mut failed_names = Vec::new();
@@ -360,23 +369,31 @@ fn apply_patch_outcome(
         let mut to_fail: Vec<String> = outcome.failed_patches.clone();
         if !failed_ok
             && to_fail.is_empty()
-            && let Some(first) = instance
-                .patches
-                .iter()
-                .find(|p| matches!(p.state, PatchState::Missing | PatchState::Failed))
+            && let Some(first) = instance.patches.iter().find(|p| {
+                matches!(p.state, PatchState::Missing | PatchState::Failed)
+                    && approved(&catalog[p.patch as usize])
+            })
         {
             to_fail.push(catalog[first.patch as usize].id.clone());
         }
         for patch in &mut instance.patches {
             let id = &catalog[patch.patch as usize].id;
+            let not_installed = matches!(
+                patch.state,
+                PatchState::Missing | PatchState::Failed | PatchState::NotApproved
+            );
+            if !approved(&catalog[patch.patch as usize]) {
+                // Not approved at this operation: neither installed nor reported.
+                if not_installed {
+                    patch.state = PatchState::NotApproved;
+                }
+                continue;
+            }
             if to_fail.contains(id) {
                 patch.state = PatchState::Failed;
                 patch.installed_time = None;
                 failed_names.push(catalog[patch.patch as usize].title.clone());
-            } else if matches!(
-                patch.state,
-                PatchState::Missing | PatchState::Failed | PatchState::InstalledPendingReboot
-            ) {
+            } else if not_installed || patch.state == PatchState::InstalledPendingReboot {
                 patch.state = if outcome.pending_reboot.contains(id) {
                     PatchState::InstalledPendingReboot
                 } else {

@@ -51,6 +51,9 @@ pub enum PatchState {
     NotApplicable,
     Failed,
     AvailableSecurityUpdate,
+    /// Available but not approved by the instance's baseline at its last operation: Patch Manager
+    /// neither lists nor counts it (the simulator keeps it to approve it at a later operation).
+    NotApproved,
 }
 
 impl PatchState {
@@ -78,7 +81,13 @@ impl PatchState {
             Self::NotApplicable => "NotApplicable",
             Self::Failed => "Failed",
             Self::AvailableSecurityUpdate => "AvailableSecurityUpdate",
+            Self::NotApproved => "NotApproved",
         }
+    }
+
+    /// Whether DescribeInstancePatches lists it and the counts include it.
+    pub fn is_reported(self) -> bool {
+        self != Self::NotApproved
     }
 
     /// A `State` filter value: the documented spelling only. The model's upper-case spelling is
@@ -135,6 +144,7 @@ impl PatchCounts {
                 PatchState::NotApplicable => counts.not_applicable += 1,
                 PatchState::Failed => counts.failed += 1,
                 PatchState::AvailableSecurityUpdate => counts.available_security_update += 1,
+                PatchState::NotApproved => continue,
             }
             if entry.state.is_non_compliant() {
                 let info = &catalog[entry.patch as usize];

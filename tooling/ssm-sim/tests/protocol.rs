@@ -48,6 +48,10 @@ fn every_operation_answers_in_its_documented_output_shape() {
             json!({"BaselineId": "pb-0c10000000000000a"}),
         ),
         (
+            "DescribeEffectivePatchesForPatchBaseline",
+            json!({"BaselineId": "pb-0c10000000000000a"}),
+        ),
+        (
             "GetPatchBaselineForPatchGroup",
             json!({"PatchGroup": "staging", "OperatingSystem": "AMAZON_LINUX_2023"}),
         ),

@@ -61,7 +61,10 @@ pub fn requests(
         ("ssm", "UpdateMaintenanceWindow" | "GetMaintenanceWindow") => one(m, "WindowId")
             .map(|id| vec![arn("ssm", format!("maintenancewindow/{id}"))])
             .unwrap_or_default(),
-        ("ssm", "UpdatePatchBaseline" | "GetPatchBaseline") => one(m, "BaselineId")
+        (
+            "ssm",
+            "UpdatePatchBaseline" | "GetPatchBaseline" | "DescribeEffectivePatchesForPatchBaseline",
+        ) => one(m, "BaselineId")
             .map(|id| vec![arn("ssm", format!("patchbaseline/{id}"))])
             .unwrap_or_default(),
         ("ssm", "GetParameter") => one(m, "Name")

@@ -258,3 +258,51 @@ pub fn update_patch_baseline(state: &mut State, request: &Request<'_>) -> ApiRes
     state.baselines.insert(id, baseline);
     Ok(body)
 }
+
+/// DescribeEffectivePatchesForPatchBaseline: every catalog patch the baseline selects, with its
+/// deployment status and approval date now (see `crate::approval` for the reading it follows).
+pub fn describe_effective_patches(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeEffectivePatchesForPatchBaseline";
+    let baseline = find(state, request.required_str("BaselineId")?)?;
+    let now = Utc::now();
+    let rows: Vec<(String, Value)> = state
+        .catalog
+        .iter()
+        .filter_map(|info| {
+            let approval = crate::approval::evaluate(baseline, info);
+            if approval == crate::approval::Approval::NotSelected {
+                return None;
+            }
+            let approval_date = match &approval {
+                crate::approval::Approval::Approved(from)
+                | crate::approval::Approval::Pending(from) => Some(*from),
+                _ => None,
+            };
+            let mut patch = json!({
+                "Id": info.id,
+                "Title": info.title,
+                "Classification": info.classification,
+                "Severity": info.severity,
+            });
+            if let Some(release) = info.release_date {
+                patch["ReleaseDate"] = epoch(release);
+            }
+            if let Some(cves) = &info.cve_ids {
+                patch["CVEIds"] = json!(cves.split(',').collect::<Vec<_>>());
+            }
+            let mut status = json!({
+                "DeploymentStatus": approval.deployment_status(now),
+                "ComplianceLevel": info.compliance_level,
+            });
+            if let Some(date) = approval_date.filter(|d| *d > chrono::DateTime::<Utc>::MIN_UTC) {
+                status["ApprovalDate"] = epoch(date);
+            }
+            Some((
+                info.id.clone(),
+                json!({"Patch": patch, "PatchStatus": status}),
+            ))
+        })
+        .collect();
+    let (page, next) = page_of(OP, request, rows, 100)?;
+    Ok(with_token(json!({ "EffectivePatches": page }), next))
+}

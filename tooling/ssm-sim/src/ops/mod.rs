@@ -45,6 +45,9 @@ pub fn dispatch(
         "DescribePatchGroups" => baselines::describe_patch_groups(&read(), request),
         "DescribePatchBaselines" => baselines::describe_patch_baselines(&read(), request),
         "GetPatchBaseline" => baselines::get_patch_baseline(&read(), request),
+        "DescribeEffectivePatchesForPatchBaseline" => {
+            baselines::describe_effective_patches(&read(), request)
+        }
         "GetPatchBaselineForPatchGroup" => baselines::get_for_patch_group(&read(), request),
         "UpdatePatchBaseline" => baselines::update_patch_baseline(&mut write(), request),
         "DescribeInstanceInformation" => instances::describe_instance_information(&read(), request),

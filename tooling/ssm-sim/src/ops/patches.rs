@@ -254,6 +254,7 @@ pub fn describe_instance_patches(state: &State, request: &Request<'_>) -> ApiRes
     let rows: Vec<(String, Value)> = instance
         .patches
         .iter()
+        .filter(|entry| entry.state.is_reported())
         .filter_map(|entry| {
             let info = &state.catalog[entry.patch as usize];
             let keep = filters.iter().all(|(key, values)| {
