@@ -386,3 +386,61 @@ fn regex_lite(text: &str, prefix: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A Windows-style baseline with `AvailableSecurityUpdatesComplianceStatus = NON_COMPLIANT`: instances
+/// with available (unapproved) security updates are non-compliant, and the snapshot counts them so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn available_security_updates_count_when_the_baseline_says_so() {
+    use patchpilot_test_support::ssm_sim::state::PatchState;
+    for (status, expected_percent) in [("NON_COMPLIANT", 70.0), ("COMPLIANT", 100.0)] {
+        let mut state = generate(&GenerateOptions {
+            seed: 5,
+            instances: 10,
+            groups: 1,
+            failed: 0.0,
+            missing: 0.0,
+            pending_reboot: 0.0,
+            never_reported: 0.0,
+            ungrouped: 0.0,
+            stale: 0.0,
+            ..GenerateOptions::default()
+        });
+        for baseline in state.baselines.values_mut() {
+            baseline.available_security_updates_compliance_status = Some(status.to_owned());
+        }
+        let security: Vec<u32> = state
+            .catalog
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_security())
+            .map(|(i, _)| i as u32)
+            .collect();
+        let ids: Vec<String> = state.instances.keys().take(3).cloned().collect();
+        for id in &ids {
+            let instance = state.instances.get_mut(id).unwrap();
+            for patch in instance
+                .patches
+                .iter_mut()
+                .filter(|p| security.contains(&p.patch))
+                .take(1)
+            {
+                patch.state = PatchState::AvailableSecurityUpdate;
+                patch.installed_time = None;
+            }
+        }
+        state.recount_all();
+        let group = state.instances[&ids[0]].patch_group.clone().unwrap();
+        let fixture = Fixture::new(state).await;
+        fixture
+            .snapshot(&[("FLEET_INVENTORY", "false")])
+            .await
+            .handle(scheduled())
+            .await
+            .unwrap();
+        assert_eq!(
+            fixture.value("CompliancePercent", &group).await,
+            Some(expected_percent),
+            "AvailableSecurityUpdatesComplianceStatus {status}"
+        );
+    }
+}

@@ -204,6 +204,7 @@ impl Scenario {
             state.parameters.insert(parameter.name.clone(), parameter);
         }
         state.reindex_groups();
+        state.recount_all();
         Ok(state)
     }
 }

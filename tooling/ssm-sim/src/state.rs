@@ -133,6 +133,17 @@ pub struct PatchCounts {
 
 impl PatchCounts {
     pub fn derive(patches: &[InstancePatch], catalog: &[PatchInfo]) -> Self {
+        Self::derive_with(patches, catalog, false)
+    }
+
+    /// As [`PatchCounts::derive`]; `available_security_non_compliant` is the instance baseline's
+    /// `AvailableSecurityUpdatesComplianceStatus = NON_COMPLIANT` (Windows): available security
+    /// updates that are not approved then make the instance non-compliant, and count as such.
+    pub fn derive_with(
+        patches: &[InstancePatch],
+        catalog: &[PatchInfo],
+        available_security_non_compliant: bool,
+    ) -> Self {
         let mut counts = Self::default();
         for entry in patches {
             match entry.state {
@@ -146,7 +157,10 @@ impl PatchCounts {
                 PatchState::AvailableSecurityUpdate => counts.available_security_update += 1,
                 PatchState::NotApproved => continue,
             }
-            if entry.state.is_non_compliant() {
+            if entry.state.is_non_compliant()
+                || (available_security_non_compliant
+                    && entry.state == PatchState::AvailableSecurityUpdate)
+            {
                 let info = &catalog[entry.patch as usize];
                 if info.compliance_level == "CRITICAL" {
                     counts.critical_non_compliant += 1;
@@ -160,8 +174,12 @@ impl PatchCounts {
         counts
     }
 
+    /// No non-compliant patch: missing, failed, pending reboot, installed-rejected, or (when the
+    /// baseline says so) an available security update.
     pub fn is_compliant(&self) -> bool {
         self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected == 0
+            && self.critical_non_compliant + self.security_non_compliant + self.other_non_compliant
+                == 0
     }
 }
 
@@ -477,8 +495,26 @@ impl State {
 
     /// Recomputes one instance's derived counts after its patches changed.
     pub fn recount(&mut self, instance_id: &str) {
+        let available_security_non_compliant = self
+            .instances
+            .get(instance_id)
+            .and_then(|i| self.baseline_for(i.patch_group.as_deref(), &i.operating_system))
+            .and_then(|b| b.available_security_updates_compliance_status.as_deref())
+            == Some("NON_COMPLIANT");
         if let Some(instance) = self.instances.get_mut(instance_id) {
-            instance.counts = PatchCounts::derive(&instance.patches, &self.catalog);
+            instance.counts = PatchCounts::derive_with(
+                &instance.patches,
+                &self.catalog,
+                available_security_non_compliant,
+            );
+        }
+    }
+
+    /// Recounts every instance (after baselines change, or a scenario is loaded).
+    pub fn recount_all(&mut self) {
+        let ids: Vec<String> = self.instances.keys().cloned().collect();
+        for id in ids {
+            self.recount(&id);
         }
     }
 
