@@ -28,8 +28,9 @@ pub enum PatchState {
 /// The `State` filter value for failed patches, as the API reference and the CLI examples spell it.
 pub const PATCH_STATE_FILTER_FAILED: &str = "Failed";
 
-/// Letters only, lower case: `INSTALLED_PENDING_REBOOT` and `InstalledPendingReboot` read alike.
-fn folded(text: &str) -> String {
+/// Letters and digits only, lower case: `INSTALLED_PENDING_REBOOT` and `InstalledPendingReboot` read
+/// alike, as do `Delivery Timed Out` and `DeliveryTimedOut`.
+pub fn fold(text: &str) -> String {
     text.chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
@@ -39,7 +40,7 @@ fn folded(text: &str) -> String {
 impl PatchState {
     /// Reads either spelling.
     pub fn parse(text: &str) -> Self {
-        match folded(text).as_str() {
+        match fold(text).as_str() {
             "installed" => Self::Installed,
             "installedother" => Self::InstalledOther,
             "installedpendingreboot" => Self::InstalledPendingReboot,
@@ -65,6 +66,21 @@ impl PatchState {
             Self::AvailableSecurityUpdate => "AvailableSecurityUpdate",
             Self::Unknown(text) => text,
         }
+    }
+}
+
+/// What a Run Command invocation's outcome is called: the API's `Status` is coarse (`Pending |
+/// InProgress | Delayed | Success | Cancelled | TimedOut | Failed | Cancelling`) and its
+/// `StatusDetails` says why (`Delivery Timed Out`, `Execution Timed Out`, `Undeliverable`,
+/// `Terminated`, `Access Denied`, …), as the console shows it. The detail, read in either spelling,
+/// when there is one; else the status.
+pub fn invocation_outcome(
+    status: Option<&str>,
+    details: Option<&str>,
+) -> crate::events::CommandStatus {
+    match details.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(details) => crate::events::CommandStatus::from(details),
+        None => crate::events::CommandStatus::from(status.unwrap_or("Unknown")),
     }
 }
 
@@ -100,5 +116,32 @@ mod tests {
         );
         assert_eq!(PatchState::parse("Superseded").to_string(), "Superseded");
         assert_eq!(PATCH_STATE_FILTER_FAILED, PatchState::Failed.as_live());
+    }
+
+    #[test]
+    fn invocation_outcomes_read_the_detail_in_either_spelling() {
+        use crate::events::CommandStatus;
+        assert_eq!(
+            invocation_outcome(Some("TimedOut"), Some("Delivery Timed Out")),
+            CommandStatus::DeliveryTimedOut
+        );
+        assert_eq!(
+            invocation_outcome(Some("Failed"), Some("Undeliverable")),
+            CommandStatus::Undeliverable
+        );
+        assert_eq!(
+            invocation_outcome(Some("Failed"), Some("Access Denied")),
+            CommandStatus::AccessDenied
+        );
+        assert_eq!(
+            invocation_outcome(Some("Success"), None),
+            CommandStatus::Success
+        );
+        assert_eq!(
+            invocation_outcome(Some("Failed"), Some("Quota Exhausted")),
+            CommandStatus::Other("Quota Exhausted".into()),
+            "an unknown detail stays visible"
+        );
+        assert!(CommandStatus::from("Execution Timed Out").is_failure());
     }
 }

@@ -1,7 +1,7 @@
 //! Gathering what an alert says. Every read may fail (the instance was terminated, the output expired,
 //! access was denied): a failed read is recorded in `unreadable` and the alert goes out without it.
 
-use patchpilot_shared::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
+use patchpilot_shared::live_values::{PATCH_STATE_FILTER_FAILED, PatchState, invocation_outcome};
 use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::{CommandInvocationStatus, PatchOrchestratorFilter};
@@ -309,10 +309,12 @@ pub async fn census(
         let page = page.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
         for invocation in page.command_invocations() {
             census.total += 1;
-            let status = invocation
-                .status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| "Unknown".to_owned());
+            // Counted by the detailed outcome the console shows (StatusDetails), not the coarse Status.
+            let status = invocation_outcome(
+                invocation.status().map(|s| s.as_str()),
+                invocation.status_details(),
+            )
+            .to_string();
             *census.counts_by_status.entry(status.clone()).or_default() += 1;
             if invocation.status().is_some_and(is_failed) {
                 census.failed_total += 1;

@@ -51,6 +51,9 @@ impl Fixture {
 
 /// A fleet of `instances` in one patch group, every one with failed patches, plus one command that
 /// failed on the first `failed` of them and succeeded on the rest.
+/// Failed invocations in [`fleet`] whose command was never delivered.
+const DELIVERY_TIMED_OUT: usize = 5;
+
 fn fleet(instances: usize, failed: usize, command_id: &str) -> State {
     let mut state = generate(&GenerateOptions {
         seed: 7,
@@ -67,12 +70,18 @@ fn fleet(instances: usize, failed: usize, command_id: &str) -> State {
         .iter()
         .enumerate()
         .map(|(index, id)| {
-            let status = if index < failed { "Failed" } else { "Success" };
+            // As the API reports them: the first few failed because the agent never got the
+            // command (Status TimedOut, StatusDetails "Delivery Timed Out"), the rest Failed.
+            let (status, details) = match index {
+                i if i < failed.min(DELIVERY_TIMED_OUT) => ("TimedOut", "Delivery Timed Out"),
+                i if i < failed => ("Failed", "Failed"),
+                _ => ("Success", "Success"),
+            };
             CommandInvocation {
                 instance_id: id.clone(),
                 instance_name: None,
                 status: status.into(),
-                status_details: Some(status.into()),
+                status_details: Some(details.into()),
                 response_code: if index < failed { 1 } else { 0 },
                 start: now,
                 end: Some(now),
@@ -277,20 +286,28 @@ async fn a_failed_install_pages_once_with_what_failed_where() {
 async fn a_fifty_instance_failure_sends_the_threshold_then_one_summary() {
     let command_id = "22222222-3333-4444-8555-666666666666";
     let state = fleet(60, 50, command_id);
-    let failed: Vec<String> = state.commands[command_id]
+    let failed: Vec<(String, &str)> = state.commands[command_id]
         .invocations
         .iter()
-        .filter(|i| i.status == "Failed")
-        .map(|i| i.instance_id.clone())
+        .filter(|i| i.status != "Success")
+        .map(|i| {
+            // Events spell the detailed outcome without spaces.
+            let event_status = if i.status == "TimedOut" {
+                "DeliveryTimedOut"
+            } else {
+                "Failed"
+            };
+            (i.instance_id.clone(), event_status)
+        })
         .collect();
     let fixture = fixture(state).await;
     let alerts = Arc::new(fixture.alerts(&[("ALERT_STORM_THRESHOLD", "10")]));
 
     // The invocation events arrive concurrently, as they would from EventBridge.
     let mut tasks = Vec::new();
-    for instance in &failed {
+    for (instance, status) in &failed {
         let alerts = alerts.clone();
-        let event = invocation_event(command_id, instance, "Failed");
+        let event = invocation_event(command_id, instance, status);
         tasks.push(tokio::spawn(async move { alerts.handle(event).await }));
     }
     let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
@@ -337,9 +354,10 @@ async fn a_fifty_instance_failure_sends_the_threshold_then_one_summary() {
         "Patch Install Failed on 50 instances: 10 paged, 40 summarised here"
     );
     let doc: Value = serde_json::from_str(summaries[0]["Message"].as_str().unwrap()).unwrap();
+    // Counted as the console shows them: by the detailed outcome, whichever way AWS spells it.
     assert_eq!(
         doc["counts_by_status"],
-        json!({"Failed": 50, "Success": 10})
+        json!({"DeliveryTimedOut": 5, "Failed": 45, "Success": 10})
     );
     assert_eq!(doc["instances"].as_array().unwrap().len(), 20);
     assert_eq!(doc["patch_groups"], json!(["pg-0000"]));

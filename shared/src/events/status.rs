@@ -23,10 +23,19 @@ macro_rules! open_enum {
         }
 
         impl From<&str> for $name {
+            /// The exact spelling first; then the same letters in another case or spacing, since AWS
+            /// spells one status several ways (`DeliveryTimedOut` in events, `Delivery Timed Out` in
+            /// the API's StatusDetails, `TIMED_OUT` / `TimedOut`).
             fn from(text: &str) -> Self {
                 match text {
                     $($text => Self::$variant,)+
-                    other => Self::Other(other.to_owned()),
+                    other => {
+                        let folded = crate::live_values::fold(other);
+                        $(if crate::live_values::fold($text) == folded {
+                            return Self::$variant;
+                        })+
+                        Self::Other(other.to_owned())
+                    }
                 }
             }
         }

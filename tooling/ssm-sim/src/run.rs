@@ -61,6 +61,26 @@ fn five() -> i64 {
     5
 }
 
+/// A run outcome (as events spell it, e.g. `DeliveryTimedOut`) as the Run Command API reports it: a
+/// `Status` from the API's enum (`Pending | InProgress | Delayed | Success | Cancelled | TimedOut |
+/// Failed | Cancelling`) and a `StatusDetails` string as documented (`Delivery Timed Out`, `Execution
+/// Timed Out`, `Undeliverable`, `Terminated`, `Access Denied`, …).
+pub fn api_status(outcome: &str) -> (&'static str, String) {
+    match outcome {
+        "Success" => ("Success", "Success".to_owned()),
+        "Cancelled" => ("Cancelled", "Cancelled".to_owned()),
+        "TimedOut" | "ExecutionTimedOut" => ("TimedOut", "Execution Timed Out".to_owned()),
+        "DeliveryTimedOut" => ("TimedOut", "Delivery Timed Out".to_owned()),
+        "Undeliverable" => ("Failed", "Undeliverable".to_owned()),
+        "Terminated" => ("Failed", "Terminated".to_owned()),
+        "InvalidPlatform" => ("Failed", "Invalid Platform".to_owned()),
+        "AccessDenied" => ("Failed", "Access Denied".to_owned()),
+        "Pending" => ("Pending", "Pending".to_owned()),
+        "InProgress" => ("InProgress", "InProgress".to_owned()),
+        _ => ("Failed", "Failed".to_owned()),
+    }
+}
+
 pub fn is_terminal_command_status(status: &str) -> bool {
     !matches!(status, "Pending" | "InProgress" | "Delayed" | "Cancelling")
 }
@@ -206,6 +226,7 @@ pub fn run_window(
                 .instances
                 .get(instance_id)
                 .and_then(|i| i.name.clone());
+            let (api, details) = api_status(&status);
             let command = Command {
                 id: command_id.clone(),
                 document_name: task.document.clone(),
@@ -213,13 +234,13 @@ pub fn run_window(
                 parameters,
                 requested: start,
                 expires_after: start + Duration::hours(2),
-                status: status.clone(),
-                status_details: Some(status.clone()),
+                status: api.to_owned(),
+                status_details: Some(details.clone()),
                 invocations: vec![CommandInvocation {
                     instance_id: instance_id.clone(),
                     instance_name: name,
-                    status: status.clone(),
-                    status_details: Some(status.clone()),
+                    status: api.to_owned(),
+                    status_details: Some(details.clone()),
                     response_code: if status == "Success" { 0 } else { 1 },
                     start,
                     end: Some(end),
@@ -254,7 +275,7 @@ pub fn run_window(
                 execution_id: command_id,
                 instance_id: instance_id.clone(),
                 status: invocation_status,
-                status_details: Some(status),
+                status_details: Some(details),
                 start,
                 end: Some(end),
                 window_target_id: target_id.clone(),
