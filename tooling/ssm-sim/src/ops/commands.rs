@@ -129,7 +129,12 @@ pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "Commands": page }), next))
 }
 
-fn invocation_json(command: &Command, invocation: &CommandInvocation, details: bool) -> Value {
+fn invocation_json(
+    command: &Command,
+    invocation: &CommandInvocation,
+    details: bool,
+    region: &str,
+) -> Value {
     let mut body = json!({
         "CommandId": command.id,
         "InstanceId": invocation.instance_id,
@@ -141,6 +146,10 @@ fn invocation_json(command: &Command, invocation: &CommandInvocation, details: b
         "StandardOutputUrl": "",
         "StandardErrorUrl": "",
         "CommandPlugins": [],
+        // Returned even when unset, as the AWS CLI's list-command-invocations example shows.
+        "ServiceRole": "",
+        "NotificationConfig": {"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
     });
     if let Some(name) = &invocation.instance_name {
         body["InstanceName"] = json!(name);
@@ -158,6 +167,9 @@ fn invocation_json(command: &Command, invocation: &CommandInvocation, details: b
             "Output": tail(&invocation.stdout, 2500),
             "StandardOutputUrl": "",
             "StandardErrorUrl": "",
+            "OutputS3Region": region,
+            "OutputS3BucketName": "",
+            "OutputS3KeyPrefix": "",
         });
         if let Some(end) = invocation.end {
             plugin["ResponseFinishDateTime"] = epoch(end);
@@ -194,7 +206,10 @@ pub fn list_command_invocations(state: &State, request: &Request<'_>) -> ApiResu
                 continue;
             }
             let key = format!("{}\u{0}{}", command.id, invocation.instance_id);
-            rows.push((key, invocation_json(command, invocation, details)));
+            rows.push((
+                key,
+                invocation_json(command, invocation, details, &state.region),
+            ));
         }
     }
     let (page, next) = page_of(OP, request, rows, 50)?;
