@@ -12,6 +12,7 @@ mod ops;
 pub mod pagination;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
 pub mod server;
 pub mod state;
 

@@ -348,20 +348,25 @@ impl ServiceModel {
 }
 
 /// Enum shapes whose values the live service spells differently from botocore's model; responses
-/// follow the live service (fidelity ledger, first row).
-pub const LIVE_SPELLINGS: &[(&str, &[&str])] = &[(
-    "PatchComplianceDataState",
-    &[
-        "Installed",
-        "InstalledOther",
-        "InstalledPendingReboot",
-        "InstalledRejected",
-        "Missing",
-        "NotApplicable",
-        "Failed",
-        "AvailableSecurityUpdate",
-    ],
-)];
+/// follow the live service (fidelity ledger, rows 1 and 14).
+pub const LIVE_SPELLINGS: &[(&str, &[&str])] = &[
+    // An invocation without notifications reports `"NotificationType": ""` (the AWS CLI's
+    // list-command-invocations example), outside the model's `Command | Invocation`.
+    ("NotificationType", &[""]),
+    (
+        "PatchComplianceDataState",
+        &[
+            "Installed",
+            "InstalledOther",
+            "InstalledPendingReboot",
+            "InstalledRejected",
+            "Missing",
+            "NotApplicable",
+            "Failed",
+            "AvailableSecurityUpdate",
+        ],
+    ),
+];
 
 /// AWS names members in validation messages with a lower-case first letter.
 fn join(path: &str, member: &str) -> String {

@@ -44,6 +44,8 @@ fn every_published_example_conforms() {
     assert_eq!(status, 200, "{run}");
     let instance = "i-00a00000000000001";
     let command = run["command_ids"][instance].as_str().unwrap().to_owned();
+    let execution = run["window_execution_id"].as_str().unwrap().to_owned();
+    let task = run["task_execution_ids"][0].as_str().unwrap().to_owned();
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -72,6 +74,8 @@ fn every_published_example_conforms() {
                     // A production instance: not patched by the staging run, so it still misses patches.
                     .replace("{unpatched}", "i-00a00000000000065")
                     .replace("{command}", &command)
+                    .replace("{execution}", &execution)
+                    .replace("{task}", &task)
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

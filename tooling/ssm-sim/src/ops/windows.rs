@@ -46,6 +46,14 @@ pub fn get_window(state: &State, request: &Request<'_>) -> ApiResult {
     let mut body = common(window);
     body["CreatedDate"] = epoch(window.created);
     body["ModifiedDate"] = epoch(window.modified);
+    // An enabled window reports when it runs next (ISO 8601 text, as the service returns it).
+    if window.enabled
+        && window.schedule_timezone.is_none()
+        && let Some(next) = crate::schedule::next_execution(&window.schedule, chrono::Utc::now())
+    {
+        body["NextExecutionTime"] =
+            json!(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
     Ok(body)
 }
 
