@@ -86,10 +86,17 @@ pub fn rejectable_name(operating_system: &str, patch: &FailedPatch) -> Result<St
     let kb = patch.kb_id.trim();
     if operating_system == "WINDOWS" {
         let digits = kb.strip_prefix("KB").unwrap_or_default();
-        return if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        let bulletin = kb.strip_prefix("MS").is_some_and(|rest| {
+            rest.len() == 6
+                && rest.as_bytes()[2] == b'-'
+                && rest.chars().filter(char::is_ascii_digit).count() == 5
+        });
+        return if (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())) || bulletin {
             Ok(kb.to_owned())
         } else {
-            Err(format!("{kb:?} is not a KB id (KB and digits)"))
+            Err(format!(
+                "{kb:?} is not a KB article id (KB4013429) or security bulletin id (MS17-023)"
+            ))
         };
     }
     if !PACKAGE_NAMED.contains(&operating_system) {
@@ -380,6 +387,7 @@ mod tests {
             "KB5031364"
         );
         assert!(name("WINDOWS", "openssl.x86_64", "x").is_err());
+        assert_eq!(name("WINDOWS", "MS10-048", "x").unwrap(), "MS10-048");
         assert_eq!(
             name(
                 "AMAZON_LINUX_2023",

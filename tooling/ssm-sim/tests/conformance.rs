@@ -47,6 +47,25 @@ fn every_published_example_conforms() {
     let execution = run["window_execution_id"].as_str().unwrap().to_owned();
     let task = run["task_execution_ids"][0].as_str().unwrap().to_owned();
 
+    for (name, kind) in [
+        ("/conformance/hello", "String"),
+        ("/conformance/secret", "SecureString"),
+    ] {
+        let (code, _, stderr) = aws_ssm(
+            &sim,
+            &[
+                "put-parameter",
+                "--name",
+                name,
+                "--type",
+                kind,
+                "--value",
+                "Good day",
+            ],
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -149,6 +149,21 @@ pub fn get_for_patch_group(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(json!({"BaselineId": baseline.id, "PatchGroup": group, "OperatingSystem": operating_system}))
 }
 
+/// `KB` and digits, or `MS`, two digits, `-`, three digits.
+fn is_windows_patch_name(entry: &str) -> bool {
+    let kb = entry
+        .strip_prefix("KB")
+        .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+    let bulletin = entry.strip_prefix("MS").is_some_and(|rest| {
+        let bytes = rest.as_bytes();
+        bytes.len() == 6
+            && bytes[2] == b'-'
+            && rest[..2].chars().all(|c| c.is_ascii_digit())
+            && rest[3..].chars().all(|c| c.is_ascii_digit())
+    });
+    kb || bulletin
+}
+
 /// Operating systems whose approval rules take neither ApproveAfterDays nor ApproveUntilDate.
 const NO_APPROVAL_DELAY: &[&str] = &["UBUNTU", "DEBIAN"];
 
@@ -195,6 +210,18 @@ pub fn update_patch_baseline(state: &mut State, request: &Request<'_>) -> ApiRes
         if request.list(list).len() > 50 {
             return Err(ApiError::validation(format!(
                 "{list} holds at most 50 entries"
+            )));
+        }
+        // Windows lists name KB articles or security bulletins (fidelity ledger, row 18).
+        if baseline.operating_system == "WINDOWS"
+            && let Some(bad) = request
+                .list(list)
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|entry| !is_windows_patch_name(entry))
+        {
+            return Err(ApiError::validation(format!(
+                "{list} entry {bad:?} is not a KB article id (KB4013429) or security bulletin id (MS17-023)"
             )));
         }
     }
@@ -305,4 +332,25 @@ pub fn describe_effective_patches(state: &State, request: &Request<'_>) -> ApiRe
         .collect();
     let (page, next) = page_of(OP, request, rows, 100)?;
     Ok(with_token(json!({ "EffectivePatches": page }), next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_windows_patch_name;
+
+    #[test]
+    fn windows_lists_take_kb_and_bulletin_ids() {
+        for ok in ["KB2032276", "MS10-048", "KB4480979"] {
+            assert!(is_windows_patch_name(ok), "{ok}");
+        }
+        for bad in [
+            "openssl.x86_64",
+            "KB",
+            "MS10048",
+            "ALAS2023-2026-1101",
+            "kb2032276",
+        ] {
+            assert!(!is_windows_patch_name(bad), "{bad}");
+        }
+    }
 }

@@ -65,6 +65,11 @@ impl CommandFilters {
     }
 }
 
+/// Status `TimedOut` with details `Delivery Timed Out`: the agent never got the command.
+fn delivery_timed_out(invocation: &CommandInvocation) -> bool {
+    invocation.status_details.as_deref() == Some("Delivery Timed Out")
+}
+
 fn command_json(command: &Command) -> Value {
     let count = |pred: fn(&CommandInvocation) -> bool| {
         command.invocations.iter().filter(|i| pred(i)).count()
@@ -84,9 +89,14 @@ fn command_json(command: &Command) -> Value {
         "MaxErrors": "0",
         "TargetCount": command.invocations.len(),
         "CompletedCount": count(|i| crate::run::is_terminal_command_status(&i.status)),
-        "ErrorCount": count(|i| !matches!(i.status.as_str(), "Success" | "Pending" | "InProgress" | "Delayed") && i.status != "DeliveryTimedOut"),
-        "DeliveryTimedOutCount": count(|i| i.status == "DeliveryTimedOut"),
+        "ErrorCount": count(|i| !matches!(i.status.as_str(), "Success" | "Pending" | "InProgress" | "Delayed") && !delivery_timed_out(i)),
+        "DeliveryTimedOutCount": count(delivery_timed_out),
         "TimeoutSeconds": 3600,
+        // Returned even when unset, as the AWS CLI's list-commands example shows.
+        "ServiceRole": "",
+        "OutputS3BucketName": "",
+        "OutputS3KeyPrefix": "",
+        "NotificationConfig": {"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
     });
     if let Some(comment) = &command.comment {
         body["Comment"] = json!(comment);

@@ -20,6 +20,8 @@ struct PatchStateRow<'a> {
     baseline_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot_id: Option<&'a str>,
+    /// Empty when none was given, as the service returns it.
+    owner_information: &'a str,
     installed_count: i64,
     installed_other_count: i64,
     installed_pending_reboot_count: i64,
@@ -51,6 +53,7 @@ fn patch_state_row<'a>(instance: &'a Instance, report: &'a PatchReport) -> Patch
         patch_group: instance.patch_group.as_deref().unwrap_or_default(),
         baseline_id: &report.baseline_id,
         snapshot_id: report.snapshot_id.as_deref(),
+        owner_information: "",
         installed_count: counts.installed,
         installed_other_count: counts.installed_other,
         installed_pending_reboot_count: counts.installed_pending_reboot,

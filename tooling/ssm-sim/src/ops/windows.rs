@@ -46,15 +46,19 @@ pub fn get_window(state: &State, request: &Request<'_>) -> ApiResult {
     let mut body = common(window);
     body["CreatedDate"] = epoch(window.created);
     body["ModifiedDate"] = epoch(window.modified);
-    // An enabled window reports when it runs next (ISO 8601 text, as the service returns it).
-    if window.enabled
-        && window.schedule_timezone.is_none()
-        && let Some(next) = crate::schedule::next_execution(&window.schedule, chrono::Utc::now())
-    {
-        body["NextExecutionTime"] =
-            json!(next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    if let Some(next) = next_execution(window) {
+        body["NextExecutionTime"] = json!(next);
     }
     Ok(body)
+}
+
+/// When an enabled window runs next, as ISO 8601 text (the service's form for this member).
+fn next_execution(window: &Window) -> Option<String> {
+    if !window.enabled || window.schedule_timezone.is_some() {
+        return None;
+    }
+    crate::schedule::next_execution(&window.schedule, chrono::Utc::now())
+        .map(|next| next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 pub fn update_window(state: &mut State, request: &Request<'_>) -> ApiResult {
@@ -144,6 +148,9 @@ pub fn describe_windows(state: &State, request: &Request<'_>) -> ApiResult {
             let mut body = common(window);
             if let Some(object) = body.as_object_mut() {
                 object.remove("AllowUnassociatedTargets");
+            }
+            if let Some(next) = next_execution(window) {
+                body["NextExecutionTime"] = json!(next);
             }
             (window.id.clone(), body)
         });
