@@ -29,6 +29,9 @@ pub struct GenerateOptions {
     pub never_reported: f64,
     /// Share of instances in no patch group.
     pub ungrouped: f64,
+    /// Share of Windows Server instances (KB patches, a WINDOWS baseline); the rest are Amazon Linux
+    /// 2023 (package patches).
+    pub windows: f64,
     pub account: String,
     pub region: String,
 }
@@ -46,6 +49,7 @@ impl Default for GenerateOptions {
             stale: 0.02,
             never_reported: 0.01,
             ungrouped: 0.0,
+            windows: 0.0,
             account: "111122223333".to_owned(),
             region: "eu-west-1".to_owned(),
         }
@@ -53,6 +57,20 @@ impl Default for GenerateOptions {
 }
 
 const CATALOG_SIZE: usize = 240;
+/// Windows KB patches, after the Linux ones in the catalog.
+const WINDOWS_CATALOG_SIZE: usize = 60;
+const WINDOWS_CLASSIFICATIONS: [&str; 4] = [
+    "SecurityUpdates",
+    "CriticalUpdates",
+    "Updates",
+    "SecurityUpdates",
+];
+const MSRC_SEVERITIES: [(&str, &str); 4] = [
+    ("Critical", "CRITICAL"),
+    ("Important", "HIGH"),
+    ("Moderate", "MEDIUM"),
+    ("Low", "LOW"),
+];
 const CLASSIFICATIONS: [&str; 4] = ["Security", "Bugfix", "Enhancement", "Security"];
 const SEVERITIES: [(&str, &str); 4] = [
     ("Critical", "CRITICAL"),
@@ -103,7 +121,52 @@ pub fn generate(options: &GenerateOptions) -> State {
         });
     }
 
+    // Windows: KBId `KB…`, the title naming the KB in parentheses, MSRC severities (as the AWS CLI's
+    // describe-instance-patches example shows them).
+    for index in 0..WINDOWS_CATALOG_SIZE {
+        let (severity, level) = MSRC_SEVERITIES[index % MSRC_SEVERITIES.len()];
+        let id = format!("KB50{:05}", 46_000 + index * 17);
+        state
+            .catalog_index
+            .insert(id.clone(), (CATALOG_SIZE + index) as u32);
+        state.catalog.push(PatchInfo {
+            title: format!(
+                "2026-{:02} Cumulative Update for Windows Server 2022 for x64-based Systems ({id})",
+                1 + index % 11
+            ),
+            classification: WINDOWS_CLASSIFICATIONS[index % WINDOWS_CLASSIFICATIONS.len()]
+                .to_owned(),
+            severity: severity.to_owned(),
+            compliance_level: level.to_owned(),
+            cve_ids: (index % 3 == 0).then(|| format!("CVE-2026-{:05}", 30000 + index)),
+            release_date: Some(now - Duration::days((index % 60) as i64)),
+            id,
+        });
+    }
+
     let groups = options.groups.max(1);
+    let mut windows = Baseline {
+        id: "pb-0a1b2c3d4e5f60002".to_owned(),
+        name: "patchpilot-generated-windows".to_owned(),
+        operating_system: "WINDOWS".to_owned(),
+        description: Some("Generated fleet baseline (Windows)".to_owned()),
+        default_baseline: true,
+        global_filters: None,
+        approval_rules: Some(serde_json::json!({"PatchRules": [{
+            "PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": ["SecurityUpdates", "CriticalUpdates"]}]},
+            "ComplianceLevel": "CRITICAL", "ApproveAfterDays": 7, "EnableNonSecurity": false}]})),
+        approved_patches: Vec::new(),
+        approved_patches_compliance_level: "UNSPECIFIED".to_owned(),
+        approved_patches_enable_non_security: false,
+        rejected_patches: Vec::new(),
+        rejected_patches_action: "ALLOW_AS_DEPENDENCY".to_owned(),
+        sources: Vec::new(),
+        available_security_updates_compliance_status: Some("COMPLIANT".to_owned()),
+        patch_groups: Vec::new(),
+        created: now - Duration::days(90),
+        modified: now - Duration::days(90),
+    };
+    windows.patch_groups = (0..groups).map(group_name).collect();
     let mut linux = Baseline {
         id: "pb-0a1b2c3d4e5f60001".to_owned(),
         name: "patchpilot-generated-linux".to_owned(),
@@ -135,11 +198,18 @@ pub fn generate(options: &GenerateOptions) -> State {
         let failed = rng.f64() < options.failed;
         let missing = rng.f64() < options.missing;
         let pending = rng.f64() < options.pending_reboot;
+        // Drawn only when asked for, so fleets without Windows stay as they were for a seed.
+        let is_windows = options.windows > 0.0 && rng.f64() < options.windows;
+        let (catalog_start, catalog_size) = if is_windows {
+            (CATALOG_SIZE, WINDOWS_CATALOG_SIZE)
+        } else {
+            (0, CATALOG_SIZE)
+        };
 
         let mut patches = Vec::with_capacity(options.patches_per_instance);
-        let first = rng.usize(0..CATALOG_SIZE);
+        let first = rng.usize(0..catalog_size);
         for slot in 0..options.patches_per_instance {
-            let patch = ((first + slot * 7) % CATALOG_SIZE) as u32;
+            let patch = (catalog_start + (first + slot * 7) % catalog_size) as u32;
             let state = match slot {
                 0 if failed => PatchState::Failed,
                 1 if missing => PatchState::Missing,
@@ -170,18 +240,32 @@ pub fn generate(options: &GenerateOptions) -> State {
             operation: "Install".to_owned(),
             start: now - age - Duration::minutes(20),
             end: now - age,
-            baseline_id: linux.id.clone(),
+            baseline_id: if is_windows {
+                windows.id.clone()
+            } else {
+                linux.id.clone()
+            },
             snapshot_id: None,
             reboot_option: "RebootIfNeeded".to_owned(),
             last_no_reboot_install_operation_time: None,
         });
         let counts = PatchCounts::derive(&patches, &state.catalog);
+        let (platform_type, platform_name, platform_version, operating_system) = if is_windows {
+            (
+                "Windows",
+                "Microsoft Windows Server 2022 Datacenter",
+                "10.0.20348",
+                "WINDOWS",
+            )
+        } else {
+            ("Linux", "Amazon Linux", "2023", "AMAZON_LINUX_2023")
+        };
         let instance = Instance {
             name: Some(format!("node-{index:06}")),
-            platform_type: "Linux".to_owned(),
-            platform_name: "Amazon Linux".to_owned(),
-            platform_version: "2023".to_owned(),
-            operating_system: "AMAZON_LINUX_2023".to_owned(),
+            platform_type: platform_type.to_owned(),
+            platform_name: platform_name.to_owned(),
+            platform_version: platform_version.to_owned(),
+            operating_system: operating_system.to_owned(),
             patch_group: group,
             ping_status: "Online".to_owned(),
             agent_version: "3.3.1142.0".to_owned(),
@@ -197,6 +281,9 @@ pub fn generate(options: &GenerateOptions) -> State {
         state.instances.insert(id, instance);
     }
     state.baselines.insert(linux.id.clone(), linux);
+    if options.windows > 0.0 {
+        state.baselines.insert(windows.id.clone(), windows);
+    }
     state.reindex_groups();
     state
 }
@@ -222,6 +309,43 @@ mod tests {
         assert_eq!(counts_a, counts_b);
         assert_eq!(a.group_members.len(), 7);
         assert_eq!(a.instances.len(), 500);
+    }
+
+    #[test]
+    fn windows_instances_carry_kb_patches_and_their_own_baseline() {
+        let state = generate(&GenerateOptions {
+            instances: 200,
+            windows: 0.5,
+            ..GenerateOptions::default()
+        });
+        let windows: Vec<_> = state
+            .instances
+            .values()
+            .filter(|i| i.operating_system == "WINDOWS")
+            .collect();
+        assert!((60..140).contains(&windows.len()), "{}", windows.len());
+        for instance in &windows {
+            for patch in &instance.patches {
+                let info = &state.catalog[patch.patch as usize];
+                assert!(
+                    info.id.starts_with("KB") && info.title.ends_with(&format!("({})", info.id))
+                );
+            }
+        }
+        let linux = state
+            .instances
+            .values()
+            .find(|i| i.operating_system == "AMAZON_LINUX_2023")
+            .unwrap();
+        let info = &state.catalog[linux.patches[0].patch as usize];
+        assert!(info.id.ends_with(".x86_64") && info.title.starts_with(&format!("{}:", info.id)));
+        let group = windows[0].patch_group.as_deref();
+        assert_eq!(
+            state
+                .baseline_for(group, "WINDOWS")
+                .map(|b| b.operating_system.as_str()),
+            Some("WINDOWS")
+        );
     }
 
     #[test]
