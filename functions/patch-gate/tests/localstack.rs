@@ -83,31 +83,35 @@ impl Fixture {
         outcomes: &[(&str, &str)],
         start: chrono::DateTime<chrono::Utc>,
     ) -> Value {
+        let outcomes = outcomes
+            .iter()
+            .map(|(id, status)| {
+                let outcome: InstanceOutcome =
+                    serde_json::from_value(json!({"status": status})).unwrap();
+                ((*id).to_owned(), outcome)
+            })
+            .collect();
+        self.run_staging_with(outcomes, None, start)
+    }
+
+    /// Runs the staging window with these outcomes (and, when given, this execution status).
+    fn run_staging_with(
+        &self,
+        outcomes: BTreeMap<String, InstanceOutcome>,
+        status: Option<String>,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Value {
         let mut state = self.sim.sim.app.state.write().unwrap();
         let request = RunRequest {
             window_id: STAGING.into(),
-            outcomes: outcomes
-                .iter()
-                .map(|(id, status)| {
-                    (
-                        (*id).to_owned(),
-                        InstanceOutcome {
-                            status: (*status).to_owned(),
-                            failed_patches: vec![],
-                            pending_reboot: vec![],
-                            stdout: None,
-                            stderr: None,
-                        },
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
-            status: None,
+            outcomes,
+            status,
             verification: None,
             start: Some(start),
             duration_minutes: 30,
         };
-        let result = run_window(&mut state, request, &mut fastrand::Rng::new()).unwrap();
-        result
+        run_window(&mut state, request, &mut fastrand::Rng::new())
+            .unwrap()
             .events
             .into_iter()
             .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
@@ -446,23 +450,13 @@ fn run_staging_tolerated(
     patch: &str,
     start: chrono::DateTime<chrono::Utc>,
 ) -> Value {
-    let mut state = fixture.sim.sim.app.state.write().unwrap();
     let outcome: InstanceOutcome =
         serde_json::from_value(json!({"status": "Failed", "failed_patches": [patch]})).unwrap();
-    let request = RunRequest {
-        window_id: STAGING.into(),
-        outcomes: BTreeMap::from([(failing.to_owned(), outcome)]),
-        status: Some("SUCCESS".into()),
-        verification: None,
-        start: Some(start),
-        duration_minutes: 30,
-    };
-    run_window(&mut state, request, &mut fastrand::Rng::new())
-        .unwrap()
-        .events
-        .into_iter()
-        .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
-        .expect("the run emits the execution event")
+    fixture.run_staging_with(
+        BTreeMap::from([(failing.to_owned(), outcome)]),
+        Some("SUCCESS".into()),
+        start,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

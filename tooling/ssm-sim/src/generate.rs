@@ -92,6 +92,44 @@ pub fn instance_id(seed: u64, index: usize) -> String {
     )
 }
 
+/// A generated fleet's baseline for `operating_system`: the classifications approved after 7 days.
+fn generated_baseline(
+    id: &str,
+    operating_system: &str,
+    classifications: &[&str],
+    now: chrono::DateTime<Utc>,
+) -> Baseline {
+    let (name, description) = if operating_system == "WINDOWS" {
+        (
+            "patchpilot-generated-windows",
+            "Generated fleet baseline (Windows)",
+        )
+    } else {
+        ("patchpilot-generated-linux", "Generated fleet baseline")
+    };
+    Baseline {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        operating_system: operating_system.to_owned(),
+        description: Some(description.to_owned()),
+        default_baseline: true,
+        global_filters: None,
+        approval_rules: Some(serde_json::json!({"PatchRules": [{
+            "PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": classifications}]},
+            "ComplianceLevel": "CRITICAL", "ApproveAfterDays": 7, "EnableNonSecurity": false}]})),
+        approved_patches: Vec::new(),
+        approved_patches_compliance_level: "UNSPECIFIED".to_owned(),
+        approved_patches_enable_non_security: false,
+        rejected_patches: Vec::new(),
+        rejected_patches_action: "ALLOW_AS_DEPENDENCY".to_owned(),
+        sources: Vec::new(),
+        available_security_updates_compliance_status: None,
+        patch_groups: Vec::new(),
+        created: now - Duration::days(90),
+        modified: now - Duration::days(90),
+    }
+}
+
 pub fn generate(options: &GenerateOptions) -> State {
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let now = Utc::now();
@@ -145,49 +183,20 @@ pub fn generate(options: &GenerateOptions) -> State {
     }
 
     let groups = options.groups.max(1);
-    let mut windows = Baseline {
-        id: "pb-0a1b2c3d4e5f60002".to_owned(),
-        name: "patchpilot-generated-windows".to_owned(),
-        operating_system: "WINDOWS".to_owned(),
-        description: Some("Generated fleet baseline (Windows)".to_owned()),
-        default_baseline: true,
-        global_filters: None,
-        approval_rules: Some(serde_json::json!({"PatchRules": [{
-            "PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": ["SecurityUpdates", "CriticalUpdates"]}]},
-            "ComplianceLevel": "CRITICAL", "ApproveAfterDays": 7, "EnableNonSecurity": false}]})),
-        approved_patches: Vec::new(),
-        approved_patches_compliance_level: "UNSPECIFIED".to_owned(),
-        approved_patches_enable_non_security: false,
-        rejected_patches: Vec::new(),
-        rejected_patches_action: "ALLOW_AS_DEPENDENCY".to_owned(),
-        sources: Vec::new(),
-        available_security_updates_compliance_status: Some("COMPLIANT".to_owned()),
-        patch_groups: Vec::new(),
-        created: now - Duration::days(90),
-        modified: now - Duration::days(90),
-    };
+    let mut windows = generated_baseline(
+        "pb-0a1b2c3d4e5f60002",
+        "WINDOWS",
+        &["SecurityUpdates", "CriticalUpdates"],
+        now,
+    );
+    windows.available_security_updates_compliance_status = Some("COMPLIANT".to_owned());
     windows.patch_groups = (0..groups).map(group_name).collect();
-    let mut linux = Baseline {
-        id: "pb-0a1b2c3d4e5f60001".to_owned(),
-        name: "patchpilot-generated-linux".to_owned(),
-        operating_system: "AMAZON_LINUX_2023".to_owned(),
-        description: Some("Generated fleet baseline".to_owned()),
-        default_baseline: true,
-        global_filters: None,
-        approval_rules: Some(serde_json::json!({"PatchRules": [{
-            "PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": ["Security", "Bugfix"]}]},
-            "ComplianceLevel": "CRITICAL", "ApproveAfterDays": 7, "EnableNonSecurity": false}]})),
-        approved_patches: Vec::new(),
-        approved_patches_compliance_level: "UNSPECIFIED".to_owned(),
-        approved_patches_enable_non_security: false,
-        rejected_patches: Vec::new(),
-        rejected_patches_action: "ALLOW_AS_DEPENDENCY".to_owned(),
-        sources: Vec::new(),
-        available_security_updates_compliance_status: None,
-        patch_groups: Vec::new(),
-        created: now - Duration::days(90),
-        modified: now - Duration::days(90),
-    };
+    let mut linux = generated_baseline(
+        "pb-0a1b2c3d4e5f60001",
+        "AMAZON_LINUX_2023",
+        &["Security", "Bugfix"],
+        now,
+    );
     linux.patch_groups = (0..groups).map(group_name).collect();
 
     for index in 0..options.instances {
