@@ -209,6 +209,20 @@ fn typical(bench: &Bench, function: &str, n: usize) -> Value {
 
 fn env_for(bench: &Bench, function: &str) -> Vec<(String, String)> {
     let mut env = bench.world.envs[function].clone();
+    // Straight to the services: the world's recording proxies would add a hop to every figure.
+    let world = &bench.world;
+    env.retain(|(k, _)| !k.starts_with("AWS_ENDPOINT_URL"));
+    env.extend([
+        (
+            "AWS_ENDPOINT_URL".to_owned(),
+            world.aws.localstack_url.clone(),
+        ),
+        ("AWS_ENDPOINT_URL_SSM".to_owned(), world.sim.url.clone()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
+            world.aws.dynamodb_url.clone(),
+        ),
+    ]);
     if function == "patch-gate" {
         // Every run evaluates in full (a decided execution would otherwise be a duplicate).
         env.retain(|(k, _)| k != "DRY_RUN");
