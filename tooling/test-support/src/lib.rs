@@ -164,6 +164,7 @@ impl LocalAws {
         let localstack_log = logs.join("localstack.log");
         let moto_log = logs.join("moto.log");
         let volume = logs.join("localstack-volume");
+        std::fs::create_dir_all(logs.join("tmp")).map_err(|err| err.to_string())?;
         let mut localstack = spawn_watched(
             &python,
             &["-m", "localstack.runtime.main"],
@@ -171,6 +172,10 @@ impl LocalAws {
                 ("GATEWAY_LISTEN", format!("127.0.0.1:{localstack_port}")),
                 ("SERVICES", "ec2,sns,sqs,cloudwatch,events".to_owned()),
                 ("LOCALSTACK_VOLUME_DIR", volume.display().to_string()),
+                // LocalStack keeps its state (CloudWatch's metrics database among it) under
+                // $TMPDIR/localstack and clears it on shutdown: each instance gets its own, so two
+                // runs on one machine never pull the database from under each other.
+                ("TMPDIR", logs.join("tmp").display().to_string()),
                 ("SKIP_SSL_CERT_DOWNLOAD", "1".to_owned()),
                 ("DISABLE_EVENTS", "1".to_owned()),
                 ("DNS_ADDRESS", "0".to_owned()),
