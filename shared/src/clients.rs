@@ -37,6 +37,7 @@ mod tests {
             dry_run: false,
             retry_mode: RetryMode::Standard,
             retry_max_attempts: 7,
+            deadline_margin: None,
         };
         let retry = retry_config(&config);
         assert_eq!(retry.mode(), SdkRetryMode::Standard);

@@ -155,6 +155,9 @@ pub struct CommonConfig {
     pub retry_mode: RetryMode,
     /// `RETRY_MAX_ATTEMPTS`: total attempts per call, 1 to 20 (default 5).
     pub retry_max_attempts: u32,
+    /// `DEADLINE_MARGIN_SECONDS`: time kept before the invocation's deadline to publish and report,
+    /// 1 to 120; unset, 5 % of the invocation's time between 3 and 30 seconds (see [`crate::budget`]).
+    pub deadline_margin: Option<std::time::Duration>,
 }
 
 impl CommonConfig {
@@ -167,6 +170,15 @@ impl CommonConfig {
                 _ => RetryMode::Standard,
             },
             retry_max_attempts: vars.number("RETRY_MAX_ATTEMPTS", 5, 1, 20)?,
+            deadline_margin: match vars.optional("DEADLINE_MARGIN_SECONDS") {
+                None => None,
+                Some(_) => Some(std::time::Duration::from_secs(vars.number(
+                    "DEADLINE_MARGIN_SECONDS",
+                    0,
+                    1,
+                    120,
+                )?)),
+            },
         })
     }
 }
@@ -187,7 +199,8 @@ mod tests {
             CommonConfig {
                 dry_run: false,
                 retry_mode: RetryMode::Standard,
-                retry_max_attempts: 5
+                retry_max_attempts: 5,
+                deadline_margin: None,
             }
         );
     }
@@ -198,8 +211,10 @@ mod tests {
             ("DRY_RUN", "TRUE"),
             ("RETRY_MODE", "Adaptive"),
             ("RETRY_MAX_ATTEMPTS", " 8 "),
+            ("DEADLINE_MARGIN_SECONDS", "12"),
         ]))
         .unwrap();
+        assert_eq!(config.deadline_margin, Some(std::time::Duration::from_secs(12)));
         assert!(config.dry_run);
         assert_eq!(config.retry_mode, RetryMode::Adaptive);
         assert_eq!(config.retry_max_attempts, 8);
@@ -221,6 +236,10 @@ mod tests {
             err.contains("RETRY_MAX_ATTEMPTS") && err.contains("from 1 to 20"),
             "{err}"
         );
+        let err = CommonConfig::from_env(&env(&[("DEADLINE_MARGIN_SECONDS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DEADLINE_MARGIN_SECONDS") && err.contains("from 1 to 120"), "{err}");
         let err = CommonConfig::from_env(&env(&[("RETRY_MODE", "eager")]))
             .unwrap_err()
             .to_string();

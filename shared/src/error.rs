@@ -38,6 +38,11 @@ pub enum FunctionError {
     /// Work that could only partly be done; what was done has been reported.
     #[error("{0}")]
     Partial(String),
+    /// Work stopped before the invocation's deadline with more to do, and a retry continues it: what
+    /// was done is kept and reported. (Work a retry cannot advance ends `Ok` and reports itself
+    /// incomplete instead, so Lambda does not repeat it for nothing.)
+    #[error("{0}")]
+    StoppedForTime(String),
     /// A fact the function relies on does not hold (e.g. a resource it is configured with is missing).
     #[error("{0}")]
     Invariant(String),
@@ -87,7 +92,7 @@ impl FunctionError {
         match self {
             Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) => ErrorClass::Permanent,
             Self::Aws { class, .. } => *class,
-            Self::Partial(_) => ErrorClass::Retryable,
+            Self::Partial(_) | Self::StoppedForTime(_) => ErrorClass::Retryable,
         }
     }
 
@@ -105,6 +110,7 @@ impl FunctionError {
             } => format!("Aws.{code}"),
             Self::Aws { .. } => "Aws".to_owned(),
             Self::Partial(_) => "PartialFailure".to_owned(),
+            Self::StoppedForTime(_) => "StoppedForTime".to_owned(),
             Self::Invariant(_) => "Invariant".to_owned(),
         };
         format!("{class}.{kind}")
@@ -294,5 +300,7 @@ mod tests {
         assert_eq!(err.error_type(), "Permanent.Configuration");
         let err = FunctionError::Partial("2 groups failed".into());
         assert_eq!(err.error_type(), "Retryable.PartialFailure");
+        let err = FunctionError::StoppedForTime("3 of 9 pages".into());
+        assert_eq!(err.error_type(), "Retryable.StoppedForTime");
     }
 }

@@ -201,6 +201,8 @@ pub struct FleetFacts {
     /// Managed instances carrying a patch-group tag, when the inventory ran.
     pub grouped: Option<u64>,
     pub groups_failed: u64,
+    /// Groups not read before the invocation's stop time.
+    pub groups_skipped_for_time: u64,
 }
 
 /// The fleet's data points: the merged stats of every group read, plus never-reported and ungrouped
@@ -251,6 +253,11 @@ pub fn fleet_points(
         Unit::Count,
         facts.groups_failed as f64,
     ));
+    points.push(point(
+        "GroupsSkippedForTime",
+        Unit::Count,
+        facts.groups_skipped_for_time as f64,
+    ));
     points
 }
 
@@ -275,6 +282,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "WorstGroupCompliancePercent",
     "GroupsReported",
     "GroupsFailed",
+    "GroupsSkippedForTime",
 ];
 
 #[cfg(test)]
@@ -414,6 +422,7 @@ mod tests {
             managed: Some(10),
             grouped: Some(8),
             groups_failed: 1,
+            groups_skipped_for_time: 3,
         };
         let points = fleet_points(&[("good".into(), good), ("bad".into(), bad)], &facts, now());
         let value = |name: &str| points.iter().find(|p| p.metric == name).map(|p| p.value);
@@ -423,6 +432,7 @@ mod tests {
         assert_eq!(value("UngroupedInstances"), Some(2.0));
         assert_eq!(value("WorstGroupCompliancePercent"), Some(50.0));
         assert_eq!(value("GroupsFailed"), Some(1.0));
+        assert_eq!(value("GroupsSkippedForTime"), Some(3.0));
         assert!(points.iter().all(|p| p.patch_group == FLEET));
         for point in &points {
             assert!(

@@ -46,15 +46,16 @@ pub async fn discover_groups(
     Ok(groups)
 }
 
-/// One group's stats, read page by page.
+/// One group's stats, read page by page; `pages_read` counts the calls made, also when the read is
+/// cut off part way.
 pub async fn read_group(
     ssm: &aws_sdk_ssm::Client,
     group: &str,
     now: DateTime<Utc>,
     stale_after: Duration,
-) -> (Result<GroupStats, FunctionError>, usize) {
+    pages_read: &mut usize,
+) -> Result<GroupStats, FunctionError> {
     let mut stats = GroupStats::default();
-    let mut pages_read = 0;
     let mut pages = ssm
         .describe_instance_patch_states_for_patch_group()
         .patch_group(group)
@@ -62,19 +63,10 @@ pub async fn read_group(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        pages_read += 1;
-        let page = match page {
-            Ok(page) => page,
-            Err(err) => {
-                return (
-                    Err(FunctionError::aws(
-                        "ssm:DescribeInstancePatchStatesForPatchGroup",
-                        err,
-                    )),
-                    pages_read,
-                );
-            }
-        };
+        *pages_read += 1;
+        let page = page.map_err(|err| {
+            FunctionError::aws("ssm:DescribeInstancePatchStatesForPatchGroup", err)
+        })?;
         for row in page.instance_patch_states() {
             let state = InstanceState {
                 missing: i64::from(row.missing_count()),
@@ -89,7 +81,7 @@ pub async fn read_group(
             stats.add(&state, now, stale_after);
         }
     }
-    (Ok(stats), pages_read)
+    Ok(stats)
 }
 
 /// Managed instances, and those carrying a patch-group tag: counted, not kept. The two passes run

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -42,6 +43,13 @@ pub struct Summary {
     pub namespace: String,
     pub groups_published: Vec<String>,
     pub groups_failed: Vec<GroupFailure>,
+    /// Every group and the inventory were read. False: the invocation's deadline came first and
+    /// what was read in time was published (`groups_skipped_for_time`, `inventory_skipped_for_time`).
+    pub complete: bool,
+    /// Groups not read before the stop time: left out of this snapshot, never published as zeros.
+    pub groups_skipped_for_time: Vec<String>,
+    /// The fleet inventory was not finished in time (never-reported and ungrouped counts left out).
+    pub inventory_skipped_for_time: bool,
     pub inventory_error: Option<String>,
     pub data_points: usize,
     pub put_metric_data_calls: usize,
@@ -68,8 +76,22 @@ impl Snapshot {
         }
     }
 
-    /// Runs on a schedule or when a maintenance-window execution ends; ignores anything else.
+    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
+    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
+        self.config.common.deadline_margin
+    }
+
+    /// [`Snapshot::handle_within`] with no deadline (a tool or benchmark driving it in-process).
     pub async fn handle(&self, payload: Value) -> Result<Summary, FunctionError> {
+        self.handle_within(payload, &Budget::unbounded()).await
+    }
+
+    /// Runs on a schedule or when a maintenance-window execution ends; ignores anything else.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        budget: &Budget,
+    ) -> Result<Summary, FunctionError> {
         let reason = match Event::parse(payload)? {
             Event::Scheduled(..) => None,
             Event::WindowExecution(_, _) if !self.config.on_window_end => Some(
@@ -92,6 +114,9 @@ impl Snapshot {
                 namespace: self.config.namespace.clone(),
                 groups_published: vec![],
                 groups_failed: vec![],
+                complete: true,
+                groups_skipped_for_time: vec![],
+                inventory_skipped_for_time: false,
                 inventory_error: None,
                 data_points: 0,
                 put_metric_data_calls: 0,
@@ -101,26 +126,42 @@ impl Snapshot {
             tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "ignored");
             return Ok(summary);
         }
-        self.run().await
+        self.run(budget).await
     }
 
     /// Takes and publishes one snapshot. Groups that fail are left out and named; after publishing the
-    /// rest, the invocation ends in a retryable error so the failure is seen.
-    pub async fn run(&self) -> Result<Summary, FunctionError> {
+    /// rest, the invocation ends in a retryable error so the failure is seen. Reading stops at the
+    /// budget's stop time: what was read is published, what was not is named and counted
+    /// (`GroupsSkippedForTime`), and the invocation ends `Ok`, since a retry would only repeat it.
+    pub async fn run(&self, budget: &Budget) -> Result<Summary, FunctionError> {
         let now = Utc::now();
         let mut calls = CallCounts::new();
         let groups = if self.config.patch_groups.is_empty() {
-            gather::discover_groups(&self.ssm, &mut calls).await?
+            match budget
+                .run(gather::discover_groups(&self.ssm, &mut calls))
+                .await
+            {
+                Some(groups) => groups?,
+                None => {
+                    return Err(FunctionError::Invariant(
+                        "no time left to list the patch groups (DescribePatchGroups did not finish before the stop time); raise the function's timeout".to_owned(),
+                    ));
+                }
+            }
         } else {
             self.config.patch_groups.clone()
         };
         let ((read, group_calls), inventory) =
-            tokio::join!(self.read_groups(&groups, now), async {
+            tokio::join!(self.read_groups(&groups, now, budget), async {
                 if self.config.fleet_inventory {
                     let mut inventory_calls = CallCounts::new();
-                    let result =
-                        gather::inventory(&self.ssm, &self.config.tag_keys, &mut inventory_calls)
-                            .await;
+                    let result = budget
+                        .run(gather::inventory(
+                            &self.ssm,
+                            &self.config.tag_keys,
+                            &mut inventory_calls,
+                        ))
+                        .await;
                     (Some(result), inventory_calls)
                 } else {
                     (None, CallCounts::new())
@@ -134,39 +175,32 @@ impl Snapshot {
         }
         let mut published = Vec::new();
         let mut failed = Vec::new();
+        let mut skipped = Vec::new();
         for (group, result) in read {
             match result {
-                Ok(stats) => published.push((group, stats)),
-                Err(err) => failed.push(GroupFailure {
+                GroupRead::Read(stats) => published.push((group, stats)),
+                GroupRead::Failed(error) => failed.push(GroupFailure {
                     patch_group: group,
-                    error: err.to_string(),
+                    error,
                 }),
+                GroupRead::OutOfTime => skipped.push(group),
             }
         }
-        let (facts, inventory_error) = match inventory.0 {
-            Some(Ok((managed, grouped))) => (
-                FleetFacts {
-                    managed: Some(managed),
-                    grouped: Some(grouped),
-                    groups_failed: failed.len() as u64,
-                },
-                None,
-            ),
-            Some(Err(err)) => (
-                FleetFacts {
-                    groups_failed: failed.len() as u64,
-                    ..Default::default()
-                },
-                Some(err.to_string()),
-            ),
-            None => (
-                FleetFacts {
-                    groups_failed: failed.len() as u64,
-                    ..Default::default()
-                },
-                None,
-            ),
+        let mut facts = FleetFacts {
+            groups_failed: failed.len() as u64,
+            groups_skipped_for_time: skipped.len() as u64,
+            ..Default::default()
         };
+        let (mut inventory_error, mut inventory_skipped) = (None, false);
+        match inventory.0 {
+            Some(Some(Ok((managed, grouped)))) => {
+                facts.managed = Some(managed);
+                facts.grouped = Some(grouped);
+            }
+            Some(Some(Err(err))) => inventory_error = Some(err.to_string()),
+            Some(None) => inventory_skipped = true,
+            None => {}
+        }
         let mut points: Vec<DataPoint> = published
             .iter()
             .flat_map(|(group, stats)| aggregate::group_points(group, stats, now))
@@ -189,6 +223,9 @@ impl Snapshot {
             namespace: self.config.namespace.clone(),
             groups_published: published.iter().map(|(group, _)| group.clone()).collect(),
             groups_failed: failed,
+            complete: skipped.is_empty() && !inventory_skipped,
+            groups_skipped_for_time: skipped,
+            inventory_skipped_for_time: inventory_skipped,
             inventory_error,
             data_points: points.len(),
             put_metric_data_calls: put_calls,
@@ -196,6 +233,13 @@ impl Snapshot {
             fleet,
         };
         tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "snapshot");
+        if !summary.complete {
+            tracing::warn!(
+                groups_skipped_for_time = summary.groups_skipped_for_time.len(),
+                inventory_skipped_for_time = summary.inventory_skipped_for_time,
+                "the deadline came first: what was read in time is published; raise the timeout or CONCURRENCY, or narrow PATCH_GROUPS"
+            );
+        }
         if summary.groups_failed.is_empty() && summary.inventory_error.is_none() {
             return Ok(summary);
         }
@@ -217,37 +261,70 @@ impl Snapshot {
         )))
     }
 
-    /// Reads every group, at most `concurrency` at a time. Results come back sorted by group.
+    /// Reads every group, at most `concurrency` at a time, each cut off at the budget's stop time.
+    /// Results come back sorted by group; every group comes back, a reader that panicked as failed.
     async fn read_groups(
         &self,
         groups: &[String],
         now: chrono::DateTime<Utc>,
-    ) -> (Vec<(String, Result<GroupStats, FunctionError>)>, usize) {
+        budget: &Budget,
+    ) -> (Vec<(String, GroupRead)>, usize) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks = JoinSet::new();
+        let mut names = std::collections::HashMap::new();
         for group in groups {
-            let (ssm, group, permits) = (self.ssm.clone(), group.clone(), permits.clone());
+            let (ssm, group, permits, budget) =
+                (self.ssm.clone(), group.clone(), permits.clone(), *budget);
             let stale_after = self.config.stale_after;
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let (result, pages) = gather::read_group(&ssm, &group, now, stale_after).await;
-                (group, result, pages)
+            let name = group.clone();
+            let handle = tasks.spawn(async move {
+                let Some(_permit) = budget.run(permits.acquire_owned()).await else {
+                    return (group, GroupRead::OutOfTime, 0);
+                };
+                let mut pages = 0;
+                let read = budget
+                    .run(gather::read_group(&ssm, &group, now, stale_after, &mut pages))
+                    .await;
+                let read = match read {
+                    Some(Ok(stats)) => GroupRead::Read(stats),
+                    Some(Err(err)) => GroupRead::Failed(err.to_string()),
+                    None => GroupRead::OutOfTime,
+                };
+                (group, read, pages)
             });
+            names.insert(handle.id(), name);
         }
         let mut results = Vec::with_capacity(groups.len());
         let mut pages = 0;
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next_with_id().await {
             match joined {
-                Ok((group, result, group_pages)) => {
+                Ok((_, (group, read, group_pages))) => {
                     pages += group_pages;
-                    results.push((group, result));
+                    results.push((group, read));
                 }
-                Err(err) => tracing::error!(error = %err, "a group reader stopped unexpectedly"),
+                Err(err) => {
+                    tracing::error!(error = %err, "a group reader stopped unexpectedly");
+                    if let Some(group) = names.remove(&err.id()) {
+                        results.push((
+                            group,
+                            GroupRead::Failed(format!("the reader stopped unexpectedly: {err}")),
+                        ));
+                    }
+                }
             }
         }
         results.sort_by(|a, b| a.0.cmp(&b.0));
         (results, pages)
     }
+}
+
+/// How reading one group ended.
+#[derive(Debug)]
+enum GroupRead {
+    Read(GroupStats),
+    Failed(String),
+    /// Not finished before the stop time.
+    OutOfTime,
 }
 
 fn fleet_summary(groups: &[(String, GroupStats)], fleet_points: &[DataPoint]) -> FleetSummary {

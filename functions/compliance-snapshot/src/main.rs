@@ -3,6 +3,7 @@
 use compliance_snapshot::Snapshot;
 use compliance_snapshot::config::SnapshotConfig;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
 use serde_json::Value;
 
@@ -18,7 +19,8 @@ async fn main() -> Result<(), Error> {
     );
     let snapshot = &snapshot;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        snapshot.handle(event.payload).await
+        let budget = Budget::from_context(&event.context, snapshot.deadline_margin());
+        snapshot.handle_within(event.payload, &budget).await
     }))
     .await
 }

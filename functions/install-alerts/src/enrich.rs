@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::{CommandInvocationStatus, PatchOrchestratorFilter};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::budget::Budget;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::render::{FailedPatch, InstanceInfo, SummaryInstance};
 
@@ -100,7 +104,14 @@ pub async fn instance(
         )),
     }
     if info.patch_group.is_none() {
-        let groups = patch_groups(&clients.ssm, &[instance_id.to_owned()], unreadable).await;
+        // One instance, one call: the alert's own reads are few enough to need no budget.
+        let groups = patch_groups(
+            &clients.ssm,
+            &[instance_id.to_owned()],
+            unreadable,
+            &Budget::unbounded(),
+        )
+        .await;
         info.patch_group = groups.get(instance_id).cloned();
     }
     info
@@ -111,6 +122,7 @@ pub async fn patch_groups(
     ssm: &aws_sdk_ssm::Client,
     instance_ids: &[String],
     unreadable: &mut Vec<String>,
+    budget: &Budget,
 ) -> BTreeMap<String, String> {
     let mut groups = BTreeMap::new();
     for batch in instance_ids.chunks(PATCH_STATES_BATCH) {
@@ -120,7 +132,14 @@ pub async fn patch_groups(
             .max_results(50)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
+        loop {
+            let Some(page) = budget.run(pages.next()).await else {
+                unreadable.push(
+                    "patch groups (not all read before the function's time limit)".to_owned(),
+                );
+                return groups;
+            };
+            let Some(page) = page else { break };
             match page {
                 Ok(page) => {
                     for state in page.instance_patch_states() {
@@ -150,8 +169,9 @@ pub async fn with_patch_groups(
     mut instances: Vec<SummaryInstance>,
     failed_ids: &[String],
     unreadable: &mut Vec<String>,
+    budget: &Budget,
 ) -> (Vec<SummaryInstance>, Vec<String>) {
-    let groups = patch_groups(ssm, failed_ids, unreadable).await;
+    let groups = patch_groups(ssm, failed_ids, unreadable, budget).await;
     for instance in &mut instances {
         instance.patch_group = groups.get(&instance.instance_id).cloned();
     }
@@ -284,7 +304,46 @@ pub struct InvocationCensus {
     pub failed: Vec<SummaryInstance>,
     /// Ids of failed instances (at most [`MAX_FAILED_IDS`]), for their patch groups.
     pub failed_ids: Vec<String>,
+    /// Every invocation was counted (false: the stop time came while listing them).
+    pub counted_all: bool,
+    /// Failed invocations whose instance was not named before the stop time.
+    pub not_named: usize,
 }
+
+impl InvocationCensus {
+    fn new() -> Self {
+        Self {
+            counted_all: true,
+            ..Default::default()
+        }
+    }
+
+    /// What the census did not reach before the stop time, in words; `None` when complete.
+    pub fn shortfall(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.counted_all {
+            parts.push(format!(
+                "invocations were still being listed ({} counted)",
+                self.total
+            ));
+        }
+        if self.not_named > 0 {
+            parts.push(format!(
+                "{} failed invocations were not named",
+                self.not_named
+            ));
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "the function's time limit came first: {}",
+                parts.join("; ")
+            )
+        })
+    }
+}
+
+/// ListCommandInvocations calls a window summary makes at once to name failed instances.
+pub const NAMING_CONCURRENCY: usize = 8;
 
 /// Failed instances whose patch groups a summary looks up.
 pub const MAX_FAILED_IDS: usize = 1000;
@@ -297,15 +356,24 @@ pub async fn census(
     ssm: &aws_sdk_ssm::Client,
     command_id: &str,
     limit: usize,
+    budget: &Budget,
 ) -> Result<InvocationCensus, FunctionError> {
-    let mut census = InvocationCensus::default();
+    let mut census = InvocationCensus::new();
     let mut pages = ssm
         .list_command_invocations()
         .command_id(command_id)
         .max_results(INVOCATION_PAGE)
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
+    loop {
+        let page = match budget.run(pages.next()).await {
+            Some(Some(page)) => page,
+            Some(None) => break,
+            None => {
+                census.counted_all = false;
+                break;
+            }
+        };
         let page = page.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
         for invocation in page.command_invocations() {
             census.total += 1;
@@ -347,8 +415,9 @@ pub async fn window_census(
     window_execution_id: &str,
     documents: &[String],
     limit: usize,
+    budget: &Budget,
 ) -> Result<InvocationCensus, FunctionError> {
-    let mut census = InvocationCensus::default();
+    let mut census = InvocationCensus::new();
     let mut failed_commands = Vec::new();
     let mut tasks = ssm
         .describe_maintenance_window_execution_tasks()
@@ -356,7 +425,15 @@ pub async fn window_census(
         .max_results(100)
         .into_paginator()
         .send();
-    while let Some(page) = tasks.next().await {
+    'tasks: loop {
+        let page = match budget.run(tasks.next()).await {
+            Some(Some(page)) => page,
+            Some(None) => break,
+            None => {
+                census.counted_all = false;
+                break;
+            }
+        };
         let page = page.map_err(|err| {
             FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTasks", err)
         })?;
@@ -374,7 +451,15 @@ pub async fn window_census(
                 .max_results(100)
                 .into_paginator()
                 .send();
-            while let Some(page) = invocations.next().await {
+            loop {
+                let page = match budget.run(invocations.next()).await {
+                    Some(Some(page)) => page,
+                    Some(None) => break,
+                    None => {
+                        census.counted_all = false;
+                        break 'tasks;
+                    }
+                };
                 let page = page.map_err(|err| {
                     FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
                 })?;
@@ -398,22 +483,17 @@ pub async fn window_census(
             }
         }
     }
-    for (command_id, status) in failed_commands {
-        let listed = ssm
-            .list_command_invocations()
-            .command_id(&command_id)
-            .send()
-            .await
-            .map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
-        for invocation in listed.command_invocations() {
-            let id = invocation.instance_id().unwrap_or_default().to_owned();
+    let named = name_failed(ssm, &failed_commands, budget).await?;
+    for ((_, status), instances) in failed_commands.iter().zip(named) {
+        let Some(instances) = instances else {
+            census.not_named += 1;
+            continue;
+        };
+        for (id, name) in instances {
             if census.failed.len() < limit {
                 census.failed.push(SummaryInstance {
                     instance_id: id.clone(),
-                    name: invocation
-                        .instance_name()
-                        .filter(|n| !n.is_empty())
-                        .map(str::to_owned),
+                    name,
                     status: status.clone(),
                     patch_group: None,
                 });
@@ -422,4 +502,56 @@ pub async fn window_census(
         }
     }
     Ok(census)
+}
+
+/// The instances (id, name) of each failed one-instance command a window ran, read
+/// [`NAMING_CONCURRENCY`] at a time, in the order given; `None` for a command not reached before the
+/// stop time.
+async fn name_failed(
+    ssm: &aws_sdk_ssm::Client,
+    commands: &[(String, String)],
+    budget: &Budget,
+) -> Result<Vec<Option<Vec<(String, Option<String>)>>>, FunctionError> {
+    let permits = Arc::new(Semaphore::new(NAMING_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for (index, (command_id, _)) in commands.iter().enumerate() {
+        let (ssm, command_id, permits, budget) =
+            (ssm.clone(), command_id.clone(), permits.clone(), *budget);
+        tasks.spawn(async move {
+            let read = budget
+                .run(async {
+                    let _permit = permits.acquire_owned().await;
+                    ssm.list_command_invocations()
+                        .command_id(&command_id)
+                        .send()
+                        .await
+                })
+                .await;
+            (index, read)
+        });
+    }
+    let mut named = vec![None; commands.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (index, read) = joined
+            .map_err(|err| FunctionError::Invariant(format!("a naming task stopped: {err}")))?;
+        let Some(listed) = read else { continue };
+        let listed =
+            listed.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+        named[index] = Some(
+            listed
+                .command_invocations()
+                .iter()
+                .map(|invocation| {
+                    (
+                        invocation.instance_id().unwrap_or_default().to_owned(),
+                        invocation
+                            .instance_name()
+                            .filter(|n| !n.is_empty())
+                            .map(str::to_owned),
+                    )
+                })
+                .collect(),
+        );
+    }
+    Ok(named)
 }

@@ -2,6 +2,7 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +26,9 @@ pub enum Outcome {
         subject: String,
         message_id: Option<String>,
         unreadable: Vec<String>,
+        /// Set when a summary went out incomplete: what the time limit left uncounted or unnamed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        incomplete: Option<String>,
     },
     /// DRY_RUN: what would have been published.
     WouldSend {
@@ -107,7 +111,24 @@ impl Alerts {
         }
     }
 
+    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
+    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
+        self.config.common.deadline_margin
+    }
+
+    /// [`Alerts::handle_within`] with no deadline (a tool or benchmark driving it in-process).
     pub async fn handle(&self, payload: Value) -> Result<Outcome, FunctionError> {
+        self.handle_within(payload, &Budget::unbounded()).await
+    }
+
+    /// Handles one event inside `budget`. A summary whose reads the stop time cut short still goes
+    /// out, saying what it did not count or name (a page late is worse than a page incomplete), and
+    /// the invocation ends `Ok`: a retry would find the summary already sent.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        budget: &Budget,
+    ) -> Result<Outcome, FunctionError> {
         let event = Event::parse(payload)?;
         let outcome = match plan(&event, &self.config.documents) {
             Plan::Ignore { reason } => Outcome::Ignored { reason },
@@ -126,6 +147,7 @@ impl Alerts {
                     document,
                     status.to_string(),
                     run_bucket,
+                    budget,
                 )
                 .await?
             }
@@ -137,8 +159,15 @@ impl Alerts {
                 start,
                 end,
             } => {
-                self.window_summary(origin, window_id, window_execution_id, status, start, end)
-                    .await?
+                self.window_summary(
+                    origin,
+                    window_id,
+                    window_execution_id,
+                    status,
+                    (start, end),
+                    budget,
+                )
+                .await?
             }
             Plan::CommandSummary {
                 origin,
@@ -146,7 +175,7 @@ impl Alerts {
                 document,
                 status,
             } => {
-                self.command_summary(origin, command_id, document, status.to_string())
+                self.command_summary(origin, command_id, document, status.to_string(), budget)
                     .await?
             }
         };
@@ -162,13 +191,14 @@ impl Alerts {
         document: String,
         status: String,
         run_bucket: String,
+        budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
         let key = alert_key(&command_id, &instance_id, &status);
         let now = Utc::now();
         if self.config.common.dry_run {
             // Dry runs claim nothing and count nothing: they only show what would be sent.
         } else {
-            if let Some(duplicate) = self.claim(&key, now).await? {
+            if let Some(duplicate) = self.claim(&key, now, budget).await? {
                 return Ok(duplicate);
             }
             // The run's scope first (a window's many one-instance commands), then the command's own.
@@ -245,7 +275,7 @@ impl Alerts {
             unreadable,
         };
         let rendered = render::instance_alert(&facts);
-        self.send("instance_failure", key, rendered, facts.unreadable)
+        self.send("instance_failure", key, rendered, facts.unreadable, None)
             .await
     }
 
@@ -255,9 +285,16 @@ impl Alerts {
         command_id: String,
         document: String,
         status: String,
+        budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
         let ssm = &self.clients.ssm;
-        let census = enrich::census(ssm, &command_id, self.config.summary_max_instances).await?;
+        let census = enrich::census(
+            ssm,
+            &command_id,
+            self.config.summary_max_instances,
+            budget,
+        )
+        .await?;
         if !summary_needed(census.failed_total, self.config.storm_threshold) {
             return Ok(Outcome::Ignored {
                 reason: format!(
@@ -268,7 +305,7 @@ impl Alerts {
         }
         let key = summary_key(&command_id, &status);
         if !self.config.common.dry_run
-            && let Some(duplicate) = self.claim(&key, Utc::now()).await?
+            && let Some(duplicate) = self.claim(&key, Utc::now(), budget).await?
         {
             return Ok(duplicate);
         }
@@ -281,9 +318,15 @@ impl Alerts {
             }
         };
         let command = enrich::command(ssm, &command_id, &mut unreadable).await;
-        let (instances, patch_groups) =
-            enrich::with_patch_groups(ssm, census.failed, &census.failed_ids, &mut unreadable)
-                .await;
+        let incomplete = census.shortfall();
+        let (instances, patch_groups) = enrich::with_patch_groups(
+            ssm,
+            census.failed,
+            &census.failed_ids,
+            &mut unreadable,
+            budget,
+        )
+        .await;
         let facts = SummaryFacts {
             origin,
             command_id,
@@ -298,10 +341,17 @@ impl Alerts {
             instances,
             patch_groups,
             unreadable,
+            incomplete,
         };
         let rendered = render::summary(&facts);
-        self.send("command_summary", key, rendered, facts.unreadable)
-            .await
+        self.send(
+            "command_summary",
+            key,
+            rendered,
+            facts.unreadable,
+            facts.incomplete,
+        )
+        .await
     }
 
     async fn window_summary(
@@ -310,8 +360,11 @@ impl Alerts {
         window_id: String,
         window_execution_id: String,
         status: String,
-        start: Option<chrono::DateTime<Utc>>,
-        end: Option<chrono::DateTime<Utc>>,
+        (start, end): (
+            Option<chrono::DateTime<Utc>>,
+            Option<chrono::DateTime<Utc>>,
+        ),
+        budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
         let ssm = &self.clients.ssm;
         let census = enrich::window_census(
@@ -319,6 +372,7 @@ impl Alerts {
             &window_execution_id,
             &self.config.documents,
             self.config.summary_max_instances,
+            budget,
         )
         .await?;
         if !summary_needed(census.failed_total, self.config.storm_threshold) {
@@ -331,7 +385,7 @@ impl Alerts {
         }
         let key = format!("summary#{window_execution_id}#{status}");
         if !self.config.common.dry_run
-            && let Some(duplicate) = self.claim(&key, Utc::now()).await?
+            && let Some(duplicate) = self.claim(&key, Utc::now(), budget).await?
         {
             return Ok(duplicate);
         }
@@ -345,9 +399,15 @@ impl Alerts {
                 Err(err) => unreadable.push(format!("instances already paged ({err})")),
             }
         }
-        let (instances, patch_groups) =
-            enrich::with_patch_groups(ssm, census.failed, &census.failed_ids, &mut unreadable)
-                .await;
+        let incomplete = census.shortfall();
+        let (instances, patch_groups) = enrich::with_patch_groups(
+            ssm,
+            census.failed,
+            &census.failed_ids,
+            &mut unreadable,
+            budget,
+        )
+        .await;
         let facts = SummaryFacts {
             origin,
             command_id: window_execution_id,
@@ -362,10 +422,17 @@ impl Alerts {
             instances,
             patch_groups,
             unreadable,
+            incomplete,
         };
         let rendered = render::summary(&facts);
-        self.send("window_summary", key, rendered, facts.unreadable)
-            .await
+        self.send(
+            "window_summary",
+            key,
+            rendered,
+            facts.unreadable,
+            facts.incomplete,
+        )
+        .await
     }
 
     /// Publishes (or, under DRY_RUN, describes) a rendered message and records it as sent. A failed
@@ -376,6 +443,7 @@ impl Alerts {
         key: String,
         rendered: Rendered,
         unreadable: Vec<String>,
+        incomplete: Option<String>,
     ) -> Result<Outcome, FunctionError> {
         if self.config.common.dry_run {
             return Ok(Outcome::WouldSend {
@@ -423,6 +491,7 @@ impl Alerts {
             subject: rendered.subject,
             message_id,
             unreadable,
+            incomplete,
         })
     }
 }
@@ -434,8 +503,10 @@ impl Alerts {
         &self,
         key: &str,
         now: chrono::DateTime<Utc>,
+        budget: &Budget,
     ) -> Result<Option<Outcome>, FunctionError> {
-        match self.store.claim(key, now).await? {
+        let lease = crate::store::lease_for(budget.until_deadline());
+        match self.store.claim(key, now, lease).await? {
             Claim::Claimed => Ok(None),
             Claim::Done { state } => Ok(Some(Outcome::Duplicate {
                 key: key.to_owned(),
@@ -461,6 +532,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "DuplicatesIgnored",
     "EventsIgnored",
     "AlertsDegraded",
+    "SummariesIncomplete",
 ];
 
 /// The metric an outcome is counted in.
@@ -481,10 +553,18 @@ pub fn metric_of(outcome: &Outcome) -> &'static str {
 fn report(outcome: &Outcome) {
     let metric = metric_of(outcome);
     let mut metrics = vec![(metric, 1.0)];
-    if let Outcome::Sent { unreadable, .. } = outcome
-        && !unreadable.is_empty()
+    if let Outcome::Sent {
+        unreadable,
+        incomplete,
+        ..
+    } = outcome
     {
-        metrics.push(("AlertsDegraded", 1.0));
+        if !unreadable.is_empty() {
+            metrics.push(("AlertsDegraded", 1.0));
+        }
+        if incomplete.is_some() {
+            metrics.push(("SummariesIncomplete", 1.0));
+        }
     }
     patchpilot_shared::metrics::emit(FUNCTION, &metrics);
     tracing::info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "handled");
@@ -514,6 +594,7 @@ mod tests {
                 subject: key.clone(),
                 message_id: None,
                 unreadable: vec![],
+                incomplete: None,
             },
             Outcome::Sent {
                 kind: "command_summary",
@@ -521,6 +602,7 @@ mod tests {
                 subject: key.clone(),
                 message_id: None,
                 unreadable: vec![],
+                incomplete: None,
             },
             Outcome::WouldSend {
                 kind: "instance_failure",

@@ -3,6 +3,7 @@
 use install_alerts::config::AlertsConfig;
 use install_alerts::{Alerts, Clients};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
 use serde_json::Value;
 
@@ -20,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let alerts = Alerts::new(clients, config);
     let alerts = &alerts;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        alerts.handle(event.payload).await
+        let budget = Budget::from_context(&event.context, alerts.deadline_margin());
+        alerts.handle_within(event.payload, &budget).await
     }))
     .await
 }

@@ -89,6 +89,8 @@ pub struct SummaryFacts {
     pub instances: Vec<SummaryInstance>,
     pub patch_groups: Vec<String>,
     pub unreadable: Vec<String>,
+    /// What the function's time limit left uncounted or unnamed; `None` for a complete summary.
+    pub incomplete: Option<String>,
 }
 
 /// A message ready for SNS Publish with `MessageStructure=json`.
@@ -468,6 +470,9 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         "{} instances were paged one by one; storm control held back the other {suppressed}.",
         facts.alerted
     );
+    if let Some(incomplete) = &facts.incomplete {
+        let _ = writeln!(text, "INCOMPLETE: {incomplete}. The figures below cover what was read.");
+    }
     let _ = writeln!(text);
     let _ = writeln!(text, "Account:      {}", facts.origin.account);
     let _ = writeln!(text, "Region:       {}", facts.origin.region);
@@ -542,6 +547,8 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         "links": links,
         "unreadable": facts.unreadable,
         "truncated": [],
+        "complete": facts.incomplete.is_none(),
+        "incomplete": facts.incomplete,
     });
     // A summary spans patch groups: String.Array lets a filter policy on one group still match.
     let groups = if facts.patch_groups.is_empty() {
@@ -767,8 +774,17 @@ mod tests {
                 .collect(),
             patch_groups: vec!["db".into(), "web".into()],
             unreadable: vec![],
+            incomplete: None,
         };
         let rendered = summary(&facts);
+        assert!(!rendered.text.contains("INCOMPLETE"));
+        assert_eq!(rendered.document["complete"], true);
+        let cut = summary(&SummaryFacts {
+            incomplete: Some("the function's time limit came first: 7 failed invocations were not named".into()),
+            ..facts.clone()
+        });
+        assert!(cut.text.contains("INCOMPLETE: the function's time limit came first: 7 failed invocations were not named."), "{}", cut.text);
+        assert_eq!(cut.document["complete"], false);
         assert_eq!(
             rendered.subject,
             "Patch Install Failed on 50 instances: 10 paged, 40 summarised here"

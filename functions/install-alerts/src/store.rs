@@ -20,6 +20,20 @@ use patchpilot_shared::FunctionError;
 
 /// How long a claim protects a send in progress: longer than the function's timeout.
 pub const LEASE_SECONDS: i64 = 120;
+/// Added to the time left before the deadline: clock skew between Lambda hosts and DynamoDB.
+pub const LEASE_SLACK_SECONDS: i64 = 30;
+
+/// How long a claim is held: past the claiming invocation's own deadline (it cannot be running
+/// after that), so no other invocation takes over a send still in flight, whatever the timeout.
+/// Without a deadline (a tool), [`LEASE_SECONDS`].
+pub fn lease_for(until_deadline: std::time::Duration) -> Duration {
+    match i64::try_from(until_deadline.as_secs()) {
+        Ok(seconds) if seconds < 24 * 3600 => {
+            Duration::seconds(seconds.saturating_add(LEASE_SLACK_SECONDS))
+        }
+        _ => Duration::seconds(LEASE_SECONDS),
+    }
+}
 
 /// The result of trying to claim a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +78,20 @@ impl Store {
         }
     }
 
-    /// Claims `key` for sending.
-    pub async fn claim(&self, key: &str, now: DateTime<Utc>) -> Result<Claim, FunctionError> {
+    /// Claims `key` for sending, for `lease` (see [`lease_for`]).
+    pub async fn claim(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Claim, FunctionError> {
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(key))
             .item("state", s("in_progress"))
-            .item("lease_until", n(now.timestamp() + LEASE_SECONDS))
+            .item("lease_until", n((now + lease).timestamp()))
             .item("expires_at", n((now + self.ttl).timestamp()))
             .condition_expression(
                 "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
@@ -214,5 +233,19 @@ impl Store {
             .unwrap_or_default();
         alerted.sort();
         Ok(alerted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlives_the_claiming_invocation() {
+        use std::time::Duration as Std;
+        assert_eq!(lease_for(Std::from_secs(58)), Duration::seconds(88));
+        assert_eq!(lease_for(Std::from_secs(895)), Duration::seconds(925));
+        assert_eq!(lease_for(Std::ZERO), Duration::seconds(LEASE_SLACK_SECONDS));
+        assert_eq!(lease_for(Std::MAX), Duration::seconds(LEASE_SECONDS), "no deadline: the fixed lease");
     }
 }

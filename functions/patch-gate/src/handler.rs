@@ -6,6 +6,7 @@ use aws_sdk_ssm::types::{
     PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
 };
 use chrono::{DateTime, Utc};
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -100,7 +101,24 @@ impl Gate {
         }
     }
 
+    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
+    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
+        self.config.common.deadline_margin
+    }
+
+    /// [`Gate::handle_within`] with no deadline (a tool or benchmark driving it in-process).
     pub async fn handle(&self, payload: Value) -> Result<GateReport, FunctionError> {
+        self.handle_within(payload, &Budget::unbounded()).await
+    }
+
+    /// Handles one event inside `budget`: staging's results must be read before the stop time, so
+    /// the margin is left for acting and recording; otherwise nothing changes and the invocation
+    /// ends in a retryable error.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        budget: &Budget,
+    ) -> Result<GateReport, FunctionError> {
         let report = match Event::parse(payload)? {
             Event::WindowExecution(meta, detail) => {
                 if detail.window_id != self.config.staging_window_id {
@@ -120,10 +138,10 @@ impl Gate {
                         status: detail.status.to_string(),
                         start,
                     };
-                    self.decide_execution(execution).await?
+                    self.decide_execution(execution, budget).await?
                 }
             }
-            Event::Scheduled(..) => self.recheck().await?,
+            Event::Scheduled(..) => self.recheck(budget).await?,
             other => self.report("ignored", "staging_execution", Some(format!(
                 "patch-gate handles the staging window's execution events and its schedule, not {:?}",
                 other.meta().detail_type
@@ -138,6 +156,20 @@ impl Gate {
         }
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "gate");
         Ok(report)
+    }
+
+    /// Staging's facts, read before the budget's stop time or not at all.
+    async fn facts_within(
+        &self,
+        execution: Execution,
+        budget: &Budget,
+    ) -> Result<Facts, FunctionError> {
+        let id = execution.id.clone();
+        budget.run(self.facts(execution)).await.ok_or_else(|| {
+            FunctionError::StoppedForTime(format!(
+                "reading staging execution {id}'s results did not finish before the stop time; nothing was changed, and a retry reads them again"
+            ))
+        })
     }
 
     async fn facts(&self, execution: Execution) -> Facts {
@@ -164,7 +196,11 @@ impl Gate {
         }
     }
 
-    async fn decide_execution(&self, execution: Execution) -> Result<GateReport, FunctionError> {
+    async fn decide_execution(
+        &self,
+        execution: Execution,
+        budget: &Budget,
+    ) -> Result<GateReport, FunctionError> {
         if !self.config.common.dry_run {
             if let Some(previous) = self.store.decision(&execution.id).await? {
                 let mut report = self.report(
@@ -194,7 +230,7 @@ impl Gate {
                 return Ok(report);
             }
         }
-        let facts = self.facts(execution.clone()).await;
+        let facts = self.facts_within(execution.clone(), budget).await?;
         let decision = decide(&facts, &self.config.policy);
         let mut report = self.report("decided", "staging_execution", None);
         report.execution = Some(execution.clone());
@@ -221,7 +257,7 @@ impl Gate {
 
     /// The scheduled re-check before production runs: the latest decided staging execution, judged
     /// again. Still clean: nothing changes. Not clean any more: production is disabled and people paged.
-    async fn recheck(&self) -> Result<GateReport, FunctionError> {
+    async fn recheck(&self, budget: &Budget) -> Result<GateReport, FunctionError> {
         let Some(latest) = self.store.latest(&self.config.staging_window_id).await? else {
             return Ok(self.report(
                 "ignored",
@@ -247,7 +283,7 @@ impl Gate {
             report.open = Some(false);
             return Ok(report);
         }
-        let facts = self.facts(execution.clone()).await;
+        let facts = self.facts_within(execution.clone(), budget).await?;
         let decision = decide(&facts, &self.config.policy);
         let mut report = self.report("rechecked", "scheduled_recheck", None);
         report.execution = Some(execution.clone());

@@ -3,6 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use patch_gate::config::GateConfig;
 use patch_gate::{Clients, Gate};
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
 use serde_json::Value;
 
@@ -20,7 +21,8 @@ async fn main() -> Result<(), Error> {
     let gate = Gate::new(clients, config);
     let gate = &gate;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        gate.handle(event.payload).await
+        let budget = Budget::from_context(&event.context, gate.deadline_margin());
+        gate.handle_within(event.payload, &budget).await
     }))
     .await
 }

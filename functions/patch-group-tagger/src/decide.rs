@@ -23,6 +23,8 @@ pub enum Action {
     DryRun,
     /// The instance no longer exists.
     NotFound,
+    /// Decided for tagging, but the run stopped for time before writing it; the next run tags it.
+    NotReached,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

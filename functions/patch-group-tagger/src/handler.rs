@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use aws_sdk_ec2::types::{Filter, Tag};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::budget::{Budget, Pace};
 use patchpilot_shared::events::{Event, InstanceState};
 use serde::Serialize;
 use serde_json::Value;
@@ -46,6 +47,10 @@ pub enum Output {
 
 #[derive(Debug, Default, Serialize)]
 pub struct BackfillReport {
+    /// Every page was read and every tag written. False: the run stopped for time (see
+    /// `stopped_for_time`); the next run continues.
+    pub complete: bool,
+    pub stopped_for_time: Option<StoppedForTime>,
     pub instances_seen: usize,
     pub counts: BTreeMap<Action, usize>,
     pub describe_instances_pages: usize,
@@ -53,6 +58,17 @@ pub struct BackfillReport {
     /// Decisions other than `already_tagged`, at most 1,000.
     pub decisions: Vec<Decision>,
     pub decisions_truncated: bool,
+}
+
+/// Where a backfill stopped for time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoppedForTime {
+    /// DescribeInstances pages fully handled before the stop.
+    pub after_pages: usize,
+    /// Instances decided for tagging whose CreateTags the run did not reach.
+    pub not_reached: usize,
+    /// The time kept before the deadline for reporting.
+    pub margin_seconds: f64,
 }
 
 impl Tagger {
@@ -65,6 +81,11 @@ impl Tagger {
         };
         tagger.rules().await?;
         Ok(tagger)
+    }
+
+    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
+    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
+        self.config.common.deadline_margin
     }
 
     async fn rules(&self) -> Result<Arc<Rules>, FunctionError> {
@@ -128,7 +149,19 @@ impl Tagger {
         })
     }
 
+    /// Handles one event with no deadline (a tool or benchmark driving the tagger in-process).
     pub async fn handle(&self, payload: Value) -> Result<Output, FunctionError> {
+        self.handle_within(payload, &Budget::unbounded()).await
+    }
+
+    /// Handles one event inside `budget`. A backfill stopped for time after tagging something ends in
+    /// a retryable error, so Lambda's retry continues it; one that tagged nothing ends `Ok` and says
+    /// so (`BackfillStalled`), since a retry would only repeat it.
+    pub async fn handle_within(
+        &self,
+        payload: Value,
+        budget: &Budget,
+    ) -> Result<Output, FunctionError> {
         match Event::parse(payload)? {
             Event::InstanceState(_, detail) => {
                 let decision = if detail.state == InstanceState::Running {
@@ -148,8 +181,18 @@ impl Tagger {
                 Ok(Output::Instance { decision })
             }
             Event::Scheduled(..) => {
-                let report = self.backfill().await?;
-                Ok(Output::Backfill(report))
+                let report = self.backfill(budget).await?;
+                match &report.stopped_for_time {
+                    Some(stop) if report.written() > 0 => Err(FunctionError::StoppedForTime(format!(
+                        "backfill stopped {:.0} s before its deadline after {} pages ({} instances seen, {} tagged, {} decided but not reached); a retry continues, skipping instances already tagged",
+                        stop.margin_seconds,
+                        stop.after_pages,
+                        report.instances_seen,
+                        report.written(),
+                        stop.not_reached
+                    ))),
+                    _ => Ok(Output::Backfill(report)),
+                }
             }
             other => Err(FunctionError::BadEvent(patchpilot_shared::EventError {
                 detail_type: Some(other.meta().detail_type.clone()),
@@ -222,11 +265,18 @@ impl Tagger {
             .map(|_| ())
     }
 
-    /// Tags every pending, running or stopped instance that has no patch group yet.
-    pub async fn backfill(&self) -> Result<BackfillReport, FunctionError> {
+    /// Tags every pending, running or stopped instance that has no patch group yet, page by page:
+    /// each page's tags are written before the next page is read, so memory holds one page and a run
+    /// cut short by its deadline keeps every tag it wrote. The next run resumes for free: instances
+    /// already tagged are decided `already_tagged` and cost no write.
+    pub async fn backfill(&self, budget: &Budget) -> Result<BackfillReport, FunctionError> {
         let policy = self.policy().await?;
-        let mut report = BackfillReport::default();
-        let mut batches: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut report = BackfillReport {
+            complete: true,
+            ..Default::default()
+        };
+        let mut failures = Vec::new();
+        let mut pace = Pace::default();
         let mut pages = self
             .clients
             .ec2
@@ -242,55 +292,49 @@ impl Tagger {
             .max_results(DESCRIBE_PAGE)
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| FunctionError::aws("ec2:DescribeInstances", err))?;
+        loop {
+            // The next page (read and tagged) is assumed to take as long as the slowest so far.
+            if !budget.allows(pace.expected()) {
+                report.stop_for_time(budget, None);
+                break;
+            }
+            let started = Instant::now();
+            let page = match budget.run(pages.next()).await {
+                None => {
+                    report.stop_for_time(budget, None);
+                    break;
+                }
+                Some(None) => break,
+                Some(Some(page)) => {
+                    page.map_err(|err| FunctionError::aws("ec2:DescribeInstances", err))?
+                }
+            };
             report.describe_instances_pages += 1;
-            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-                report.instances_seen += 1;
-                let mut decision = decide(&InstanceFacts::from(instance), &policy);
-                if decision.action == Action::Tagged {
-                    if self.config.common.dry_run {
-                        decision.action = Action::DryRun;
-                    } else {
-                        let key = (
-                            decision.tag_key.clone().unwrap_or_default(),
-                            decision.patch_group.clone().unwrap_or_default(),
-                        );
-                        batches
-                            .entry(key)
-                            .or_default()
-                            .push(decision.instance_id.clone());
-                    }
-                }
-                *report.counts.entry(decision.action).or_default() += 1;
-                if decision.action != Action::AlreadyTagged {
-                    if report.decisions.len() < MAX_LISTED_DECISIONS {
-                        report.decisions.push(decision);
-                    } else {
-                        report.decisions_truncated = true;
-                    }
-                }
+            let decisions: Vec<Decision> = page
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(|instance| decide(&InstanceFacts::from(instance), &policy))
+                .collect();
+            drop(page);
+            let cut_off = self
+                .tag_page(decisions, budget, &mut report, &mut failures)
+                .await;
+            if cut_off {
+                break;
             }
+            pace.record(started.elapsed());
         }
-        let mut failures = Vec::new();
-        for ((key, group), ids) in batches {
-            for chunk in ids.chunks(CREATE_TAGS_BATCH) {
-                report.create_tags_calls += 1;
-                if let Err(err) = self.create_tags(&key, &group, chunk.to_vec()).await {
-                    let err = FunctionError::aws("ec2:CreateTags", err);
-                    failures.push(format!(
-                        "{} instances for {key}={group}: {err}",
-                        chunk.len()
-                    ));
-                    *report.counts.entry(Action::Tagged).or_default() -= chunk.len();
-                }
-            }
-        }
-        let metrics: Vec<(&str, f64)> = report
+        let mut metrics: Vec<(&str, f64)> = report
             .counts
             .iter()
             .map(|(action, count)| (metric_name(*action), *count as f64))
             .collect();
+        metrics.push(("BackfillPages", report.describe_instances_pages as f64));
+        metrics.push((
+            "BackfillStalled",
+            if report.stalled() { 1.0 } else { 0.0 },
+        ));
         patchpilot_shared::metrics::emit("patch-group-tagger", &metrics);
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "backfill finished");
         if failures.is_empty() {
@@ -301,6 +345,113 @@ impl Tagger {
                 failures.join("; ")
             )))
         }
+    }
+
+    /// Decides and tags one page (batched per tag key and group, at most 1,000 ids a call), each
+    /// call cut off at the budget's stop time. Returns whether the page was cut off; ids it did not
+    /// reach are counted `not_reached`, never `tagged`.
+    async fn tag_page(
+        &self,
+        decisions: Vec<Decision>,
+        budget: &Budget,
+        report: &mut BackfillReport,
+        failures: &mut Vec<String>,
+    ) -> bool {
+        let mut batches: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut decisions = decisions;
+        for decision in &mut decisions {
+            report.instances_seen += 1;
+            if decision.action == Action::Tagged {
+                if self.config.common.dry_run {
+                    decision.action = Action::DryRun;
+                } else {
+                    let key = (
+                        decision.tag_key.clone().unwrap_or_default(),
+                        decision.patch_group.clone().unwrap_or_default(),
+                    );
+                    batches
+                        .entry(key)
+                        .or_default()
+                        .push(decision.instance_id.clone());
+                }
+            }
+        }
+        let mut not_reached: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut cut_off = false;
+        for ((key, group), ids) in batches {
+            for chunk in ids.chunks(CREATE_TAGS_BATCH) {
+                if cut_off {
+                    not_reached.extend(chunk.iter().cloned());
+                    continue;
+                }
+                report.create_tags_calls += 1;
+                match budget
+                    .run(self.create_tags(&key, &group, chunk.to_vec()))
+                    .await
+                {
+                    Some(Ok(())) => {}
+                    Some(Err(err)) => {
+                        let err = FunctionError::aws("ec2:CreateTags", err);
+                        failures.push(format!(
+                            "{} instances for {key}={group}: {err}",
+                            chunk.len()
+                        ));
+                        *report.counts.entry(Action::Tagged).or_default() -= chunk.len();
+                    }
+                    None => {
+                        // Cut off mid-call: EC2 may or may not have applied it; the next run sees.
+                        cut_off = true;
+                        not_reached.extend(chunk.iter().cloned());
+                    }
+                }
+            }
+        }
+        for mut decision in decisions {
+            if not_reached.contains(&decision.instance_id) {
+                decision.action = Action::NotReached;
+                decision.reason = "the run stopped for time before tagging it; the next run tags it".to_owned();
+            }
+            report.record(decision);
+        }
+        if cut_off {
+            report.stop_for_time(budget, Some(not_reached.len()));
+        }
+        cut_off
+    }
+}
+
+impl BackfillReport {
+    fn record(&mut self, decision: Decision) {
+        *self.counts.entry(decision.action).or_default() += 1;
+        if decision.action != Action::AlreadyTagged {
+            if self.decisions.len() < MAX_LISTED_DECISIONS {
+                self.decisions.push(decision);
+            } else {
+                self.decisions_truncated = true;
+            }
+        }
+    }
+
+    /// Marks the run stopped for time; `not_reached` is set when the stop cut a page's tagging short
+    /// (that page is then not counted as handled).
+    fn stop_for_time(&mut self, budget: &Budget, not_reached: Option<usize>) {
+        self.complete = false;
+        let cut_page = usize::from(not_reached.is_some());
+        self.stopped_for_time = Some(StoppedForTime {
+            after_pages: self.describe_instances_pages.saturating_sub(cut_page),
+            not_reached: not_reached.unwrap_or(0),
+            margin_seconds: budget.margin().as_secs_f64(),
+        });
+    }
+
+    /// Instances this run tagged (or, under DRY_RUN, would have).
+    pub fn written(&self) -> usize {
+        self.counts.get(&Action::Tagged).copied().unwrap_or(0)
+    }
+
+    /// Stopped for time having written nothing: a retry would only repeat this run.
+    pub fn stalled(&self) -> bool {
+        !self.complete && self.written() == 0
     }
 }
 
@@ -334,5 +485,6 @@ pub fn metric_name(action: Action) -> &'static str {
         Action::NoMatch => "InstancesUnmatched",
         Action::DryRun => "InstancesWouldTag",
         Action::NotFound => "InstancesNotFound",
+        Action::NotReached => "InstancesNotReached",
     }
 }

@@ -3,6 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use patch_group_tagger::config::TaggerConfig;
 use patch_group_tagger::{Clients, Tagger};
+use patchpilot_shared::budget::Budget;
 use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
 use serde_json::Value;
 
@@ -18,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let tagger = Tagger::new(clients, config).await?;
     let tagger = &tagger;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        tagger.handle(event.payload).await
+        let budget = Budget::from_context(&event.context, tagger.deadline_margin());
+        tagger.handle_within(event.payload, &budget).await
     }))
     .await
 }

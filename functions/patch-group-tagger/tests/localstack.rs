@@ -469,3 +469,186 @@ async fn a_secure_string_rules_parameter_is_refused_at_cold_start_by_name() {
     );
     assert_eq!(err.error_type(), "Permanent.Configuration");
 }
+
+/// Instances in this account carrying `Patch Group`, read back from EC2.
+async fn tagged_count(ec2: &aws_sdk_ec2::Client) -> usize {
+    let mut count = 0;
+    let mut pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("tag-key").values("Patch Group").build())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        count += page
+            .unwrap()
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum::<usize>();
+    }
+    count
+}
+
+/// A backfill slower than its deadline: EC2's CreateTags answers slowly (a delaying proxy in front of
+/// LocalStack), 1,500 instances need two calls, and the budget fits the read and one call, not two.
+/// The first run keeps every tag it wrote, reports what it did not reach and asks for a retry; the
+/// next run finishes the rest without writing anything twice. A run with no time at all writes
+/// nothing and says it stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_finishes() {
+    use patchpilot_shared::budget::Budget;
+    use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
+    use std::time::Duration;
+
+    let fixture = fixture().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.extend(
+            launch(
+                &fixture.ec2,
+                500,
+                &[("Environment", "production"), ("Role", "web")],
+                false,
+            )
+            .await,
+        );
+    }
+    // The read's own time here (LocalStack answers 1,500 instances in one page), so the budget fits
+    // the read and one CreateTags, and a second CreateTags cannot fit whatever the machine's speed.
+    let started = std::time::Instant::now();
+    fixture.ec2.describe_instances().send().await.unwrap();
+    let read = started.elapsed().mul_f64(1.5);
+    let create_tags = Duration::from_secs(3) + read * 2;
+    let stop = read + create_tags + Duration::from_secs(1);
+    let proxy = RecordingProxy::start_delayed(
+        "patch-group-tagger",
+        Upstreams {
+            ssm: String::new(),
+            dynamodb: String::new(),
+            localstack: LocalAws::shared().localstack_url.clone(),
+        },
+        Recorder::default(),
+        BTreeMap::from([("CreateTags".to_owned(), create_tags)]),
+    )
+    .await
+    .unwrap();
+    let slow_ec2 = aws_sdk_ec2::Client::from_conf(
+        fixture.ec2.config().to_builder()
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES", RULES)].into_iter().collect();
+    let slow = Tagger::new(
+        Clients {
+            ec2: slow_ec2,
+            ssm: fixture.ssm.clone(),
+        },
+        TaggerConfig::from_env(&env).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // No time at all: nothing read, nothing written, Ok (a retry would repeat it), stalled.
+    let spent = Budget::new(Duration::ZERO, Duration::ZERO);
+    let Output::Backfill(stalled) = slow.handle_within(scheduled_event(), &spent).await.unwrap()
+    else {
+        panic!("expected a backfill")
+    };
+    assert!(
+        !stalled.complete && stalled.stalled(),
+        "{:?}",
+        stalled.stopped_for_time
+    );
+    assert_eq!(stalled.describe_instances_pages, 0);
+    assert_eq!(tagged_count(&fixture.ec2).await, 0);
+
+    let budget = Budget::new(stop + Duration::from_millis(200), Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let err = match slow.handle_within(scheduled_event(), &budget).await {
+        Err(err) => err,
+        Ok(Output::Backfill(report)) => panic!(
+            "expected a retryable stop; got {:?} with {:?} ({stop:?} budget)",
+            report.stopped_for_time, report.counts
+        ),
+        Ok(other) => panic!("expected a backfill, got {other:?}"),
+    };
+    let took = started.elapsed();
+    assert!(took < stop + Duration::from_millis(400), "stopped at its stop time: {took:?}");
+    assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
+    let first = tagged_count(&fixture.ec2).await;
+    assert!((1000..1500).contains(&first), "first run tagged {first}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{first} tagged, {} decided but not reached", 1500 - first)),
+        "the error says what was done and what was not: {err}"
+    );
+
+    // The next run (no deadline, no delay) tags exactly the rest.
+    let next = tagger(&fixture, &[("TAG_RULES", RULES)]).await;
+    let report = next.backfill(&Budget::unbounded()).await.unwrap();
+    assert!(report.complete && report.stopped_for_time.is_none());
+    assert_eq!(report.counts[&Action::AlreadyTagged], first);
+    assert_eq!(report.counts[&Action::Tagged], 1500 - first);
+    assert_eq!(tagged_count(&fixture.ec2).await, 1500);
+    assert_eq!(
+        patch_group_of(&fixture.ec2, &ids[1499]).await.as_deref(),
+        Some("production-web")
+    );
+}
+
+/// The report a cut-short page leaves: instances decided but not reached are `not_reached`, listed
+/// with that action, and never counted as tagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_not_reached_are_reported_as_such() {
+    use patchpilot_shared::budget::Budget;
+    use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
+    use std::time::Duration;
+
+    let fixture = fixture().await;
+    launch(&fixture.ec2, 30, &[("Environment", "staging")], false).await;
+    let proxy = RecordingProxy::start_delayed(
+        "patch-group-tagger",
+        Upstreams {
+            ssm: String::new(),
+            dynamodb: String::new(),
+            localstack: LocalAws::shared().localstack_url.clone(),
+        },
+        Recorder::default(),
+        BTreeMap::from([("CreateTags".to_owned(), Duration::from_secs(10))]),
+    )
+    .await
+    .unwrap();
+    let slow_ec2 = aws_sdk_ec2::Client::from_conf(
+        fixture.ec2.config().to_builder()
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES", RULES)].into_iter().collect();
+    let slow = Tagger::new(
+        Clients {
+            ec2: slow_ec2,
+            ssm: fixture.ssm.clone(),
+        },
+        TaggerConfig::from_env(&env).unwrap(),
+    )
+    .await
+    .unwrap();
+    let budget = Budget::new(Duration::from_secs(3), Duration::from_millis(500));
+    let report = slow.backfill(&budget).await.unwrap();
+    assert!(
+        !report.complete && report.stalled(),
+        "{:?}",
+        report.stopped_for_time
+    );
+    let stop = report.stopped_for_time.as_ref().unwrap();
+    assert_eq!((stop.after_pages, stop.not_reached), (0, 30));
+    assert_eq!(report.counts.get(&Action::Tagged), None);
+    assert_eq!(report.counts[&Action::NotReached], 30);
+    assert!(
+        report
+            .decisions
+            .iter()
+            .all(|d| d.action == Action::NotReached && d.reason.contains("stopped for time"))
+    );
+    assert_eq!(tagged_count(&fixture.ec2).await, 0);
+}

@@ -61,6 +61,8 @@ struct Proxy {
     upstreams: Upstreams,
     recorder: Recorder,
     agent: ureq::Agent,
+    /// Added latency per operation (e.g. `CreateTags`), for tests of work cut short by a deadline.
+    delays: Arc<BTreeMap<String, std::time::Duration>>,
 }
 
 /// A running proxy for one function; stops when dropped.
@@ -81,6 +83,17 @@ impl RecordingProxy {
         upstreams: Upstreams,
         recorder: Recorder,
     ) -> Result<Self, String> {
+        Self::start_delayed(function, upstreams, recorder, BTreeMap::new()).await
+    }
+
+    /// A proxy that holds each request for an operation named in `delays` that long before
+    /// forwarding it: a slow service, for the deadline tests.
+    pub async fn start_delayed(
+        function: &str,
+        upstreams: Upstreams,
+        recorder: Recorder,
+        delays: BTreeMap<String, std::time::Duration>,
+    ) -> Result<Self, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -90,6 +103,7 @@ impl RecordingProxy {
             upstreams,
             recorder,
             agent,
+            delays: Arc::new(delays),
         };
         let app = axum::Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -221,6 +235,9 @@ async fn forward(
         _ => &proxy.upstreams.localstack,
     };
     if let Some((service, operation, members)) = classified {
+        if let Some(delay) = proxy.delays.get(&operation) {
+            tokio::time::sleep(*delay).await;
+        }
         proxy.recorder.push(RecordedCall {
             function: proxy.function.clone(),
             service,
