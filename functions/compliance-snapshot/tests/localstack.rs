@@ -444,3 +444,57 @@ async fn available_security_updates_count_when_the_baseline_says_so() {
         );
     }
 }
+
+/// A snapshot slower than its deadline: 100 ms per SSM call, eight groups of five pages each read two
+/// at a time, the inventory's 160 pages, and a budget that stops reading after about a second. What
+/// was read in time is published exactly; groups cut off are named, counted in
+/// `GroupsSkippedForTime` and never published as zeros; the inventory's figures are left out; and
+/// the invocation ends `Ok`, since a retry would only repeat it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_the_rest() {
+    use patchpilot_shared::budget::Budget;
+    let state = generate(&GenerateOptions {
+        seed: 12,
+        instances: 4000,
+        groups: 8,
+        failed: 0.1,
+        missing: 0.2,
+        ..GenerateOptions::default()
+    });
+    let (groups, _, _) = expected(&state);
+    let fixture = Fixture::new(state).await;
+    fixture.sim.sim.app.faults.set(FaultSettings {
+        latency_ms: 100,
+        ..FaultSettings::default()
+    });
+    let snapshot = fixture
+        .snapshot(&[("CONCURRENCY", "2"), ("PATCH_GROUPS", &groups.keys().cloned().collect::<Vec<_>>().join(","))])
+        .await;
+    let budget = Budget::new(Duration::from_millis(1500), Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let summary = snapshot.handle_within(scheduled(), &budget).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "stopped and published within the deadline: {took:?}");
+    assert!(!summary.complete);
+    assert!(summary.inventory_skipped_for_time);
+    assert!(summary.groups_failed.is_empty());
+    let (published, skipped) = (&summary.groups_published, &summary.groups_skipped_for_time);
+    assert!(!published.is_empty() && !skipped.is_empty(), "{published:?} / {skipped:?}");
+    let mut all: Vec<&String> = published.iter().chain(skipped).collect();
+    all.sort();
+    assert_eq!(all, groups.keys().collect::<Vec<_>>(), "every group is published or named as skipped");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for group in published {
+        assert_eq!(fixture.value("Instances", group).await, Some(groups[group].instances), "{group}");
+    }
+    for group in skipped {
+        assert_eq!(fixture.value("Instances", group).await, None, "{group} is not published as zeros");
+    }
+    assert_eq!(
+        fixture.value("GroupsSkippedForTime", "(fleet)").await,
+        Some(skipped.len() as f64)
+    );
+    let fleet_instances: f64 = published.iter().map(|g| groups[g].instances).sum();
+    assert_eq!(fixture.value("Instances", "(fleet)").await, Some(fleet_instances));
+    assert_eq!(fixture.value("NeverReportedInstances", "(fleet)").await, None, "the inventory did not finish");
+}

@@ -296,6 +296,9 @@ impl Alerts {
         )
         .await?;
         if !summary_needed(census.failed_total, self.config.storm_threshold) {
+            if !census.counted_all {
+                return Err(counting_cut_short(&command_id, &census));
+            }
             return Ok(Outcome::Ignored {
                 reason: format!(
                     "command {command_id}: {} failed instances, within the storm threshold of {}; each was paged on its own",
@@ -376,6 +379,9 @@ impl Alerts {
         )
         .await?;
         if !summary_needed(census.failed_total, self.config.storm_threshold) {
+            if !census.counted_all {
+                return Err(counting_cut_short(&window_execution_id, &census));
+            }
             return Ok(Outcome::Ignored {
                 reason: format!(
                     "window execution {window_execution_id}: {} failed patch invocations, within the storm threshold of {}",
@@ -515,6 +521,15 @@ impl Alerts {
             Claim::InProgress => Err(in_progress(key)),
         }
     }
+}
+
+/// The stop time came before the invocations were all counted, and those counted do not make a
+/// storm: whether a summary is due is unknown, so the event is not dropped but retried.
+fn counting_cut_short(id: &str, census: &enrich::InvocationCensus) -> FunctionError {
+    FunctionError::StoppedForTime(format!(
+        "{id}: the stop time came after counting {} invocations ({} failed), before all were counted; whether a summary is due is unknown, so a retry counts again",
+        census.total, census.failed_total
+    ))
 }
 
 fn in_progress(key: &str) -> FunctionError {

@@ -566,3 +566,106 @@ async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
         "Patch window mw-0c50858d01ff4a3b9 FAILED: 25 instances failed, 10 paged, 15 summarised here"
     );
 }
+
+/// A window run too large for the time left: 300 one-instance commands failed, every SSM call takes
+/// 50 ms, and the budget stops reading after about a second. The summary still goes out, counts
+/// every invocation, names the failed instances it reached, and says how many it did not; a run
+/// with no time to count at all is an error to retry, never a silent "no storm".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_did_not_reach() {
+    use patchpilot_shared::budget::Budget;
+    use patchpilot_test_support::ssm_sim::faults::FaultSettings;
+    use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
+    let mut state = generate(&GenerateOptions {
+        seed: 19,
+        instances: 300,
+        groups: 1,
+        failed: 0.0,
+        missing: 1.0,
+        never_reported: 0.0,
+        stale: 0.0,
+        ..GenerateOptions::default()
+    });
+    let window: patchpilot_test_support::ssm_sim::state::Window = serde_json::from_value(json!({
+        "id": "mw-0c50858d01ff4a3b8", "name": "fleet", "enabled": true,
+        "schedule": "cron(0 2 ? * THU *)", "duration": 3, "cutoff": 1,
+        "targets": [{"id": "4c0f0e2a-1b3d-4e5f-8a9b-0c1d2e3f4a5d", "patch_groups": ["pg-0000"]}],
+        "tasks": [{"id": "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7d", "document": "AWS-RunPatchBaseline",
+                   "kind": "patch", "operation": "Install"}],
+        "created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z"
+    }))
+    .unwrap();
+    state.windows.insert(window.id.clone(), window);
+    let outcomes = state
+        .instances
+        .keys()
+        .map(|id| {
+            let outcome: InstanceOutcome =
+                serde_json::from_value(json!({"status": "Failed"})).unwrap();
+            (id.clone(), outcome)
+        })
+        .collect();
+    let request = RunRequest {
+        window_id: "mw-0c50858d01ff4a3b8".into(),
+        outcomes,
+        status: None,
+        verification: None,
+        start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
+        duration_minutes: 20,
+    };
+    let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
+    let window_event = run
+        .events
+        .into_iter()
+        .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
+        .expect("the run ends");
+    let fixture = fixture(state).await;
+    fixture.sim.sim.app.faults.set(FaultSettings {
+        latency_ms: 50,
+        ..FaultSettings::default()
+    });
+    let alerts = fixture.alerts(&[("ALERT_STORM_THRESHOLD", "10")]);
+
+    // No time to count anything: not "no storm", but an error Lambda retries.
+    let spent = Budget::new(Duration::ZERO, Duration::ZERO);
+    let err = alerts
+        .handle_within(window_event.clone(), &spent)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
+    assert!(err.to_string().contains("whether a summary is due is unknown"), "{err}");
+
+    let budget = Budget::new(Duration::from_millis(1300), Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let outcome = alerts.handle_within(window_event, &budget).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1300), "sent within the deadline: {took:?}");
+    let Outcome::Sent {
+        kind: "window_summary",
+        incomplete: Some(incomplete),
+        ..
+    } = &outcome
+    else {
+        panic!("expected an incomplete window summary, got {outcome:?}")
+    };
+    let not_named: usize = incomplete
+        .split(" failed invocations were not named")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the shortfall is counted: {incomplete}"));
+    assert!((1..300).contains(&not_named), "{incomplete}");
+    let messages = fixture.messages(1).await;
+    let summary = &messages[0];
+    let document: Value =
+        serde_json::from_str(summary["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(document["complete"], false);
+    assert_eq!(document["invocations_total"], 300, "every invocation was counted");
+    assert_eq!(document["failed_total"], 300);
+    assert!(
+        document["incomplete"].as_str().unwrap().contains(&format!("{not_named} failed invocations were not named")),
+        "{document}"
+    );
+    let listed = document["instances"].as_array().unwrap().len();
+    assert!(listed <= 300 - not_named, "only instances named in time are listed ({listed})");
+}

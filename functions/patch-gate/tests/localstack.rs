@@ -613,3 +613,32 @@ async fn production_becomes_a_field_by_field_copy_of_staging_frozen_at_the_run()
         staging.available_security_updates_compliance_status()
     );
 }
+
+/// Staging's results read too slowly for the time left (1 s per SSM call, 1.4 s to read them in,
+/// and the reads take several calls one after another): nothing is decided, production is not touched, no decision is recorded, and the error is
+/// one Lambda retries; the retry, with time, decides normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_out_of_time_changes_nothing_and_is_retried() {
+    use patchpilot_shared::budget::Budget;
+    use patchpilot_test_support::ssm_sim::faults::FaultSettings;
+    let fixture = fixture().await;
+    let event = fixture.run_staging(&[], start());
+    fixture.sim.sim.app.faults.set(FaultSettings {
+        latency_ms: 1000,
+        ..FaultSettings::default()
+    });
+    let gate = fixture.gate(&[]);
+    let budget = Budget::new(
+        std::time::Duration::from_millis(1500),
+        std::time::Duration::from_millis(100),
+    );
+    let err = gate.handle_within(event.clone(), &budget).await.unwrap_err();
+    assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    fixture.sim.sim.app.faults.set(FaultSettings::default());
+    assert!(!fixture.production_enabled().await, "production untouched");
+    assert!(fixture.messages(0).await.is_empty(), "nobody paged for a decision not taken");
+    let report = gate.handle(event).await.unwrap();
+    assert_eq!(report.outcome, "decided", "the retry decides: nothing was recorded before");
+    assert_eq!(report.open, Some(true));
+}
