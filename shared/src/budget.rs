@@ -33,7 +33,9 @@ pub fn time_left(deadline_ms: u64, now: SystemTime) -> Duration {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    Duration::from_millis(u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0))
+    Duration::from_millis(
+        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(0),
+    )
 }
 
 /// Whether a unit expected to take `expected` may start with `remaining` left before the stop time.
@@ -59,7 +61,10 @@ impl Budget {
     }
 
     /// The invocation's budget: Lambda's deadline less the margin (see [`margin_for`]).
-    pub fn from_context(context: &lambda_runtime::Context, configured_margin: Option<Duration>) -> Self {
+    pub fn from_context(
+        context: &lambda_runtime::Context,
+        configured_margin: Option<Duration>,
+    ) -> Self {
         let left = time_left(context.deadline, SystemTime::now());
         Self::new(left, margin_for(left, configured_margin))
     }
@@ -100,7 +105,8 @@ impl Budget {
 
     /// Whether the stop time has passed.
     pub fn is_spent(&self) -> bool {
-        self.stop_at.is_some_and(|stop_at| Instant::now() >= stop_at)
+        self.stop_at
+            .is_some_and(|stop_at| Instant::now() >= stop_at)
     }
 
     /// Runs `work` until it finishes (`Some`) or the stop time comes (`None`: it was cut off).
@@ -144,7 +150,10 @@ mod tests {
     #[test]
     fn the_margin_is_a_share_of_the_time_within_bounds() {
         assert_eq!(margin_for(Duration::from_secs(900), None), MAX_MARGIN);
-        assert_eq!(margin_for(Duration::from_secs(300), None), Duration::from_secs(15));
+        assert_eq!(
+            margin_for(Duration::from_secs(300), None),
+            Duration::from_secs(15)
+        );
         assert_eq!(margin_for(Duration::from_secs(60), None), MIN_MARGIN);
         assert_eq!(margin_for(Duration::from_secs(1), None), MIN_MARGIN);
         assert_eq!(
@@ -157,14 +166,21 @@ mod tests {
     fn time_left_reads_lambdas_deadline() {
         let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
         assert_eq!(time_left(1_060_000, now), Duration::from_secs(60));
-        assert_eq!(time_left(999_000, now), Duration::ZERO, "a passed deadline leaves nothing");
+        assert_eq!(
+            time_left(999_000, now),
+            Duration::ZERO,
+            "a passed deadline leaves nothing"
+        );
     }
 
     #[test]
     fn a_unit_starts_only_when_it_fits() {
         assert!(may_start(Duration::from_secs(10), Duration::from_secs(9)));
         assert!(!may_start(Duration::from_secs(10), Duration::from_secs(10)));
-        assert!(!may_start(Duration::ZERO, Duration::ZERO), "nothing starts at the stop time");
+        assert!(
+            !may_start(Duration::ZERO, Duration::ZERO),
+            "nothing starts at the stop time"
+        );
         assert!(may_start(Duration::from_millis(1), Duration::ZERO));
     }
 
@@ -205,7 +221,11 @@ mod tests {
         assert!(cut.is_none());
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "{took:?}");
-        assert_eq!(budget.run(async { 7 }).await, Some(7), "finished work is kept");
+        assert_eq!(
+            budget.run(async { 7 }).await,
+            Some(7),
+            "finished work is kept"
+        );
         assert_eq!(Budget::unbounded().run(async { 8 }).await, Some(8));
     }
 }

@@ -214,7 +214,10 @@ mod tests {
             ("DEADLINE_MARGIN_SECONDS", "12"),
         ]))
         .unwrap();
-        assert_eq!(config.deadline_margin, Some(std::time::Duration::from_secs(12)));
+        assert_eq!(
+            config.deadline_margin,
+            Some(std::time::Duration::from_secs(12))
+        );
         assert!(config.dry_run);
         assert_eq!(config.retry_mode, RetryMode::Adaptive);
         assert_eq!(config.retry_max_attempts, 8);
@@ -239,7 +242,10 @@ mod tests {
         let err = CommonConfig::from_env(&env(&[("DEADLINE_MARGIN_SECONDS", "0")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("DEADLINE_MARGIN_SECONDS") && err.contains("from 1 to 120"), "{err}");
+        assert!(
+            err.contains("DEADLINE_MARGIN_SECONDS") && err.contains("from 1 to 120"),
+            "{err}"
+        );
         let err = CommonConfig::from_env(&env(&[("RETRY_MODE", "eager")]))
             .unwrap_err()
             .to_string();

@@ -283,7 +283,13 @@ impl Snapshot {
                 };
                 let mut pages = 0;
                 let read = budget
-                    .run(gather::read_group(&ssm, &group, now, stale_after, &mut pages))
+                    .run(gather::read_group(
+                        &ssm,
+                        &group,
+                        now,
+                        stale_after,
+                        &mut pages,
+                    ))
                     .await;
                 let read = match read {
                     Some(Ok(stats)) => GroupRead::Read(stats),

@@ -468,33 +468,64 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
         ..FaultSettings::default()
     });
     let snapshot = fixture
-        .snapshot(&[("CONCURRENCY", "2"), ("PATCH_GROUPS", &groups.keys().cloned().collect::<Vec<_>>().join(","))])
+        .snapshot(&[
+            ("CONCURRENCY", "2"),
+            (
+                "PATCH_GROUPS",
+                &groups.keys().cloned().collect::<Vec<_>>().join(","),
+            ),
+        ])
         .await;
     let budget = Budget::new(Duration::from_millis(1500), Duration::from_millis(300));
     let started = std::time::Instant::now();
     let summary = snapshot.handle_within(scheduled(), &budget).await.unwrap();
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(1500), "stopped and published within the deadline: {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "stopped and published within the deadline: {took:?}"
+    );
     assert!(!summary.complete);
     assert!(summary.inventory_skipped_for_time);
     assert!(summary.groups_failed.is_empty());
     let (published, skipped) = (&summary.groups_published, &summary.groups_skipped_for_time);
-    assert!(!published.is_empty() && !skipped.is_empty(), "{published:?} / {skipped:?}");
+    assert!(
+        !published.is_empty() && !skipped.is_empty(),
+        "{published:?} / {skipped:?}"
+    );
     let mut all: Vec<&String> = published.iter().chain(skipped).collect();
     all.sort();
-    assert_eq!(all, groups.keys().collect::<Vec<_>>(), "every group is published or named as skipped");
+    assert_eq!(
+        all,
+        groups.keys().collect::<Vec<_>>(),
+        "every group is published or named as skipped"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     for group in published {
-        assert_eq!(fixture.value("Instances", group).await, Some(groups[group].instances), "{group}");
+        assert_eq!(
+            fixture.value("Instances", group).await,
+            Some(groups[group].instances),
+            "{group}"
+        );
     }
     for group in skipped {
-        assert_eq!(fixture.value("Instances", group).await, None, "{group} is not published as zeros");
+        assert_eq!(
+            fixture.value("Instances", group).await,
+            None,
+            "{group} is not published as zeros"
+        );
     }
     assert_eq!(
         fixture.value("GroupsSkippedForTime", "(fleet)").await,
         Some(skipped.len() as f64)
     );
     let fleet_instances: f64 = published.iter().map(|g| groups[g].instances).sum();
-    assert_eq!(fixture.value("Instances", "(fleet)").await, Some(fleet_instances));
-    assert_eq!(fixture.value("NeverReportedInstances", "(fleet)").await, None, "the inventory did not finish");
+    assert_eq!(
+        fixture.value("Instances", "(fleet)").await,
+        Some(fleet_instances)
+    );
+    assert_eq!(
+        fixture.value("NeverReportedInstances", "(fleet)").await,
+        None,
+        "the inventory did not finish"
+    );
 }

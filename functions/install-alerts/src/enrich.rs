@@ -333,12 +333,8 @@ impl InvocationCensus {
                 self.not_named
             ));
         }
-        (!parts.is_empty()).then(|| {
-            format!(
-                "the function's time limit came first: {}",
-                parts.join("; ")
-            )
-        })
+        (!parts.is_empty())
+            .then(|| format!("the function's time limit came first: {}", parts.join("; ")))
     }
 }
 
@@ -535,8 +531,7 @@ async fn name_failed(
         let (index, read) = joined
             .map_err(|err| FunctionError::Invariant(format!("a naming task stopped: {err}")))?;
         let Some(listed) = read else { continue };
-        let listed =
-            listed.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+        let listed = listed.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
         named[index] = Some(
             listed
                 .command_invocations()

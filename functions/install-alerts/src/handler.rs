@@ -91,6 +91,16 @@ pub fn summary_needed(failed_instances: usize, threshold: usize) -> bool {
     failed_instances > threshold
 }
 
+/// One instance's failed patch invocation, as planned: what its alert is about.
+struct FailedInvocation {
+    origin: Origin,
+    command_id: String,
+    instance_id: String,
+    document: String,
+    status: String,
+    run_bucket: String,
+}
+
 pub struct Alerts {
     clients: Clients,
     config: AlertsConfig,
@@ -140,16 +150,15 @@ impl Alerts {
                 status,
                 run_bucket,
             } => {
-                self.instance_alert(
+                let failed = FailedInvocation {
                     origin,
                     command_id,
                     instance_id,
                     document,
-                    status.to_string(),
+                    status: status.to_string(),
                     run_bucket,
-                    budget,
-                )
-                .await?
+                };
+                self.instance_alert(failed, budget).await?
             }
             Plan::WindowSummary {
                 origin,
@@ -185,14 +194,17 @@ impl Alerts {
 
     async fn instance_alert(
         &self,
-        origin: Origin,
-        command_id: String,
-        instance_id: String,
-        document: String,
-        status: String,
-        run_bucket: String,
+        failed: FailedInvocation,
         budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
+        let FailedInvocation {
+            origin,
+            command_id,
+            instance_id,
+            document,
+            status,
+            run_bucket,
+        } = failed;
         let key = alert_key(&command_id, &instance_id, &status);
         let now = Utc::now();
         if self.config.common.dry_run {
@@ -288,13 +300,8 @@ impl Alerts {
         budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
         let ssm = &self.clients.ssm;
-        let census = enrich::census(
-            ssm,
-            &command_id,
-            self.config.summary_max_instances,
-            budget,
-        )
-        .await?;
+        let census =
+            enrich::census(ssm, &command_id, self.config.summary_max_instances, budget).await?;
         if !summary_needed(census.failed_total, self.config.storm_threshold) {
             if !census.counted_all {
                 return Err(counting_cut_short(&command_id, &census));
@@ -363,10 +370,7 @@ impl Alerts {
         window_id: String,
         window_execution_id: String,
         status: String,
-        (start, end): (
-            Option<chrono::DateTime<Utc>>,
-            Option<chrono::DateTime<Utc>>,
-        ),
+        (start, end): (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>),
         budget: &Budget,
     ) -> Result<Outcome, FunctionError> {
         let ssm = &self.clients.ssm;

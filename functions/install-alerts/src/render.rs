@@ -471,7 +471,10 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         facts.alerted
     );
     if let Some(incomplete) = &facts.incomplete {
-        let _ = writeln!(text, "INCOMPLETE: {incomplete}. The figures below cover what was read.");
+        let _ = writeln!(
+            text,
+            "INCOMPLETE: {incomplete}. The figures below cover what was read."
+        );
     }
     let _ = writeln!(text);
     let _ = writeln!(text, "Account:      {}", facts.origin.account);
@@ -780,7 +783,9 @@ mod tests {
         assert!(!rendered.text.contains("INCOMPLETE"));
         assert_eq!(rendered.document["complete"], true);
         let cut = summary(&SummaryFacts {
-            incomplete: Some("the function's time limit came first: 7 failed invocations were not named".into()),
+            incomplete: Some(
+                "the function's time limit came first: 7 failed invocations were not named".into(),
+            ),
             ..facts.clone()
         });
         assert!(cut.text.contains("INCOMPLETE: the function's time limit came first: 7 failed invocations were not named."), "{}", cut.text);

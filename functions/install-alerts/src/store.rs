@@ -246,6 +246,10 @@ mod tests {
         assert_eq!(lease_for(Std::from_secs(58)), Duration::seconds(88));
         assert_eq!(lease_for(Std::from_secs(895)), Duration::seconds(925));
         assert_eq!(lease_for(Std::ZERO), Duration::seconds(LEASE_SLACK_SECONDS));
-        assert_eq!(lease_for(Std::MAX), Duration::seconds(LEASE_SECONDS), "no deadline: the fixed lease");
+        assert_eq!(
+            lease_for(Std::MAX),
+            Duration::seconds(LEASE_SECONDS),
+            "no deadline: the fixed lease"
+        );
     }
 }

@@ -633,13 +633,20 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
-    assert!(err.to_string().contains("whether a summary is due is unknown"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("whether a summary is due is unknown"),
+        "{err}"
+    );
 
     let budget = Budget::new(Duration::from_millis(1300), Duration::from_millis(300));
     let started = std::time::Instant::now();
     let outcome = alerts.handle_within(window_event, &budget).await.unwrap();
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(1300), "sent within the deadline: {took:?}");
+    assert!(
+        took < Duration::from_millis(1300),
+        "sent within the deadline: {took:?}"
+    );
     let Outcome::Sent {
         kind: "window_summary",
         incomplete: Some(incomplete),
@@ -657,15 +664,23 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
     assert!((1..300).contains(&not_named), "{incomplete}");
     let messages = fixture.messages(1).await;
     let summary = &messages[0];
-    let document: Value =
-        serde_json::from_str(summary["Message"].as_str().unwrap()).unwrap();
+    let document: Value = serde_json::from_str(summary["Message"].as_str().unwrap()).unwrap();
     assert_eq!(document["complete"], false);
-    assert_eq!(document["invocations_total"], 300, "every invocation was counted");
+    assert_eq!(
+        document["invocations_total"], 300,
+        "every invocation was counted"
+    );
     assert_eq!(document["failed_total"], 300);
     assert!(
-        document["incomplete"].as_str().unwrap().contains(&format!("{not_named} failed invocations were not named")),
+        document["incomplete"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{not_named} failed invocations were not named")),
         "{document}"
     );
     let listed = document["instances"].as_array().unwrap().len();
-    assert!(listed <= 300 - not_named, "only instances named in time are listed ({listed})");
+    assert!(
+        listed <= 300 - not_named,
+        "only instances named in time are listed ({listed})"
+    );
 }

@@ -632,13 +632,22 @@ async fn a_gate_out_of_time_changes_nothing_and_is_retried() {
         std::time::Duration::from_millis(1500),
         std::time::Duration::from_millis(100),
     );
-    let err = gate.handle_within(event.clone(), &budget).await.unwrap_err();
+    let err = gate
+        .handle_within(event.clone(), &budget)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
     fixture.sim.sim.app.faults.set(FaultSettings::default());
     assert!(!fixture.production_enabled().await, "production untouched");
-    assert!(fixture.messages(0).await.is_empty(), "nobody paged for a decision not taken");
+    assert!(
+        fixture.messages(0).await.is_empty(),
+        "nobody paged for a decision not taken"
+    );
     let report = gate.handle(event).await.unwrap();
-    assert_eq!(report.outcome, "decided", "the retry decides: nothing was recorded before");
+    assert_eq!(
+        report.outcome, "decided",
+        "the retry decides: nothing was recorded before"
+    );
     assert_eq!(report.open, Some(true));
 }

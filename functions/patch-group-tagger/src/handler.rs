@@ -331,10 +331,7 @@ impl Tagger {
             .map(|(action, count)| (metric_name(*action), *count as f64))
             .collect();
         metrics.push(("BackfillPages", report.describe_instances_pages as f64));
-        metrics.push((
-            "BackfillStalled",
-            if report.stalled() { 1.0 } else { 0.0 },
-        ));
+        metrics.push(("BackfillStalled", if report.stalled() { 1.0 } else { 0.0 }));
         patchpilot_shared::metrics::emit("patch-group-tagger", &metrics);
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "backfill finished");
         if failures.is_empty() {
@@ -409,7 +406,8 @@ impl Tagger {
         for mut decision in decisions {
             if not_reached.contains(&decision.instance_id) {
                 decision.action = Action::NotReached;
-                decision.reason = "the run stopped for time before tagging it; the next run tags it".to_owned();
+                decision.reason =
+                    "the run stopped for time before tagging it; the next run tags it".to_owned();
             }
             report.record(decision);
         }
@@ -476,6 +474,19 @@ fn is_not_found<E: aws_sdk_ec2::error::ProvideErrorMetadata, R>(
         })
 }
 
+/// Every metric the tagger emits (EMF, namespace `patchpilot`, dimension `Function`).
+pub const METRIC_NAMES: &[&str] = &[
+    "InstancesTagged",
+    "InstancesAlreadyTagged",
+    "InstancesSkipped",
+    "InstancesUnmatched",
+    "InstancesWouldTag",
+    "InstancesNotFound",
+    "InstancesNotReached",
+    "BackfillPages",
+    "BackfillStalled",
+];
+
 /// The metric each action is counted in.
 pub fn metric_name(action: Action) -> &'static str {
     match action {
@@ -486,5 +497,51 @@ pub fn metric_name(action: Action) -> &'static str {
         Action::DryRun => "InstancesWouldTag",
         Action::NotFound => "InstancesNotFound",
         Action::NotReached => "InstancesNotReached",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_counts_in_a_declared_metric() {
+        for action in [
+            Action::Tagged,
+            Action::AlreadyTagged,
+            Action::Skipped,
+            Action::NoMatch,
+            Action::DryRun,
+            Action::NotFound,
+            Action::NotReached,
+        ] {
+            assert!(METRIC_NAMES.contains(&metric_name(action)), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn a_stop_with_nothing_written_is_a_stall_and_one_with_progress_is_not() {
+        let budget = Budget::new(std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let mut report = BackfillReport {
+            complete: true,
+            ..Default::default()
+        };
+        assert!(!report.stalled(), "a complete run never stalls");
+        report.describe_instances_pages = 2;
+        report.stop_for_time(&budget, Some(40));
+        let stop = report.stopped_for_time.clone().unwrap();
+        assert_eq!(
+            (stop.after_pages, stop.not_reached),
+            (1, 40),
+            "the cut page is not counted as handled"
+        );
+        assert!(report.stalled());
+        report.counts.insert(Action::Tagged, 3);
+        assert!(
+            !report.stalled(),
+            "three instances tagged: a retry continues from there"
+        );
+        report.stop_for_time(&budget, None);
+        assert_eq!(report.stopped_for_time.unwrap().after_pages, 2);
     }
 }

@@ -475,7 +475,12 @@ async fn tagged_count(ec2: &aws_sdk_ec2::Client) -> usize {
     let mut count = 0;
     let mut pages = ec2
         .describe_instances()
-        .filters(Filter::builder().name("tag-key").values("Patch Group").build())
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values("Patch Group")
+                .build(),
+        )
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -533,7 +538,10 @@ async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_fi
     .await
     .unwrap();
     let slow_ec2 = aws_sdk_ec2::Client::from_conf(
-        fixture.ec2.config().to_builder()
+        fixture
+            .ec2
+            .config()
+            .to_builder()
             .endpoint_url(&proxy.url)
             .build(),
     );
@@ -562,7 +570,10 @@ async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_fi
     assert_eq!(stalled.describe_instances_pages, 0);
     assert_eq!(tagged_count(&fixture.ec2).await, 0);
 
-    let budget = Budget::new(stop + Duration::from_millis(200), Duration::from_millis(200));
+    let budget = Budget::new(
+        stop + Duration::from_millis(200),
+        Duration::from_millis(200),
+    );
     let started = std::time::Instant::now();
     let err = match slow.handle_within(scheduled_event(), &budget).await {
         Err(err) => err,
@@ -573,13 +584,18 @@ async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_fi
         Ok(other) => panic!("expected a backfill, got {other:?}"),
     };
     let took = started.elapsed();
-    assert!(took < stop + Duration::from_millis(400), "stopped at its stop time: {took:?}");
+    assert!(
+        took < stop + Duration::from_millis(400),
+        "stopped at its stop time: {took:?}"
+    );
     assert_eq!(err.error_type(), "Retryable.StoppedForTime", "{err}");
     let first = tagged_count(&fixture.ec2).await;
     assert!((1000..1500).contains(&first), "first run tagged {first}");
     assert!(
-        err.to_string()
-            .contains(&format!("{first} tagged, {} decided but not reached", 1500 - first)),
+        err.to_string().contains(&format!(
+            "{first} tagged, {} decided but not reached",
+            1500 - first
+        )),
         "the error says what was done and what was not: {err}"
     );
 
@@ -619,7 +635,10 @@ async fn instances_not_reached_are_reported_as_such() {
     .await
     .unwrap();
     let slow_ec2 = aws_sdk_ec2::Client::from_conf(
-        fixture.ec2.config().to_builder()
+        fixture
+            .ec2
+            .config()
+            .to_builder()
             .endpoint_url(&proxy.url)
             .build(),
     );
