@@ -310,6 +310,8 @@ impl Tagger {
                 }
             };
             report.describe_instances_pages += 1;
+            // The last page says so: no time check stands between it and a complete run.
+            let last_page = page.next_token().is_none_or(str::is_empty);
             let decisions: Vec<Decision> = page
                 .reservations()
                 .iter()
@@ -320,7 +322,7 @@ impl Tagger {
             let cut_off = self
                 .tag_page(decisions, budget, &mut report, &mut failures)
                 .await;
-            if cut_off {
+            if cut_off || last_page {
                 break;
             }
             pace.record(started.elapsed());
