@@ -1,5 +1,6 @@
 //! What every patchpilot function stands on.
 //!
+//! - [`aws`]: the AWS layer (DynamoDB helpers behind feature `dynamodb`).
 //! - [`budget`]: the invocation's deadline less a safety margin, so long work stops cleanly and reports.
 //! - [`events`]: typed models of the EventBridge events the functions consume, tolerant of what real
 //!   accounts send (unknown fields, omitted fields, new status values, string-encoded parameters).
@@ -11,6 +12,7 @@
 //!   spellings.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 
+pub mod aws;
 pub mod budget;
 pub mod clients;
 pub mod config;

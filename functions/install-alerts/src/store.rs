@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::dynamodb::{is_condition_failure, n, s};
 
 /// How long a claim protects a send in progress: longer than the function's timeout.
 pub const LEASE_SECONDS: i64 = 120;
@@ -51,22 +51,6 @@ pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
     ttl: Duration,
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &SdkError<E, R>,
-) -> bool {
-    err.as_service_error()
-        .and_then(|service| service.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 impl Store {
@@ -251,5 +235,218 @@ mod tests {
             Duration::seconds(LEASE_SECONDS),
             "no deadline: the fixed lease"
         );
+    }
+}
+
+/// In-process tests of every conditional write, lease and failure path, with the DynamoDB client
+/// answered by `aws-smithy-mocks`: no service needed, and paths a real table rarely shows (a claim
+/// that expired between the write and the read, a throttled write) are as easy as the happy one.
+/// The moto-backed tests in `tests/localstack.rs` stay for what only a real evaluator proves.
+#[cfg(test)]
+mod mocked {
+    use super::*;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ProvisionedThroughputExceededException,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 3, 0, 0).unwrap()
+    }
+
+    fn store(rules: &[&Rule]) -> Store {
+        Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules),
+            "alerts".into(),
+            72,
+        )
+    }
+
+    fn condition_failed_put() -> Rule {
+        mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        })
+    }
+
+    fn state_is(state: Option<&'static str>) -> Rule {
+        mock!(Client::get_item)
+            .match_requests(|req| req.consistent_read() == Some(true))
+            .then_output(move || {
+                let mut output = GetItemOutput::builder();
+                if let Some(state) = state {
+                    output = output.item("state", AttributeValue::S(state.to_owned()));
+                }
+                output.build()
+            })
+    }
+
+    #[tokio::test]
+    async fn a_free_key_is_claimed_with_a_lease_and_a_take_over_condition() {
+        let lease = Duration::seconds(88);
+        let put = mock!(Client::put_item)
+            .match_requests(move |req| {
+                let item = req.item().unwrap();
+                let values = req.expression_attribute_values().unwrap();
+                req.table_name() == Some("alerts")
+                    && item["pk"] == AttributeValue::S("alert#c#i#Failed".into())
+                    && item["state"] == AttributeValue::S("in_progress".into())
+                    && item["lease_until"] == AttributeValue::N((now() + lease).timestamp().to_string())
+                    && item["expires_at"] == AttributeValue::N((now() + Duration::hours(72)).timestamp().to_string())
+                    // An expired lease is taken over: the condition compares it with now.
+                    && req.condition_expression()
+                        == Some("attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)")
+                    && values[":now"] == AttributeValue::N(now().timestamp().to_string())
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let store = store(&[&put]);
+        assert_eq!(
+            store.claim("alert#c#i#Failed", now(), lease).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            put.num_calls(),
+            1,
+            "the request carried the lease and the condition"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_held_claim_is_in_progress_a_finished_one_a_duplicate() {
+        for (state, expected) in [
+            (Some("in_progress"), Claim::InProgress),
+            (
+                Some("sent"),
+                Claim::Done {
+                    state: "sent".into(),
+                },
+            ),
+            (
+                Some("suppressed"),
+                Claim::Done {
+                    state: "suppressed".into(),
+                },
+            ),
+            // Expired and removed between the write and the read: the retry will see.
+            (None, Claim::InProgress),
+        ] {
+            let (put, get) = (condition_failed_put(), state_is(state));
+            let store = store(&[&put, &get]);
+            assert_eq!(
+                store
+                    .claim("k", now(), Duration::seconds(60))
+                    .await
+                    .unwrap(),
+                expected,
+                "{state:?}"
+            );
+            assert_eq!((put.num_calls(), get.num_calls()), (1, 1));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_claim_is_a_retryable_error_naming_the_call() {
+        let put = mock!(Client::put_item).then_error(|| {
+            // As the service sends it: the code in the error's metadata.
+            PutItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .message("slow down")
+                    .meta(
+                        aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                            .code("ProvisionedThroughputExceededException")
+                            .message("slow down")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let store = store(&[&put]);
+        let err = store
+            .claim("k", now(), Duration::seconds(60))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.error_type(),
+            "Retryable.Aws.ProvisionedThroughputExceededException"
+        );
+        assert!(
+            err.to_string().starts_with("dynamodb:PutItem failed"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn release_deletes_only_a_claim_still_in_progress() {
+        let delete = mock!(Client::delete_item)
+            .match_requests(|req| req.condition_expression() == Some("#state = :in_progress"))
+            .then_output(|| DeleteItemOutput::builder().build());
+        store(&[&delete]).release("k").await.unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        // Already completed by someone else: nothing to give back, not an error.
+        let finished = mock!(Client::delete_item).then_error(|| {
+            DeleteItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        store(&[&finished]).release("k").await.unwrap();
+        assert_eq!(finished.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn admission_is_one_conditional_add_and_a_full_scope_says_no() {
+        let admitted = mock!(Client::update_item)
+            .match_requests(|req| {
+                let values = req.expression_attribute_values().unwrap();
+                req.update_expression() == Some("ADD alerted :instance SET expires_at = :expires")
+                    && values[":threshold"] == AttributeValue::N("10".into())
+                    && values[":instance"] == AttributeValue::Ss(vec!["i-1".into()])
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        assert!(
+            store(&[&admitted])
+                .admit("storm#c", "i-1", 10, now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(admitted.num_calls(), 1);
+        let full = mock!(Client::update_item).then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        assert!(
+            !store(&[&full])
+                .admit("storm#c", "i-11", 10, now())
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn complete_records_the_state_and_the_message_id() {
+        let complete = mock!(Client::update_item)
+            .match_requests(|req| {
+                let values = req.expression_attribute_values().unwrap();
+                values[":state"] == AttributeValue::S("sent".into())
+                    && values[":message_id"] == AttributeValue::S("m-1".into())
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let no_id = mock!(Client::update_item)
+            .match_requests(|req| {
+                req.expression_attribute_values().unwrap()[":message_id"]
+                    == AttributeValue::Null(true)
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let store = store(&[&complete, &no_id]);
+        store.complete("k", "sent", Some("m-1")).await.unwrap();
+        store.complete("k", "suppressed", None).await.unwrap();
+        assert_eq!((complete.num_calls(), no_id.num_calls()), (1, 1));
     }
 }

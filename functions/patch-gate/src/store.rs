@@ -7,6 +7,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::dynamodb::{is_condition_failure, n, s};
 use serde_json::Value;
 
 /// The newest decided staging execution.
@@ -23,22 +24,6 @@ pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
     ttl: Duration,
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn conditional<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 impl Store {
@@ -124,7 +109,7 @@ impl Store {
             .await;
         match put {
             Ok(_) => {}
-            Err(err) if conditional(&err) => return Ok(false),
+            Err(err) if is_condition_failure(&err) => return Ok(false),
             Err(err) => return Err(FunctionError::aws("dynamodb:PutItem", err)),
         }
         let pointer = self
@@ -143,7 +128,7 @@ impl Store {
         match pointer {
             Ok(_) => Ok(true),
             // A newer execution was decided meanwhile: the pointer stays on it.
-            Err(err) if conditional(&err) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(true),
             Err(err) => Err(FunctionError::aws("dynamodb:PutItem", err)),
         }
     }
@@ -182,7 +167,7 @@ impl Store {
             .await
             .map(|_| ())
             .or_else(|err| {
-                if conditional(&err) {
+                if is_condition_failure(&err) {
                     Ok(())
                 } else {
                     Err(FunctionError::aws("dynamodb:UpdateItem", err))
