@@ -22,6 +22,19 @@ pub mod live_values;
 pub mod logging;
 pub mod metrics;
 
+/// The two tag keys Patch Manager reads a patch group from, in the order they are preferred: `Patch
+/// Group` (the documented key) and `PatchGroup` (for instances with instance-metadata tags, which
+/// refuse keys with spaces).
+pub const PATCH_GROUP_TAG_KEYS: [&str; 2] = ["Patch Group", "PatchGroup"];
+
+/// [`PATCH_GROUP_TAG_KEYS`] as owned strings: the default of every `PATCH_GROUP_TAG_KEYS` setting.
+pub fn default_patch_group_tag_keys() -> Vec<String> {
+    PATCH_GROUP_TAG_KEYS
+        .iter()
+        .map(|key| (*key).to_owned())
+        .collect()
+}
+
 /// The Run Command documents that patch, as Patch Manager and maintenance windows run them.
 pub const PATCH_DOCUMENTS: &[&str] = &[
     "AWS-RunPatchBaseline",

@@ -38,7 +38,7 @@ impl SnapshotConfig {
         }
         let mut tag_keys = vars.list("PATCH_GROUP_TAG_KEYS");
         if tag_keys.is_empty() {
-            tag_keys = vec!["Patch Group".to_owned(), "PatchGroup".to_owned()];
+            tag_keys = patchpilot_shared::default_patch_group_tag_keys();
         }
         Ok(Self {
             common: CommonConfig::from_env(source)?,

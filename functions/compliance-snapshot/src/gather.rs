@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::time::to_utc;
 
 use crate::aggregate::{GroupStats, InstanceState};
 
@@ -16,10 +17,6 @@ pub type CallCounts = BTreeMap<&'static str, usize>;
 const GROUP_PAGE: i32 = 100;
 /// DescribeInstanceInformation returns at most 50 per page.
 const INFORMATION_PAGE: i32 = 50;
-
-fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(value.to_millis().ok()?)
-}
 
 /// Every patch group with a baseline registered for it.
 pub async fn discover_groups(
@@ -76,7 +73,7 @@ pub async fn read_group(
                 critical_non_compliant: row.critical_non_compliant_count().map_or(0, i64::from),
                 security_non_compliant: row.security_non_compliant_count().map_or(0, i64::from),
                 other_non_compliant: row.other_non_compliant_count().map_or(0, i64::from),
-                operation_end: time(row.operation_end_time()),
+                operation_end: to_utc(row.operation_end_time()),
             };
             stats.add(&state, now, stale_after);
         }

@@ -123,7 +123,7 @@ impl Snapshot {
                 ssm_calls: CallCounts::new(),
                 fleet: FleetSummary::default(),
             };
-            tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "ignored");
+            patchpilot_shared::logging::report("ignored", &summary);
             return Ok(summary);
         }
         self.run(budget).await
@@ -232,7 +232,7 @@ impl Snapshot {
             ssm_calls: calls,
             fleet,
         };
-        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "snapshot");
+        patchpilot_shared::logging::report("snapshot", &summary);
         if !summary.complete {
             tracing::warn!(
                 groups_skipped_for_time = summary.groups_skipped_for_time.len(),

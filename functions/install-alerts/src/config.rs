@@ -10,7 +10,7 @@ pub struct AlertsConfig {
     pub common: CommonConfig,
     /// `ALERT_TOPIC_ARN`: where alerts are published.
     pub topic_arn: String,
-    /// `IDEMPOTENCY_TABLE`: the DynamoDB table that remembers what was sent (key `pk`, TTL `expires_at`).
+    /// `STATE_TABLE` (formerly `IDEMPOTENCY_TABLE`, still read): the DynamoDB table that remembers what was sent (key `pk`, TTL `expires_at`).
     pub table: String,
     /// `PATCH_DOCUMENTS`: document names (comma-separated) whose failures page.
     pub documents: Vec<String>,
@@ -44,7 +44,7 @@ impl AlertsConfig {
         Ok(Self {
             common: CommonConfig::from_env(source)?,
             topic_arn,
-            table: vars.required("IDEMPOTENCY_TABLE", "a DynamoDB table name")?,
+            table: state_table(&vars)?,
             documents,
             storm_threshold: vars.number("ALERT_STORM_THRESHOLD", 10, 1, 1000)?,
             summary_max_instances: vars.number("SUMMARY_MAX_INSTANCES", 20, 1, 500)?,
@@ -52,6 +52,23 @@ impl AlertsConfig {
             max_listed_patches: vars.number("MAX_LISTED_PATCHES", 200, 1, 5000)?,
             idempotency_ttl_hours: vars.number("IDEMPOTENCY_TTL_HOURS", 72, 1, 24 * 90)?,
         })
+    }
+}
+
+/// `STATE_TABLE`, the one name every function uses for the stack's table. `IDEMPOTENCY_TABLE`, its
+/// name before, is still read, with a deprecation line in the log.
+fn state_table<E: EnvSource + ?Sized>(vars: &Vars<'_, E>) -> Result<String, ConfigError> {
+    if let Some(table) = vars.optional("STATE_TABLE") {
+        return Ok(table);
+    }
+    match vars.optional("IDEMPOTENCY_TABLE") {
+        Some(table) => {
+            tracing::warn!(
+                "IDEMPOTENCY_TABLE is deprecated and will be removed: set STATE_TABLE (the same table)"
+            );
+            Ok(table)
+        }
+        None => vars.required("STATE_TABLE", "a DynamoDB table name"),
     }
 }
 
@@ -89,6 +106,22 @@ mod tests {
         .into();
         let err = AlertsConfig::from_env(&env).unwrap_err().to_string();
         assert!(err.contains("ALERT_STORM_THRESHOLD"), "{err}");
+    }
+
+    #[test]
+    fn the_table_is_state_table_and_the_old_name_still_works() {
+        let env: HashMap<&str, &str> = [("ALERT_TOPIC_ARN", TOPIC), ("STATE_TABLE", "new")].into();
+        assert_eq!(AlertsConfig::from_env(&env).unwrap().table, "new");
+        let env: HashMap<&str, &str> = [
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("STATE_TABLE", "new"),
+            ("IDEMPOTENCY_TABLE", "old"),
+        ]
+        .into();
+        assert_eq!(AlertsConfig::from_env(&env).unwrap().table, "new");
+        let env: HashMap<&str, &str> = [("ALERT_TOPIC_ARN", TOPIC)].into();
+        let err = AlertsConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("STATE_TABLE is not set"), "{err}");
     }
 
     #[test]

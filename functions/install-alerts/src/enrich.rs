@@ -90,7 +90,9 @@ pub async fn instance(
                         .map(str::to_owned)
                 };
                 info.name = tag("Name");
-                info.patch_group = tag("Patch Group").or_else(|| tag("PatchGroup"));
+                info.patch_group = patchpilot_shared::PATCH_GROUP_TAG_KEYS
+                    .iter()
+                    .find_map(|key| tag(key));
                 info.platform = instance
                     .platform_details()
                     .map(str::to_owned)

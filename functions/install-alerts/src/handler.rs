@@ -586,7 +586,7 @@ fn report(outcome: &Outcome) {
         }
     }
     patchpilot_shared::metrics::emit(FUNCTION, &metrics);
-    tracing::info!(outcome = %serde_json::to_string(outcome).unwrap_or_default(), "handled");
+    patchpilot_shared::logging::report("handled", outcome);
 }
 
 #[cfg(test)]

@@ -10,11 +10,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::plan::Origin;
+pub use patchpilot_shared::aws::sns::{MAX_SUBJECT_CHARS, subject};
 
 /// SNS's limit for a whole published message (attributes included).
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
-/// SNS subjects must be shorter than 100 characters.
-pub const MAX_SUBJECT_CHARS: usize = 99;
 /// The JSON document's schema name.
 pub const SCHEMA: &str = "patchpilot.install-alert/v1";
 /// Output tails are cut to this when a message must shrink.
@@ -143,25 +142,6 @@ pub fn console_links(region: &str, command_id: &str, instance_id: Option<&str>) 
         None => json!({
             "command": format!("{base}/run-command/{command_id}?region={region}"),
         }),
-    }
-}
-
-/// A subject SNS accepts: printable ASCII (anything else becomes `?`), no line breaks, under 100
-/// characters (cut with `...`).
-pub fn subject(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect();
-    let clean = clean.trim();
-    if clean.len() <= MAX_SUBJECT_CHARS {
-        clean.to_owned()
-    } else {
-        format!("{}...", &clean[..MAX_SUBJECT_CHARS - 3])
     }
 }
 

@@ -31,7 +31,7 @@ impl Fixture {
     fn alerts(&self, extra: &[(&str, &str)]) -> Alerts {
         let mut env: HashMap<&str, &str> = HashMap::from([
             ("ALERT_TOPIC_ARN", self.topic_arn.as_str()),
-            ("IDEMPOTENCY_TABLE", self.table.as_str()),
+            ("STATE_TABLE", self.table.as_str()),
             ("RETRY_MAX_ATTEMPTS", "1"),
         ]);
         env.extend(extra.iter().copied());

@@ -1,5 +1,5 @@
-//! The reads the decision needs. Each returns `Err(text)` rather than failing the invocation: a read
-//! that fails becomes a failed check, and the gate closes.
+//! The reads the decision needs. Each returns a `FunctionError` naming the call; the handler turns a
+//! failed read into a failed check (its text), so the gate closes rather than the invocation failing.
 
 use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,13 +10,10 @@ use aws_sdk_ssm::types::{
 };
 use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::time::to_utc;
 
 use crate::decide::{Invocation, Member, Task};
 use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
-
-fn time(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(value.to_millis().ok()?)
-}
 
 /// The execution's tasks; for patch tasks, their invocations with the instance each ran on.
 pub async fn tasks(
@@ -167,7 +164,7 @@ pub async fn members(
                 Member {
                     instance_id: state.instance_id().to_owned(),
                     operation: Some(state.operation().as_str().to_owned()),
-                    operation_end: time(state.operation_end_time()),
+                    operation_end: to_utc(state.operation_end_time()),
                     failed: i64::from(state.failed_count()),
                     pending_reboot: state.installed_pending_reboot_count().map_or(0, i64::from),
                 },
@@ -374,11 +371,11 @@ pub async fn held_back(
             };
             let approved_by_run = status
                 .approval_date()
-                .and_then(time)
+                .and_then(to_utc)
                 .is_some_and(|approved| approved <= start);
             let released_after = patch
                 .release_date()
-                .and_then(time)
+                .and_then(to_utc)
                 .is_some_and(|released| released.date_naive() > cutoff);
             if approved_by_run && released_after {
                 held.patches += 1;

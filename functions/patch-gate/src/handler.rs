@@ -154,7 +154,7 @@ impl Gate {
                 &[(GATE_METRIC, if open { 1.0 } else { 0.0 })],
             );
         }
-        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "gate");
+        patchpilot_shared::logging::report("gate", &report);
         Ok(report)
     }
 

@@ -6,23 +6,12 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::handler::GateReport;
+use patchpilot_shared::aws::sns::subject;
 
 pub struct Message {
     pub subject: String,
     pub envelope: String,
     pub attributes: Vec<(&'static str, String)>,
-}
-
-fn subject(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .collect();
-    if clean.len() < 100 {
-        clean
-    } else {
-        format!("{}...", &clean[..96])
-    }
 }
 
 pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {

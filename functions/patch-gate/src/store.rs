@@ -175,3 +175,163 @@ impl Store {
             })
     }
 }
+
+/// In-process tests of every conditional write of the gate's records, the DynamoDB client answered
+/// by `aws-smithy-mocks`.
+#[cfg(test)]
+mod mocked {
+    use super::*;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, hour, 0, 0).unwrap()
+    }
+
+    fn store(rules: &[&Rule]) -> Store {
+        Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules),
+            "state".into(),
+            30,
+        )
+    }
+
+    fn latest() -> Latest {
+        Latest {
+            execution_id: "e-2".into(),
+            start: at(2),
+            status: "SUCCESS".into(),
+            open: true,
+        }
+    }
+
+    fn refused_put() -> Rule {
+        mock!(Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        })
+    }
+
+    fn decision_put() -> Rule {
+        mock!(Client::put_item)
+            .match_requests(|req| {
+                req.condition_expression() == Some("attribute_not_exists(pk)")
+                    && req.item().unwrap()["pk"] == AttributeValue::S("gate#e-2".into())
+            })
+            .then_output(|| PutItemOutput::builder().build())
+    }
+
+    #[tokio::test]
+    async fn a_decision_is_written_once_then_the_pointer_moves_forward_only() {
+        let pointer = mock!(Client::put_item)
+            .match_requests(|req| {
+                let item = req.item().unwrap();
+                item["pk"] == AttributeValue::S("gate-latest#mw-s".into())
+                    && req.condition_expression()
+                        == Some("attribute_not_exists(pk) OR execution_start <= :start")
+                    && req.expression_attribute_values().unwrap()[":start"]
+                        == AttributeValue::N(at(2).timestamp().to_string())
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let (decision, record) = (decision_put(), json!({"open": true}));
+        let written = store(&[&decision, &pointer])
+            .save_decision("mw-s", &latest(), &record, at(3))
+            .await
+            .unwrap();
+        assert!(written);
+        assert_eq!((decision.num_calls(), pointer.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_decision_already_recorded_is_not_written_again_nor_is_the_pointer() {
+        let refused = refused_put();
+        let written = store(&[&refused])
+            .save_decision("mw-s", &latest(), &json!({}), at(3))
+            .await
+            .unwrap();
+        assert!(!written, "another invocation recorded it first");
+        assert_eq!(refused.num_calls(), 1, "the pointer is not touched");
+    }
+
+    #[tokio::test]
+    async fn a_newer_decision_keeps_the_pointer() {
+        let (decision, newer) = (decision_put(), refused_put());
+        let written = store(&[&decision, &newer])
+            .save_decision("mw-s", &latest(), &json!({}), at(3))
+            .await
+            .unwrap();
+        assert!(
+            written,
+            "this execution's decision is recorded; the pointer stays on the newer one"
+        );
+        assert_eq!(newer.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recheck_closes_only_the_decision_it_judged() {
+        let record = mock!(Client::put_item)
+            .match_requests(|req| req.condition_expression().is_none())
+            .then_output(|| PutItemOutput::builder().build());
+        let close = mock!(Client::update_item)
+            .match_requests(|req| {
+                req.condition_expression() == Some("execution_id = :execution")
+                    && req.expression_attribute_values().unwrap()[":execution"]
+                        == AttributeValue::S("e-2".into())
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        store(&[&record, &close])
+            .save_recheck("mw-s", "e-2", &json!({}), at(4))
+            .await
+            .unwrap();
+        assert_eq!((record.num_calls(), close.num_calls()), (1, 1));
+        // A newer execution took the pointer meanwhile: it is left open, and that is not an error.
+        let (record, moved) = (
+            mock!(Client::put_item).then_output(|| PutItemOutput::builder().build()),
+            mock!(Client::update_item).then_error(|| {
+                UpdateItemError::ConditionalCheckFailedException(
+                    ConditionalCheckFailedException::builder().build(),
+                )
+            }),
+        );
+        store(&[&record, &moved])
+            .save_recheck("mw-s", "e-2", &json!({}), at(4))
+            .await
+            .unwrap();
+        assert_eq!(moved.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_latest_pointer_reads_back_and_a_partial_item_is_none() {
+        let full = mock!(Client::get_item)
+            .match_requests(|req| {
+                req.consistent_read() == Some(true)
+                    && req.key().unwrap()["pk"] == AttributeValue::S("gate-latest#mw-s".into())
+            })
+            .then_output(|| {
+                GetItemOutput::builder()
+                    .item("execution_id", AttributeValue::S("e-2".into()))
+                    .item(
+                        "execution_start",
+                        AttributeValue::N(at(2).timestamp().to_string()),
+                    )
+                    .item("execution_status", AttributeValue::S("SUCCESS".into()))
+                    .item("open", AttributeValue::Bool(true))
+                    .build()
+            });
+        let partial = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("execution_id", AttributeValue::S("e-2".into()))
+                .build()
+        });
+        let store = store(&[&full, &partial]);
+        assert_eq!(store.latest("mw-s").await.unwrap(), Some(latest()));
+        assert_eq!(store.latest("mw-s").await.unwrap(), None);
+    }
+}

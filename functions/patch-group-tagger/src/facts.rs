@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-/// The two keys Patch Manager reads a patch group from.
-pub const KEY_WITH_SPACE: &str = "Patch Group";
-pub const KEY_WITHOUT_SPACE: &str = "PatchGroup";
+/// The documented patch-group key, with a space.
+pub const KEY_WITH_SPACE: &str = patchpilot_shared::PATCH_GROUP_TAG_KEYS[0];
+/// The key for instances with instance-metadata tags, which refuse spaces.
+pub const KEY_WITHOUT_SPACE: &str = patchpilot_shared::PATCH_GROUP_TAG_KEYS[1];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceFacts {

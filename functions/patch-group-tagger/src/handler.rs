@@ -335,7 +335,7 @@ impl Tagger {
         metrics.push(("BackfillPages", report.describe_instances_pages as f64));
         metrics.push(("BackfillStalled", if report.stalled() { 1.0 } else { 0.0 }));
         patchpilot_shared::metrics::emit("patch-group-tagger", &metrics);
-        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "backfill finished");
+        patchpilot_shared::logging::report("backfill finished", &report);
         if failures.is_empty() {
             Ok(report)
         } else {

@@ -59,8 +59,10 @@ pub enum Event {
     InstanceState(EventMeta, InstanceStateDetail),
     /// An EventBridge schedule firing; `detail` is whatever the rule's input carried (usually `{}`).
     Scheduled(EventMeta, Value),
-    /// A well-formed event of a kind patchpilot does not consume. Functions ignore it with a logged
-    /// reason rather than failing.
+    /// A well-formed event of a kind patchpilot does not consume. Each function decides: those that
+    /// can be sent other events by a shared rule (compliance-snapshot, install-alerts, patch-gate)
+    /// ignore it with a logged reason; patch-group-tagger, whose rules send it only its own two kinds,
+    /// fails it as a bad event so a miswired rule is seen.
     Unrecognized(EventMeta),
 }
 

@@ -438,7 +438,7 @@ async fn summary(args: &Args, aws: &LocalAws) -> Result<(), String> {
         let mut env = base_env(aws, &sim);
         env.extend([
             ("ALERT_TOPIC_ARN".to_owned(), topic),
-            ("IDEMPOTENCY_TABLE".to_owned(), name),
+            ("STATE_TABLE".to_owned(), name),
             ("ALERT_STORM_THRESHOLD".to_owned(), "10".to_owned()),
         ]);
         let host = FunctionHost::start(
