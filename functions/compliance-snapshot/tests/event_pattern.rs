@@ -1,6 +1,9 @@
 //! The WindowFinished rule's pattern, read from template.yaml, in LocalStack EventBridge: any
 //! window's finished execution matches; unfinished ones and other kinds of events don't.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use patchpilot_test_support::template::Template;
 use patchpilot_test_support::{LocalAws, event_pattern_matches};
 use serde_json::{Value, json};

@@ -2,6 +2,9 @@
 //! GetMetricData returns, per group and for the fleet, values computed here independently from the
 //! simulator's own state.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 //! failed patches and output; LocalStack serves EC2, the SNS topic and an SQS queue subscribed to it
 //! (what a subscriber receives is read back from the queue); moto serves the DynamoDB table.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;

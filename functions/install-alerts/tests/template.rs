@@ -1,5 +1,8 @@
 //! The dashboard in template.yaml graphs only metrics install-alerts really emits.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use install_alerts::handler::METRIC_NAMES;
 use patchpilot_test_support::template::Template;
 

@@ -3,6 +3,9 @@
 //! AWS's readings of `ApproveAfterDays` (release time + N days, and whole UTC days), and the cutoff
 //! is the largest date that keeps it so.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, Days, Duration, NaiveDate, TimeZone, Utc};
 use patch_gate::pin::{cutoff_date, cutoff_until, staging_approved};
 use proptest::prelude::*;

@@ -2,6 +2,9 @@
 //! in LocalStack EventBridge: terminal statuses of the staging window match; other windows and
 //! unfinished executions don't.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use patchpilot_test_support::template::Template;
 use patchpilot_test_support::{LocalAws, event_pattern_matches};
 use serde_json::{Value, json};

@@ -3,6 +3,9 @@
 //! moto (the decision table). Window states, baselines and messages are read back, not taken from the
 //! function's report.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! The InstanceRunning rule's pattern, read from template.yaml, in LocalStack EventBridge against
 //! real-shaped events: `running` from aws.ec2 matches; other states and other sources don't.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use patchpilot_test_support::template::Template;
 use patchpilot_test_support::{LocalAws, event_pattern_matches};
 use serde_json::{Value, json};

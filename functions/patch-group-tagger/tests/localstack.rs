@@ -2,6 +2,9 @@
 //! Parameter Store, the SSM simulator. Tags are read back with DescribeTags; calls are counted by an
 //! SDK interceptor, not by the code under test.
 
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
