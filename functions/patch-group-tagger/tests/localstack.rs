@@ -497,6 +497,46 @@ async fn tagged_count(ec2: &aws_sdk_ec2::Client) -> usize {
     count
 }
 
+/// A tagger whose EC2 answers CreateTags after `delay` (a delaying proxy in front of LocalStack), with
+/// the proxy, which stops when dropped.
+async fn slow_tagger(
+    fixture: &Fixture,
+    delay: std::time::Duration,
+) -> (Tagger, patchpilot_test_support::recorder::RecordingProxy) {
+    use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
+    let proxy = RecordingProxy::start_delayed(
+        "patch-group-tagger",
+        Upstreams {
+            ssm: String::new(),
+            dynamodb: String::new(),
+            localstack: LocalAws::shared().localstack_url.clone(),
+        },
+        Recorder::default(),
+        BTreeMap::from([("CreateTags".to_owned(), delay)]),
+    )
+    .await
+    .unwrap();
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        fixture
+            .ec2
+            .config()
+            .to_builder()
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES", RULES)].into_iter().collect();
+    let tagger = Tagger::new(
+        Clients {
+            ec2,
+            ssm: fixture.ssm.clone(),
+        },
+        TaggerConfig::from_env(&env).unwrap(),
+    )
+    .await
+    .unwrap();
+    (tagger, proxy)
+}
+
 /// A backfill slower than its deadline: EC2's CreateTags answers slowly (a delaying proxy in front of
 /// LocalStack), 1,500 instances need two calls, and the budget fits the read and one call, not two.
 /// The first run keeps every tag it wrote, reports what it did not reach and asks for a retry; the
@@ -505,7 +545,6 @@ async fn tagged_count(ec2: &aws_sdk_ec2::Client) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_finishes() {
     use patchpilot_shared::budget::Budget;
-    use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
     use std::time::Duration;
 
     let fixture = fixture().await;
@@ -528,36 +567,7 @@ async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_fi
     let read = started.elapsed().mul_f64(1.5);
     let create_tags = Duration::from_secs(3) + read * 2;
     let stop = read + create_tags + Duration::from_secs(1);
-    let proxy = RecordingProxy::start_delayed(
-        "patch-group-tagger",
-        Upstreams {
-            ssm: String::new(),
-            dynamodb: String::new(),
-            localstack: LocalAws::shared().localstack_url.clone(),
-        },
-        Recorder::default(),
-        BTreeMap::from([("CreateTags".to_owned(), create_tags)]),
-    )
-    .await
-    .unwrap();
-    let slow_ec2 = aws_sdk_ec2::Client::from_conf(
-        fixture
-            .ec2
-            .config()
-            .to_builder()
-            .endpoint_url(&proxy.url)
-            .build(),
-    );
-    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES", RULES)].into_iter().collect();
-    let slow = Tagger::new(
-        Clients {
-            ec2: slow_ec2,
-            ssm: fixture.ssm.clone(),
-        },
-        TaggerConfig::from_env(&env).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (slow, _proxy) = slow_tagger(&fixture, create_tags).await;
 
     // No time at all: nothing read, nothing written, Ok (a retry would repeat it), stalled.
     let spent = Budget::new(Duration::ZERO, Duration::ZERO);
@@ -629,41 +639,11 @@ async fn a_backfill_cut_short_by_its_deadline_keeps_its_work_and_the_next_run_fi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_not_reached_are_reported_as_such() {
     use patchpilot_shared::budget::Budget;
-    use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
     use std::time::Duration;
 
     let fixture = fixture().await;
     launch(&fixture.ec2, 30, &[("Environment", "staging")], false).await;
-    let proxy = RecordingProxy::start_delayed(
-        "patch-group-tagger",
-        Upstreams {
-            ssm: String::new(),
-            dynamodb: String::new(),
-            localstack: LocalAws::shared().localstack_url.clone(),
-        },
-        Recorder::default(),
-        BTreeMap::from([("CreateTags".to_owned(), Duration::from_secs(10))]),
-    )
-    .await
-    .unwrap();
-    let slow_ec2 = aws_sdk_ec2::Client::from_conf(
-        fixture
-            .ec2
-            .config()
-            .to_builder()
-            .endpoint_url(&proxy.url)
-            .build(),
-    );
-    let env: std::collections::HashMap<&str, &str> = [("TAG_RULES", RULES)].into_iter().collect();
-    let slow = Tagger::new(
-        Clients {
-            ec2: slow_ec2,
-            ssm: fixture.ssm.clone(),
-        },
-        TaggerConfig::from_env(&env).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (slow, _proxy) = slow_tagger(&fixture, Duration::from_secs(10)).await;
     let budget = Budget::new(Duration::from_secs(3), Duration::from_millis(500));
     let report = slow.backfill(&budget).await.unwrap();
     assert!(
