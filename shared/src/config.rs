@@ -151,7 +151,7 @@ pub enum RetryMode {
 pub struct CommonConfig {
     /// `DRY_RUN`: decide and report everything, change nothing.
     pub dry_run: bool,
-    /// `RETRY_MODE`: `adaptive` (default: client-side rate limiting once throttled) or `standard`.
+    /// `RETRY_MODE`: `standard` (default) or `adaptive` (client-side rate limiting once throttled).
     pub retry_mode: RetryMode,
     /// `RETRY_MAX_ATTEMPTS`: total attempts per call, 1 to 20 (default 5).
     pub retry_max_attempts: u32,
@@ -165,11 +165,11 @@ impl CommonConfig {
         let vars = Vars::new(source);
         Ok(Self {
             dry_run: vars.flag("DRY_RUN", false)?,
-            // Adaptive by default: against a rate-limited SSM it throttled 4–7 times less than
-            // standard and never ran out of retries (README, "Measured": time budgets).
-            retry_mode: match vars.choice("RETRY_MODE", "adaptive", &["standard", "adaptive"])? {
-                "standard" => RetryMode::Standard,
-                _ => RetryMode::Adaptive,
+            // Standard by default, as the AWS SDKs' guide recommends for most workloads; a bulk
+            // reader (compliance-snapshot) defaults to adaptive in its own settings.
+            retry_mode: match vars.choice("RETRY_MODE", "standard", &["standard", "adaptive"])? {
+                "adaptive" => RetryMode::Adaptive,
+                _ => RetryMode::Standard,
             },
             retry_max_attempts: vars.number("RETRY_MAX_ATTEMPTS", 5, 1, 20)?,
             deadline_margin: match vars.optional("DEADLINE_MARGIN_SECONDS") {
@@ -200,7 +200,7 @@ mod tests {
             config,
             CommonConfig {
                 dry_run: false,
-                retry_mode: RetryMode::Adaptive,
+                retry_mode: RetryMode::Standard,
                 retry_max_attempts: 5,
                 deadline_margin: None,
             }
@@ -211,7 +211,7 @@ mod tests {
     fn values_are_parsed() {
         let config = CommonConfig::from_env(&env(&[
             ("DRY_RUN", "TRUE"),
-            ("RETRY_MODE", "Standard"),
+            ("RETRY_MODE", "Adaptive"),
             ("RETRY_MAX_ATTEMPTS", " 8 "),
             ("DEADLINE_MARGIN_SECONDS", "12"),
         ]))
@@ -221,7 +221,7 @@ mod tests {
             Some(std::time::Duration::from_secs(12))
         );
         assert!(config.dry_run);
-        assert_eq!(config.retry_mode, RetryMode::Standard);
+        assert_eq!(config.retry_mode, RetryMode::Adaptive);
         assert_eq!(config.retry_max_attempts, 8);
     }
 

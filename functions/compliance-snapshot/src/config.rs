@@ -1,7 +1,7 @@
 //! compliance-snapshot's settings, validated once at cold start.
 
 use chrono::Duration;
-use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
+use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, RetryMode, Vars};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotConfig {
@@ -40,8 +40,15 @@ impl SnapshotConfig {
         if tag_keys.is_empty() {
             tag_keys = patchpilot_shared::default_patch_group_tag_keys();
         }
+        let mut common = CommonConfig::from_env(source)?;
+        // A bulk reader of one API family, tolerant of latency: the case the SDKs' guide names for
+        // adaptive retry. Against a 20 requests/s limit it threw 4–7 times fewer throttled calls than
+        // standard and never ran out of retries where standard lost groups (README, "Measured").
+        if vars.optional("RETRY_MODE").is_none() {
+            common.retry_mode = RetryMode::Adaptive;
+        }
         Ok(Self {
-            common: CommonConfig::from_env(source)?,
+            common,
             namespace,
             patch_groups: vars.list("PATCH_GROUPS"),
             stale_after: Duration::hours(vars.number("STALE_AFTER_HOURS", 168, 1, 24 * 365)?),
@@ -64,6 +71,11 @@ mod tests {
         assert_eq!(config.namespace, "PatchCompliance");
         assert_eq!(config.stale_after, Duration::hours(168));
         assert_eq!(config.concurrency, 4);
+        assert_eq!(
+            config.common.retry_mode,
+            RetryMode::Adaptive,
+            "the snapshot reads adaptively by default"
+        );
         assert!(config.fleet_inventory);
         assert!(config.patch_groups.is_empty());
         let env = HashMap::from([("METRIC_NAMESPACE", "AWS/SSM")]);
@@ -75,6 +87,11 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("CONCURRENCY")
+        );
+        let env = HashMap::from([("RETRY_MODE", "standard")]);
+        assert_eq!(
+            SnapshotConfig::from_env(&env).unwrap().common.retry_mode,
+            RetryMode::Standard
         );
         let env = HashMap::from([("PATCH_GROUPS", "web, db")]);
         assert_eq!(
