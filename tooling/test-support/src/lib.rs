@@ -275,7 +275,7 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 }
 
 /// The same, with `access_key` as the access key id (LocalStack reads a 12-digit one as the account).
-async fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
+pub async fn sdk_config_as(endpoint: &str, access_key: &str) -> SdkConfig {
     let credentials =
         aws_sdk_ssm::config::Credentials::new(access_key, "test", None, None, "patchpilot-tests");
     aws_config::defaults(BehaviorVersion::latest())

@@ -26,7 +26,7 @@ use patchpilot_test_support::ssm_sim::Background;
 use patchpilot_test_support::ssm_sim::faults::FaultSettings;
 use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
 use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
-use patchpilot_test_support::{LocalAws, REGION, sdk_config, unique_name};
+use patchpilot_test_support::{LocalAws, REGION, sdk_config_as, unique_name};
 use serde_json::{Value, json};
 
 const RSS_TARGET_MB: f64 = 64.0;
@@ -259,18 +259,8 @@ async fn tagged(ec2: &aws_sdk_ec2::Client) -> Result<usize, String> {
 async fn backfill(args: &Args, aws: &LocalAws) -> Result<(), String> {
     let count = 4_000;
     let access_key = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
-    let local = sdk_config(&aws.localstack_url).await;
-    let ec2 = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(&local)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                &access_key,
-                "test",
-                None,
-                None,
-                "bench",
-            ))
-            .build(),
-    );
+    // An account of its own in LocalStack; the tagger's binary is given the same key below.
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config_as(&aws.localstack_url, &access_key).await);
     for _ in 0..count / 1000 {
         launch(&ec2, 1000, &[("Environment", "staging")], false).await?;
     }
