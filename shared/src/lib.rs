@@ -11,6 +11,7 @@
 //! - [`live_values`]: values the live service spells differently from the SDK's model, read in both
 //!   spellings.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`runtime`]: the [`runtime::Handler`] every function implements, and the Lambda loop serving it.
 
 pub mod aws;
 pub mod budget;
@@ -21,6 +22,7 @@ pub mod events;
 pub mod live_values;
 pub mod logging;
 pub mod metrics;
+pub mod runtime;
 
 /// The two tag keys Patch Manager reads a patch group from, in the order they are preferred: `Patch
 /// Group` (the documented key) and `PatchGroup` (for instances with instance-metadata tags, which

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
+use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -75,23 +77,17 @@ impl Snapshot {
             config,
         }
     }
+}
 
-    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
-    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
-        self.config.common.deadline_margin
-    }
+impl Handler for Snapshot {
+    type Report = Summary;
 
-    /// [`Snapshot::handle_within`] with no deadline (a tool or benchmark driving it in-process).
-    pub async fn handle(&self, payload: Value) -> Result<Summary, FunctionError> {
-        self.handle_within(payload, &Budget::unbounded()).await
+    fn common(&self) -> &CommonConfig {
+        &self.config.common
     }
 
     /// Runs on a schedule or when a maintenance-window execution ends; ignores anything else.
-    pub async fn handle_within(
-        &self,
-        payload: Value,
-        budget: &Budget,
-    ) -> Result<Summary, FunctionError> {
+    async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
         let reason = match Event::parse(payload)? {
             Event::Scheduled(..) => None,
             Event::WindowExecution(_, _) if !self.config.on_window_end => Some(
@@ -128,7 +124,9 @@ impl Snapshot {
         }
         self.run(budget).await
     }
+}
 
+impl Snapshot {
     /// Takes and publishes one snapshot. Groups that fail are left out and named; after publishing the
     /// rest, the invocation ends in a retryable error so the failure is seen. Reading stops at the
     /// budget's stop time: what was read is published, what was not is named and counted

@@ -8,3 +8,5 @@ pub mod handler;
 pub mod publish;
 
 pub use handler::{Snapshot, Summary};
+/// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
+pub use patchpilot_shared::runtime::Handler;

@@ -2,10 +2,8 @@
 
 use compliance_snapshot::Snapshot;
 use compliance_snapshot::config::SnapshotConfig;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use patchpilot_shared::budget::Budget;
-use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
-use serde_json::Value;
+use lambda_runtime::Error;
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,10 +15,5 @@ async fn main() -> Result<(), Error> {
         aws_sdk_cloudwatch::Client::new(&sdk),
         config,
     );
-    let snapshot = &snapshot;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = Budget::from_context(&event.context, snapshot.deadline_margin());
-        snapshot.handle_within(event.payload, &budget).await
-    }))
-    .await
+    runtime::serve(&snapshot).await
 }

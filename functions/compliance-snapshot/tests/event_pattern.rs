@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use patchpilot_test_support::template::Template;
-use patchpilot_test_support::{LocalAws, event_pattern_matches};
+use patchpilot_test_support::{LocalAws, assert_matches_finished_windows, event_pattern_matches};
 use serde_json::{Value, json};
 
 fn event(status: &str) -> String {
@@ -23,24 +23,7 @@ async fn finished_window_executions_match() {
         .event_pattern("ComplianceSnapshotFunction", "WindowFinished", &[])
         .to_string();
     let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
-    for status in [
-        "SUCCESS",
-        "FAILED",
-        "TIMED_OUT",
-        "CANCELLED",
-        "SKIPPED_OVERLAPPING",
-    ] {
-        assert!(
-            event_pattern_matches(&events, &pattern, &event(status)).await,
-            "{status}"
-        );
-    }
-    for status in ["PENDING", "IN_PROGRESS", "CANCELLING"] {
-        assert!(
-            !event_pattern_matches(&events, &pattern, &event(status)).await,
-            "{status}"
-        );
-    }
+    assert_matches_finished_windows(&events, &pattern, event).await;
     let mut scheduled: Value = serde_json::from_str(&event("SUCCESS")).unwrap();
     scheduled["detail-type"] = json!("Scheduled Event");
     assert!(!event_pattern_matches(&events, &pattern, &scheduled.to_string()).await);

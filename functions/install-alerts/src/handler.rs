@@ -2,7 +2,9 @@
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
+use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
+use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -120,25 +122,19 @@ impl Alerts {
             store,
         }
     }
+}
 
-    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
-    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
-        self.config.common.deadline_margin
-    }
+impl Handler for Alerts {
+    type Report = Outcome;
 
-    /// [`Alerts::handle_within`] with no deadline (a tool or benchmark driving it in-process).
-    pub async fn handle(&self, payload: Value) -> Result<Outcome, FunctionError> {
-        self.handle_within(payload, &Budget::unbounded()).await
+    fn common(&self) -> &CommonConfig {
+        &self.config.common
     }
 
     /// Handles one event inside `budget`. A summary whose reads the stop time cut short still goes
     /// out, saying what it did not count or name (a page late is worse than a page incomplete), and
     /// the invocation ends `Ok`: a retry would find the summary already sent.
-    pub async fn handle_within(
-        &self,
-        payload: Value,
-        budget: &Budget,
-    ) -> Result<Outcome, FunctionError> {
+    async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
         let event = Event::parse(payload)?;
         let outcome = match plan(&event, &self.config.documents) {
             Plan::Ignore { reason } => Outcome::Ignored { reason },
@@ -191,7 +187,9 @@ impl Alerts {
         report(&outcome);
         Ok(outcome)
     }
+}
 
+impl Alerts {
     async fn instance_alert(
         &self,
         failed: FailedInvocation,

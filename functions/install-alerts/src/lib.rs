@@ -11,3 +11,5 @@ pub mod store;
 
 pub use enrich::Clients;
 pub use handler::{Alerts, Outcome};
+/// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
+pub use patchpilot_shared::runtime::Handler;

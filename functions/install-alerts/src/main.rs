@@ -2,10 +2,8 @@
 
 use install_alerts::config::AlertsConfig;
 use install_alerts::{Alerts, Clients};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use patchpilot_shared::budget::Budget;
-use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
-use serde_json::Value;
+use lambda_runtime::Error;
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,10 +17,5 @@ async fn main() -> Result<(), Error> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     };
     let alerts = Alerts::new(clients, config);
-    let alerts = &alerts;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = Budget::from_context(&event.context, alerts.deadline_margin());
-        alerts.handle_within(event.payload, &budget).await
-    }))
-    .await
+    runtime::serve(&alerts).await
 }

@@ -173,17 +173,8 @@ mod tests {
 
     #[test]
     fn every_failure_status_of_a_patch_document_pages() {
-        for status in [
-            "Failed",
-            "TimedOut",
-            "Cancelled",
-            "DeliveryTimedOut",
-            "ExecutionTimedOut",
-            "Undeliverable",
-            "Terminated",
-            "InvalidPlatform",
-            "AccessDenied",
-        ] {
+        let failures = CommandStatus::KNOWN.iter().filter(|s| s.is_failure());
+        for status in failures.map(CommandStatus::as_str) {
             for document in DEFAULT_DOCUMENTS {
                 let planned = plan(&invocation(document, status), &documents());
                 assert!(

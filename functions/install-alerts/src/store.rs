@@ -11,12 +11,10 @@
 //!   the set is smaller than the threshold (or already holds it, so retries stay admitted): one
 //!   conditional `ADD`, atomic across concurrent invocations.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
-use patchpilot_shared::aws::dynamodb::{is_condition_failure, n, s};
+use patchpilot_shared::aws::dynamodb::{Table, is_condition_failure, n, s, string_attribute};
 
 /// How long a claim protects a send in progress: longer than the function's timeout.
 pub const LEASE_SECONDS: i64 = 120;
@@ -48,17 +46,13 @@ pub enum Claim {
 
 #[derive(Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    ttl: Duration,
+    table: Table,
 }
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, ttl_hours: i64) -> Self {
         Self {
-            client,
-            table,
-            ttl: Duration::hours(ttl_hours),
+            table: Table::new(client, table, Duration::hours(ttl_hours)),
         }
     }
 
@@ -70,13 +64,14 @@ impl Store {
         lease: Duration,
     ) -> Result<Claim, FunctionError> {
         let put = self
-            .client
+            .table
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .item("pk", s(key))
             .item("state", s("in_progress"))
             .item("lease_until", n((now + lease).timestamp()))
-            .item("expires_at", n((now + self.ttl).timestamp()))
+            .item("expires_at", self.table.expires_at(now))
             .condition_expression(
                 "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now)",
             )
@@ -103,20 +98,11 @@ impl Store {
     }
 
     async fn state(&self, key: &str) -> Result<Option<String>, FunctionError> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| FunctionError::aws("dynamodb:GetItem", err))?;
-        Ok(item
-            .item()
-            .and_then(|item| item.get("state"))
-            .and_then(|value| value.as_s().ok())
-            .cloned())
+        Ok(self
+            .table
+            .get(key)
+            .await?
+            .and_then(|item| string_attribute(&item, "state")))
     }
 
     /// Marks a claimed message as finished (`sent` or `suppressed`), with the SNS message id if any.
@@ -127,9 +113,10 @@ impl Store {
         message_id: Option<&str>,
     ) -> Result<(), FunctionError> {
         let mut update = self
-            .client
+            .table
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .key("pk", s(key))
             .update_expression("SET #state = :state, message_id = :message_id")
             .expression_attribute_names("#state", "state")
@@ -148,9 +135,10 @@ impl Store {
     /// Gives a claim back after a failed publish, so the retry is not mistaken for a duplicate.
     pub async fn release(&self, key: &str) -> Result<(), FunctionError> {
         let deleted = self
-            .client
+            .table
+            .client()
             .delete_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .key("pk", s(key))
             .condition_expression("#state = :in_progress")
             .expression_attribute_names("#state", "state")
@@ -175,9 +163,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, FunctionError> {
         let update = self
-            .client
+            .table
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .key("pk", s(scope))
             .update_expression("ADD alerted :instance SET expires_at = :expires")
             .condition_expression(
@@ -186,7 +175,7 @@ impl Store {
             .expression_attribute_values(":instance", AttributeValue::Ss(vec![instance_id.to_owned()]))
             .expression_attribute_values(":id", s(instance_id))
             .expression_attribute_values(":threshold", n(threshold as i64))
-            .expression_attribute_values(":expires", n((now + self.ttl).timestamp()))
+            .expression_attribute_values(":expires", self.table.expires_at(now))
             .send()
             .await;
         match update {
@@ -198,22 +187,15 @@ impl Store {
 
     /// The instances that had their own alert in storm scope `scope`.
     pub async fn alerted(&self, scope: &str) -> Result<Vec<String>, FunctionError> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(scope))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| FunctionError::aws("dynamodb:GetItem", err))?;
-        let empty = HashMap::new();
-        let mut alerted = item
-            .item()
-            .unwrap_or(&empty)
-            .get("alerted")
-            .and_then(|value| value.as_ss().ok())
-            .cloned()
+        let mut alerted = self
+            .table
+            .get(scope)
+            .await?
+            .and_then(|item| {
+                item.get("alerted")
+                    .and_then(|value| value.as_ss().ok())
+                    .cloned()
+            })
             .unwrap_or_default();
         alerted.sort();
         Ok(alerted)
@@ -253,27 +235,16 @@ mod mocked {
     use aws_sdk_dynamodb::types::error::{
         ConditionalCheckFailedException, ProvisionedThroughputExceededException,
     };
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, mock};
     use chrono::TimeZone;
+    use patchpilot_shared::aws::dynamodb::mocks::{self, refused_put};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 29, 3, 0, 0).unwrap()
     }
 
     fn store(rules: &[&Rule]) -> Store {
-        Store::new(
-            mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules),
-            "alerts".into(),
-            72,
-        )
-    }
-
-    fn condition_failed_put() -> Rule {
-        mock!(Client::put_item).then_error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder().build(),
-            )
-        })
+        Store::new(mocks::client(rules), "alerts".into(), 72)
     }
 
     fn state_is(state: Option<&'static str>) -> Rule {
@@ -337,7 +308,7 @@ mod mocked {
             // Expired and removed between the write and the read: the retry will see.
             (None, Claim::InProgress),
         ] {
-            let (put, get) = (condition_failed_put(), state_is(state));
+            let (put, get) = (refused_put(), state_is(state));
             let store = store(&[&put, &get]);
             assert_eq!(
                 store

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use patchpilot_test_support::template::Template;
-use patchpilot_test_support::{LocalAws, event_pattern_matches};
+use patchpilot_test_support::{LocalAws, assert_matches_finished_windows, event_pattern_matches};
 use serde_json::{Value, json};
 
 const FAILURES: &[&str] = &[
@@ -148,22 +148,5 @@ async fn finished_window_executions_reach_the_window_summary() {
         event["detail"]["status"] = json!(status);
         event.to_string()
     };
-    for status in [
-        "SUCCESS",
-        "FAILED",
-        "TIMED_OUT",
-        "CANCELLED",
-        "SKIPPED_OVERLAPPING",
-    ] {
-        assert!(
-            event_pattern_matches(&events, &pattern, &window(status)).await,
-            "{status}"
-        );
-    }
-    for status in ["PENDING", "IN_PROGRESS"] {
-        assert!(
-            !event_pattern_matches(&events, &pattern, &window(status)).await,
-            "{status}"
-        );
-    }
+    assert_matches_finished_windows(&events, &pattern, window).await;
 }

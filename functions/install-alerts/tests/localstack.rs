@@ -5,6 +5,7 @@
 // Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use install_alerts::Handler;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;

@@ -188,26 +188,24 @@ pub async fn alarms_firing(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     prefix: &str,
 ) -> Result<Vec<String>, FunctionError> {
-    let mut firing = Vec::new();
-    let mut pages = cloudwatch
+    let pages = cloudwatch
         .describe_alarms()
         .alarm_name_prefix(prefix)
         .state_value(StateValue::Alarm)
         .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| FunctionError::aws("cloudwatch:DescribeAlarms", err))?;
-        firing.extend(
-            page.metric_alarms()
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_owned)),
-        );
-        firing.extend(
-            page.composite_alarms()
-                .iter()
-                .filter_map(|a| a.alarm_name().map(str::to_owned)),
-        );
-    }
+        .send()
+        .try_collect()
+        .await
+        .map_err(|err| FunctionError::aws("cloudwatch:DescribeAlarms", err))?;
+    // Metric and composite alarms come in separate lists; either kind firing holds production.
+    let mut firing: Vec<String> = pages
+        .iter()
+        .flat_map(|page| {
+            let metric = page.metric_alarms().iter().map(|a| a.alarm_name());
+            let composite = page.composite_alarms().iter().map(|a| a.alarm_name());
+            metric.chain(composite).flatten().map(str::to_owned)
+        })
+        .collect();
     firing.sort();
     Ok(firing)
 }

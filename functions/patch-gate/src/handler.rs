@@ -6,7 +6,9 @@ use aws_sdk_ssm::types::{
     PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
 };
 use chrono::{DateTime, Utc};
+use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
+use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
@@ -100,25 +102,19 @@ impl Gate {
             decided_at: Utc::now(),
         }
     }
+}
 
-    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
-    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
-        self.config.common.deadline_margin
-    }
+impl Handler for Gate {
+    type Report = GateReport;
 
-    /// [`Gate::handle_within`] with no deadline (a tool or benchmark driving it in-process).
-    pub async fn handle(&self, payload: Value) -> Result<GateReport, FunctionError> {
-        self.handle_within(payload, &Budget::unbounded()).await
+    fn common(&self) -> &CommonConfig {
+        &self.config.common
     }
 
     /// Handles one event inside `budget`: staging's results must be read before the stop time, so
     /// the margin is left for acting and recording; otherwise nothing changes and the invocation
     /// ends in a retryable error.
-    pub async fn handle_within(
-        &self,
-        payload: Value,
-        budget: &Budget,
-    ) -> Result<GateReport, FunctionError> {
+    async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
         let report = match Event::parse(payload)? {
             Event::WindowExecution(meta, detail) => {
                 if detail.window_id != self.config.staging_window_id {
@@ -157,7 +153,9 @@ impl Gate {
         patchpilot_shared::logging::report("gate", &report);
         Ok(report)
     }
+}
 
+impl Gate {
     /// Staging's facts, read before the budget's stop time or not at all.
     async fn facts_within(
         &self,

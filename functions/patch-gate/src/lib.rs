@@ -12,3 +12,5 @@ pub mod pin;
 pub mod store;
 
 pub use handler::{Clients, Gate, GateReport};
+/// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
+pub use patchpilot_shared::runtime::Handler;

@@ -1,11 +1,13 @@
 //! Wiring only: settings validated once, clients built once, then the runtime.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+// The gate's invocation future nests four SDK clients' calls; proving it `Send` for the runtime
+// goes deeper than rustc's default query depth of 128.
+#![recursion_limit = "256"]
+
+use lambda_runtime::Error;
 use patch_gate::config::GateConfig;
 use patch_gate::{Clients, Gate};
-use patchpilot_shared::budget::Budget;
-use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
-use serde_json::Value;
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,10 +21,5 @@ async fn main() -> Result<(), Error> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     };
     let gate = Gate::new(clients, config);
-    let gate = &gate;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = Budget::from_context(&event.context, gate.deadline_margin());
-        gate.handle_within(event.payload, &budget).await
-    }))
-    .await
+    runtime::serve(&gate).await
 }

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
-use patchpilot_shared::aws::dynamodb::{is_condition_failure, n, s};
+use patchpilot_shared::aws::dynamodb::{Item, Table, is_condition_failure, n, s};
 use serde_json::Value;
 
 /// The newest decided staging execution.
@@ -21,34 +21,18 @@ pub struct Latest {
 
 #[derive(Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    ttl: Duration,
+    table: Table,
 }
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, ttl_days: i64) -> Self {
         Self {
-            client,
-            table,
-            ttl: Duration::days(ttl_days),
+            table: Table::new(client, table, Duration::days(ttl_days)),
         }
     }
 
-    async fn get(
-        &self,
-        key: &str,
-    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, FunctionError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| FunctionError::aws("dynamodb:GetItem", err))?;
-        Ok(output.item().cloned())
+    async fn get(&self, key: &str) -> Result<Option<Item>, FunctionError> {
+        self.table.get(key).await
     }
 
     /// The stored decision for a staging execution, if it was decided.
@@ -94,16 +78,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, FunctionError> {
         let put = self
-            .client
+            .table
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .item("pk", s(format!("gate#{}", latest.execution_id)))
             .item("kind", s("gate_decision"))
             .item("staging_window_id", s(window_id))
             .item("open", AttributeValue::Bool(latest.open))
             .item("decided_at", s(now.to_rfc3339()))
             .item("record", s(record.to_string()))
-            .item("expires_at", n((now + self.ttl).timestamp()))
+            .item("expires_at", self.table.expires_at(now))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -113,9 +98,10 @@ impl Store {
             Err(err) => return Err(FunctionError::aws("dynamodb:PutItem", err)),
         }
         let pointer = self
-            .client
+            .table
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .item("pk", s(format!("gate-latest#{window_id}")))
             .item("execution_id", s(&latest.execution_id))
             .item("execution_start", n(latest.start.timestamp()))
@@ -141,22 +127,24 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
-        self.client
+        self.table
+            .client()
             .put_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .item(
                 "pk",
                 s(format!("gate-recheck#{execution_id}#{}", now.to_rfc3339())),
             )
             .item("kind", s("gate_recheck"))
             .item("record", s(record.to_string()))
-            .item("expires_at", n((now + self.ttl).timestamp()))
+            .item("expires_at", self.table.expires_at(now))
             .send()
             .await
             .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))?;
-        self.client
+        self.table
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table.name())
             .key("pk", s(format!("gate-latest#{window_id}")))
             .update_expression("SET #open = :closed")
             .condition_expression("execution_id = :execution")
@@ -183,11 +171,12 @@ mod mocked {
     use super::*;
     use aws_sdk_dynamodb::Client;
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
     use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, mock};
     use chrono::TimeZone;
+    use patchpilot_shared::aws::dynamodb::mocks::{self, refused_put};
     use serde_json::json;
 
     fn at(hour: u32) -> DateTime<Utc> {
@@ -195,11 +184,7 @@ mod mocked {
     }
 
     fn store(rules: &[&Rule]) -> Store {
-        Store::new(
-            mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules),
-            "state".into(),
-            30,
-        )
+        Store::new(mocks::client(rules), "state".into(), 30)
     }
 
     fn latest() -> Latest {
@@ -209,14 +194,6 @@ mod mocked {
             status: "SUCCESS".into(),
             open: true,
         }
-    }
-
-    fn refused_put() -> Rule {
-        mock!(Client::put_item).then_error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder().build(),
-            )
-        })
     }
 
     fn decision_put() -> Rule {

@@ -5,8 +5,9 @@
 // Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_test_support::template::Template;
-use patchpilot_test_support::{LocalAws, event_pattern_matches};
+use patchpilot_test_support::{LocalAws, assert_matches_finished_windows, event_pattern_matches};
 use serde_json::{Value, json};
 
 const STAGING: &str = "mw-0c50858d01ff4a3b1";
@@ -31,26 +32,12 @@ async fn only_the_staging_windows_finished_executions_match() {
         )
         .to_string();
     let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
-    for status in [
-        "SUCCESS",
-        "FAILED",
-        "TIMED_OUT",
-        "CANCELLED",
-        "SKIPPED_OVERLAPPING",
-    ] {
+    assert_matches_finished_windows(&events, &pattern, |status| event(STAGING, status)).await;
+    for status in WindowExecutionStatus::KNOWN {
+        let other_window = event("mw-0d61969e12ee5b4c2", status.as_str());
         assert!(
-            event_pattern_matches(&events, &pattern, &event(STAGING, status)).await,
-            "{status} must match"
-        );
-        assert!(
-            !event_pattern_matches(&events, &pattern, &event("mw-0d61969e12ee5b4c2", status)).await,
+            !event_pattern_matches(&events, &pattern, &other_window).await,
             "another window's {status} must not match"
-        );
-    }
-    for status in ["PENDING", "IN_PROGRESS", "CANCELLING"] {
-        assert!(
-            !event_pattern_matches(&events, &pattern, &event(STAGING, status)).await,
-            "{status} must not match"
         );
     }
     let mut task: Value = serde_json::from_str(&event(STAGING, "SUCCESS")).unwrap();

@@ -6,6 +6,7 @@
 // Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use patch_gate::Handler;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{Filter, Tag};
+use patchpilot_shared::CommonConfig;
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::budget::{Budget, Pace};
 use patchpilot_shared::events::{Event, InstanceState};
+use patchpilot_shared::runtime::{Handled, Handler};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -83,11 +85,6 @@ impl Tagger {
         Ok(tagger)
     }
 
-    /// The margin kept before each invocation's deadline (`DEADLINE_MARGIN_SECONDS`, else the default).
-    pub fn deadline_margin(&self) -> Option<std::time::Duration> {
-        self.config.common.deadline_margin
-    }
-
     async fn rules(&self) -> Result<Arc<Rules>, FunctionError> {
         let (name, ttl) = match &self.config.rules {
             RulesSource::Inline(rules) => return Ok(rules.clone()),
@@ -148,20 +145,19 @@ impl Tagger {
             overwrite_existing: self.config.overwrite_existing,
         })
     }
+}
 
-    /// Handles one event with no deadline (a tool or benchmark driving the tagger in-process).
-    pub async fn handle(&self, payload: Value) -> Result<Output, FunctionError> {
-        self.handle_within(payload, &Budget::unbounded()).await
+impl Handler for Tagger {
+    type Report = Output;
+
+    fn common(&self) -> &CommonConfig {
+        &self.config.common
     }
 
     /// Handles one event inside `budget`. A backfill stopped for time after tagging something ends in
     /// a retryable error, so Lambda's retry continues it; one that tagged nothing ends `Ok` and says
     /// so (`BackfillStalled`), since a retry would only repeat it.
-    pub async fn handle_within(
-        &self,
-        payload: Value,
-        budget: &Budget,
-    ) -> Result<Output, FunctionError> {
+    async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
         match Event::parse(payload)? {
             Event::InstanceState(_, detail) => {
                 let decision = if detail.state == InstanceState::Running {
@@ -201,7 +197,9 @@ impl Tagger {
             })),
         }
     }
+}
 
+impl Tagger {
     async fn tag_one(&self, instance_id: &str) -> Result<Decision, FunctionError> {
         let policy = self.policy().await?;
         let described = self

@@ -1,11 +1,9 @@
 //! Wiring only: settings validated once, clients built once, then the runtime.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::Error;
 use patch_group_tagger::config::TaggerConfig;
 use patch_group_tagger::{Clients, Tagger};
-use patchpilot_shared::budget::Budget;
-use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging};
-use serde_json::Value;
+use patchpilot_shared::{FunctionError, ProcessEnv, clients, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,10 +15,5 @@ async fn main() -> Result<(), Error> {
         ssm: aws_sdk_ssm::Client::new(&sdk),
     };
     let tagger = Tagger::new(clients, config).await?;
-    let tagger = &tagger;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let budget = Budget::from_context(&event.context, tagger.deadline_margin());
-        tagger.handle_within(event.payload, &budget).await
-    }))
-    .await
+    runtime::serve(&tagger).await
 }

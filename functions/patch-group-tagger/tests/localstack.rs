@@ -5,6 +5,7 @@
 // Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use patch_group_tagger::Handler;
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{

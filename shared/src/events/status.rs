@@ -13,6 +13,9 @@ macro_rules! open_enum {
         }
 
         impl $name {
+            /// Every value this version knows, in the order AWS documents them.
+            pub const KNOWN: &'static [Self] = &[$(Self::$variant,)+];
+
             /// The value as AWS spells it.
             pub fn as_str(&self) -> &str {
                 match self {

@@ -302,6 +302,24 @@ pub async fn event_pattern_matches(
         .result()
 }
 
+/// Asserts that `pattern` matches `event(status)` (JSON text) for every finished maintenance-window
+/// status and for no unfinished one, the statuses taken from the functions' own model.
+pub async fn assert_matches_finished_windows(
+    events: &aws_sdk_eventbridge::Client,
+    pattern: &str,
+    event: impl Fn(&str) -> String,
+) {
+    use patchpilot_shared::events::WindowExecutionStatus;
+    for status in WindowExecutionStatus::KNOWN {
+        let matched = event_pattern_matches(events, pattern, &event(status.as_str())).await;
+        assert_eq!(
+            matched,
+            status.is_terminal(),
+            "window status {status}: matched {matched}"
+        );
+    }
+}
+
 /// A running SSM simulator with an SDK client aimed at it.
 pub struct Simulator {
     pub sim: ssm_sim::Background,

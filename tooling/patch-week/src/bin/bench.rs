@@ -12,6 +12,7 @@ use patch_week::{
     PRODUCTION_BASELINE, PRODUCTION_WINDOW, STAGING_WINDOW, launch, managed_instance,
     run_in_simulator, running_event, scenario,
 };
+use patchpilot_shared::runtime::Handler;
 use patchpilot_test_support::CallCounter;
 use patchpilot_test_support::lambda_host::FunctionHost;
 use patchpilot_test_support::ssm_sim::Background;
