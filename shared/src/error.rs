@@ -4,6 +4,7 @@
 //! dead-letter triage and retry policies can tell "try again" (throttling, 5xx, timeouts, connection
 //! failures) from "this will never work" (a bad event, bad configuration, access denied).
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use std::error::Error as StdError;
 
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -137,30 +138,23 @@ impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
     }
 }
 
-/// Error codes AWS services use for throttling and transient server trouble.
-const RETRYABLE_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
+/// Server-trouble codes. The SDK retries these by their 5xx status; the codes are matched too for
+/// an error that carries a code but no response (the throttling and transient codes come from the
+/// SDK's own classifier, [`THROTTLING_ERRORS`] and [`TRANSIENT_ERRORS`]).
+const SERVER_ERROR_CODES: &[&str] = &[
     "InternalServerError",
     "InternalError",
     "InternalFailure",
     "ServiceUnavailable",
     "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
 ];
+
+/// A code the SDK would retry, or server trouble.
+fn is_retryable_code(code: &str) -> bool {
+    [THROTTLING_ERRORS, TRANSIENT_ERRORS, SERVER_ERROR_CODES]
+        .iter()
+        .any(|codes| codes.contains(&code))
+}
 
 /// Throttling, 5xx, timeouts and transport failures are retryable; everything else is permanent.
 pub fn classify<E, R>(err: &SdkError<E, R>) -> ErrorClass
@@ -175,7 +169,7 @@ where
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             let status = service.raw().http_status().unwrap_or(0);
-            if RETRYABLE_CODES.contains(&code) || status >= 500 || status == 429 {
+            if is_retryable_code(code) || status >= 500 || status == 429 {
                 ErrorClass::Retryable
             } else {
                 ErrorClass::Permanent

@@ -36,11 +36,23 @@ pub struct FleetSummary {
     pub ungrouped: Option<u64>,
 }
 
+/// What a snapshot invocation did (`outcome` in its output and log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotOutcome {
+    /// The figures went to CloudWatch.
+    Published,
+    /// DRY_RUN: the figures were computed and logged, not published.
+    DryRun,
+    /// Not an event that takes a snapshot.
+    Ignored,
+}
+
 /// What an invocation did: the Lambda's return value and the log line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// `published`, `dry_run` or `ignored`.
-    pub outcome: &'static str,
+    /// What the invocation did.
+    pub outcome: SnapshotOutcome,
     pub reason: Option<String>,
     pub namespace: String,
     pub groups_published: Vec<String>,
@@ -105,7 +117,7 @@ impl Handler for Snapshot {
         };
         if let Some(reason) = reason {
             let summary = Summary {
-                outcome: "ignored",
+                outcome: SnapshotOutcome::Ignored,
                 reason: Some(reason),
                 namespace: self.config.namespace.clone(),
                 groups_published: vec![],
@@ -213,9 +225,9 @@ impl Snapshot {
         };
         let summary = Summary {
             outcome: if self.config.common.dry_run {
-                "dry_run"
+                SnapshotOutcome::DryRun
             } else {
-                "published"
+                SnapshotOutcome::Published
             },
             reason: None,
             namespace: self.config.namespace.clone(),

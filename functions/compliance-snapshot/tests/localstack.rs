@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyDateTime;
-use compliance_snapshot::Snapshot;
 use compliance_snapshot::config::SnapshotConfig;
+use compliance_snapshot::{Snapshot, SnapshotOutcome};
 use patchpilot_shared::ErrorClass;
 use patchpilot_test_support::ssm_sim::faults::FaultSettings;
 use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
@@ -147,7 +147,7 @@ async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
         .handle(scheduled())
         .await
         .unwrap();
-    assert_eq!(summary.outcome, "published");
+    assert_eq!(summary.outcome, SnapshotOutcome::Published);
     assert_eq!(
         summary.groups_published,
         groups.keys().cloned().collect::<Vec<_>>()
@@ -291,10 +291,10 @@ async fn unfinished_executions_and_other_events_are_ignored_and_dry_run_publishe
     .unwrap();
     window["detail"]["status"] = json!("IN_PROGRESS");
     let summary = snapshot.handle(window).await.unwrap();
-    assert_eq!(summary.outcome, "ignored");
+    assert_eq!(summary.outcome, SnapshotOutcome::Ignored);
     let dry = fixture.snapshot(&[("DRY_RUN", "true")]).await;
     let summary = dry.handle(scheduled()).await.unwrap();
-    assert_eq!(summary.outcome, "dry_run");
+    assert_eq!(summary.outcome, SnapshotOutcome::DryRun);
     assert!(summary.data_points > 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(fixture.value("Instances", "(fleet)").await, None);

@@ -1,6 +1,7 @@
 //! Gathering what an alert says. Every read may fail (the instance was terminated, the output expired,
 //! access was denied): a failed read is recorded in `unreadable` and the alert goes out without it.
 
+use aws_sdk_ssm::types::MaintenanceWindowExecutionStatus;
 use patchpilot_shared::live_values::{PATCH_STATE_FILTER_FAILED, PatchState, invocation_outcome};
 use std::collections::BTreeMap;
 
@@ -463,12 +464,11 @@ pub async fn window_census(
                 })?;
                 for invocation in page.window_execution_task_invocation_identities() {
                     census.total += 1;
-                    let status = invocation
-                        .status()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_else(|| "Unknown".to_owned());
+                    let status = invocation.status();
+                    let succeeded = status == Some(&MaintenanceWindowExecutionStatus::Success);
+                    let status = status.map_or("Unknown", |s| s.as_str()).to_owned();
                     *census.counts_by_status.entry(status.clone()).or_default() += 1;
-                    if status != "SUCCESS" {
+                    if !succeeded {
                         census.failed_total += 1;
                         if failed_commands.len() < MAX_FAILED_IDS {
                             failed_commands.push((

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::config::AlertsConfig;
 use crate::enrich::{self, Clients};
 use crate::plan::{Origin, Plan, plan};
-use crate::render::{self, InstanceAlertFacts, Rendered, SummaryFacts};
+use crate::render::{self, AlertKind, InstanceAlertFacts, Rendered, SummaryFacts};
 use crate::store::{Claim, Store};
 
 const FUNCTION: &str = "install-alerts";
@@ -23,7 +23,7 @@ const FUNCTION: &str = "install-alerts";
 pub enum Outcome {
     /// An alert or summary was published.
     Sent {
-        kind: &'static str,
+        kind: AlertKind,
         key: String,
         subject: String,
         message_id: Option<String>,
@@ -34,7 +34,7 @@ pub enum Outcome {
     },
     /// DRY_RUN: what would have been published.
     WouldSend {
-        kind: &'static str,
+        kind: AlertKind,
         key: String,
         subject: String,
     },
@@ -285,8 +285,14 @@ impl Alerts {
             unreadable,
         };
         let rendered = render::instance_alert(&facts);
-        self.send("instance_failure", key, rendered, facts.unreadable, None)
-            .await
+        self.send(
+            AlertKind::InstanceFailure,
+            key,
+            rendered,
+            facts.unreadable,
+            None,
+        )
+        .await
     }
 
     async fn command_summary(
@@ -353,7 +359,7 @@ impl Alerts {
         };
         let rendered = render::summary(&facts);
         self.send(
-            "command_summary",
+            AlertKind::CommandSummary,
             key,
             rendered,
             facts.unreadable,
@@ -434,7 +440,7 @@ impl Alerts {
         };
         let rendered = render::summary(&facts);
         self.send(
-            "window_summary",
+            AlertKind::WindowSummary,
             key,
             rendered,
             facts.unreadable,
@@ -447,7 +453,7 @@ impl Alerts {
     /// publish releases the claim and is a retryable error.
     async fn send(
         &self,
-        kind: &'static str,
+        kind: AlertKind,
         key: String,
         rendered: Rendered,
         unreadable: Vec<String>,
@@ -555,10 +561,7 @@ pub const METRIC_NAMES: &[&str] = &[
 /// The metric an outcome is counted in.
 pub fn metric_of(outcome: &Outcome) -> &'static str {
     match outcome {
-        Outcome::Sent {
-            kind: "command_summary" | "window_summary",
-            ..
-        } => "SummariesSent",
+        Outcome::Sent { kind, .. } if kind.is_summary() => "SummariesSent",
         Outcome::Sent { .. } => "AlertsSent",
         Outcome::WouldSend { .. } => "AlertsWouldSend",
         Outcome::Suppressed { .. } => "AlertsSuppressed",
@@ -606,7 +609,7 @@ mod tests {
         let key = String::new();
         for outcome in [
             Outcome::Sent {
-                kind: "instance_failure",
+                kind: AlertKind::InstanceFailure,
                 key: key.clone(),
                 subject: key.clone(),
                 message_id: None,
@@ -614,7 +617,7 @@ mod tests {
                 incomplete: None,
             },
             Outcome::Sent {
-                kind: "command_summary",
+                kind: AlertKind::CommandSummary,
                 key: key.clone(),
                 subject: key.clone(),
                 message_id: None,
@@ -622,7 +625,7 @@ mod tests {
                 incomplete: None,
             },
             Outcome::WouldSend {
-                kind: "instance_failure",
+                kind: AlertKind::InstanceFailure,
                 key: key.clone(),
                 subject: key.clone(),
             },

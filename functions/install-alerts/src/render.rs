@@ -92,6 +92,43 @@ pub struct SummaryFacts {
     pub incomplete: Option<String>,
 }
 
+/// What a message is about: `kind` in its JSON document, its `kind` message attribute (for filter
+/// policies) and the function's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// One instance's failed patch install.
+    InstanceFailure,
+    /// A command's failures rolled into one message (storm control).
+    CommandSummary,
+    /// A maintenance-window execution's failures rolled into one message.
+    WindowSummary,
+}
+
+impl AlertKind {
+    /// The kind as documents, attributes and outputs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InstanceFailure => "instance_failure",
+            Self::CommandSummary => "command_summary",
+            Self::WindowSummary => "window_summary",
+        }
+    }
+
+    /// A summary of several instances rather than one instance's alert.
+    pub fn is_summary(self) -> bool {
+        self != Self::InstanceFailure
+    }
+
+    fn of_summary(facts: &SummaryFacts) -> Self {
+        if facts.window_id.is_some() {
+            Self::WindowSummary
+        } else {
+            Self::CommandSummary
+        }
+    }
+}
+
 /// A message ready for SNS Publish with `MessageStructure=json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
@@ -358,7 +395,7 @@ fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered
 
     let document = json!({
         "schema": SCHEMA,
-        "kind": "instance_failure",
+        "kind": AlertKind::InstanceFailure,
         "account": facts.origin.account,
         "region": facts.origin.region,
         "command": {
@@ -384,7 +421,10 @@ fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered
         "truncated": truncated,
     });
     let attributes = BTreeMap::from([
-        ("kind", ("String", "instance_failure".to_owned())),
+        (
+            "kind",
+            ("String", AlertKind::InstanceFailure.as_str().to_owned()),
+        ),
         (
             "patch_group",
             (
@@ -510,7 +550,7 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
     }
     let document = json!({
         "schema": SCHEMA,
-        "kind": if facts.window_id.is_some() { "window_summary" } else { "command_summary" },
+        "kind": AlertKind::of_summary(facts),
         "account": facts.origin.account,
         "region": facts.origin.region,
         "window_id": facts.window_id,
@@ -542,15 +582,7 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
     let attributes = BTreeMap::from([
         (
             "kind",
-            (
-                "String",
-                if facts.window_id.is_some() {
-                    "window_summary"
-                } else {
-                    "command_summary"
-                }
-                .to_owned(),
-            ),
+            ("String", AlertKind::of_summary(facts).as_str().to_owned()),
         ),
         ("patch_group", ("String.Array", groups.to_string())),
         ("instance_id", ("String", "multiple".to_owned())),

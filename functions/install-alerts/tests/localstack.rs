@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use install_alerts::config::AlertsConfig;
+use install_alerts::render::AlertKind;
 use install_alerts::{Alerts, Clients, Outcome};
 use patchpilot_shared::ErrorClass;
 use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
@@ -334,7 +335,7 @@ async fn a_fifty_instance_failure_sends_the_threshold_then_one_summary() {
         matches!(
             &summary,
             Outcome::Sent {
-                kind: "command_summary",
+                kind: AlertKind::CommandSummary,
                 ..
             }
         ),
@@ -553,7 +554,7 @@ async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
         matches!(
             &summary,
             Outcome::Sent {
-                kind: "window_summary",
+                kind: AlertKind::WindowSummary,
                 ..
             }
         ),
@@ -652,7 +653,7 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
         "sent within the deadline: {took:?}"
     );
     let Outcome::Sent {
-        kind: "window_summary",
+        kind: AlertKind::WindowSummary,
         incomplete: Some(incomplete),
         ..
     } = &outcome

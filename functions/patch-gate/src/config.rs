@@ -6,24 +6,11 @@ use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
 
 use crate::decide::Policy;
 
-/// Operating-system keys Patch Manager uses (the keys of `PRODUCTION_BASELINES`).
-pub const OPERATING_SYSTEMS: &[&str] = &[
-    "WINDOWS",
-    "AMAZON_LINUX",
-    "AMAZON_LINUX_2",
-    "AMAZON_LINUX_2022",
-    "AMAZON_LINUX_2023",
-    "UBUNTU",
-    "REDHAT_ENTERPRISE_LINUX",
-    "SUSE",
-    "CENTOS",
-    "ORACLE_LINUX",
-    "DEBIAN",
-    "MACOS",
-    "RASPBIAN",
-    "ROCKY_LINUX",
-    "ALMA_LINUX",
-];
+/// Operating-system keys Patch Manager uses (the keys of `PRODUCTION_BASELINES`), as the SDK's
+/// model lists them.
+pub fn operating_systems() -> &'static [&'static str] {
+    aws_sdk_ssm::types::OperatingSystem::values()
+}
 
 /// How many production baselines the gate pins: template.yaml's policy names each of them by ARN,
 /// and builds that many entries (one per operating system is the intended use).
@@ -90,7 +77,7 @@ impl GateConfig {
         for entry in vars.list("PRODUCTION_BASELINES") {
             let expected = format!(
                 "baseline ids (pb- and 17 hex digits), comma-separated, each optionally as OPERATING_SYSTEM=id; operating systems: {}",
-                OPERATING_SYSTEMS.join(", ")
+                operating_systems().join(", ")
             );
             let (operating_system, id) = match entry.split_once('=') {
                 Some((os, id)) => (Some(os.trim().to_ascii_uppercase()), id.trim()),
@@ -98,7 +85,7 @@ impl GateConfig {
             };
             if operating_system
                 .as_deref()
-                .is_some_and(|os| !OPERATING_SYSTEMS.contains(&os))
+                .is_some_and(|os| !operating_systems().contains(&os))
                 || !is_baseline_id(id)
             {
                 return Err(vars.invalid("PRODUCTION_BASELINES", &entry, &expected));

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use patchpilot_shared::events::WindowExecutionStatus;
 use serde::Serialize;
 
 /// The configurable policy (strict defaults).
@@ -30,8 +31,10 @@ impl Default for Policy {
 /// The staging window execution being judged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Execution {
+    /// The window execution id.
     pub id: String,
-    pub status: String,
+    /// How it ended (or where it is, if it has not).
+    pub status: WindowExecutionStatus,
     pub start: DateTime<Utc>,
 }
 
@@ -41,14 +44,15 @@ pub struct Task {
     pub task_execution_id: String,
     pub document: String,
     pub is_patch: bool,
-    pub status: String,
+    pub status: WindowExecutionStatus,
     /// For patch tasks: each invocation's status and (when known) its instance.
     pub invocations: Vec<Invocation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Invocation {
-    pub status: String,
+    /// How the invocation ended.
+    pub status: WindowExecutionStatus,
     /// The instance, when it could be resolved; otherwise a description of the invocation.
     pub instance: String,
 }
@@ -74,17 +78,67 @@ pub struct Facts {
     pub alarms: Option<Result<Vec<String>, String>>,
 }
 
+/// The gate's checks, serialised as the decision records and outputs name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// The staging window execution ended `SUCCESS`.
+    ExecutionSucceeded,
+    /// The patch tasks' invocations succeeded (within `MAX_FAILED_INSTANCES`).
+    PatchTasksSucceeded,
+    /// Every non-patch (verification) task succeeded.
+    VerificationSucceeded,
+    /// Enough of the staging group reported an Install after the execution started.
+    InstancesReported,
+    /// No more instances failed than `MAX_FAILED_INSTANCES`.
+    NoFailedPatches,
+    /// No instance awaits a reboot (unless `ALLOW_PENDING_REBOOT`).
+    NoPendingReboot,
+    /// No health alarm under the configured prefix is in ALARM.
+    HealthAlarmsOk,
+    /// Production's baselines were pinned to what staging tested (added when pinning fails).
+    ProductionPinned,
+}
+
+impl CheckName {
+    /// The name as records, messages and outputs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExecutionSucceeded => "execution_succeeded",
+            Self::PatchTasksSucceeded => "patch_tasks_succeeded",
+            Self::VerificationSucceeded => "verification_succeeded",
+            Self::InstancesReported => "instances_reported",
+            Self::NoFailedPatches => "no_failed_patches",
+            Self::NoPendingReboot => "no_pending_reboot",
+            Self::HealthAlarmsOk => "health_alarms_ok",
+            Self::ProductionPinned => "production_pinned",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    pub name: &'static str,
+    /// Which check.
+    pub name: CheckName,
+    /// Whether it let production open.
     pub passed: bool,
+    /// What was found, for the message and the record.
     pub detail: String,
 }
 
+/// The gate's verdict on one staging execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// Production may patch: every check passed.
     pub open: bool,
+    /// Every check, in the order they are listed in the README.
     pub checks: Vec<Check>,
     /// Instances that failed in staging (invocations and patches), sorted.
     pub failed_instances: Vec<String>,
@@ -101,9 +155,7 @@ impl Decision {
     }
 }
 
-const TERMINAL_FAILURES: &[&str] = &["FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"];
-
-fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
+fn check(name: CheckName, passed: bool, detail: impl Into<String>) -> Check {
     Check {
         name,
         passed,
@@ -111,7 +163,7 @@ fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
     }
 }
 
-fn unreadable(name: &'static str, what: &str, error: &str) -> Check {
+fn unreadable(name: CheckName, what: &str, error: &str) -> Check {
     check(name, false, format!("could not read {what}: {error}"))
 }
 
@@ -124,229 +176,214 @@ fn list(items: &[String], limit: usize) -> String {
     }
 }
 
-/// Judges the staging run.
+/// Judges the staging run: every check below, open only if all pass. A read that failed fails the
+/// checks that needed it.
 pub fn decide(facts: &Facts, policy: &Policy) -> Decision {
-    let mut checks = Vec::new();
-    let execution = &facts.execution;
-
-    // 1. The execution itself.
-    checks.push(match execution.status.as_str() {
-        "SUCCESS" => check(
-            "execution_succeeded",
-            true,
-            format!("{} ended SUCCESS", execution.id),
-        ),
-        status if TERMINAL_FAILURES.contains(&status) => check(
-            "execution_succeeded",
-            false,
-            format!("{} ended {status}", execution.id),
-        ),
-        status => check(
-            "execution_succeeded",
-            false,
-            format!("{} is {status}, not finished", execution.id),
-        ),
-    });
-
-    // 2. Patch task invocations, and 5. verification tasks.
+    let mut checks = vec![execution_succeeded(&facts.execution)];
     let mut failed: BTreeSet<String> = BTreeSet::new();
     match &facts.tasks {
         Err(error) => {
-            checks.push(unreadable(
-                "patch_tasks_succeeded",
-                "the execution's tasks",
-                error,
-            ));
-            checks.push(unreadable(
-                "verification_succeeded",
-                "the execution's tasks",
-                error,
-            ));
+            let what = "the execution's tasks";
+            checks.push(unreadable(CheckName::PatchTasksSucceeded, what, error));
+            checks.push(unreadable(CheckName::VerificationSucceeded, what, error));
         }
         Ok(tasks) => {
-            let patch_tasks: Vec<&Task> = tasks.iter().filter(|t| t.is_patch).collect();
-            let invocations: Vec<&Invocation> =
-                patch_tasks.iter().flat_map(|t| &t.invocations).collect();
-            let bad: Vec<&Invocation> = invocations
-                .iter()
-                .copied()
-                .filter(|i| i.status != "SUCCESS")
-                .collect();
-            failed.extend(bad.iter().map(|i| i.instance.clone()));
-            checks.push(if patch_tasks.is_empty() {
-                check(
-                    "patch_tasks_succeeded",
-                    false,
-                    "the execution ran no patch task",
-                )
-            } else if invocations.is_empty() {
-                check(
-                    "patch_tasks_succeeded",
-                    false,
-                    "the patch tasks reached no instance",
-                )
-            } else {
-                let names: Vec<String> = bad
-                    .iter()
-                    .map(|i| format!("{} {}", i.instance, i.status))
-                    .collect();
-                check(
-                    "patch_tasks_succeeded",
-                    bad.len() <= policy.max_failed_instances,
-                    if bad.is_empty() {
-                        format!("{} invocations succeeded", invocations.len())
-                    } else {
-                        format!(
-                            "{} of {} invocations did not succeed (allowed {}): {}",
-                            bad.len(),
-                            invocations.len(),
-                            policy.max_failed_instances,
-                            list(&names, 10)
-                        )
-                    },
-                )
-            });
-            let verification: Vec<&Task> = tasks.iter().filter(|t| !t.is_patch).collect();
-            let unverified: Vec<String> = verification
-                .iter()
-                .filter(|t| t.status != "SUCCESS")
-                .map(|t| format!("{} ({}) {}", t.document, t.task_execution_id, t.status))
-                .collect();
-            checks.push(if verification.is_empty() {
-                check(
-                    "verification_succeeded",
-                    true,
-                    "the window has no verification task",
-                )
-            } else {
-                check(
-                    "verification_succeeded",
-                    unverified.is_empty(),
-                    if unverified.is_empty() {
-                        format!("{} verification task(s) succeeded", verification.len())
-                    } else {
-                        format!("verification did not succeed: {}", list(&unverified, 5))
-                    },
-                )
-            });
+            checks.push(patch_tasks_succeeded(tasks, policy, &mut failed));
+            checks.push(verification_succeeded(tasks));
         }
     }
-
-    // 3. Every member reported an Install after the execution started, cleanly.
     match &facts.members {
         Err(error) => {
-            checks.push(unreadable("instances_reported", "the staging group", error));
-            checks.push(unreadable("no_failed_patches", "the staging group", error));
+            let what = "the staging group";
+            checks.push(unreadable(CheckName::InstancesReported, what, error));
+            checks.push(unreadable(CheckName::NoFailedPatches, what, error));
             if !policy.allow_pending_reboot {
-                checks.push(unreadable("no_pending_reboot", "the staging group", error));
+                checks.push(unreadable(CheckName::NoPendingReboot, what, error));
             }
         }
         Ok(members) => {
-            let fresh = |m: &&Member| {
-                m.operation.as_deref() == Some("Install")
-                    && m.operation_end.is_some_and(|end| end > execution.start)
-            };
-            let reported = members.iter().filter(fresh).count();
-            let missing: Vec<String> = members
-                .iter()
-                .filter(|m| !fresh(m))
-                .map(|m| match (&m.operation, m.operation_end) {
-                    (None, _) => format!("{} never reported", m.instance_id),
-                    (Some(op), Some(end)) => format!(
-                        "{} last {op} ended {}",
-                        m.instance_id,
-                        end.format("%Y-%m-%d %H:%M")
-                    ),
-                    (Some(op), None) => format!("{} last {op} has no end time", m.instance_id),
-                })
-                .collect();
-            let percent = if members.is_empty() {
-                0.0
-            } else {
-                reported as f64 * 100.0 / members.len() as f64
-            };
-            checks.push(if members.is_empty() {
-                check("instances_reported", false, "the staging patch group has no instances")
-            } else {
-                check(
-                    "instances_reported",
-                    percent >= policy.min_reported_percent,
-                    if missing.is_empty() {
-                        format!("all {} instances reported an Install after the execution started", members.len())
-                    } else {
-                        format!(
-                            "{reported} of {} ({percent:.1} %, required {} %) reported an Install after the execution started; not: {}",
-                            members.len(),
-                            policy.min_reported_percent,
-                            list(&missing, 10)
-                        )
-                    },
-                )
-            });
-            let with_failed: Vec<String> = members
-                .iter()
-                .filter(|m| m.failed > 0)
-                .map(|m| format!("{} ({} failed)", m.instance_id, m.failed))
-                .collect();
-            failed.extend(
-                members
-                    .iter()
-                    .filter(|m| m.failed > 0)
-                    .map(|m| m.instance_id.clone()),
-            );
-            checks.push(check(
-                "no_failed_patches",
-                failed.len() <= policy.max_failed_instances,
-                if with_failed.is_empty() {
-                    "no instance reports a failed patch".to_owned()
-                } else {
-                    format!(
-                        "{} instances failed (allowed {}); with failed patches: {}",
-                        failed.len(),
-                        policy.max_failed_instances,
-                        list(&with_failed, 10)
-                    )
-                },
-            ));
-            let pending: Vec<String> = members
-                .iter()
-                .filter(|m| m.pending_reboot > 0)
-                .map(|m| m.instance_id.clone())
-                .collect();
+            let start = facts.execution.start;
+            checks.push(instances_reported(members, start, policy));
+            checks.push(no_failed_patches(members, policy, &mut failed));
             if !policy.allow_pending_reboot {
-                checks.push(check(
-                    "no_pending_reboot",
-                    pending.is_empty(),
-                    if pending.is_empty() {
-                        "no instance awaits a reboot".to_owned()
-                    } else {
-                        format!("awaiting a reboot: {}", list(&pending, 10))
-                    },
-                ));
+                checks.push(no_pending_reboot(members));
             }
         }
     }
-
-    // 4. Health alarms.
     match &facts.alarms {
         None => {}
-        Some(Err(error)) => checks.push(unreadable("health_alarms_ok", "the health alarms", error)),
-        Some(Ok(alarms)) => checks.push(check(
-            "health_alarms_ok",
-            alarms.is_empty(),
-            if alarms.is_empty() {
-                "no health alarm is in ALARM".to_owned()
-            } else {
-                format!("in ALARM: {}", list(alarms, 10))
-            },
+        Some(Err(error)) => checks.push(unreadable(
+            CheckName::HealthAlarmsOk,
+            "the health alarms",
+            error,
         )),
+        Some(Ok(alarms)) => checks.push(health_alarms_ok(alarms)),
     }
-
     Decision {
         open: checks.iter().all(|c| c.passed),
         checks,
         failed_instances: failed.into_iter().collect(),
     }
+}
+
+/// 1. The execution itself ended `SUCCESS`.
+fn execution_succeeded(execution: &Execution) -> Check {
+    let (passed, detail) = match &execution.status {
+        WindowExecutionStatus::Success => (true, format!("{} ended SUCCESS", execution.id)),
+        status if status.is_terminal() => (false, format!("{} ended {status}", execution.id)),
+        status => (false, format!("{} is {status}, not finished", execution.id)),
+    };
+    check(CheckName::ExecutionSucceeded, passed, detail)
+}
+
+/// 2. The patch tasks reached instances and their invocations succeeded; the failed ones are added
+/// to `failed`.
+fn patch_tasks_succeeded(tasks: &[Task], policy: &Policy, failed: &mut BTreeSet<String>) -> Check {
+    let name = CheckName::PatchTasksSucceeded;
+    let patch_tasks: Vec<&Task> = tasks.iter().filter(|t| t.is_patch).collect();
+    let invocations: Vec<&Invocation> = patch_tasks.iter().flat_map(|t| &t.invocations).collect();
+    let bad: Vec<&Invocation> = invocations
+        .iter()
+        .copied()
+        .filter(|i| i.status != WindowExecutionStatus::Success)
+        .collect();
+    failed.extend(bad.iter().map(|i| i.instance.clone()));
+    if patch_tasks.is_empty() {
+        return check(name, false, "the execution ran no patch task");
+    }
+    if invocations.is_empty() {
+        return check(name, false, "the patch tasks reached no instance");
+    }
+    if bad.is_empty() {
+        return check(
+            name,
+            true,
+            format!("{} invocations succeeded", invocations.len()),
+        );
+    }
+    let names: Vec<String> = bad
+        .iter()
+        .map(|i| format!("{} {}", i.instance, i.status))
+        .collect();
+    let detail = format!(
+        "{} of {} invocations did not succeed (allowed {}): {}",
+        bad.len(),
+        invocations.len(),
+        policy.max_failed_instances,
+        list(&names, 10)
+    );
+    check(name, bad.len() <= policy.max_failed_instances, detail)
+}
+
+/// 5. Every verification (non-patch) task succeeded; a window without one passes.
+fn verification_succeeded(tasks: &[Task]) -> Check {
+    let name = CheckName::VerificationSucceeded;
+    let verification: Vec<&Task> = tasks.iter().filter(|t| !t.is_patch).collect();
+    let unverified: Vec<String> = verification
+        .iter()
+        .filter(|t| t.status != WindowExecutionStatus::Success)
+        .map(|t| format!("{} ({}) {}", t.document, t.task_execution_id, t.status))
+        .collect();
+    if verification.is_empty() {
+        check(name, true, "the window has no verification task")
+    } else if unverified.is_empty() {
+        let detail = format!("{} verification task(s) succeeded", verification.len());
+        check(name, true, detail)
+    } else {
+        let detail = format!("verification did not succeed: {}", list(&unverified, 5));
+        check(name, false, detail)
+    }
+}
+
+/// 3. Enough members reported an Install that ended after the execution started.
+fn instances_reported(members: &[Member], start: DateTime<Utc>, policy: &Policy) -> Check {
+    let name = CheckName::InstancesReported;
+    if members.is_empty() {
+        return check(name, false, "the staging patch group has no instances");
+    }
+    let fresh = |m: &&Member| {
+        m.operation.as_deref() == Some("Install") && m.operation_end.is_some_and(|end| end > start)
+    };
+    let reported = members.iter().filter(fresh).count();
+    let missing: Vec<String> = members
+        .iter()
+        .filter(|m| !fresh(m))
+        .map(|m| match (&m.operation, m.operation_end) {
+            (None, _) => format!("{} never reported", m.instance_id),
+            (Some(op), Some(end)) => format!(
+                "{} last {op} ended {}",
+                m.instance_id,
+                end.format("%Y-%m-%d %H:%M")
+            ),
+            (Some(op), None) => format!("{} last {op} has no end time", m.instance_id),
+        })
+        .collect();
+    let percent = reported as f64 * 100.0 / members.len() as f64;
+    let passed = percent >= policy.min_reported_percent;
+    if missing.is_empty() {
+        let detail = format!(
+            "all {} instances reported an Install after the execution started",
+            members.len()
+        );
+        return check(name, passed, detail);
+    }
+    let detail = format!(
+        "{reported} of {} ({percent:.1} %, required {} %) reported an Install after the execution started; not: {}",
+        members.len(),
+        policy.min_reported_percent,
+        list(&missing, 10)
+    );
+    check(name, passed, detail)
+}
+
+/// 4. No more instances failed (patches here, invocations already in `failed`) than allowed.
+fn no_failed_patches(members: &[Member], policy: &Policy, failed: &mut BTreeSet<String>) -> Check {
+    let with_failed: Vec<&Member> = members.iter().filter(|m| m.failed > 0).collect();
+    failed.extend(with_failed.iter().map(|m| m.instance_id.clone()));
+    let passed = failed.len() <= policy.max_failed_instances;
+    if with_failed.is_empty() {
+        return check(
+            CheckName::NoFailedPatches,
+            passed,
+            "no instance reports a failed patch",
+        );
+    }
+    let named: Vec<String> = with_failed
+        .iter()
+        .map(|m| format!("{} ({} failed)", m.instance_id, m.failed))
+        .collect();
+    let detail = format!(
+        "{} instances failed (allowed {}); with failed patches: {}",
+        failed.len(),
+        policy.max_failed_instances,
+        list(&named, 10)
+    );
+    check(CheckName::NoFailedPatches, passed, detail)
+}
+
+/// 6. No member awaits a reboot (checked only when `ALLOW_PENDING_REBOOT` is false).
+fn no_pending_reboot(members: &[Member]) -> Check {
+    let pending: Vec<String> = members
+        .iter()
+        .filter(|m| m.pending_reboot > 0)
+        .map(|m| m.instance_id.clone())
+        .collect();
+    let detail = if pending.is_empty() {
+        "no instance awaits a reboot".to_owned()
+    } else {
+        format!("awaiting a reboot: {}", list(&pending, 10))
+    };
+    check(CheckName::NoPendingReboot, pending.is_empty(), detail)
+}
+
+/// 7. No health alarm is in ALARM (checked only when a prefix is configured).
+fn health_alarms_ok(alarms: &[String]) -> Check {
+    let detail = if alarms.is_empty() {
+        "no health alarm is in ALARM".to_owned()
+    } else {
+        format!("in ALARM: {}", list(alarms, 10))
+    };
+    check(CheckName::HealthAlarmsOk, alarms.is_empty(), detail)
 }
 
 #[cfg(test)]
@@ -410,7 +447,7 @@ mod tests {
             .checks
             .iter()
             .filter(|c| !c.passed)
-            .map(|c| c.name)
+            .map(|c| c.name.as_str())
             .collect()
     }
 

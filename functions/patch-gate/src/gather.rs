@@ -1,6 +1,7 @@
 //! The reads the decision needs. Each returns a `FunctionError` naming the call; the handler turns a
 //! failed read into a failed check (its text), so the gate closes rather than the invocation failing.
 
+use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,14 @@ use patchpilot_shared::aws::time::to_utc;
 
 use crate::decide::{Invocation, Member, Task};
 use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
+
+/// The SDK's status as the shared open enum (a value the SDK does not know is kept verbatim; none is
+/// read as the empty `Other`, which counts as not succeeded).
+fn window_status(
+    status: Option<&aws_sdk_ssm::types::MaintenanceWindowExecutionStatus>,
+) -> WindowExecutionStatus {
+    WindowExecutionStatus::from(status.map_or("", |s| s.as_str()))
+}
 
 /// The execution's tasks; for patch tasks, their invocations with the instance each ran on.
 pub async fn tasks(
@@ -45,10 +54,7 @@ pub async fn tasks(
                 task_execution_id,
                 document,
                 is_patch,
-                status: task
-                    .status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
+                status: window_status(task.status()),
                 invocations,
             });
         }
@@ -74,14 +80,11 @@ async fn invocations(
             FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
         })?;
         for invocation in page.window_execution_task_invocation_identities() {
-            let status = invocation
-                .status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
+            let status = window_status(invocation.status());
             // Invocation records do not name the instance; the Run Command command does. Only failed
             // invocations are looked up, to name them.
             let command_id = invocation.execution_id().unwrap_or_default();
-            let instance = if status == "SUCCESS" || command_id.is_empty() {
+            let instance = if status == WindowExecutionStatus::Success || command_id.is_empty() {
                 format!(
                     "invocation {}",
                     invocation.invocation_id().unwrap_or_default()

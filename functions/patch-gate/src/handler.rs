@@ -8,13 +8,14 @@ use aws_sdk_ssm::types::{
 use chrono::{DateTime, Utc};
 use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
+use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::GateConfig;
-use crate::decide::{Check, Decision, Execution, Facts, decide};
+use crate::decide::{Check, CheckName, Decision, Execution, Facts, decide};
 use crate::gather;
 use crate::notify;
 use crate::pin::{Filter, NotPinned, Pinned, pin};
@@ -37,14 +38,49 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// What one gate invocation did (`outcome` in its output and log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// Judged a finished staging execution and acted on production.
+    Decided,
+    /// Re-judged the latest decision on the schedule.
+    Rechecked,
+    /// The execution was already decided (a redelivered event): nothing changed.
+    Duplicate,
+    /// A newer staging execution was already decided: nothing changed.
+    Stale,
+    /// Not the gate's event (another window, not finished, nothing to re-check).
+    Ignored,
+}
+
+/// What started a gate invocation (`trigger` in its output and message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The staging window's execution changed state.
+    StagingExecution,
+    /// The re-check schedule.
+    ScheduledRecheck,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StagingExecution => "staging_execution",
+            Self::ScheduledRecheck => "scheduled_recheck",
+        })
+    }
+}
+
 /// What an invocation did: the return value, the log line, and (for decisions) the audit record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateReport {
-    /// `decided`, `rechecked`, `duplicate`, `stale` or `ignored`.
-    pub outcome: &'static str,
+    /// What the invocation did.
+    pub outcome: GateOutcome,
     pub reason: Option<String>,
-    /// `staging_execution` or `scheduled_recheck`.
-    pub trigger: &'static str,
+    /// What started it.
+    pub trigger: Trigger,
     pub staging_window_id: String,
     pub production_window_id: String,
     pub execution: Option<Execution>,
@@ -79,12 +115,7 @@ impl Gate {
         }
     }
 
-    fn report(
-        &self,
-        outcome: &'static str,
-        trigger: &'static str,
-        reason: Option<String>,
-    ) -> GateReport {
+    fn report(&self, outcome: GateOutcome, trigger: Trigger, reason: Option<String>) -> GateReport {
         GateReport {
             outcome,
             reason,
@@ -118,12 +149,12 @@ impl Handler for Gate {
         let report = match Event::parse(payload)? {
             Event::WindowExecution(meta, detail) => {
                 if detail.window_id != self.config.staging_window_id {
-                    self.report("ignored", "staging_execution", Some(format!(
+                    self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
                         "window {} is not the staging window {}",
                         detail.window_id, self.config.staging_window_id
                     )))
                 } else if !detail.status.is_terminal() {
-                    self.report("ignored", "staging_execution", Some(format!(
+                    self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
                         "execution {} is {}, not finished",
                         detail.window_execution_id, detail.status
                     )))
@@ -131,14 +162,14 @@ impl Handler for Gate {
                     let start = detail.start_time.or(meta.time).unwrap_or_else(Utc::now);
                     let execution = Execution {
                         id: detail.window_execution_id,
-                        status: detail.status.to_string(),
+                        status: detail.status,
                         start,
                     };
                     self.decide_execution(execution, budget).await?
                 }
             }
             Event::Scheduled(..) => self.recheck(budget).await?,
-            other => self.report("ignored", "staging_execution", Some(format!(
+            other => self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
                 "patch-gate handles the staging window's execution events and its schedule, not {:?}",
                 other.meta().detail_type
             ))),
@@ -202,8 +233,8 @@ impl Gate {
         if !self.config.common.dry_run {
             if let Some(previous) = self.store.decision(&execution.id).await? {
                 let mut report = self.report(
-                    "duplicate",
-                    "staging_execution",
+                    GateOutcome::Duplicate,
+                    Trigger::StagingExecution,
                     Some(format!(
                         "execution {} was already decided; nothing is repeated",
                         execution.id
@@ -217,8 +248,8 @@ impl Gate {
                 && latest.start > execution.start
             {
                 let mut report = self.report(
-                    "stale",
-                    "staging_execution",
+                    GateOutcome::Stale,
+                    Trigger::StagingExecution,
                     Some(format!(
                         "execution {} started before {}, which was already decided",
                         execution.id, latest.execution_id
@@ -230,7 +261,7 @@ impl Gate {
         }
         let facts = self.facts_within(execution.clone(), budget).await?;
         let decision = decide(&facts, &self.config.policy);
-        let mut report = self.report("decided", "staging_execution", None);
+        let mut report = self.report(GateOutcome::Decided, Trigger::StagingExecution, None);
         report.execution = Some(execution.clone());
         self.act(&mut report, decision, true).await?;
         if !self.config.common.dry_run {
@@ -238,7 +269,7 @@ impl Gate {
             let latest = Latest {
                 execution_id: execution.id.clone(),
                 start: execution.start,
-                status: execution.status.clone(),
+                status: execution.status.to_string(),
                 open: report.open.unwrap_or(false),
             };
             let record = serde_json::to_value(&report).unwrap_or(Value::Null);
@@ -258,20 +289,20 @@ impl Gate {
     async fn recheck(&self, budget: &Budget) -> Result<GateReport, FunctionError> {
         let Some(latest) = self.store.latest(&self.config.staging_window_id).await? else {
             return Ok(self.report(
-                "ignored",
-                "scheduled_recheck",
+                GateOutcome::Ignored,
+                Trigger::ScheduledRecheck,
                 Some("no staging execution has been decided yet".to_owned()),
             ));
         };
         let execution = Execution {
             id: latest.execution_id.clone(),
-            status: latest.status.clone(),
+            status: WindowExecutionStatus::from(latest.status.as_str()),
             start: latest.start,
         };
         if !latest.open {
             let mut report = self.report(
-                "ignored",
-                "scheduled_recheck",
+                GateOutcome::Ignored,
+                Trigger::ScheduledRecheck,
                 Some(format!(
                     "the gate is already closed for execution {}",
                     latest.execution_id
@@ -283,7 +314,7 @@ impl Gate {
         }
         let facts = self.facts_within(execution.clone(), budget).await?;
         let decision = decide(&facts, &self.config.policy);
-        let mut report = self.report("rechecked", "scheduled_recheck", None);
+        let mut report = self.report(GateOutcome::Rechecked, Trigger::ScheduledRecheck, None);
         report.execution = Some(execution.clone());
         if decision.open {
             report.open = Some(true);
@@ -330,7 +361,7 @@ impl Gate {
         {
             open = false;
             checks.push(Check {
-                name: "production_pinned",
+                name: CheckName::ProductionPinned,
                 passed: false,
                 detail: reason,
             });

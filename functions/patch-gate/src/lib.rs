@@ -11,6 +11,56 @@ pub mod notify;
 pub mod pin;
 pub mod store;
 
-pub use handler::{Clients, Gate, GateReport};
+pub use handler::{Clients, Gate, GateOutcome, GateReport, Trigger};
 /// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
 pub use patchpilot_shared::runtime::Handler;
+
+/// The output contract: the spellings scripts and alarms read from the gate's output and records.
+#[cfg(test)]
+mod output_contract {
+    use super::decide::CheckName;
+    use super::{GateOutcome, Trigger};
+    use serde_json::json;
+
+    #[test]
+    fn outcome_trigger_and_check_spellings_do_not_change() {
+        use GateOutcome::*;
+        let outcomes = [Decided, Rechecked, Duplicate, Stale, Ignored].map(|o| json!(o));
+        assert_eq!(
+            outcomes,
+            ["decided", "rechecked", "duplicate", "stale", "ignored"].map(|s| json!(s))
+        );
+        let triggers = [Trigger::StagingExecution, Trigger::ScheduledRecheck];
+        assert_eq!(
+            triggers.map(|t| json!(t)),
+            ["staging_execution", "scheduled_recheck"].map(|s| json!(s))
+        );
+        assert_eq!(
+            triggers.map(|t| t.to_string()),
+            triggers.map(|t| json!(t).as_str().unwrap().to_owned())
+        );
+        use CheckName::*;
+        let checks = [
+            ExecutionSucceeded,
+            PatchTasksSucceeded,
+            VerificationSucceeded,
+            InstancesReported,
+            NoFailedPatches,
+            NoPendingReboot,
+            HealthAlarmsOk,
+            ProductionPinned,
+        ];
+        let spelled = [
+            "execution_succeeded",
+            "patch_tasks_succeeded",
+            "verification_succeeded",
+            "instances_reported",
+            "no_failed_patches",
+            "no_pending_reboot",
+            "health_alarms_ok",
+            "production_pinned",
+        ];
+        assert_eq!(checks.map(|c| json!(c)), spelled.map(|s| json!(s)));
+        assert_eq!(checks.map(CheckName::as_str), spelled);
+    }
+}

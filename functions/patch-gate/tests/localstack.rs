@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use patch_gate::config::GateConfig;
-use patch_gate::{Clients, Gate};
+use patch_gate::decide::CheckName;
+use patch_gate::{Clients, Gate, GateOutcome};
 use patchpilot_shared::ErrorClass;
 use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
 use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
@@ -193,7 +194,7 @@ async fn a_clean_staging_run_opens_production_and_pins_its_baseline_once() {
     let started = start();
     let event = fixture.run_staging(&[], started);
     let report = fixture.gate(&[]).handle(event.clone()).await.unwrap();
-    assert_eq!(report.outcome, "decided");
+    assert_eq!(report.outcome, GateOutcome::Decided);
     assert_eq!(report.open, Some(true), "{:#?}", report.checks);
     assert!(fixture.production_enabled().await);
     // ApproveAfterDays 2: the last whole day before (start − 2 days).
@@ -220,7 +221,7 @@ async fn a_clean_staging_run_opens_production_and_pins_its_baseline_once() {
     // The same event again (EventBridge retried it): nothing is repeated.
     fixture.set_production(false).await;
     let again = fixture.gate(&[]).handle(event).await.unwrap();
-    assert_eq!(again.outcome, "duplicate");
+    assert_eq!(again.outcome, GateOutcome::Duplicate);
     assert_eq!(again.open, Some(true));
     assert!(
         !fixture.production_enabled().await,
@@ -302,7 +303,7 @@ async fn a_firing_health_alarm_closes_the_gate() {
     let health = report
         .checks
         .iter()
-        .find(|c| c.name == "health_alarms_ok")
+        .find(|c| c.name == CheckName::HealthAlarmsOk)
         .unwrap();
     assert!(
         !health.passed && health.detail.contains(&alarm),
@@ -351,7 +352,7 @@ async fn an_older_execution_after_a_newer_decision_is_ignored() {
     let gate = fixture.gate(&[]);
     assert_eq!(gate.handle(newer).await.unwrap().open, Some(true));
     let late = gate.handle(older).await.unwrap();
-    assert_eq!(late.outcome, "stale");
+    assert_eq!(late.outcome, GateOutcome::Stale);
     assert!(
         fixture.production_enabled().await,
         "the late failure does not undo the newer decision"
@@ -373,7 +374,7 @@ async fn an_unreadable_staging_group_fails_closed() {
     let reported = report
         .checks
         .iter()
-        .find(|c| c.name == "instances_reported")
+        .find(|c| c.name == CheckName::InstancesReported)
         .unwrap();
     assert!(
         reported.detail.starts_with("could not read"),
@@ -415,7 +416,10 @@ async fn the_recheck_closes_production_when_staging_went_bad_since() {
     ))
     .unwrap();
     let clean = gate.handle(scheduled.clone()).await.unwrap();
-    assert_eq!((clean.outcome, clean.open), ("rechecked", Some(true)));
+    assert_eq!(
+        (clean.outcome, clean.open),
+        (GateOutcome::Rechecked, Some(true))
+    );
     assert!(fixture.production_enabled().await);
     // During the soak an instance starts waiting for a reboot.
     {
@@ -424,7 +428,10 @@ async fn the_recheck_closes_production_when_staging_went_bad_since() {
         instance.counts.installed_pending_reboot = 1;
     }
     let bad = gate.handle(scheduled).await.unwrap();
-    assert_eq!((bad.outcome, bad.open), ("rechecked", Some(false)));
+    assert_eq!(
+        (bad.outcome, bad.open),
+        (GateOutcome::Rechecked, Some(false))
+    );
     assert!(!fixture.production_enabled().await);
     let messages = fixture.messages(2).await;
     assert_eq!(messages.len(), 2, "the opening and the re-check's closing");
@@ -439,10 +446,16 @@ async fn other_windows_and_unfinished_executions_are_ignored() {
     ))
     .unwrap();
     event["detail"]["window-id"] = json!(PRODUCTION);
-    assert_eq!(gate.handle(event.clone()).await.unwrap().outcome, "ignored");
+    assert_eq!(
+        gate.handle(event.clone()).await.unwrap().outcome,
+        GateOutcome::Ignored
+    );
     event["detail"]["window-id"] = json!(STAGING);
     event["detail"]["status"] = json!("IN_PROGRESS");
-    assert_eq!(gate.handle(event).await.unwrap().outcome, "ignored");
+    assert_eq!(
+        gate.handle(event).await.unwrap().outcome,
+        GateOutcome::Ignored
+    );
     assert!(fixture.messages(0).await.is_empty());
 }
 
@@ -650,7 +663,8 @@ async fn a_gate_out_of_time_changes_nothing_and_is_retried() {
     );
     let report = gate.handle(event).await.unwrap();
     assert_eq!(
-        report.outcome, "decided",
+        report.outcome,
+        GateOutcome::Decided,
         "the retry decides: nothing was recorded before"
     );
     assert_eq!(report.open, Some(true));
