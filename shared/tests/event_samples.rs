@@ -30,23 +30,36 @@ fn json_files(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
+/// The kinds some function reads; every other documented kind is well-formed but not modelled.
+const CONSUMED: [&str; 4] = [
+    detail_type::COMMAND_STATUS,
+    detail_type::COMMAND_INVOCATION_STATUS,
+    detail_type::WINDOW_EXECUTION,
+    detail_type::INSTANCE_STATE,
+];
+
 #[test]
-fn every_reference_sample_parses_into_its_typed_model() {
+fn every_reference_sample_parses_into_its_typed_model_or_is_unrecognized() {
     let files = json_files(&reference_dir());
     assert!(
         files.len() >= 11,
         "expected the 11 documented event shapes, found {}",
         files.len()
     );
+    let mut typed = 0;
     for path in files {
         let event =
             Event::parse(load(&path)).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-        assert!(
-            !matches!(event, Event::Unrecognized(_) | Event::Scheduled(..)),
+        let consumed = CONSUMED.contains(&event.meta().detail_type.as_str());
+        typed += usize::from(consumed);
+        assert_eq!(
+            matches!(event, Event::Unrecognized(_)),
+            !consumed,
             "{} parsed as {event:?}",
             path.display()
         );
     }
+    assert!(typed >= 4, "each consumed kind has a sample");
 }
 
 #[test]
@@ -98,15 +111,6 @@ fn reference_samples_carry_the_expected_values() {
     };
     assert_eq!(meta.source, "aws.ec2");
     assert_eq!(detail.state, InstanceState::Pending);
-
-    let Event::ComplianceState(_, detail) = Event::parse(load(
-        &dir.join("configuration-compliance-state-change-patch-noncompliant.json"),
-    ))
-    .unwrap() else {
-        panic!("not a compliance event")
-    };
-    assert_eq!(detail.compliance_status, ComplianceStatus::NonCompliant);
-    assert_eq!(detail.severity, Some(ComplianceSeverity::Critical));
 }
 
 fn command_event(parameters: Value) -> Value {

@@ -5,10 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::parameters::CommandParameters;
-use super::status::{
-    CommandStatus, ComplianceSeverity, ComplianceStatus, InstanceState, WindowExecutionStatus,
-    WindowState,
-};
+use super::status::{CommandStatus, InstanceState, WindowExecutionStatus};
 
 /// "EC2 Command Status-change Notification": a Run Command command as a whole.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -51,64 +48,6 @@ pub struct WindowExecutionDetail {
     pub start_time: Option<DateTime<Utc>>,
     #[serde(default)]
     pub end_time: Option<DateTime<Utc>>,
-}
-
-/// "Maintenance Window Task Execution State-change Notification".
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct WindowTaskExecutionDetail {
-    pub window_id: String,
-    pub window_execution_id: String,
-    pub task_execution_id: String,
-    pub status: WindowExecutionStatus,
-    #[serde(default)]
-    pub start_time: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub end_time: Option<DateTime<Utc>>,
-}
-
-/// "Maintenance Window Task Target Invocation State-change Notification".
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct WindowTaskTargetInvocationDetail {
-    pub window_id: String,
-    pub window_execution_id: String,
-    pub task_execution_id: String,
-    #[serde(default)]
-    pub window_target_id: Option<String>,
-    pub status: WindowExecutionStatus,
-    #[serde(default)]
-    pub owner_information: Option<String>,
-    #[serde(default)]
-    pub start_time: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub end_time: Option<DateTime<Utc>>,
-}
-
-/// "Maintenance Window State-change Notification": a window enabled or disabled.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct WindowStateDetail {
-    pub window_id: String,
-    pub status: WindowState,
-}
-
-/// "Configuration Compliance State Change" (Patch, Association or Custom compliance).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ComplianceStateDetail {
-    #[serde(default)]
-    pub resource_type: Option<String>,
-    pub resource_id: String,
-    pub compliance_status: ComplianceStatus,
-    /// `Patch`, `Association` or `Custom:...`.
-    pub compliance_type: String,
-    #[serde(default)]
-    pub patch_baseline_id: Option<String>,
-    #[serde(default)]
-    pub severity: Option<ComplianceSeverity>,
-    #[serde(default)]
-    pub last_runtime: Option<DateTime<Utc>>,
 }
 
 /// "EC2 Instance State-change Notification".

@@ -1,4 +1,5 @@
-//! Typed models of every EventBridge event patchpilot consumes.
+//! Typed models of every EventBridge event patchpilot consumes (and only those: any other kind is
+//! [`Event::Unrecognized`]).
 //!
 //! Parsing happens in two steps: the generic envelope (aws_lambda_events' EventBridge type, which is
 //! fine), then the `detail` into the model chosen by `detail-type`. Detail models ignore unknown fields,
@@ -24,12 +25,6 @@ pub mod detail_type {
     pub const COMMAND_STATUS: &str = "EC2 Command Status-change Notification";
     pub const COMMAND_INVOCATION_STATUS: &str = "EC2 Command Invocation Status-change Notification";
     pub const WINDOW_EXECUTION: &str = "Maintenance Window Execution State-change Notification";
-    pub const WINDOW_TASK_EXECUTION: &str =
-        "Maintenance Window Task Execution State-change Notification";
-    pub const WINDOW_TASK_TARGET_INVOCATION: &str =
-        "Maintenance Window Task Target Invocation State-change Notification";
-    pub const WINDOW_STATE: &str = "Maintenance Window State-change Notification";
-    pub const COMPLIANCE_STATE: &str = "Configuration Compliance State Change";
     pub const INSTANCE_STATE: &str = "EC2 Instance State-change Notification";
     pub const SCHEDULED: &str = "Scheduled Event";
 }
@@ -52,10 +47,6 @@ pub enum Event {
     CommandStatus(EventMeta, CommandStatusDetail),
     CommandInvocationStatus(EventMeta, CommandInvocationDetail),
     WindowExecution(EventMeta, WindowExecutionDetail),
-    WindowTaskExecution(EventMeta, WindowTaskExecutionDetail),
-    WindowTaskTargetInvocation(EventMeta, WindowTaskTargetInvocationDetail),
-    WindowState(EventMeta, WindowStateDetail),
-    ComplianceState(EventMeta, ComplianceStateDetail),
     InstanceState(EventMeta, InstanceStateDetail),
     /// An EventBridge schedule firing; `detail` is whatever the rule's input carried (usually `{}`).
     Scheduled(EventMeta, Value),
@@ -73,10 +64,6 @@ impl Event {
             Self::CommandStatus(meta, _)
             | Self::CommandInvocationStatus(meta, _)
             | Self::WindowExecution(meta, _)
-            | Self::WindowTaskExecution(meta, _)
-            | Self::WindowTaskTargetInvocation(meta, _)
-            | Self::WindowState(meta, _)
-            | Self::ComplianceState(meta, _)
             | Self::InstanceState(meta, _)
             | Self::Scheduled(meta, _)
             | Self::Unrecognized(meta) => meta,
@@ -114,22 +101,6 @@ impl Event {
             dt::WINDOW_EXECUTION => {
                 let detail = typed(&meta, detail)?;
                 Self::WindowExecution(meta, detail)
-            }
-            dt::WINDOW_TASK_EXECUTION => {
-                let detail = typed(&meta, detail)?;
-                Self::WindowTaskExecution(meta, detail)
-            }
-            dt::WINDOW_TASK_TARGET_INVOCATION => {
-                let detail = typed(&meta, detail)?;
-                Self::WindowTaskTargetInvocation(meta, detail)
-            }
-            dt::WINDOW_STATE => {
-                let detail = typed(&meta, detail)?;
-                Self::WindowState(meta, detail)
-            }
-            dt::COMPLIANCE_STATE => {
-                let detail = typed(&meta, detail)?;
-                Self::ComplianceState(meta, detail)
             }
             dt::INSTANCE_STATE => {
                 let detail = typed(&meta, detail)?;

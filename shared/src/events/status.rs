@@ -142,14 +142,6 @@ impl WindowExecutionStatus {
 }
 
 open_enum!(
-    /// Whether a maintenance window is enabled (Maintenance Window State-change Notification).
-    WindowState {
-        Enabled => "ENABLED",
-        Disabled => "DISABLED",
-    }
-);
-
-open_enum!(
     /// An EC2 instance's lifecycle state.
     InstanceState {
         Pending => "pending",
@@ -158,26 +150,6 @@ open_enum!(
         Terminated => "terminated",
         Stopping => "stopping",
         Stopped => "stopped",
-    }
-);
-
-open_enum!(
-    /// A resource's compliance status in a Configuration Compliance State Change.
-    ComplianceStatus {
-        Compliant => "compliant",
-        NonCompliant => "non_compliant",
-    }
-);
-
-open_enum!(
-    /// The severity carried by a compliance state change.
-    ComplianceSeverity {
-        Critical => "critical",
-        High => "high",
-        Medium => "medium",
-        Low => "low",
-        Informational => "informational",
-        Unspecified => "unspecified",
     }
 );
 
