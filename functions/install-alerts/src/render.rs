@@ -4,12 +4,13 @@
 //! Pure: facts in, message out.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::plan::Origin;
+use patchpilot_shared::aws::sns;
 pub use patchpilot_shared::aws::sns::{MAX_SUBJECT_CHARS, subject};
 
 /// SNS's limit for a whole published message (attributes included).
@@ -92,6 +93,13 @@ pub struct SummaryFacts {
     pub incomplete: Option<String>,
 }
 
+impl SummaryFacts {
+    /// Failed instances storm control held back from paging one by one.
+    pub fn suppressed(&self) -> usize {
+        self.failed_total.saturating_sub(self.alerted)
+    }
+}
+
 /// What a message is about: `kind` in its JSON document, its `kind` message attribute (for filter
 /// policies) and the function's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -145,16 +153,7 @@ impl Rendered {
     /// The `Message` for `MessageStructure=json`: text for e-mail and SMS (`default`), the JSON
     /// document for machine subscribers.
     pub fn envelope(&self) -> String {
-        let document = self.document.to_string();
-        json!({
-            "default": self.text,
-            "email": self.text,
-            "sqs": document,
-            "lambda": document,
-            "https": document,
-            "http": document,
-        })
-        .to_string()
+        sns::envelope(&self.text, &self.document.to_string())
     }
 
     /// Bytes SNS counts: the message plus attribute names, types and values.
@@ -270,11 +269,35 @@ pub fn instance_alert(facts: &InstanceAlertFacts) -> Rendered {
 }
 
 fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered {
-    let operation = facts.operation.as_deref().unwrap_or("command");
     let who = match &facts.instance.name {
         Some(name) => format!("{name} ({})", facts.instance_id),
         None => facts.instance_id.clone(),
     };
+    let links = console_links(
+        &facts.origin.region,
+        &facts.command_id,
+        Some(&facts.instance_id),
+    );
+    let severity = highest_severity(&facts.failed_patches);
+    let text = InstanceText {
+        facts,
+        who: &who,
+        severity: &severity,
+        links: &links,
+        truncated,
+    }
+    .to_string();
+    Rendered {
+        subject: instance_subject(facts, &who),
+        text,
+        document: instance_document(facts, &severity, links, truncated),
+        attributes: instance_attributes(facts, severity),
+        truncated: truncated.to_vec(),
+    }
+}
+
+fn instance_subject(facts: &InstanceAlertFacts, who: &str) -> String {
+    let operation = facts.operation.as_deref().unwrap_or("command");
     let group = facts
         .instance
         .patch_group
@@ -285,115 +308,133 @@ fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered
         1 => ", 1 failed patch".to_owned(),
         n => format!(", {n} failed patches"),
     };
-    let subject = subject(&format!(
+    subject(&format!(
         "Patch {operation} {}: {who} in {group}{count}",
         facts.status
-    ));
-    let links = console_links(
-        &facts.origin.region,
-        &facts.command_id,
-        Some(&facts.instance_id),
-    );
-    let severity = highest_severity(&facts.failed_patches);
+    ))
+}
 
-    let mut text = String::new();
-    let _ = writeln!(text, "Patch {operation} {} on {who}.", facts.status);
-    let _ = writeln!(text);
-    let _ = writeln!(text, "Instance:     {}", facts.instance_id);
-    let _ = writeln!(
-        text,
-        "Name:         {}",
-        facts.instance.name.as_deref().unwrap_or("(unknown)")
-    );
-    let _ = writeln!(
-        text,
-        "Patch group:  {}",
-        facts.instance.patch_group.as_deref().unwrap_or("(none)")
-    );
-    let _ = writeln!(
-        text,
-        "Platform:     {}",
-        facts.instance.platform.as_deref().unwrap_or("(unknown)")
-    );
-    let _ = writeln!(text, "Account:      {}", facts.origin.account);
-    let _ = writeln!(text, "Region:       {}", facts.origin.region);
-    let _ = writeln!(text, "Command:      {}", facts.command_id);
-    let _ = writeln!(text, "Document:     {}", facts.document);
-    let _ = writeln!(
-        text,
-        "Operation:    {}",
-        facts.operation.as_deref().unwrap_or("(unknown)")
-    );
-    let _ = writeln!(text, "Status:       {}", facts.status);
-    if let Some(details) = &facts.status_details {
-        let _ = writeln!(text, "Details:      {details}");
-    }
-    if let Some(code) = facts.response_code {
-        let _ = writeln!(text, "Exit code:    {code}");
-    }
-    let _ = writeln!(text);
-    if facts.failed_patches_total == 0 {
-        let _ = writeln!(
-            text,
-            "No patch is reported in state Failed (the run may have failed before installing)."
-        );
-    } else {
-        let _ = writeln!(
-            text,
-            "Failed patches ({}, highest severity {severity}):",
-            facts.failed_patches_total
-        );
-        for patch in &facts.failed_patches {
-            let _ = writeln!(
-                text,
-                "  - {} [{}] {} / {}",
-                patch.title, patch.kb_id, patch.classification, patch.severity
-            );
-        }
-        if facts.failed_patches.len() < facts.failed_patches_total {
-            let _ = writeln!(
-                text,
-                "  ... and {} more",
-                facts.failed_patches_total - facts.failed_patches.len()
-            );
-        }
-    }
-    for (label, output) in [
-        ("Standard error", &facts.stderr_tail),
-        ("Standard output", &facts.stdout_tail),
-    ] {
-        if let Some(output) = output.as_deref().filter(|o| !o.trim().is_empty()) {
-            let _ = writeln!(text);
-            let _ = writeln!(text, "{label} (end):");
-            for line in output.lines() {
-                let _ = writeln!(text, "  | {line}");
+/// The text e-mail and SMS subscribers read for one instance's failure.
+struct InstanceText<'a> {
+    facts: &'a InstanceAlertFacts,
+    who: &'a str,
+    severity: &'a str,
+    links: &'a Value,
+    truncated: &'a [String],
+}
+
+impl fmt::Display for InstanceText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let facts = self.facts;
+        let operation = facts.operation.as_deref().unwrap_or("command");
+        writeln!(f, "Patch {operation} {} on {}.", facts.status, self.who)?;
+        writeln!(f)?;
+        self.identity(f)?;
+        writeln!(f)?;
+        self.failed_patches(f)?;
+        for (label, output) in [
+            ("Standard error", &facts.stderr_tail),
+            ("Standard output", &facts.stdout_tail),
+        ] {
+            if let Some(output) = output.as_deref().filter(|o| !o.trim().is_empty()) {
+                writeln!(f)?;
+                writeln!(f, "{label} (end):")?;
+                for line in output.lines() {
+                    writeln!(f, "  | {line}")?;
+                }
             }
         }
-    }
-    if !facts.unreadable.is_empty() {
-        let _ = writeln!(text);
-        let _ = writeln!(text, "Could not be read (the alert is sent without it):");
-        for problem in &facts.unreadable {
-            let _ = writeln!(text, "  - {problem}");
+        write_unreadable(f, &facts.unreadable, "the alert")?;
+        if !self.truncated.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Cut to fit: {}.", self.truncated.join("; "))?;
         }
+        writeln!(f)?;
+        let link = |name: &str| self.links[name].as_str().unwrap_or_default().to_owned();
+        writeln!(f, "Command output: {}", link("command_output"))?;
+        writeln!(f, "Instance patches: {}", link("instance_patches"))
     }
-    if !truncated.is_empty() {
-        let _ = writeln!(text);
-        let _ = writeln!(text, "Cut to fit: {}.", truncated.join("; "));
-    }
-    let _ = writeln!(text);
-    let _ = writeln!(
-        text,
-        "Command output: {}",
-        links["command_output"].as_str().unwrap_or_default()
-    );
-    let _ = writeln!(
-        text,
-        "Instance patches: {}",
-        links["instance_patches"].as_str().unwrap_or_default()
-    );
+}
 
-    let document = json!({
+impl InstanceText<'_> {
+    /// Which instance, where, and which command: one labelled line each.
+    fn identity(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let facts = self.facts;
+        let instance = &facts.instance;
+        let or = |value: &Option<String>, missing: &'static str| {
+            value.as_deref().unwrap_or(missing).to_owned()
+        };
+        writeln!(f, "Instance:     {}", facts.instance_id)?;
+        writeln!(f, "Name:         {}", or(&instance.name, "(unknown)"))?;
+        writeln!(f, "Patch group:  {}", or(&instance.patch_group, "(none)"))?;
+        writeln!(f, "Platform:     {}", or(&instance.platform, "(unknown)"))?;
+        writeln!(f, "Account:      {}", facts.origin.account)?;
+        writeln!(f, "Region:       {}", facts.origin.region)?;
+        writeln!(f, "Command:      {}", facts.command_id)?;
+        writeln!(f, "Document:     {}", facts.document)?;
+        writeln!(f, "Operation:    {}", or(&facts.operation, "(unknown)"))?;
+        writeln!(f, "Status:       {}", facts.status)?;
+        if let Some(details) = &facts.status_details {
+            writeln!(f, "Details:      {details}")?;
+        }
+        if let Some(code) = facts.response_code {
+            writeln!(f, "Exit code:    {code}")?;
+        }
+        Ok(())
+    }
+
+    fn failed_patches(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let facts = self.facts;
+        if facts.failed_patches_total == 0 {
+            return writeln!(
+                f,
+                "No patch is reported in state Failed (the run may have failed before installing)."
+            );
+        }
+        writeln!(
+            f,
+            "Failed patches ({}, highest severity {}):",
+            facts.failed_patches_total, self.severity
+        )?;
+        for patch in &facts.failed_patches {
+            writeln!(
+                f,
+                "  - {} [{}] {} / {}",
+                patch.title, patch.kb_id, patch.classification, patch.severity
+            )?;
+        }
+        write_more(f, facts.failed_patches.len(), facts.failed_patches_total)
+    }
+}
+
+/// `  ... and N more` when only `shown` of `total` were listed.
+fn write_more(f: &mut fmt::Formatter<'_>, shown: usize, total: usize) -> fmt::Result {
+    if shown < total {
+        writeln!(f, "  ... and {} more", total - shown)?;
+    }
+    Ok(())
+}
+
+/// The reads that failed, so a reader knows what the message lacks.
+fn write_unreadable(f: &mut fmt::Formatter<'_>, problems: &[String], what: &str) -> fmt::Result {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    writeln!(f)?;
+    writeln!(f, "Could not be read ({what} is sent without it):")?;
+    for problem in problems {
+        writeln!(f, "  - {problem}")?;
+    }
+    Ok(())
+}
+
+fn instance_document(
+    facts: &InstanceAlertFacts,
+    severity: &str,
+    links: Value,
+    truncated: &[String],
+) -> Value {
+    json!({
         "schema": SCHEMA,
         "kind": AlertKind::InstanceFailure,
         "account": facts.origin.account,
@@ -419,40 +460,83 @@ fn render_instance(facts: &InstanceAlertFacts, truncated: &[String]) -> Rendered
         "links": links,
         "unreadable": facts.unreadable,
         "truncated": truncated,
-    });
-    let attributes = BTreeMap::from([
-        (
-            "kind",
-            ("String", AlertKind::InstanceFailure.as_str().to_owned()),
-        ),
-        (
-            "patch_group",
-            (
-                "String",
-                attribute_value(facts.instance.patch_group.as_deref()),
-            ),
-        ),
-        ("instance_id", ("String", facts.instance_id.clone())),
-        ("command_id", ("String", facts.command_id.clone())),
+    })
+}
+
+/// The attributes subscribers' filter policies match on; a summary sets the same names.
+fn attributes(
+    kind: AlertKind,
+    patch_group: (&'static str, String),
+    instance_id: String,
+    command_id: &str,
+    severity: String,
+    status: &str,
+    origin: &Origin,
+) -> BTreeMap<&'static str, (&'static str, String)> {
+    BTreeMap::from([
+        ("kind", ("String", kind.as_str().to_owned())),
+        ("patch_group", patch_group),
+        ("instance_id", ("String", instance_id)),
+        ("command_id", ("String", command_id.to_owned())),
         ("severity", ("String", severity)),
-        ("status", ("String", facts.status.clone())),
-        ("account", ("String", facts.origin.account.clone())),
-        ("region", ("String", facts.origin.region.clone())),
-    ]);
-    Rendered {
-        subject,
-        text,
-        document,
-        attributes,
-        truncated: truncated.to_vec(),
-    }
+        ("status", ("String", status.to_owned())),
+        ("account", ("String", origin.account.clone())),
+        ("region", ("String", origin.region.clone())),
+    ])
+}
+
+fn instance_attributes(
+    facts: &InstanceAlertFacts,
+    severity: String,
+) -> BTreeMap<&'static str, (&'static str, String)> {
+    let group = attribute_value(facts.instance.patch_group.as_deref());
+    attributes(
+        AlertKind::InstanceFailure,
+        ("String", group),
+        facts.instance_id.clone(),
+        &facts.command_id,
+        severity,
+        &facts.status,
+        &facts.origin,
+    )
 }
 
 /// Renders the summary of a command whose per-instance alerts storm control cut short.
 pub fn summary(facts: &SummaryFacts) -> Rendered {
+    let links = summary_links(facts);
+    let text = SummaryText {
+        facts,
+        links: &links,
+    }
+    .to_string();
+    // A summary spans patch groups: String.Array lets a filter policy on one group still match.
+    let groups = if facts.patch_groups.is_empty() {
+        json!(["none"])
+    } else {
+        json!(facts.patch_groups)
+    };
+    let attributes = attributes(
+        AlertKind::of_summary(facts),
+        ("String.Array", groups.to_string()),
+        "multiple".to_owned(),
+        &facts.command_id,
+        "Unknown".to_owned(),
+        &facts.status,
+        &facts.origin,
+    );
+    Rendered {
+        subject: summary_subject(facts),
+        text,
+        document: summary_document(facts, links),
+        attributes,
+        truncated: Vec::new(),
+    }
+}
+
+fn summary_subject(facts: &SummaryFacts) -> String {
     let operation = facts.operation.as_deref().unwrap_or("command");
-    let suppressed = facts.failed_total.saturating_sub(facts.alerted);
-    let subject = subject(&match &facts.window_id {
+    let suppressed = facts.suppressed();
+    subject(&match &facts.window_id {
         Some(window) => format!(
             "Patch window {window} {}: {} instances failed, {} paged, {suppressed} summarised here",
             facts.status, facts.failed_total, facts.alerted
@@ -461,8 +545,11 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
             "Patch {operation} {} on {} instances: {} paged, {suppressed} summarised here",
             facts.status, facts.failed_total, facts.alerted
         ),
-    });
-    let links = match &facts.window_id {
+    })
+}
+
+fn summary_links(facts: &SummaryFacts) -> Value {
+    match &facts.window_id {
         Some(window) => json!({
             "window_execution": format!(
                 "https://{region}.console.aws.amazon.com/systems-manager/maintenance-windows/{window}/history/{execution}?region={region}",
@@ -471,84 +558,92 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
             )
         }),
         None => console_links(&facts.origin.region, &facts.command_id, None),
-    };
-    let mut text = String::new();
-    let _ = match &facts.window_id {
-        Some(window) => writeln!(
-            text,
-            "Maintenance window {window} execution {} ended {}: patching failed on {} of {} instances.",
-            facts.command_id, facts.status, facts.failed_total, facts.invocations_total
-        ),
-        None => writeln!(
-            text,
-            "Patch {operation} command {} ended {}: {} of {} instances failed.",
-            facts.command_id, facts.status, facts.failed_total, facts.invocations_total
-        ),
-    };
-    let _ = writeln!(
-        text,
-        "{} instances were paged one by one; storm control held back the other {suppressed}.",
-        facts.alerted
-    );
-    if let Some(incomplete) = &facts.incomplete {
-        let _ = writeln!(
-            text,
-            "INCOMPLETE: {incomplete}. The figures below cover what was read."
-        );
     }
-    let _ = writeln!(text);
-    let _ = writeln!(text, "Account:      {}", facts.origin.account);
-    let _ = writeln!(text, "Region:       {}", facts.origin.region);
-    let _ = writeln!(text, "Document:     {}", facts.document);
-    let _ = writeln!(
-        text,
-        "Patch groups: {}",
-        if facts.patch_groups.is_empty() {
+}
+
+/// The text e-mail and SMS subscribers read for a command's or a window's failures.
+struct SummaryText<'a> {
+    facts: &'a SummaryFacts,
+    links: &'a Value,
+}
+
+impl fmt::Display for SummaryText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let facts = self.facts;
+        self.headline(f)?;
+        writeln!(f)?;
+        writeln!(f, "Account:      {}", facts.origin.account)?;
+        writeln!(f, "Region:       {}", facts.origin.region)?;
+        writeln!(f, "Document:     {}", facts.document)?;
+        let groups = if facts.patch_groups.is_empty() {
             "(unknown)".to_owned()
         } else {
             facts.patch_groups.join(", ")
+        };
+        writeln!(f, "Patch groups: {groups}")?;
+        writeln!(f)?;
+        writeln!(f, "Invocations by status:")?;
+        for (status, count) in &facts.counts_by_status {
+            writeln!(f, "  {status}: {count}")?;
         }
-    );
-    let _ = writeln!(text);
-    let _ = writeln!(text, "Invocations by status:");
-    for (status, count) in &facts.counts_by_status {
-        let _ = writeln!(text, "  {status}: {count}");
-    }
-    let _ = writeln!(text);
-    let _ = writeln!(text, "Failed instances (first {}):", facts.instances.len());
-    for instance in &facts.instances {
-        let _ = writeln!(
-            text,
-            "  - {}{} {} [{}]",
-            instance.instance_id,
-            instance
-                .name
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default(),
-            instance.status,
-            instance.patch_group.as_deref().unwrap_or("no patch group"),
-        );
-    }
-    if facts.instances.len() < facts.failed_total {
-        let _ = writeln!(
-            text,
-            "  ... and {} more",
-            facts.failed_total - facts.instances.len()
-        );
-    }
-    if !facts.unreadable.is_empty() {
-        let _ = writeln!(text);
-        let _ = writeln!(text, "Could not be read (the summary is sent without it):");
-        for problem in &facts.unreadable {
-            let _ = writeln!(text, "  - {problem}");
+        writeln!(f)?;
+        writeln!(f, "Failed instances (first {}):", facts.instances.len())?;
+        for instance in &facts.instances {
+            let name = instance.name.as_deref().map(|n| format!(" ({n})"));
+            writeln!(
+                f,
+                "  - {}{} {} [{}]",
+                instance.instance_id,
+                name.unwrap_or_default(),
+                instance.status,
+                instance.patch_group.as_deref().unwrap_or("no patch group"),
+            )?;
         }
+        write_more(f, facts.instances.len(), facts.failed_total)?;
+        write_unreadable(f, &facts.unreadable, "the summary")?;
+        writeln!(f)?;
+        for (label, link) in self.links.as_object().into_iter().flatten() {
+            writeln!(f, "{label}: {}", link.as_str().unwrap_or_default())?;
+        }
+        Ok(())
     }
-    let _ = writeln!(text);
-    for (label, link) in links.as_object().into_iter().flatten() {
-        let _ = writeln!(text, "{label}: {}", link.as_str().unwrap_or_default());
+}
+
+impl SummaryText<'_> {
+    /// What failed, how much was paged, and whether the figures are complete.
+    fn headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let facts = self.facts;
+        let operation = facts.operation.as_deref().unwrap_or("command");
+        match &facts.window_id {
+            Some(window) => writeln!(
+                f,
+                "Maintenance window {window} execution {} ended {}: patching failed on {} of {} instances.",
+                facts.command_id, facts.status, facts.failed_total, facts.invocations_total
+            )?,
+            None => writeln!(
+                f,
+                "Patch {operation} command {} ended {}: {} of {} instances failed.",
+                facts.command_id, facts.status, facts.failed_total, facts.invocations_total
+            )?,
+        }
+        writeln!(
+            f,
+            "{} instances were paged one by one; storm control held back the other {}.",
+            facts.alerted,
+            facts.suppressed()
+        )?;
+        if let Some(incomplete) = &facts.incomplete {
+            writeln!(
+                f,
+                "INCOMPLETE: {incomplete}. The figures below cover what was read."
+            )?;
+        }
+        Ok(())
     }
-    let document = json!({
+}
+
+fn summary_document(facts: &SummaryFacts, links: Value) -> Value {
+    json!({
         "schema": SCHEMA,
         "kind": AlertKind::of_summary(facts),
         "account": facts.origin.account,
@@ -564,7 +659,7 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         "counts_by_status": facts.counts_by_status,
         "failed_total": facts.failed_total,
         "alerted": facts.alerted,
-        "suppressed": suppressed,
+        "suppressed": facts.suppressed(),
         "instances": facts.instances,
         "patch_groups": facts.patch_groups,
         "links": links,
@@ -572,33 +667,7 @@ pub fn summary(facts: &SummaryFacts) -> Rendered {
         "truncated": [],
         "complete": facts.incomplete.is_none(),
         "incomplete": facts.incomplete,
-    });
-    // A summary spans patch groups: String.Array lets a filter policy on one group still match.
-    let groups = if facts.patch_groups.is_empty() {
-        json!(["none"])
-    } else {
-        json!(facts.patch_groups)
-    };
-    let attributes = BTreeMap::from([
-        (
-            "kind",
-            ("String", AlertKind::of_summary(facts).as_str().to_owned()),
-        ),
-        ("patch_group", ("String.Array", groups.to_string())),
-        ("instance_id", ("String", "multiple".to_owned())),
-        ("command_id", ("String", facts.command_id.clone())),
-        ("severity", ("String", "Unknown".to_owned())),
-        ("status", ("String", facts.status.clone())),
-        ("account", ("String", facts.origin.account.clone())),
-        ("region", ("String", facts.origin.region.clone())),
-    ]);
-    Rendered {
-        subject,
-        text,
-        document,
-        attributes,
-        truncated: Vec::new(),
-    }
+    })
 }
 
 #[cfg(test)]

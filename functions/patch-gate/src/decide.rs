@@ -138,7 +138,7 @@ pub struct Check {
 pub struct Decision {
     /// Production may patch: every check passed.
     pub open: bool,
-    /// Every check, in the order they are listed in the README.
+    /// Every check, in the order they run.
     pub checks: Vec<Check>,
     /// Instances that failed in staging (invocations and patches), sorted.
     pub failed_instances: Vec<String>,
@@ -226,7 +226,7 @@ pub fn decide(facts: &Facts, policy: &Policy) -> Decision {
     }
 }
 
-/// 1. The execution itself ended `SUCCESS`.
+/// Check 1: the execution itself ended `SUCCESS`.
 fn execution_succeeded(execution: &Execution) -> Check {
     let (passed, detail) = match &execution.status {
         WindowExecutionStatus::Success => (true, format!("{} ended SUCCESS", execution.id)),
@@ -236,8 +236,8 @@ fn execution_succeeded(execution: &Execution) -> Check {
     check(CheckName::ExecutionSucceeded, passed, detail)
 }
 
-/// 2. The patch tasks reached instances and their invocations succeeded; the failed ones are added
-/// to `failed`.
+/// Check 2: the patch tasks reached instances and their invocations succeeded; the failed ones
+/// are added to `failed`.
 fn patch_tasks_succeeded(tasks: &[Task], policy: &Policy, failed: &mut BTreeSet<String>) -> Check {
     let name = CheckName::PatchTasksSucceeded;
     let patch_tasks: Vec<&Task> = tasks.iter().filter(|t| t.is_patch).collect();
@@ -275,7 +275,7 @@ fn patch_tasks_succeeded(tasks: &[Task], policy: &Policy, failed: &mut BTreeSet<
     check(name, bad.len() <= policy.max_failed_instances, detail)
 }
 
-/// 5. Every verification (non-patch) task succeeded; a window without one passes.
+/// Check 3: every verification (non-patch) task succeeded; a window without one passes.
 fn verification_succeeded(tasks: &[Task]) -> Check {
     let name = CheckName::VerificationSucceeded;
     let verification: Vec<&Task> = tasks.iter().filter(|t| !t.is_patch).collect();
@@ -295,7 +295,7 @@ fn verification_succeeded(tasks: &[Task]) -> Check {
     }
 }
 
-/// 3. Enough members reported an Install that ended after the execution started.
+/// Check 4: enough members reported an Install that ended after the execution started.
 fn instances_reported(members: &[Member], start: DateTime<Utc>, policy: &Policy) -> Check {
     let name = CheckName::InstancesReported;
     if members.is_empty() {
@@ -336,7 +336,7 @@ fn instances_reported(members: &[Member], start: DateTime<Utc>, policy: &Policy)
     check(name, passed, detail)
 }
 
-/// 4. No more instances failed (patches here, invocations already in `failed`) than allowed.
+/// Check 5: no more instances failed (patches here, invocations already in `failed`) than allowed.
 fn no_failed_patches(members: &[Member], policy: &Policy, failed: &mut BTreeSet<String>) -> Check {
     let with_failed: Vec<&Member> = members.iter().filter(|m| m.failed > 0).collect();
     failed.extend(with_failed.iter().map(|m| m.instance_id.clone()));
@@ -361,7 +361,7 @@ fn no_failed_patches(members: &[Member], policy: &Policy, failed: &mut BTreeSet<
     check(CheckName::NoFailedPatches, passed, detail)
 }
 
-/// 6. No member awaits a reboot (checked only when `ALLOW_PENDING_REBOOT` is false).
+/// Check 6: no member awaits a reboot (checked only when `ALLOW_PENDING_REBOOT` is false).
 fn no_pending_reboot(members: &[Member]) -> Check {
     let pending: Vec<String> = members
         .iter()
@@ -376,7 +376,7 @@ fn no_pending_reboot(members: &[Member]) -> Check {
     check(CheckName::NoPendingReboot, pending.is_empty(), detail)
 }
 
-/// 7. No health alarm is in ALARM (checked only when a prefix is configured).
+/// Check 7: no health alarm is in ALARM (checked only when a prefix is configured).
 fn health_alarms_ok(alarms: &[String]) -> Check {
     let detail = if alarms.is_empty() {
         "no health alarm is in ALARM".to_owned()

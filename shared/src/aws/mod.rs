@@ -3,7 +3,7 @@
 //!
 //! - [`dynamodb`] (feature `dynamodb`): attribute values and the conditional-write test, read with
 //!   the SDK's typed error predicates rather than by code string.
-//! - [`sns`]: the one subject sanitiser every notification goes through.
+//! - [`sns`]: the one subject sanitiser and the JSON envelope every notification goes through.
 //! - [`time`]: the SDK's timestamps as `chrono` times.
 
 #[cfg(feature = "dynamodb")]

@@ -23,9 +23,34 @@ pub fn subject(text: &str) -> String {
     }
 }
 
+/// The `Message` of a Publish with `MessageStructure=json`: `text` for e-mail and SMS (`default`,
+/// `email`), the JSON `document` for machine subscribers (`sqs`, `lambda`, `https`, `http`).
+pub fn envelope(text: &str, document: &str) -> String {
+    serde_json::json!({
+        "default": text,
+        "email": text,
+        "sqs": document,
+        "lambda": document,
+        "https": document,
+        "http": document,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_get_text_and_machines_the_document() {
+        let envelope: serde_json::Value =
+            serde_json::from_str(&envelope("Patch failed.", r#"{"kind":"k"}"#)).unwrap();
+        assert_eq!(envelope["default"], "Patch failed.");
+        assert_eq!(envelope["email"], "Patch failed.");
+        for protocol in ["sqs", "lambda", "https", "http"] {
+            assert_eq!(envelope[protocol], r#"{"kind":"k"}"#, "{protocol}");
+        }
+    }
 
     #[test]
     fn subjects_are_printable_ascii_on_one_line_and_short() {
