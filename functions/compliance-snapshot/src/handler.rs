@@ -146,100 +146,40 @@ impl Snapshot {
     pub async fn run(&self, budget: &Budget) -> Result<Summary, FunctionError> {
         let now = Utc::now();
         let mut calls = CallCounts::new();
-        let groups = if self.config.patch_groups.is_empty() {
-            match budget
-                .run(gather::discover_groups(&self.ssm, &mut calls))
-                .await
-            {
-                Some(groups) => groups?,
-                None => {
-                    return Err(FunctionError::Invariant(
-                        "no time left to list the patch groups (DescribePatchGroups did not finish before the stop time); raise the function's timeout".to_owned(),
-                    ));
-                }
-            }
-        } else {
-            self.config.patch_groups.clone()
-        };
-        let ((read, group_calls), inventory) =
-            tokio::join!(self.read_groups(&groups, now, budget), async {
-                if self.config.fleet_inventory {
-                    let mut inventory_calls = CallCounts::new();
-                    let result = budget
-                        .run(gather::inventory(
-                            &self.ssm,
-                            &self.config.tag_keys,
-                            &mut inventory_calls,
-                        ))
-                        .await;
-                    (Some(result), inventory_calls)
-                } else {
-                    (None, CallCounts::new())
-                }
-            });
-        *calls
-            .entry("DescribeInstancePatchStatesForPatchGroup")
-            .or_default() += group_calls;
-        for (operation, count) in inventory.1 {
-            *calls.entry(operation).or_default() += count;
-        }
-        let mut published = Vec::new();
-        let mut failed = Vec::new();
-        let mut skipped = Vec::new();
-        for (group, result) in read {
-            match result {
-                GroupRead::Read(stats) => published.push((group, stats)),
-                GroupRead::Failed(error) => failed.push(GroupFailure {
-                    patch_group: group,
-                    error,
-                }),
-                GroupRead::OutOfTime => skipped.push(group),
-            }
-        }
-        let mut facts = FleetFacts {
-            groups_failed: failed.len() as u64,
-            groups_skipped_for_time: skipped.len() as u64,
-            ..Default::default()
-        };
-        let (mut inventory_error, mut inventory_skipped) = (None, false);
-        match inventory.0 {
-            Some(Some(Ok((managed, grouped)))) => {
-                facts.managed = Some(managed);
-                facts.grouped = Some(grouped);
-            }
-            Some(Some(Err(err))) => inventory_error = Some(err.to_string()),
-            Some(None) => inventory_skipped = true,
-            None => {}
-        }
-        let mut points: Vec<DataPoint> = published
+        let groups = self.groups(budget, &mut calls).await?;
+        let reading = self.read(&groups, now, budget, calls).await;
+        let mut points: Vec<DataPoint> = reading
+            .published
             .iter()
             .flat_map(|(group, stats)| aggregate::group_points(group, stats, now))
             .collect();
-        let fleet_points = aggregate::fleet_points(&published, &facts, now);
-        let fleet = fleet_summary(&published, &fleet_points);
+        let fleet_points = aggregate::fleet_points(&reading.published, &reading.facts, now);
+        let fleet = fleet_summary(&reading.published, &fleet_points);
         points.extend(fleet_points);
-        let put_calls = if self.config.common.dry_run {
-            0
+        let (outcome, put_calls) = if self.config.common.dry_run {
+            (SnapshotOutcome::DryRun, 0)
         } else {
-            publish::publish(&self.cloudwatch, &self.config.namespace, &points, now).await?
+            let namespace = &self.config.namespace;
+            let calls = publish::publish(&self.cloudwatch, namespace, &points, now).await?;
+            (SnapshotOutcome::Published, calls)
         };
         let summary = Summary {
-            outcome: if self.config.common.dry_run {
-                SnapshotOutcome::DryRun
-            } else {
-                SnapshotOutcome::Published
-            },
+            outcome,
             reason: None,
             namespace: self.config.namespace.clone(),
-            groups_published: published.iter().map(|(group, _)| group.clone()).collect(),
-            groups_failed: failed,
-            complete: skipped.is_empty() && !inventory_skipped,
-            groups_skipped_for_time: skipped,
-            inventory_skipped_for_time: inventory_skipped,
-            inventory_error,
+            groups_published: reading
+                .published
+                .into_iter()
+                .map(|(group, _)| group)
+                .collect(),
+            groups_failed: reading.failed,
+            complete: reading.skipped.is_empty() && !reading.inventory_skipped,
+            groups_skipped_for_time: reading.skipped,
+            inventory_skipped_for_time: reading.inventory_skipped,
+            inventory_error: reading.inventory_error,
             data_points: points.len(),
             put_metric_data_calls: put_calls,
-            ssm_calls: calls,
+            ssm_calls: reading.calls,
             fleet,
         };
         patchpilot_shared::logging::report("snapshot", &summary);
@@ -250,25 +190,78 @@ impl Snapshot {
                 "the deadline came first: what was read in time is published; raise the timeout or CONCURRENCY, or narrow PATCH_GROUPS"
             );
         }
-        if summary.groups_failed.is_empty() && summary.inventory_error.is_none() {
-            return Ok(summary);
+        ended(summary)
+    }
+
+    /// The configured groups, or every group with a baseline registered (which must be listed in time).
+    async fn groups(
+        &self,
+        budget: &Budget,
+        calls: &mut CallCounts,
+    ) -> Result<Vec<String>, FunctionError> {
+        if !self.config.patch_groups.is_empty() {
+            return Ok(self.config.patch_groups.clone());
         }
-        let mut problems: Vec<String> = summary
-            .groups_failed
-            .iter()
-            .map(|failure| format!("group {}: {}", failure.patch_group, failure.error))
-            .collect();
-        problems.extend(
-            summary
-                .inventory_error
-                .iter()
-                .map(|e| format!("inventory: {e}")),
-        );
-        Err(FunctionError::Partial(format!(
-            "published {} groups; left out (not published as zeros): {}",
-            summary.groups_published.len(),
-            problems.join("; ")
-        )))
+        budget
+            .run(gather::discover_groups(&self.ssm, calls))
+            .await
+            .unwrap_or_else(|| Err(FunctionError::Invariant(
+                "no time left to list the patch groups (DescribePatchGroups did not finish before the stop time); raise the function's timeout".to_owned(),
+            )))
+    }
+
+    /// Reads the groups and (when configured) the fleet inventory side by side.
+    async fn read(
+        &self,
+        groups: &[String],
+        now: chrono::DateTime<Utc>,
+        budget: &Budget,
+        mut calls: CallCounts,
+    ) -> Reading {
+        let ((read, group_calls), (inventory, inventory_calls)) =
+            tokio::join!(self.read_groups(groups, now, budget), async {
+                let mut inventory_calls = CallCounts::new();
+                let inventory = if self.config.fleet_inventory {
+                    let tag_keys = &self.config.tag_keys;
+                    let read = gather::inventory(&self.ssm, tag_keys, &mut inventory_calls);
+                    Some(budget.run(read).await)
+                } else {
+                    None
+                };
+                (inventory, inventory_calls)
+            });
+        *calls
+            .entry("DescribeInstancePatchStatesForPatchGroup")
+            .or_default() += group_calls;
+        for (operation, count) in inventory_calls {
+            *calls.entry(operation).or_default() += count;
+        }
+        let mut reading = Reading {
+            calls,
+            ..Reading::default()
+        };
+        for (group, result) in read {
+            match result {
+                GroupRead::Read(stats) => reading.published.push((group, stats)),
+                GroupRead::Failed(error) => reading.failed.push(GroupFailure {
+                    patch_group: group,
+                    error,
+                }),
+                GroupRead::OutOfTime => reading.skipped.push(group),
+            }
+        }
+        reading.facts.groups_failed = reading.failed.len() as u64;
+        reading.facts.groups_skipped_for_time = reading.skipped.len() as u64;
+        match inventory {
+            Some(Some(Ok((managed, grouped)))) => {
+                reading.facts.managed = Some(managed);
+                reading.facts.grouped = Some(grouped);
+            }
+            Some(Some(Err(err))) => reading.inventory_error = Some(err.to_string()),
+            Some(None) => reading.inventory_skipped = true,
+            None => {}
+        }
+        reading
     }
 
     /// Reads every group, at most `concurrency` at a time, each cut off at the budget's stop time.
@@ -341,6 +334,46 @@ enum GroupRead {
     Failed(String),
     /// Not finished before the stop time.
     OutOfTime,
+}
+
+/// What one snapshot read, sorted for publishing.
+#[derive(Default)]
+struct Reading {
+    /// Groups read in full, with their figures.
+    published: Vec<(String, GroupStats)>,
+    /// Groups whose read failed, with why.
+    failed: Vec<GroupFailure>,
+    /// Groups not read before the stop time.
+    skipped: Vec<String>,
+    /// The fleet-level facts (inventory counts, failed and skipped group counts).
+    facts: FleetFacts,
+    inventory_error: Option<String>,
+    inventory_skipped: bool,
+    calls: CallCounts,
+}
+
+/// How the invocation ends: `Ok` when every read that finished succeeded; otherwise, after
+/// publishing the rest, a partial failure naming what was left out (so a retry and the alarm see it).
+fn ended(summary: Summary) -> Result<Summary, FunctionError> {
+    if summary.groups_failed.is_empty() && summary.inventory_error.is_none() {
+        return Ok(summary);
+    }
+    let mut problems: Vec<String> = summary
+        .groups_failed
+        .iter()
+        .map(|failure| format!("group {}: {}", failure.patch_group, failure.error))
+        .collect();
+    problems.extend(
+        summary
+            .inventory_error
+            .iter()
+            .map(|e| format!("inventory: {e}")),
+    );
+    Err(FunctionError::Partial(format!(
+        "published {} groups; left out (not published as zeros): {}",
+        summary.groups_published.len(),
+        problems.join("; ")
+    )))
 }
 
 fn fleet_summary(groups: &[(String, GroupStats)], fleet_points: &[DataPoint]) -> FleetSummary {
