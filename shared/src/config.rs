@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 /// Where variables come from.
 pub trait EnvSource {
+    /// The variable's value, if it is set.
     fn var(&self, name: &str) -> Option<String>;
 }
 
@@ -36,12 +37,22 @@ impl EnvSource for HashMap<&str, &str> {
 /// A variable that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset or empty.
     #[error("environment variable {variable} is not set; expected {expected}")]
-    Missing { variable: String, expected: String },
+    Missing {
+        /// The variable's name.
+        variable: String,
+        /// What it should hold.
+        expected: String,
+    },
+    /// A variable is set to something it cannot hold.
     #[error("environment variable {variable}={value:?} is invalid; expected {expected}")]
     Invalid {
+        /// The variable's name.
         variable: String,
+        /// What it holds.
         value: String,
+        /// What it should hold.
         expected: String,
     },
 }
@@ -52,6 +63,7 @@ pub struct Vars<'a, E: EnvSource + ?Sized> {
 }
 
 impl<'a, E: EnvSource + ?Sized> Vars<'a, E> {
+    /// Reads from `source`.
     pub fn new(source: &'a E) -> Self {
         Self { source }
     }
@@ -64,6 +76,7 @@ impl<'a, E: EnvSource + ?Sized> Vars<'a, E> {
             .filter(|value| !value.is_empty())
     }
 
+    /// The value of `name`; an error saying what was `expected` when it is unset.
     pub fn required(&self, name: &str, expected: &str) -> Result<String, ConfigError> {
         self.optional(name).ok_or_else(|| ConfigError::Missing {
             variable: name.to_owned(),
@@ -130,6 +143,7 @@ impl<'a, E: EnvSource + ?Sized> Vars<'a, E> {
             .unwrap_or_default()
     }
 
+    /// The error for `name` holding `value` where `expected` was due.
     pub fn invalid(&self, name: &str, value: &str, expected: &str) -> ConfigError {
         ConfigError::Invalid {
             variable: name.to_owned(),
@@ -142,7 +156,9 @@ impl<'a, E: EnvSource + ?Sized> Vars<'a, E> {
 /// How the SDK retries throttling and transient failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryMode {
+    /// The SDK's standard mode: exponential backoff with jitter, a retry quota.
     Standard,
+    /// Standard plus client-side rate limiting that slows down on throttling.
     Adaptive,
 }
 
@@ -161,6 +177,7 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
+    /// Reads and validates the shared variables from `source`.
     pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
         let vars = Vars::new(source);
         Ok(Self {

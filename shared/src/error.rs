@@ -17,23 +17,31 @@ use crate::events::EventError;
 /// Whether trying again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ErrorClass {
+    /// Trying again may succeed (throttling, timeouts, server trouble).
     Retryable,
+    /// Trying again would fail the same way (bad input, denied, not found).
     Permanent,
 }
 
 /// Everything that can end an invocation in failure.
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
+    /// The function's settings are invalid (fails cold start).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The event could not be parsed.
     #[error(transparent)]
     BadEvent(#[from] EventError),
     /// An AWS call failed; `operation` names it (e.g. `ssm:DescribeInstancePatches`).
     #[error("{operation} failed: {message}")]
     Aws {
+        /// The service and operation, e.g. `ssm:DescribeInstancePatches`.
         operation: String,
+        /// Whether a retry can help.
         class: ErrorClass,
+        /// The service's error code, when it sent one.
         code: Option<String>,
+        /// What went wrong, as the service or the transport said.
         message: String,
     },
     /// Work that could only partly be done; what was done has been reported.
@@ -89,6 +97,7 @@ impl FunctionError {
         }
     }
 
+    /// Whether a retry can help, which decides the error type Lambda sees.
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) => ErrorClass::Permanent,
@@ -129,6 +138,7 @@ impl From<FunctionError> for Diagnostic {
 
 /// The HTTP status of a raw response, where there is one.
 pub trait HttpStatus {
+    /// The response's HTTP status code.
     fn http_status(&self) -> Option<u16>;
 }
 

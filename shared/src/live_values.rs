@@ -13,13 +13,21 @@ use std::fmt;
 /// live spelling as `PatchComplianceDataState::Unknown`, so matching on the SDK enum would miss it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PatchState {
+    /// Installed.
     Installed,
+    /// Installed, but not by this baseline's approval.
     InstalledOther,
+    /// Installed; the instance awaits a reboot.
     InstalledPendingReboot,
+    /// Installed although the baseline rejects it.
     InstalledRejected,
+    /// Approved and applicable, not installed.
     Missing,
+    /// Not applicable to the instance.
     NotApplicable,
+    /// The install failed.
     Failed,
+    /// A security update available but not approved (Windows).
     AvailableSecurityUpdate,
     /// A value neither spelling knows, kept as the service sent it.
     Unknown(String),

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+/// The CloudWatch namespace of the functions' EMF metrics.
 pub const NAMESPACE: &str = "patchpilot";
 
 /// The EMF document for `metrics` (name, count) of `function`.

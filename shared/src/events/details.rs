@@ -11,15 +11,21 @@ use super::status::{CommandStatus, InstanceState, WindowExecutionStatus};
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct CommandStatusDetail {
+    /// The Run Command command id.
     pub command_id: String,
+    /// The document the command runs.
     #[serde(default)]
     pub document_name: Option<String>,
+    /// When the command stops being delivered.
     #[serde(default)]
     pub expire_after: Option<DateTime<Utc>>,
+    /// The command's parameters (object or JSON-encoded string, as accounts send them).
     #[serde(default)]
     pub parameters: CommandParameters,
+    /// When the command was requested.
     #[serde(default)]
     pub requested_date_time: Option<DateTime<Utc>>,
+    /// The command's new status.
     pub status: CommandStatus,
 }
 
@@ -28,12 +34,17 @@ pub struct CommandStatusDetail {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct CommandInvocationDetail {
+    /// The Run Command command id.
     pub command_id: String,
+    /// The document the command runs.
     #[serde(default)]
     pub document_name: Option<String>,
+    /// The instance this invocation ran on.
     pub instance_id: String,
+    /// When the command was requested.
     #[serde(default)]
     pub requested_date_time: Option<DateTime<Utc>>,
+    /// The invocation's new status.
     pub status: CommandStatus,
 }
 
@@ -41,11 +52,16 @@ pub struct CommandInvocationDetail {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct WindowExecutionDetail {
+    /// The maintenance window.
     pub window_id: String,
+    /// The execution of that window.
     pub window_execution_id: String,
+    /// The execution's new status.
     pub status: WindowExecutionStatus,
+    /// When the execution started.
     #[serde(default)]
     pub start_time: Option<DateTime<Utc>>,
+    /// When it ended, once it has.
     #[serde(default)]
     pub end_time: Option<DateTime<Utc>>,
 }
@@ -54,6 +70,8 @@ pub struct WindowExecutionDetail {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct InstanceStateDetail {
+    /// The instance.
     pub instance_id: String,
+    /// Its new lifecycle state.
     pub state: InstanceState,
 }

@@ -22,31 +22,47 @@ pub use status::*;
 
 /// The detail-type strings, as AWS spells them.
 pub mod detail_type {
+    /// A Run Command command changed status.
     pub const COMMAND_STATUS: &str = "EC2 Command Status-change Notification";
+    /// One instance's invocation of a command changed status.
     pub const COMMAND_INVOCATION_STATUS: &str = "EC2 Command Invocation Status-change Notification";
+    /// A maintenance-window execution changed status.
     pub const WINDOW_EXECUTION: &str = "Maintenance Window Execution State-change Notification";
+    /// An EC2 instance changed lifecycle state.
     pub const INSTANCE_STATE: &str = "EC2 Instance State-change Notification";
+    /// An EventBridge schedule fired.
     pub const SCHEDULED: &str = "Scheduled Event";
 }
 
 /// The envelope fields every event carries (some of them only usually).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventMeta {
+    /// The event id (EventBridge's delivery id).
     pub id: Option<String>,
+    /// The `detail-type`, which says what the event is about.
     pub detail_type: String,
+    /// The sending service, e.g. `aws.ssm`.
     pub source: String,
+    /// The account the event came from.
     pub account: Option<String>,
+    /// The region the event came from.
     pub region: Option<String>,
+    /// When it happened.
     pub time: Option<DateTime<Utc>>,
+    /// ARNs of the resources involved.
     pub resources: Vec<String>,
 }
 
 /// An event, by what it is about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// EC2 Command Status-change Notification.
     CommandStatus(EventMeta, CommandStatusDetail),
+    /// EC2 Command Invocation Status-change Notification.
     CommandInvocationStatus(EventMeta, CommandInvocationDetail),
+    /// Maintenance Window Execution State-change Notification.
     WindowExecution(EventMeta, WindowExecutionDetail),
+    /// EC2 Instance State-change Notification.
     InstanceState(EventMeta, InstanceStateDetail),
     /// An EventBridge schedule firing; `detail` is whatever the rule's input carried (usually `{}`).
     Scheduled(EventMeta, Value),
@@ -135,5 +151,6 @@ pub struct EventError {
     pub detail_type: Option<String>,
     /// The path of the offending field, e.g. `detail.status` or `detail-type`.
     pub field: String,
+    /// What was wrong with it.
     pub message: String,
 }

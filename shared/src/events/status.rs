@@ -7,7 +7,7 @@ macro_rules! open_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum $name {
-            $($variant,)+
+            $(#[doc = concat!("`", $text, "`")] $variant,)+
             /// A value this version does not know yet, kept as AWS sent it.
             Other(String),
         }
