@@ -21,24 +21,35 @@ pub const MAX_PRODUCTION_BASELINES: usize = 8;
 pub struct ProductionBaseline {
     /// The operating system, when configured; otherwise read from the baseline.
     pub operating_system: Option<String>,
+    /// The baseline id (`pb-` and 17 hex digits).
     pub id: String,
 }
 
+/// patch-gate's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateConfig {
+    /// The settings every function shares.
     pub common: CommonConfig,
+    /// `STAGING_WINDOW_ID`: the window whose executions are judged.
     pub staging_window_id: String,
+    /// `PRODUCTION_WINDOW_ID`: the window enabled or disabled.
     pub production_window_id: String,
+    /// `STAGING_PATCH_GROUP`: the patch group staging patches.
     pub staging_patch_group: String,
+    /// The checks' thresholds (`MAX_FAILED_INSTANCES`, `MIN_REPORTED_PERCENT`, `ALLOW_PENDING_REBOOT`).
     pub policy: Policy,
     /// `HEALTH_ALARM_PREFIX`: alarms whose names start with it must not be in ALARM.
     pub health_alarm_prefix: Option<String>,
     /// `PRODUCTION_BASELINES`: production baseline ids, comma-separated, each optionally prefixed by
     /// its operating system (`AMAZON_LINUX_2023=pb-...`); without one, the baseline's own is read.
     pub production_baselines: Vec<ProductionBaseline>,
+    /// `TOPIC_ARN`: where decisions are published.
     pub topic_arn: String,
+    /// `STATE_TABLE`: where decisions are recorded.
     pub table: String,
+    /// `PATCH_DOCUMENTS`: the documents that count as patch tasks.
     pub patch_documents: Vec<String>,
+    /// `PATCH_GROUP_TAG_KEYS`: the tag keys a patch group is read from.
     pub tag_keys: Vec<String>,
     /// `DECISION_TTL_DAYS` (default 400): how long decision records are kept.
     pub decision_ttl_days: i64,
@@ -53,6 +64,7 @@ fn is_baseline_id(id: &str) -> bool {
 }
 
 impl GateConfig {
+    /// Reads and validates the settings from `source`.
     pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
         let vars = Vars::new(source);
         let window = |name: &str| -> Result<String, ConfigError> {

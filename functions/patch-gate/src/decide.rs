@@ -35,20 +35,26 @@ pub struct Execution {
     pub id: String,
     /// How it ended (or where it is, if it has not).
     pub status: WindowExecutionStatus,
+    /// When it started: reports must be newer.
     pub start: DateTime<Utc>,
 }
 
 /// A task of the execution: patch tasks run a patch document; any other task is a verification task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
+    /// The task execution id.
     pub task_execution_id: String,
+    /// The task's document (its ARN or name).
     pub document: String,
+    /// Whether the document is one of `PATCH_DOCUMENTS`.
     pub is_patch: bool,
+    /// How the task ended.
     pub status: WindowExecutionStatus,
     /// For patch tasks: each invocation's status and (when known) its instance.
     pub invocations: Vec<Invocation>,
 }
 
+/// One invocation of a patch task on one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Invocation {
     /// How the invocation ended.
@@ -60,19 +66,26 @@ pub struct Invocation {
 /// One member of the staging patch group, as Patch Manager last saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Member {
+    /// The instance.
     pub instance_id: String,
     /// `None`: the instance never reported.
     pub operation: Option<String>,
+    /// When that operation ended.
     pub operation_end: Option<DateTime<Utc>>,
+    /// Patches in state Failed.
     pub failed: i64,
+    /// Patches installed and awaiting a reboot.
     pub pending_reboot: i64,
 }
 
 /// Everything the decision needs. A read that failed is `Err(what went wrong)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Facts {
+    /// The execution judged.
     pub execution: Execution,
+    /// The execution's tasks and their invocations.
     pub tasks: Result<Vec<Task>, String>,
+    /// The staging patch group's members and their last patch state.
     pub members: Result<Vec<Member>, String>,
     /// `None` when no health-alarm prefix is configured; otherwise the alarms in ALARM.
     pub alarms: Option<Result<Vec<String>, String>>,

@@ -283,6 +283,7 @@ fn filters(group: Option<&aws_sdk_ssm::types::PatchFilterGroup>) -> Vec<Filter> 
         .unwrap_or_default()
 }
 
+/// The parts of baseline `id` that pinning copies.
 pub async fn baseline(ssm: &aws_sdk_ssm::Client, id: &str) -> Result<Baseline, FunctionError> {
     let output = ssm
         .get_patch_baseline()

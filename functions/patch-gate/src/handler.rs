@@ -30,11 +30,16 @@ pub const GATE_DIMENSION: &str = "ProductionWindow";
 /// Failed instances whose failed patches are read for production's rejected list.
 const MAX_FAILED_INSTANCES_READ: usize = 100;
 
+/// The AWS clients the gate calls, built once per execution environment.
 #[derive(Clone)]
 pub struct Clients {
+    /// Maintenance windows, patch states and baselines.
     pub ssm: aws_sdk_ssm::Client,
+    /// The decision's message.
     pub sns: aws_sdk_sns::Client,
+    /// Health alarms.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Decision records.
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
@@ -78,23 +83,35 @@ impl std::fmt::Display for Trigger {
 pub struct GateReport {
     /// What the invocation did.
     pub outcome: GateOutcome,
+    /// Why nothing was decided (ignored, duplicate, stale).
     pub reason: Option<String>,
     /// What started it.
     pub trigger: Trigger,
+    /// The staging window.
     pub staging_window_id: String,
+    /// The production window.
     pub production_window_id: String,
+    /// The staging execution judged.
     pub execution: Option<Execution>,
+    /// Whether production may patch; `None` when nothing was decided.
     pub open: Option<bool>,
+    /// Every check's result.
     pub checks: Vec<Check>,
+    /// Instances that failed in staging.
     pub failed_instances: Vec<String>,
     /// What was done (under DRY_RUN: what would have been done).
     pub actions: Vec<String>,
+    /// Production baselines pinned to what staging tested.
     pub pinned: Vec<Pinned>,
+    /// Production baselines that could not be pinned, with why.
     pub not_pinned: Vec<NotPinned>,
+    /// Under `DRY_RUN`: nothing was changed.
     pub dry_run: bool,
+    /// When the decision was made.
     pub decided_at: DateTime<Utc>,
 }
 
+/// The gate: judges staging and acts on production.
 pub struct Gate {
     clients: Clients,
     config: GateConfig,
@@ -102,6 +119,7 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// The gate with its clients and settings.
     pub fn new(clients: Clients, config: GateConfig) -> Self {
         let store = Store::new(
             clients.dynamodb.clone(),

@@ -31,24 +31,33 @@ pub const NO_APPROVAL_DATES: &[&str] = &["UBUNTU", "DEBIAN"];
 /// A patch filter: key and values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Filter {
+    /// The filter key, e.g. `CLASSIFICATION`.
     pub key: String,
+    /// The values it matches.
     pub values: Vec<String>,
 }
 
+/// An approval rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
+    /// The patches it approves.
     pub filters: Vec<Filter>,
+    /// How missing approved patches are reported.
     pub compliance_level: Option<String>,
+    /// Days after release a patch is approved.
     pub approve_after_days: Option<i32>,
     /// `YYYY-MM-DD`.
     pub approve_until_date: Option<String>,
+    /// Whether non-security updates are approved too (Linux).
     pub enable_non_security: Option<bool>,
 }
 
 /// A patch that failed on a staging instance, as DescribeInstancePatches names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailedPatch {
+    /// The patch's id as DescribeInstancePatches reports it.
     pub kb_id: String,
+    /// The patch's title.
     pub title: String,
 }
 
@@ -122,23 +131,36 @@ pub fn rejectable_name(operating_system: &str, patch: &FailedPatch) -> Result<St
 /// An alternative patch repository (Linux): copied as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
+    /// The repository's name.
     pub name: String,
+    /// The products it serves.
     pub products: Vec<String>,
+    /// The repository configuration (yum or zypper syntax).
     pub configuration: String,
 }
 
 /// The parts of a baseline that decide what is approved and how compliance is reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Baseline {
+    /// The baseline id.
     pub id: String,
+    /// Its operating system.
     pub operating_system: String,
+    /// Filters every rule is subject to.
     pub global_filters: Vec<Filter>,
+    /// The approval rules.
     pub rules: Vec<Rule>,
+    /// Patches approved explicitly.
     pub approved_patches: Vec<String>,
+    /// How missing explicitly approved patches are reported.
     pub approved_patches_compliance_level: Option<String>,
+    /// Whether explicit approvals include non-security updates (Linux).
     pub approved_patches_enable_non_security: Option<bool>,
+    /// Patches rejected explicitly.
     pub rejected_patches: Vec<String>,
+    /// `ALLOW_AS_DEPENDENCY` or `BLOCK`.
     pub rejected_patches_action: Option<String>,
+    /// Alternative patch repositories.
     pub sources: Vec<Source>,
     /// Windows: `COMPLIANT` or `NON_COMPLIANT` for available security updates not approved.
     pub available_security_updates_compliance_status: Option<String>,
@@ -147,9 +169,11 @@ pub struct Baseline {
 /// How one rule's cutoff was set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cutoff {
+    /// The rule's position in the baseline (0-based).
     pub rule: usize,
     /// What staging's rule said, e.g. `ApproveAfterDays 2` or `ApproveUntilDate 2026-11-30`.
     pub staging: String,
+    /// Production's `YYYY-MM-DD` cutoff.
     pub approve_until_date: String,
     /// Why this date: the subset rule applied to this rule and run.
     pub why: String,
@@ -160,21 +184,35 @@ pub struct Cutoff {
 /// What production's baseline becomes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pinned {
+    /// The production baseline written.
     pub production_baseline_id: String,
+    /// The staging baseline it copies.
     pub staging_baseline_id: String,
+    /// Their operating system.
     pub operating_system: String,
+    /// Staging's global filters.
     pub global_filters: Vec<Filter>,
+    /// Staging's rules, each with a fixed cutoff.
     pub rules: Vec<Rule>,
+    /// How each cutoff was set.
     pub cutoffs: Vec<Cutoff>,
+    /// Staging's explicit approvals (at most 50).
     pub approved_patches: Vec<String>,
+    /// As staging's.
     pub approved_patches_compliance_level: Option<String>,
+    /// As staging's.
     pub approved_patches_enable_non_security: Option<bool>,
+    /// Staging's rejections plus the patches that failed in staging (at most 50).
     pub rejected_patches: Vec<String>,
+    /// As staging's.
     pub rejected_patches_action: Option<String>,
+    /// Staging's alternative repositories.
     pub sources: Vec<Source>,
+    /// As staging's (Windows).
     pub available_security_updates_compliance_status: Option<String>,
     /// Entries that did not fit the 50-entry lists (reported, not applied).
     pub approved_overflow: Vec<String>,
+    /// Rejections that did not fit the 50-entry list (reported, not applied).
     pub rejected_overflow: Vec<String>,
     /// Failed patches the production baseline's operating system cannot name in its rejected list,
     /// with why (reported, never silently dropped).
@@ -187,6 +225,7 @@ pub struct Pinned {
 /// boundary day or after), as the service's effective-patch list tells it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HeldBack {
+    /// How many.
     pub patches: usize,
     /// The first few, by id.
     pub examples: Vec<String>,
@@ -197,8 +236,11 @@ pub struct HeldBack {
 /// Why a production baseline was not pinned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NotPinned {
+    /// The production baseline.
     pub production_baseline_id: String,
+    /// Its operating system, as far as known.
     pub operating_system: String,
+    /// Why it was left as it is.
     pub reason: String,
 }
 

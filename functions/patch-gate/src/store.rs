@@ -13,18 +13,24 @@ use serde_json::Value;
 /// The newest decided staging execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Latest {
+    /// The staging execution.
     pub execution_id: String,
+    /// When it started.
     pub start: DateTime<Utc>,
+    /// How it ended.
     pub status: String,
+    /// Whether the gate opened for it.
     pub open: bool,
 }
 
+/// The gate's decision records (DynamoDB).
 #[derive(Clone)]
 pub struct Store {
     table: Table,
 }
 
 impl Store {
+    /// The store on `table`, records kept `ttl_days`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, ttl_days: i64) -> Self {
         Self {
             table: Table::new(client, table, Duration::days(ttl_days)),
@@ -44,6 +50,7 @@ impl Store {
             .and_then(|text| serde_json::from_str(&text).ok()))
     }
 
+    /// The newest decided staging execution of `window_id`.
     pub async fn latest(&self, window_id: &str) -> Result<Option<Latest>, FunctionError> {
         let Some(item) = self.get(&format!("gate-latest#{window_id}")).await? else {
             return Ok(None);
