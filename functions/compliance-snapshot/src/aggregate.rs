@@ -7,12 +7,19 @@ use serde::Serialize;
 /// The per-instance patch state fields the snapshot uses (from DescribeInstancePatchStatesForPatchGroup).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceState {
+    /// Approved patches not installed.
     pub missing: i64,
+    /// Patches whose install failed.
     pub failed: i64,
+    /// Patches installed and awaiting a reboot.
     pub installed_pending_reboot: i64,
+    /// Rejected patches that are installed.
     pub installed_rejected: i64,
+    /// Non-compliant patches of Critical severity.
     pub critical_non_compliant: i64,
+    /// Non-compliant security patches.
     pub security_non_compliant: i64,
+    /// Other non-compliant patches.
     pub other_non_compliant: i64,
     /// When the last patch operation (Scan or Install) ended.
     pub operation_end: Option<DateTime<Utc>>,
@@ -37,15 +44,25 @@ impl InstanceState {
 /// What a group (or the fleet) adds up to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GroupStats {
+    /// Instances that reported.
     pub instances: u64,
+    /// Instances compliant by [`InstanceState::is_compliant`].
     pub compliant: u64,
+    /// Instances not compliant.
     pub non_compliant: u64,
+    /// Instances with a failed patch.
     pub with_failed: u64,
+    /// Instances with a missing patch.
     pub with_missing: u64,
+    /// Instances with a non-compliant critical patch.
     pub with_critical: u64,
+    /// Instances with a non-compliant security patch.
     pub with_security: u64,
+    /// Instances awaiting a reboot.
     pub with_pending_reboot: u64,
+    /// Missing patches, summed over the instances.
     pub missing_patches: u64,
+    /// Failed patches, summed over the instances.
     pub failed_patches: u64,
     /// Reporting instances whose last operation is older than the stale threshold.
     pub stale: u64,
@@ -58,6 +75,7 @@ fn positive(count: i64) -> u64 {
 }
 
 impl GroupStats {
+    /// Counts one instance's state in.
     pub fn add(&mut self, state: &InstanceState, now: DateTime<Utc>, stale_after: Duration) {
         self.instances += 1;
         if state.is_compliant() {
@@ -87,6 +105,7 @@ impl GroupStats {
         }
     }
 
+    /// Adds another group's figures (the fleet is the merge of its groups).
     pub fn merge(&mut self, other: &GroupStats) {
         self.instances += other.instances;
         self.compliant += other.compliant;
@@ -120,7 +139,9 @@ impl GroupStats {
 /// A CloudWatch unit, as the metrics use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Unit {
+    /// A count of instances or patches.
     Count,
+    /// A percentage, 0 to 100.
     Percent,
     /// Hours have no CloudWatch unit; the metric name says `Hours`.
     None,
@@ -129,9 +150,13 @@ pub enum Unit {
 /// One data point to publish: metric name, dimension value, unit, value (always finite).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DataPoint {
+    /// The metric name.
     pub metric: &'static str,
+    /// The `PatchGroup` dimension (`ALL` for the fleet).
     pub patch_group: String,
+    /// Its unit.
     pub unit: Unit,
+    /// Its value.
     pub value: f64,
 }
 
@@ -200,6 +225,7 @@ pub struct FleetFacts {
     pub managed: Option<u64>,
     /// Managed instances carrying a patch-group tag, when the inventory ran.
     pub grouped: Option<u64>,
+    /// Groups whose read failed.
     pub groups_failed: u64,
     /// Groups not read before the invocation's stop time.
     pub groups_skipped_for_time: u64,

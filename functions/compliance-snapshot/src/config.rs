@@ -3,8 +3,10 @@
 use chrono::Duration;
 use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, RetryMode, Vars};
 
+/// compliance-snapshot's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotConfig {
+    /// The settings every function shares.
     pub common: CommonConfig,
     /// `METRIC_NAMESPACE` (default `PatchCompliance`).
     pub namespace: String,
@@ -24,6 +26,7 @@ pub struct SnapshotConfig {
 }
 
 impl SnapshotConfig {
+    /// Reads and validates the settings from `source`.
     pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
         let vars = Vars::new(source);
         let namespace = vars

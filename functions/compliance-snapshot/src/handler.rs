@@ -20,19 +20,28 @@ use crate::publish;
 /// A group that could not be read: left out of this snapshot, never published as zeros.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupFailure {
+    /// The group.
     pub patch_group: String,
+    /// Why it could not be read.
     pub error: String,
 }
 
 /// The fleet's headline figures, in the summary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FleetSummary {
+    /// Instances that reported, fleet-wide.
     pub instances: u64,
+    /// Of those, compliant.
     pub compliant: u64,
+    /// Compliant as a percentage; `None` with no instance.
     pub compliance_percent: Option<f64>,
+    /// The group with the lowest compliance, and its percentage.
     pub worst_group: Option<(String, f64)>,
+    /// Instances whose last patch operation is stale.
     pub stale: u64,
+    /// Managed instances that never reported a patch state (with the inventory).
     pub never_reported: Option<u64>,
+    /// Managed instances in no patch group (with the inventory).
     pub ungrouped: Option<u64>,
 }
 
@@ -53,9 +62,13 @@ pub enum SnapshotOutcome {
 pub struct Summary {
     /// What the invocation did.
     pub outcome: SnapshotOutcome,
+    /// Why nothing was taken, when ignored.
     pub reason: Option<String>,
+    /// The CloudWatch namespace published to.
     pub namespace: String,
+    /// Groups whose figures were published.
     pub groups_published: Vec<String>,
+    /// Groups that could not be read, with why.
     pub groups_failed: Vec<GroupFailure>,
     /// Every group and the inventory were read. False: the invocation's deadline came first and
     /// what was read in time was published (`groups_skipped_for_time`, `inventory_skipped_for_time`).
@@ -64,13 +77,19 @@ pub struct Summary {
     pub groups_skipped_for_time: Vec<String>,
     /// The fleet inventory was not finished in time (never-reported and ungrouped counts left out).
     pub inventory_skipped_for_time: bool,
+    /// Why the fleet inventory could not be read.
     pub inventory_error: Option<String>,
+    /// Data points published (or, under DRY_RUN, computed).
     pub data_points: usize,
+    /// PutMetricData calls made.
     pub put_metric_data_calls: usize,
+    /// SSM calls made, by operation.
     pub ssm_calls: CallCounts,
+    /// The fleet's headline figures.
     pub fleet: FleetSummary,
 }
 
+/// The snapshot taker: reads patch states, publishes metrics.
 pub struct Snapshot {
     ssm: aws_sdk_ssm::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
@@ -78,6 +97,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot taker with its clients and settings.
     pub fn new(
         ssm: aws_sdk_ssm::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
