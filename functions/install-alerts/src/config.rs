@@ -5,8 +5,10 @@ use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, Vars};
 /// The patch documents alerts are raised for when `PATCH_DOCUMENTS` is unset.
 pub use patchpilot_shared::PATCH_DOCUMENTS as DEFAULT_DOCUMENTS;
 
+/// install-alerts' settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {
+    /// The settings every function shares.
     pub common: CommonConfig,
     /// `ALERT_TOPIC_ARN`: where alerts are published.
     pub topic_arn: String,
@@ -27,6 +29,7 @@ pub struct AlertsConfig {
 }
 
 impl AlertsConfig {
+    /// Reads and validates the settings from `source`.
     pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
         let vars = Vars::new(source);
         let topic_arn = vars.required("ALERT_TOPIC_ARN", "an SNS topic ARN")?;

@@ -21,17 +21,23 @@ const INVOCATION_PAGE: i32 = 50;
 /// DescribeInstancePatchStates takes at most 50 instance ids.
 const PATCH_STATES_BATCH: usize = 50;
 
+/// The AWS clients install-alerts calls, built once per execution environment.
 #[derive(Clone)]
 pub struct Clients {
+    /// Commands, invocations, patch states and window executions.
     pub ssm: aws_sdk_ssm::Client,
+    /// Instance names and tags.
     pub ec2: aws_sdk_ec2::Client,
+    /// Alerts.
     pub sns: aws_sdk_sns::Client,
+    /// Deduplication and storm-control state.
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 /// What the command itself says.
 #[derive(Debug, Default)]
 pub struct CommandFacts {
+    /// `Scan` or `Install`, from the command's parameters.
     pub operation: Option<String>,
 }
 
@@ -241,9 +247,13 @@ pub async fn failed_patches(
 /// What GetCommandInvocation says about the run on the instance.
 #[derive(Debug, Default)]
 pub struct InvocationOutput {
+    /// The end of the command's standard output.
     pub stdout_tail: Option<String>,
+    /// The end of its standard error.
     pub stderr_tail: Option<String>,
+    /// Run Command's status details.
     pub status_details: Option<String>,
+    /// The script's exit code.
     pub response_code: Option<i32>,
 }
 
@@ -301,9 +311,13 @@ pub async fn invocation_output(
 /// The command's invocations: counts by status, and the failed ones (first `limit` in detail).
 #[derive(Debug, Default)]
 pub struct InvocationCensus {
+    /// Invocations counted.
     pub total: usize,
+    /// Invocations by status.
     pub counts_by_status: BTreeMap<String, usize>,
+    /// Invocations that failed.
     pub failed_total: usize,
+    /// The first failed ones, named.
     pub failed: Vec<SummaryInstance>,
     /// Ids of failed instances (at most [`MAX_FAILED_IDS`]), for their patch groups.
     pub failed_ids: Vec<String>,
@@ -351,6 +365,7 @@ fn is_failed(status: &CommandInvocationStatus) -> bool {
     patchpilot_shared::events::CommandStatus::from(status.as_str()).is_failure()
 }
 
+/// Counts `command_id`'s invocations and names the first `limit` failed ones.
 pub async fn census(
     ssm: &aws_sdk_ssm::Client,
     command_id: &str,

@@ -23,10 +23,15 @@ const FUNCTION: &str = "install-alerts";
 pub enum Outcome {
     /// An alert or summary was published.
     Sent {
+        /// Instance alert, command summary or window summary.
         kind: AlertKind,
+        /// The deduplication key.
         key: String,
+        /// The message's subject.
         subject: String,
+        /// SNS's message id.
         message_id: Option<String>,
+        /// What could not be read (the message went out without it).
         unreadable: Vec<String>,
         /// Set when a summary went out incomplete: what the time limit left uncounted or unnamed.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,16 +39,32 @@ pub enum Outcome {
     },
     /// DRY_RUN: what would have been published.
     WouldSend {
+        /// Instance alert, command summary or window summary.
         kind: AlertKind,
+        /// The deduplication key.
         key: String,
+        /// The message's subject.
         subject: String,
     },
     /// Storm control: this instance's failure goes into the command's summary.
-    Suppressed { key: String, reason: String },
+    Suppressed {
+        /// The alert's deduplication key.
+        key: String,
+        /// Why it was held back.
+        reason: String,
+    },
     /// The same alert was already handled (a retried or duplicated event).
-    Duplicate { key: String, state: String },
+    Duplicate {
+        /// The alert's deduplication key.
+        key: String,
+        /// What the first delivery did (`sent` or `suppressed`).
+        state: String,
+    },
     /// Not an event that pages.
-    Ignored { reason: String },
+    Ignored {
+        /// Why it does not page.
+        reason: String,
+    },
 }
 
 /// The key deduplicating one instance's alert.
@@ -103,6 +124,7 @@ struct FailedInvocation {
     run_bucket: String,
 }
 
+/// install-alerts: turns failed patch runs into alerts and summaries.
 pub struct Alerts {
     clients: Clients,
     config: AlertsConfig,
@@ -110,6 +132,7 @@ pub struct Alerts {
 }
 
 impl Alerts {
+    /// The function with its clients and settings.
     pub fn new(clients: Clients, config: AlertsConfig) -> Self {
         let store = Store::new(
             clients.dynamodb.clone(),

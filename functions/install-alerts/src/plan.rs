@@ -7,7 +7,9 @@ use patchpilot_shared::events::CommandStatus;
 /// Where an event came from, for the alert's account/Region fields and console links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The account the event came from.
     pub account: String,
+    /// The region it came from.
     pub region: String,
 }
 
@@ -15,13 +17,21 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// Not ours (another document, a success, another kind of event): logged, not an error.
-    Ignore { reason: String },
+    Ignore {
+        /// Why it is not ours.
+        reason: String,
+    },
     /// One instance's patch run failed: a per-instance alert, unless the command is storming.
     InstanceAlert {
+        /// Where the event came from.
         origin: Origin,
+        /// The Run Command command.
         command_id: String,
+        /// The instance whose run failed.
         instance_id: String,
+        /// The patch document.
         document: String,
+        /// How the run ended.
         status: CommandStatus,
         /// The storm bucket shared by every patch run of this document in the same hour: maintenance
         /// windows send one command per instance, so a per-command limit alone would never trip.
@@ -29,19 +39,29 @@ pub enum Plan {
     },
     /// A patch command finished in failure: a summary, if storm control suppressed alerts for it.
     CommandSummary {
+        /// Where the event came from.
         origin: Origin,
+        /// The Run Command command.
         command_id: String,
+        /// The patch document.
         document: String,
+        /// How the command ended.
         status: CommandStatus,
     },
     /// A maintenance-window execution finished: a summary, if its patch tasks failed on more instances
     /// than storm control let page.
     WindowSummary {
+        /// Where the event came from.
         origin: Origin,
+        /// The maintenance window.
         window_id: String,
+        /// The execution that finished.
         window_execution_id: String,
+        /// How it ended.
         status: String,
+        /// When it started.
         start: Option<DateTime<Utc>>,
+        /// When it ended.
         end: Option<DateTime<Utc>>,
     },
 }

@@ -23,38 +23,55 @@ const SHRUNK_TAIL_BYTES: usize = 512;
 /// One failed patch as DescribeInstancePatches reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailedPatch {
+    /// The patch's title.
     pub title: String,
     /// The KB id or advisory id.
     pub kb_id: String,
+    /// E.g. `Security`, `Bugfix`, `SecurityUpdates`.
     pub classification: String,
+    /// E.g. `Critical`, `Important`.
     pub severity: String,
 }
 
 /// What the enrichment learnt about the instance; any of it may be unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InstanceInfo {
+    /// The `Name` tag.
     pub name: Option<String>,
+    /// The patch group tag.
     pub patch_group: Option<String>,
+    /// The platform SSM reports.
     pub platform: Option<String>,
 }
 
 /// Everything a per-instance alert says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceAlertFacts {
+    /// Where the event came from.
     pub origin: Origin,
+    /// The Run Command command.
     pub command_id: String,
+    /// The instance.
     pub instance_id: String,
+    /// The patch document.
     pub document: String,
+    /// How the run ended.
     pub status: String,
     /// `Scan` or `Install`, from the command's parameters.
     pub operation: Option<String>,
+    /// Run Command's status details.
     pub status_details: Option<String>,
+    /// The script's exit code.
     pub response_code: Option<i32>,
+    /// What is known about the instance.
     pub instance: InstanceInfo,
     /// The failed patches read (possibly fewer than `failed_patches_total` when the listing was capped).
     pub failed_patches: Vec<FailedPatch>,
+    /// Failed patches the instance reports.
     pub failed_patches_total: usize,
+    /// The end of the command's standard output.
     pub stdout_tail: Option<String>,
+    /// The end of its standard error.
     pub stderr_tail: Option<String>,
     /// What could not be read, and why: the alert goes out without it.
     pub unreadable: Vec<String>,
@@ -63,31 +80,44 @@ pub struct InstanceAlertFacts {
 /// One instance line of a storm summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SummaryInstance {
+    /// The instance.
     pub instance_id: String,
+    /// Its `Name` tag.
     pub name: Option<String>,
+    /// How its run ended.
     pub status: String,
+    /// Its patch group.
     pub patch_group: Option<String>,
 }
 
 /// Everything a command summary says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryFacts {
+    /// Where the event came from.
     pub origin: Origin,
     /// The command, or for a window summary the window execution.
     pub command_id: String,
     /// Set for a maintenance-window execution's summary.
     pub window_id: Option<String>,
+    /// The patch document.
     pub document: String,
+    /// How the command or execution ended.
     pub status: String,
+    /// `Scan` or `Install`, when known.
     pub operation: Option<String>,
+    /// Invocations counted.
     pub invocations_total: usize,
+    /// Invocations by status.
     pub counts_by_status: BTreeMap<String, usize>,
+    /// Invocations that failed.
     pub failed_total: usize,
     /// Per-instance alerts that went out before storm control stepped in.
     pub alerted: usize,
     /// The first failed instances (at most the configured number).
     pub instances: Vec<SummaryInstance>,
+    /// The failed instances' patch groups.
     pub patch_groups: Vec<String>,
+    /// What could not be read (the summary goes out without it).
     pub unreadable: Vec<String>,
     /// What the function's time limit left uncounted or unnamed; `None` for a complete summary.
     pub incomplete: Option<String>,
@@ -140,8 +170,11 @@ impl AlertKind {
 /// A message ready for SNS Publish with `MessageStructure=json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
+    /// The subject (sanitised for SNS).
     pub subject: String,
+    /// The text people read.
     pub text: String,
+    /// The JSON document machines read.
     pub document: Value,
     /// Attribute name → (SNS data type, value).
     pub attributes: BTreeMap<&'static str, (&'static str, String)>,

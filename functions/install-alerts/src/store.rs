@@ -39,17 +39,22 @@ pub enum Claim {
     /// This invocation sends it.
     Claimed,
     /// Already handled (`sent` or `suppressed`): a duplicate event.
-    Done { state: String },
+    Done {
+        /// What was done with it.
+        state: String,
+    },
     /// Another invocation is sending it right now.
     InProgress,
 }
 
+/// Deduplication and storm-control records (DynamoDB).
 #[derive(Clone)]
 pub struct Store {
     table: Table,
 }
 
 impl Store {
+    /// The store on `table`, records kept `ttl_hours`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, ttl_hours: i64) -> Self {
         Self {
             table: Table::new(client, table, Duration::hours(ttl_hours)),
