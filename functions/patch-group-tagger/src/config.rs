@@ -14,19 +14,31 @@ pub enum RulesSource {
     /// `TAG_RULES`: parsed and validated at cold start.
     Inline(Arc<Rules>),
     /// `TAG_RULES_PARAMETER`: read from Parameter Store, cached per warm container for `ttl`.
-    Parameter { name: String, ttl: Duration },
+    Parameter {
+        /// The parameter's name.
+        name: String,
+        /// How long a warm container keeps what it read.
+        ttl: Duration,
+    },
 }
 
+/// patch-group-tagger's settings.
 #[derive(Debug, Clone)]
 pub struct TaggerConfig {
+    /// The settings every function shares.
     pub common: CommonConfig,
+    /// Where the rules come from.
     pub rules: RulesSource,
+    /// `DEFAULT_PATCH_GROUP`: for instances no rule matches.
     pub default_patch_group: Option<String>,
+    /// `PATCH_GROUP_TAG_KEY`: which key is written.
     pub tag_key: TagKeyMode,
+    /// `OVERWRITE_EXISTING`: whether a different existing patch group is replaced.
     pub overwrite_existing: bool,
 }
 
 impl TaggerConfig {
+    /// Reads and validates the settings from `source` (inline rules are parsed now).
     pub fn from_env(source: &(impl EnvSource + ?Sized)) -> Result<Self, ConfigError> {
         let vars = Vars::new(source);
         let common = CommonConfig::from_env(source)?;

@@ -27,13 +27,20 @@ pub enum Action {
     NotReached,
 }
 
+/// What the tagger decided for one instance, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
+    /// The instance.
     pub instance_id: String,
+    /// What was (or would be) done.
     pub action: Action,
+    /// The patch group it belongs in, when one was decided.
     pub patch_group: Option<String>,
+    /// The tag key written, when a tag is written.
     pub tag_key: Option<String>,
+    /// The rule that matched, if any.
     pub rule: Option<String>,
+    /// Why, in words.
     pub reason: String,
 }
 
@@ -42,7 +49,9 @@ pub struct Decision {
 pub enum TagKeyMode {
     /// `PatchGroup` where instance-metadata tags are on (they refuse spaces), `Patch Group` elsewhere.
     Auto,
+    /// Always `Patch Group`.
     WithSpace,
+    /// Always `PatchGroup`.
     WithoutSpace,
 }
 
@@ -51,11 +60,15 @@ pub enum TagKeyMode {
 pub struct Policy {
     /// Shared with the warm container's cache: an invocation does not copy the rules.
     pub rules: Arc<Rules>,
+    /// For instances no rule matches.
     pub default_patch_group: Option<String>,
+    /// Which key is written.
     pub tag_key: TagKeyMode,
+    /// Whether a different existing patch group is replaced.
     pub overwrite_existing: bool,
 }
 
+/// Decides one instance's patch group: a pure function of its facts and the policy.
 pub fn decide(instance: &InstanceFacts, policy: &Policy) -> Decision {
     let decision = |action,
                     patch_group: Option<&str>,

@@ -8,17 +8,24 @@ pub const KEY_WITH_SPACE: &str = patchpilot_shared::PATCH_GROUP_TAG_KEYS[0];
 /// The key for instances with instance-metadata tags, which refuse spaces.
 pub const KEY_WITHOUT_SPACE: &str = patchpilot_shared::PATCH_GROUP_TAG_KEYS[1];
 
+/// What the tagger knows about an instance (from DescribeInstances).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceFacts {
+    /// The instance id.
     pub instance_id: String,
+    /// Its tags.
     pub tags: BTreeMap<String, String>,
     /// `Platform` from EC2: `windows` or absent.
     pub platform: Option<String>,
     /// e.g. `Linux/UNIX`, `Windows`, `Red Hat Enterprise Linux`.
     pub platform_details: Option<String>,
+    /// E.g. `m7g.large`.
     pub instance_type: Option<String>,
+    /// The AMI.
     pub image_id: Option<String>,
+    /// The VPC.
     pub vpc_id: Option<String>,
+    /// The subnet.
     pub subnet_id: Option<String>,
     /// Instance metadata tags enabled: tag keys with spaces are refused.
     pub metadata_tags_enabled: bool,
@@ -27,6 +34,7 @@ pub struct InstanceFacts {
 }
 
 impl InstanceFacts {
+    /// Whether EC2 reports the instance as Windows.
     pub fn is_windows(&self) -> bool {
         self.platform
             .as_deref()
@@ -37,6 +45,7 @@ impl InstanceFacts {
                 .is_some_and(|d| d.to_ascii_lowercase().starts_with("windows"))
     }
 
+    /// The Auto Scaling group that launched it, from its `aws:autoscaling:groupName` tag.
     pub fn auto_scaling_group(&self) -> Option<&str> {
         self.tags
             .get("aws:autoscaling:groupName")

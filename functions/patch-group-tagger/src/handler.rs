@@ -28,7 +28,9 @@ const MAX_LISTED_DECISIONS: usize = 1000;
 /// The AWS clients the tagger uses, built once.
 #[derive(Clone)]
 pub struct Clients {
+    /// Instances and tags.
     pub ec2: aws_sdk_ec2::Client,
+    /// The rules parameter.
     pub ssm: aws_sdk_ssm::Client,
 }
 
@@ -43,22 +45,34 @@ pub struct Tagger {
 #[derive(Debug, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Output {
-    Instance { decision: Decision },
+    /// An instance reached `running` (or another state): one decision.
+    Instance {
+        /// What was decided (and done) for the instance.
+        decision: Decision,
+    },
+    /// A backfill of the whole fleet.
     Backfill(BackfillReport),
 }
 
+/// What a backfill did.
 #[derive(Debug, Default, Serialize)]
 pub struct BackfillReport {
     /// Every page was read and every tag written. False: the run stopped for time (see
     /// `stopped_for_time`); the next run continues.
     pub complete: bool,
+    /// Where the run stopped, when it stopped for time.
     pub stopped_for_time: Option<StoppedForTime>,
+    /// Instances read.
     pub instances_seen: usize,
+    /// Decisions by action.
     pub counts: BTreeMap<Action, usize>,
+    /// DescribeInstances pages read.
     pub describe_instances_pages: usize,
+    /// CreateTags calls made.
     pub create_tags_calls: usize,
     /// Decisions other than `already_tagged`, at most 1,000.
     pub decisions: Vec<Decision>,
+    /// More decisions were made than `decisions` lists.
     pub decisions_truncated: bool,
 }
 

@@ -23,6 +23,7 @@ use crate::facts::InstanceFacts;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
+    /// The rule's name, reported with each decision it makes.
     pub name: String,
     /// The patch group to put matching instances in (or set `skip`).
     #[serde(default)]
@@ -30,6 +31,7 @@ pub struct Rule {
     /// Leave matching instances untagged on purpose (e.g. EKS nodes patched by node-group rollouts).
     #[serde(default)]
     pub skip: bool,
+    /// What an instance must match (every condition given).
     #[serde(default, rename = "match")]
     pub conditions: Conditions,
 }
@@ -70,7 +72,9 @@ pub struct Conditions {
 /// What a matching rule says to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleAction {
+    /// Put the instance in this patch group.
     Assign(String),
+    /// Leave it untagged on purpose.
     Skip,
 }
 
@@ -86,6 +90,7 @@ pub struct Rules {
 pub struct RulesError {
     /// Where the rules came from, e.g. `TAG_RULES` or `SSM parameter /patchpilot/tag-rules`.
     pub source_name: String,
+    /// What is wrong, naming the rule and field.
     pub message: String,
 }
 
@@ -169,10 +174,12 @@ impl Rules {
         Ok(Self { rules })
     }
 
+    /// How many rules there are.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -193,6 +200,7 @@ impl Rules {
 }
 
 impl Conditions {
+    /// Whether `instance` meets every condition.
     pub fn matches(&self, instance: &InstanceFacts) -> bool {
         let tag = |key: &str| instance.tags.get(key);
         self.tags.iter().all(|(key, value)| tag(key) == Some(value))
