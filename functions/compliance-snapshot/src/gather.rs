@@ -1,6 +1,7 @@
 //! The SSM reads: patch groups, each group's instance patch states (streamed into stats, never
 //! held), and the fleet inventory. Each returns how many calls (pages) it made.
 
+use patchpilot_shared::aws::pages::Pages;
 use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
@@ -108,18 +109,17 @@ async fn count_instances(
     ssm: &aws_sdk_ssm::Client,
     filter: Option<InstanceInformationStringFilter>,
 ) -> Result<(u64, usize), FunctionError> {
-    let (mut count, mut pages_read) = (0, 0);
-    let mut pages = ssm
-        .describe_instance_information()
-        .set_filters(filter.map(|f| vec![f]))
-        .max_results(INFORMATION_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        pages_read += 1;
-        let page =
-            page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
+    let mut count = 0;
+    let mut pages = Pages::new(
+        ssm.describe_instance_information()
+            .set_filters(filter.map(|f| vec![f]))
+            .max_results(INFORMATION_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeInstanceInformation",
+    );
+    while let Some(page) = pages.next().await? {
         count += page.instance_information_list().len() as u64;
     }
-    Ok((count, pages_read))
+    Ok((count, pages.read()))
 }

@@ -15,20 +15,19 @@ use install_alerts::config::AlertsConfig;
 use install_alerts::render::AlertKind;
 use install_alerts::{Alerts, Clients, Outcome};
 use patchpilot_shared::ErrorClass;
-use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
+use patchpilot_test_support::resources::Outbox;
 use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
 use patchpilot_test_support::ssm_sim::state::{Command, CommandInvocation, PatchState, State};
-use patchpilot_test_support::{LocalAws, Simulator, unique_name};
+use patchpilot_test_support::{LocalAws, Simulator};
 use serde_json::{Value, json};
 
 const STDERR: &str = "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs\n";
 
 struct Fixture {
     clients: Clients,
-    sqs: aws_sdk_sqs::Client,
+    outbox: Outbox,
+    /// Where the alerts go: the outbox's topic, or (to make publishing fail) another.
     topic_arn: String,
-    queue_url: String,
-    table: String,
     sim: Simulator,
 }
 
@@ -36,7 +35,7 @@ impl Fixture {
     fn alerts(&self, extra: &[(&str, &str)]) -> Alerts {
         let mut env: HashMap<&str, &str> = HashMap::from([
             ("ALERT_TOPIC_ARN", self.topic_arn.as_str()),
-            ("STATE_TABLE", self.table.as_str()),
+            ("STATE_TABLE", self.outbox.table.as_str()),
             ("RETRY_MAX_ATTEMPTS", "1"),
         ]);
         env.extend(extra.iter().copied());
@@ -44,13 +43,8 @@ impl Fixture {
     }
 
     async fn messages(&self, expected: usize) -> Vec<Value> {
-        drain_queue(
-            &self.sqs,
-            &self.queue_url,
-            expected,
-            Duration::from_secs(20),
-        )
-        .await
+        let wait = Duration::from_secs(20);
+        self.outbox.messages(expected, wait).await
     }
 }
 
@@ -117,27 +111,18 @@ fn fleet(instances: usize, failed: usize, command_id: &str) -> State {
 }
 
 async fn fixture(state: State) -> Fixture {
-    let aws = LocalAws::shared();
-    let config = aws.isolated_sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
-    let name = unique_name("alerts");
-    let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &name).await;
-    create_table(&dynamodb, &name).await;
+    let outbox = Outbox::create("alerts").await;
     let sim = Simulator::start(state);
     let clients = Clients {
         ssm: sim.client().await,
-        ec2: aws_sdk_ec2::Client::new(&config),
-        sns,
-        dynamodb,
+        ec2: aws_sdk_ec2::Client::new(&outbox.config),
+        sns: outbox.sns.clone(),
+        dynamodb: outbox.dynamodb.clone(),
     };
     Fixture {
         clients,
-        sqs,
-        topic_arn,
-        queue_url,
-        table: name,
+        topic_arn: outbox.topic_arn.clone(),
+        outbox,
         sim,
     }
 }

@@ -1,6 +1,7 @@
 //! The reads the decision needs. Each returns a `FunctionError` naming the call; the handler turns a
 //! failed read into a failed check (its text), so the gate closes rather than the invocation failing.
 
+use patchpilot_shared::aws::pages::Pages;
 use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,16 +32,15 @@ pub async fn tasks(
     patch_documents: &[String],
 ) -> Result<Vec<Task>, FunctionError> {
     let mut tasks = Vec::new();
-    let mut pages = ssm
-        .describe_maintenance_window_execution_tasks()
-        .window_execution_id(execution_id)
-        .max_results(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTasks", err)
-        })?;
+    let mut pages = Pages::new(
+        ssm.describe_maintenance_window_execution_tasks()
+            .window_execution_id(execution_id)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeMaintenanceWindowExecutionTasks",
+    );
+    while let Some(page) = pages.next().await? {
         for task in page.window_execution_task_identities() {
             let document = task.task_arn().unwrap_or_default().to_owned();
             let is_patch = patch_documents.contains(&document);
@@ -68,17 +68,16 @@ async fn invocations(
     task_execution_id: &str,
 ) -> Result<Vec<Invocation>, FunctionError> {
     let mut found = Vec::new();
-    let mut pages = ssm
-        .describe_maintenance_window_execution_task_invocations()
-        .window_execution_id(execution_id)
-        .task_id(task_execution_id)
-        .max_results(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
-        })?;
+    let mut pages = Pages::new(
+        ssm.describe_maintenance_window_execution_task_invocations()
+            .window_execution_id(execution_id)
+            .task_id(task_execution_id)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
+    );
+    while let Some(page) = pages.next().await? {
         for invocation in page.window_execution_task_invocation_identities() {
             let status = window_status(invocation.status());
             // Invocation records do not name the instance; the Run Command command does. Only failed
@@ -134,15 +133,15 @@ pub async fn members(
             .values(group)
             .build()
             .map_err(|err| FunctionError::Invariant(format!("tag filter: {err}")))?;
-        let mut pages = ssm
-            .describe_instance_information()
-            .filters(filter)
-            .max_results(50)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|err| FunctionError::aws("ssm:DescribeInstanceInformation", err))?;
+        let mut pages = Pages::new(
+            ssm.describe_instance_information()
+                .filters(filter)
+                .max_results(50)
+                .into_paginator()
+                .send(),
+            "ssm:DescribeInstanceInformation",
+        );
+        while let Some(page) = pages.next().await? {
             tagged.extend(
                 page.instance_information_list()
                     .iter()
@@ -151,16 +150,15 @@ pub async fn members(
         }
     }
     let mut members: BTreeMap<String, Member> = BTreeMap::new();
-    let mut pages = ssm
-        .describe_instance_patch_states_for_patch_group()
-        .patch_group(group)
-        .max_results(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            FunctionError::aws("ssm:DescribeInstancePatchStatesForPatchGroup", err)
-        })?;
+    let mut pages = Pages::new(
+        ssm.describe_instance_patch_states_for_patch_group()
+            .patch_group(group)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeInstancePatchStatesForPatchGroup",
+    );
+    while let Some(page) = pages.next().await? {
         for state in page.instance_patch_states() {
             members.insert(
                 state.instance_id().to_owned(),
@@ -220,21 +218,21 @@ pub async fn failed_patches(
 ) -> Result<Vec<FailedPatch>, FunctionError> {
     let mut patches: BTreeMap<String, FailedPatch> = BTreeMap::new();
     for instance in instance_ids {
-        let mut pages = ssm
-            .describe_instance_patches()
-            .instance_id(instance)
-            .filters(
-                PatchOrchestratorFilter::builder()
-                    .key("State")
-                    .values(PATCH_STATE_FILTER_FAILED)
-                    .build(),
-            )
-            .max_results(50)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|err| FunctionError::aws("ssm:DescribeInstancePatches", err))?;
+        let mut pages = Pages::new(
+            ssm.describe_instance_patches()
+                .instance_id(instance)
+                .filters(
+                    PatchOrchestratorFilter::builder()
+                        .key("State")
+                        .values(PATCH_STATE_FILTER_FAILED)
+                        .build(),
+                )
+                .max_results(50)
+                .into_paginator()
+                .send(),
+            "ssm:DescribeInstancePatches",
+        );
+        while let Some(page) = pages.next().await? {
             for patch in page.patches() {
                 patches
                     .entry(patch.kb_id().to_owned())

@@ -14,11 +14,11 @@ use patch_gate::config::GateConfig;
 use patch_gate::decide::CheckName;
 use patch_gate::{Clients, Gate, GateOutcome};
 use patchpilot_shared::ErrorClass;
-use patchpilot_test_support::resources::{create_table, drain_queue, topic_with_queue};
+use patchpilot_test_support::resources::Outbox;
 use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
 use patchpilot_test_support::ssm_sim::scenario::Scenario;
 use patchpilot_test_support::ssm_sim::state::State;
-use patchpilot_test_support::{LocalAws, Simulator, unique_name, workspace_root};
+use patchpilot_test_support::{Simulator, unique_name, workspace_root};
 use serde_json::{Value, json};
 
 const STAGING: &str = "mw-0c50858d01ff4a3b1";
@@ -34,34 +34,21 @@ fn scenario() -> State {
 
 struct Fixture {
     clients: Clients,
-    sqs: aws_sdk_sqs::Client,
-    topic_arn: String,
-    queue_url: String,
-    table: String,
+    outbox: Outbox,
     sim: Simulator,
 }
 
 async fn fixture() -> Fixture {
-    let aws = LocalAws::shared();
-    let config = aws.isolated_sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
-    let name = unique_name("gate");
-    let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &name).await;
-    create_table(&dynamodb, &name).await;
+    let outbox = Outbox::create("gate").await;
     let sim = Simulator::start(scenario());
     Fixture {
         clients: Clients {
             ssm: sim.client().await,
-            sns,
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            dynamodb,
+            sns: outbox.sns.clone(),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&outbox.config),
+            dynamodb: outbox.dynamodb.clone(),
         },
-        sqs,
-        topic_arn,
-        queue_url,
-        table: name,
+        outbox,
         sim,
     }
 }
@@ -74,8 +61,8 @@ impl Fixture {
             ("STAGING_PATCH_GROUP", "staging"),
             // A bare id: the gate reads the baseline's operating system itself.
             ("PRODUCTION_BASELINES", PRODUCTION_BASELINE),
-            ("ALERT_TOPIC_ARN", self.topic_arn.as_str()),
-            ("STATE_TABLE", self.table.as_str()),
+            ("ALERT_TOPIC_ARN", self.outbox.topic_arn.as_str()),
+            ("STATE_TABLE", self.outbox.table.as_str()),
             ("RETRY_MAX_ATTEMPTS", "2"),
         ]);
         env.extend(extra.iter().copied());
@@ -169,13 +156,8 @@ impl Fixture {
     }
 
     async fn messages(&self, expected: usize) -> Vec<Value> {
-        drain_queue(
-            &self.sqs,
-            &self.queue_url,
-            expected,
-            Duration::from_secs(15),
-        )
-        .await
+        let wait = Duration::from_secs(15);
+        self.outbox.messages(expected, wait).await
     }
 }
 

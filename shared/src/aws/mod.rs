@@ -3,10 +3,12 @@
 //!
 //! - [`dynamodb`] (feature `dynamodb`): attribute values and the conditional-write test, read with
 //!   the SDK's typed error predicates rather than by code string.
+//! - [`pages`]: paginated reads page by page, a failure typed as its operation's error.
 //! - [`sns`]: the one subject sanitiser and the JSON envelope every notification goes through.
 //! - [`time`]: the SDK's timestamps as `chrono` times.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod pages;
 pub mod sns;
 pub mod time;

@@ -142,3 +142,52 @@ pub async fn drain_queue(
     }
     bodies
 }
+
+/// What the gate and install-alerts write to, made for one test: a state table (moto) and a topic a
+/// queue reads (LocalStack), all under one unique name.
+pub struct Outbox {
+    /// The test's own LocalStack account, for the other clients it needs.
+    pub config: aws_config::SdkConfig,
+    /// SNS, in that account.
+    pub sns: aws_sdk_sns::Client,
+    /// SQS, in the same account.
+    pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB (moto).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The topic the function publishes to.
+    pub topic_arn: String,
+    /// The queue subscribed to it.
+    pub queue_url: String,
+    /// The state table (also the resources' common name).
+    pub table: String,
+}
+
+impl Outbox {
+    /// Creates the table, topic and queue, named from `prefix`.
+    pub async fn create(prefix: &str) -> Self {
+        let aws = crate::LocalAws::shared();
+        let config = aws.isolated_sdk_config().await;
+        let (sns, sqs) = (
+            aws_sdk_sns::Client::new(&config),
+            aws_sdk_sqs::Client::new(&config),
+        );
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws.dynamodb_config().await);
+        let table = crate::unique_name(prefix);
+        let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &table).await;
+        create_table(&dynamodb, &table).await;
+        Self {
+            config,
+            sns,
+            sqs,
+            dynamodb,
+            topic_arn,
+            queue_url,
+            table,
+        }
+    }
+
+    /// The messages published so far (see [`drain_queue`]).
+    pub async fn messages(&self, expected: usize, timeout: Duration) -> Vec<Value> {
+        drain_queue(&self.sqs, &self.queue_url, expected, timeout).await
+    }
+}
