@@ -55,6 +55,9 @@ pub enum FunctionError {
     /// A fact the function relies on does not hold (e.g. a resource it is configured with is missing).
     #[error("{0}")]
     Invariant(String),
+    /// An operator's request that cannot be carried out as asked; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl FunctionError {
@@ -100,7 +103,9 @@ impl FunctionError {
     /// Whether a retry can help, which decides the error type Lambda sees.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) => ErrorClass::Permanent,
+            Self::Config(_) | Self::BadEvent(_) | Self::Invariant(_) | Self::Refused(_) => {
+                ErrorClass::Permanent
+            }
             Self::Aws { class, .. } => *class,
             Self::Partial(_) | Self::StoppedForTime(_) => ErrorClass::Retryable,
         }
@@ -122,6 +127,7 @@ impl FunctionError {
             Self::Partial(_) => "PartialFailure".to_owned(),
             Self::StoppedForTime(_) => "StoppedForTime".to_owned(),
             Self::Invariant(_) => "Invariant".to_owned(),
+            Self::Refused(_) => "Refused".to_owned(),
         };
         format!("{class}.{kind}")
     }

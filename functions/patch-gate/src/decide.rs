@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use patchpilot_shared::events::WindowExecutionStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The configurable policy (strict defaults).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,7 +29,7 @@ impl Default for Policy {
 }
 
 /// The staging window execution being judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     /// The window execution id.
     pub id: String,
@@ -92,7 +92,7 @@ pub struct Facts {
 }
 
 /// The gate's checks, serialised as the decision records and outputs name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckName {
     /// The staging window execution ended `SUCCESS`.
@@ -111,6 +111,8 @@ pub enum CheckName {
     HealthAlarmsOk,
     /// Production's baselines were pinned to what staging tested (added when pinning fails).
     ProductionPinned,
+    /// No operator holds production closed (added, failing, while a hold is in place).
+    OperatorHold,
 }
 
 impl CheckName {
@@ -125,6 +127,7 @@ impl CheckName {
             Self::NoPendingReboot => "no_pending_reboot",
             Self::HealthAlarmsOk => "health_alarms_ok",
             Self::ProductionPinned => "production_pinned",
+            Self::OperatorHold => "operator_hold",
         }
     }
 }
@@ -136,7 +139,7 @@ impl std::fmt::Display for CheckName {
 }
 
 /// One check's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// Which check.
     pub name: CheckName,

@@ -18,6 +18,7 @@ use crate::config::GateConfig;
 use crate::decide::{Check, CheckName, Decision, Execution, Facts, decide};
 use crate::gather;
 use crate::notify;
+use crate::operator::{self, Approval, Hold};
 use crate::pin::{Filter, NotPinned, Pinned, pin};
 use crate::store::{Latest, Store};
 
@@ -57,6 +58,12 @@ pub enum GateOutcome {
     Stale,
     /// Not the gate's event (another window, not finished, nothing to re-check).
     Ignored,
+    /// An operator opened production over a closed decision's failures.
+    Approved,
+    /// An operator put production on hold.
+    Held,
+    /// An operator released the hold.
+    Released,
 }
 
 /// What started a gate invocation (`trigger` in its output and message).
@@ -67,6 +74,8 @@ pub enum Trigger {
     StagingExecution,
     /// The re-check schedule.
     ScheduledRecheck,
+    /// An operator's request (`patchpilot gate ...`).
+    Operator,
 }
 
 impl std::fmt::Display for Trigger {
@@ -74,6 +83,7 @@ impl std::fmt::Display for Trigger {
         f.write_str(match self {
             Self::StagingExecution => "staging_execution",
             Self::ScheduledRecheck => "scheduled_recheck",
+            Self::Operator => "operator",
         })
     }
 }
@@ -109,13 +119,19 @@ pub struct GateReport {
     pub dry_run: bool,
     /// When the decision was made.
     pub decided_at: DateTime<Utc>,
+    /// The operator's approval this decision stands on (approve, and re-checks of approved decisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// The operator's hold that kept (or, on release, had kept) production closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 /// The gate: judges staging and acts on production.
 pub struct Gate {
-    clients: Clients,
-    config: GateConfig,
-    store: Store,
+    pub(crate) clients: Clients,
+    pub(crate) config: GateConfig,
+    pub(crate) store: Store,
 }
 
 impl Gate {
@@ -133,7 +149,12 @@ impl Gate {
         }
     }
 
-    fn report(&self, outcome: GateOutcome, trigger: Trigger, reason: Option<String>) -> GateReport {
+    pub(crate) fn report(
+        &self,
+        outcome: GateOutcome,
+        trigger: Trigger,
+        reason: Option<String>,
+    ) -> GateReport {
         GateReport {
             outcome,
             reason,
@@ -149,6 +170,8 @@ impl Gate {
             not_pinned: Vec::new(),
             dry_run: self.config.common.dry_run,
             decided_at: Utc::now(),
+            approval: None,
+            hold: None,
         }
     }
 }
@@ -164,6 +187,13 @@ impl Handler for Gate {
     /// the margin is left for acting and recording; otherwise nothing changes and the invocation
     /// ends in a retryable error.
     async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
+        if let Some(request) = payload.get(operator::REQUEST_KEY) {
+            let request = operator::parse(request)?;
+            let report = self.operate(request).await?;
+            self.emit_state(&report);
+            patchpilot_shared::logging::report("gate", &report);
+            return Ok(report);
+        }
         let report = match Event::parse(payload)? {
             Event::WindowExecution(meta, detail) => {
                 if detail.window_id != self.config.staging_window_id {
@@ -192,6 +222,15 @@ impl Handler for Gate {
                 other.meta().detail_type
             ))),
         };
+        self.emit_state(&report);
+        patchpilot_shared::logging::report("gate", &report);
+        Ok(report)
+    }
+}
+
+impl Gate {
+    /// The gate's state as a metric, whenever an invocation set it.
+    fn emit_state(&self, report: &GateReport) {
         if let Some(open) = report.open {
             patchpilot_shared::metrics::emit_with(
                 FUNCTION,
@@ -199,8 +238,6 @@ impl Handler for Gate {
                 &[(GATE_METRIC, if open { 1.0 } else { 0.0 })],
             );
         }
-        patchpilot_shared::logging::report("gate", &report);
-        Ok(report)
     }
 }
 
@@ -278,9 +315,11 @@ impl Gate {
             }
         }
         let facts = self.facts_within(execution.clone(), budget).await?;
-        let decision = decide(&facts, &self.config.policy);
+        let hold = self.store.hold(&self.config.staging_window_id).await?;
+        let decision = operator::under_hold(decide(&facts, &self.config.policy), hold.as_ref());
         let mut report = self.report(GateOutcome::Decided, Trigger::StagingExecution, None);
         report.execution = Some(execution.clone());
+        report.hold = hold;
         self.act(&mut report, decision, true).await?;
         if !self.config.common.dry_run {
             self.notify(&report).await?;
@@ -317,6 +356,20 @@ impl Gate {
             status: WindowExecutionStatus::from(latest.status.as_str()),
             start: latest.start,
         };
+        if let Some(hold) = self.store.hold(&self.config.staging_window_id).await? {
+            let mut report = self.report(
+                GateOutcome::Ignored,
+                Trigger::ScheduledRecheck,
+                Some(format!(
+                    "production is {}; the re-check resumes after release",
+                    hold.describe()
+                )),
+            );
+            report.execution = Some(execution);
+            report.open = Some(false);
+            report.hold = Some(hold);
+            return Ok(report);
+        }
         if !latest.open {
             let mut report = self.report(
                 GateOutcome::Ignored,
@@ -334,6 +387,27 @@ impl Gate {
         let decision = decide(&facts, &self.config.policy);
         let mut report = self.report(GateOutcome::Rechecked, Trigger::ScheduledRecheck, None);
         report.execution = Some(execution.clone());
+        report.approval = self.approval_of(&execution.id).await?;
+        if let Some(approval) = &report.approval
+            && !decision.open
+        {
+            let new = approval.approved_over.new_failures(&decision);
+            if new.is_empty() {
+                report.open = Some(true);
+                report.checks = decision.checks;
+                report.failed_instances = decision.failed_instances;
+                report.actions.push(format!(
+                    "none: approved by {} over these failures, and nothing new failed; production stays enabled",
+                    approval.by.arn
+                ));
+                return Ok(report);
+            }
+            report.reason = Some(format!(
+                "new since the approval by {}: {}",
+                approval.by.arn,
+                new.join("; ")
+            ));
+        }
         if decision.open {
             report.open = Some(true);
             report.checks = decision.checks;
@@ -359,7 +433,7 @@ impl Gate {
     }
 
     /// Pins (when opening with production baselines configured) and sets the production window.
-    async fn act(
+    pub(crate) async fn act(
         &self,
         report: &mut GateReport,
         decision: Decision,
@@ -573,7 +647,7 @@ impl Gate {
             .map_err(|err| FunctionError::aws("ssm:UpdatePatchBaseline", err))
     }
 
-    async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
+    pub(crate) async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
         let message = notify::message(report, &self.config.staging_patch_group);
         let mut publish = self
             .clients

@@ -8,7 +8,9 @@ pub mod decide;
 pub mod gather;
 pub mod handler;
 pub mod notify;
+pub mod operator;
 pub mod pin;
+mod requests;
 pub mod store;
 
 pub use handler::{Clients, Gate, GateOutcome, GateReport, Trigger};
@@ -49,6 +51,7 @@ mod output_contract {
             NoPendingReboot,
             HealthAlarmsOk,
             ProductionPinned,
+            OperatorHold,
         ];
         let spelled = [
             "execution_succeeded",
@@ -59,6 +62,7 @@ mod output_contract {
             "no_pending_reboot",
             "health_alarms_ok",
             "production_pinned",
+            "operator_hold",
         ];
         assert_eq!(checks.map(|c| json!(c)), spelled.map(|s| json!(s)));
         assert_eq!(checks.map(CheckName::as_str), spelled);

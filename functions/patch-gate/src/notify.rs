@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::handler::GateReport;
+use crate::handler::{GateOutcome, GateReport};
 use crate::pin::Pinned;
 use patchpilot_shared::aws::sns::{envelope, subject};
 
@@ -47,19 +47,32 @@ pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
 }
 
 fn gate_subject(report: &GateReport, open: bool) -> String {
+    let window = &report.production_window_id;
     let failed = report.checks.iter().filter(|c| !c.passed).count();
-    subject(&if open {
-        format!(
-            "Patch gate OPEN: {} enabled after staging passed",
-            report.production_window_id
-        )
-    } else {
-        format!(
-            "Patch gate CLOSED: {} disabled, {failed} staging check{} failed",
-            report.production_window_id,
-            if failed == 1 { "" } else { "s" }
-        )
-    })
+    let text = match (report.outcome, &report.approval, &report.hold) {
+        (GateOutcome::Approved, Some(approval), _) => format!(
+            "Patch gate OPEN by approval: {window} enabled over {failed} failed check{} ({})",
+            plural(failed),
+            approval.by.arn
+        ),
+        (GateOutcome::Held, _, Some(hold)) => {
+            format!("Patch gate HELD: {window} disabled by {}", hold.by.arn)
+        }
+        (GateOutcome::Released, _, _) => format!(
+            "Patch gate hold released: {window} {}",
+            if open { "enabled" } else { "stays disabled" }
+        ),
+        _ if open => format!("Patch gate OPEN: {window} enabled after staging passed"),
+        _ => format!(
+            "Patch gate CLOSED: {window} disabled, {failed} staging check{} failed",
+            plural(failed)
+        ),
+    };
+    subject(&text)
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 /// The text e-mail and SMS subscribers read.
@@ -90,6 +103,27 @@ impl fmt::Display for GateText<'_> {
         }
         writeln!(f, "Staging group:      {}", self.staging_patch_group)?;
         writeln!(f, "Production window:  {}", report.production_window_id)?;
+        if let Some(approval) = &report.approval {
+            writeln!(
+                f,
+                "Approved by:        {} at {}: {}",
+                approval.by.arn,
+                approval.at.format("%Y-%m-%d %H:%M UTC"),
+                approval.reason
+            )?;
+        }
+        if let Some(hold) = &report.hold {
+            writeln!(
+                f,
+                "Hold:               {} since {}: {}",
+                hold.by.arn,
+                hold.since.format("%Y-%m-%d %H:%M UTC"),
+                hold.reason
+            )?;
+        }
+        if let Some(reason) = &report.reason {
+            writeln!(f, "Note:               {reason}")?;
+        }
         writeln!(f)?;
         writeln!(f, "Checks:")?;
         for check in &report.checks {

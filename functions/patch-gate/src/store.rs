@@ -2,13 +2,18 @@
 //! - `gate#<staging execution id>`: the decision, written once (conditional put), for audit and to make
 //!   a duplicate or late event repeat nothing;
 //! - `gate-recheck#<staging execution id>#<time>`: a re-check that closed the gate;
-//! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored.
+//! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored;
+//! - `gate-hold#<staging window id>`: an operator's hold, while it lasts (no expiry);
+//! - `gate-operator#<staging window id>#<time>`: each operator request carried out (approve, hold,
+//!   release), with who asked and why.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::dynamodb::{Item, Table, is_condition_failure, n, s};
 use serde_json::Value;
+
+use crate::operator::Hold;
 
 /// The newest decided staging execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,26 +153,151 @@ impl Store {
             .send()
             .await
             .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))?;
+        self.set_latest_open(window_id, execution_id, false).await
+    }
+}
+
+impl Store {
+    /// The hold on `window_id`'s production, if one is in place.
+    pub async fn hold(&self, window_id: &str) -> Result<Option<Hold>, FunctionError> {
+        let record = self
+            .get(&format!("gate-hold#{window_id}"))
+            .await?
+            .and_then(|item| item.get("record").and_then(|r| r.as_s().ok()).cloned());
+        record
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|err| {
+                    FunctionError::Invariant(format!("the stored hold does not parse: {err}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Places a hold. `false` when one is already in place (nothing is overwritten).
+    pub async fn put_hold(&self, window_id: &str, hold: &Hold) -> Result<bool, FunctionError> {
+        let record = serde_json::to_string(hold)
+            .map_err(|err| FunctionError::Invariant(format!("hold record: {err}")))?;
+        let put = self
+            .table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .item("pk", s(format!("gate-hold#{window_id}")))
+            .item("kind", s("gate_hold"))
+            .item("record", s(record))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(FunctionError::aws("dynamodb:PutItem", err)),
+        }
+    }
+
+    /// Removes the hold. `false` when there was none.
+    pub async fn delete_hold(&self, window_id: &str) -> Result<bool, FunctionError> {
+        let delete = self
+            .table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .key("pk", s(format!("gate-hold#{window_id}")))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match delete {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(FunctionError::aws("dynamodb:DeleteItem", err)),
+        }
+    }
+
+    /// Records an approval on the closed decision of `execution_id` (now open, with the approval in
+    /// its record) and moves the latest pointer to open. `false` when the decision is gone or
+    /// already open (another approval came first).
+    pub async fn save_approval(
+        &self,
+        window_id: &str,
+        execution_id: &str,
+        record: &Value,
+    ) -> Result<bool, FunctionError> {
+        let update = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .key("pk", s(format!("gate#{execution_id}")))
+            .update_expression("SET #open = :open, #record = :record")
+            .condition_expression("attribute_exists(pk) AND #open = :closed")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":open", AttributeValue::Bool(true))
+            .expression_attribute_values(":closed", AttributeValue::Bool(false))
+            .expression_attribute_values(":record", s(record.to_string()))
+            .send()
+            .await;
+        match update {
+            Ok(_) => {}
+            Err(err) if is_condition_failure(&err) => return Ok(false),
+            Err(err) => return Err(FunctionError::aws("dynamodb:UpdateItem", err)),
+        }
+        self.set_latest_open(window_id, execution_id, true).await?;
+        Ok(true)
+    }
+
+    /// Sets the latest pointer's `open`, if it still names `execution_id`.
+    async fn set_latest_open(
+        &self,
+        window_id: &str,
+        execution_id: &str,
+        open: bool,
+    ) -> Result<(), FunctionError> {
         self.table
             .client()
             .update_item()
             .table_name(self.table.name())
             .key("pk", s(format!("gate-latest#{window_id}")))
-            .update_expression("SET #open = :closed")
+            .update_expression("SET #open = :open")
             .condition_expression("execution_id = :execution")
             .expression_attribute_names("#open", "open")
-            .expression_attribute_values(":closed", AttributeValue::Bool(false))
+            .expression_attribute_values(":open", AttributeValue::Bool(open))
             .expression_attribute_values(":execution", s(execution_id))
             .send()
             .await
             .map(|_| ())
             .or_else(|err| {
                 if is_condition_failure(&err) {
+                    // A newer execution was decided meanwhile: the pointer is its.
                     Ok(())
                 } else {
                     Err(FunctionError::aws("dynamodb:UpdateItem", err))
                 }
             })
+    }
+
+    /// Records an operator request that was carried out (the audit trail of approvals and holds).
+    pub async fn save_operator_action(
+        &self,
+        window_id: &str,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .item(
+                "pk",
+                s(format!("gate-operator#{window_id}#{}", now.to_rfc3339())),
+            )
+            .item("kind", s("gate_operator"))
+            .item("record", s(record.to_string()))
+            .item("expires_at", self.table.expires_at(now))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
     }
 }
 
@@ -177,6 +307,7 @@ impl Store {
 mod mocked {
     use super::*;
     use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
     use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
@@ -317,5 +448,121 @@ mod mocked {
         let store = store(&[&full, &partial]);
         assert_eq!(store.latest("mw-s").await.unwrap(), Some(latest()));
         assert_eq!(store.latest("mw-s").await.unwrap(), None);
+    }
+
+    fn hold() -> Hold {
+        Hold {
+            by: crate::operator::Operator {
+                arn: "arn:aws:iam::111122223333:user/ana".into(),
+                account: None,
+                user_id: None,
+            },
+            reason: "change freeze".into(),
+            since: at(5),
+        }
+    }
+
+    fn refused_update() -> Rule {
+        mock!(Client::update_item).then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        })
+    }
+
+    #[tokio::test]
+    async fn a_hold_is_placed_once_reads_back_and_is_released_once() {
+        let place = mock!(Client::put_item)
+            .match_requests(|req| {
+                req.item().unwrap()["pk"] == AttributeValue::S("gate-hold#mw-s".into())
+                    && req.condition_expression() == Some("attribute_not_exists(pk)")
+                    // A hold lasts until released: it carries no expiry.
+                    && !req.item().unwrap().contains_key("expires_at")
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let stored = serde_json::to_string(&hold()).unwrap();
+        let read = mock!(Client::get_item)
+            .match_requests(|req| {
+                req.key().unwrap()["pk"] == AttributeValue::S("gate-hold#mw-s".into())
+            })
+            .then_output(move || {
+                GetItemOutput::builder()
+                    .item("record", AttributeValue::S(stored.clone()))
+                    .build()
+            });
+        let release = mock!(Client::delete_item)
+            .match_requests(|req| req.condition_expression() == Some("attribute_exists(pk)"))
+            .then_output(|| DeleteItemOutput::builder().build());
+        let gone = mock!(Client::delete_item).then_error(|| {
+            DeleteItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        let store = store(&[&place, &refused_put(), &read, &release, &gone]);
+        assert!(store.put_hold("mw-s", &hold()).await.unwrap());
+        assert!(
+            !store.put_hold("mw-s", &hold()).await.unwrap(),
+            "a second hold is refused"
+        );
+        assert_eq!(store.hold("mw-s").await.unwrap(), Some(hold()));
+        assert!(store.delete_hold("mw-s").await.unwrap());
+        assert!(
+            !store.delete_hold("mw-s").await.unwrap(),
+            "nothing left to release"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approval_opens_a_closed_decision_once_and_moves_the_pointer() {
+        let open = mock!(Client::update_item)
+            .match_requests(|req| {
+                req.key().unwrap()["pk"] == AttributeValue::S("gate#e-2".into())
+                    && req.condition_expression()
+                        == Some("attribute_exists(pk) AND #open = :closed")
+                    && req.expression_attribute_values().unwrap()[":record"]
+                        == AttributeValue::S(json!({"approval": 1}).to_string())
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let pointer = mock!(Client::update_item)
+            .match_requests(|req| {
+                req.key().unwrap()["pk"] == AttributeValue::S("gate-latest#mw-s".into())
+                    && req.expression_attribute_values().unwrap()[":open"]
+                        == AttributeValue::Bool(true)
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let store = store(&[&open, &pointer, &refused_update()]);
+        assert!(
+            store
+                .save_approval("mw-s", "e-2", &json!({"approval": 1}))
+                .await
+                .unwrap()
+        );
+        assert_eq!((open.num_calls(), pointer.num_calls()), (1, 1));
+        // Already open (another approval first): refused, the pointer untouched.
+        assert!(
+            !store
+                .save_approval("mw-s", "e-2", &json!({}))
+                .await
+                .unwrap()
+        );
+        assert_eq!(pointer.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn operator_actions_are_kept_for_audit_with_an_expiry() {
+        let audit = mock!(Client::put_item)
+            .match_requests(|req| {
+                let item = req.item().unwrap();
+                item["pk"]
+                    == AttributeValue::S(format!("gate-operator#mw-s#{}", at(6).to_rfc3339()))
+                    && item["kind"] == AttributeValue::S("gate_operator".into())
+                    && item.contains_key("expires_at")
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        store(&[&audit])
+            .save_operator_action("mw-s", &json!({"outcome": "held"}), at(6))
+            .await
+            .unwrap();
+        assert_eq!(audit.num_calls(), 1);
     }
 }
