@@ -651,3 +651,186 @@ async fn a_gate_out_of_time_changes_nothing_and_is_retried() {
     );
     assert_eq!(report.open, Some(true));
 }
+
+fn operator_request(action: &str, execution_id: Option<&str>, reason: Option<&str>) -> Value {
+    json!({"operator_request": {
+        "action": action,
+        "execution_id": execution_id,
+        "reason": reason,
+        "operator": {"arn": "arn:aws:iam::111122223333:user/ana", "account": "111122223333"},
+    }})
+}
+
+fn scheduled_recheck() -> Value {
+    serde_json::from_str(include_str!(
+        "../../../events/patch-gate/scheduled-recheck.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_opens_and_pins_and_the_recheck_closes_only_on_new_failures() {
+    let fixture = fixture().await;
+    let gate = fixture.gate(&[]);
+    let event = fixture.run_staging(&[("i-00a00000000000002", "Failed")], start());
+    let closed = gate.handle(event).await.unwrap();
+    assert_eq!(closed.open, Some(false));
+    let execution_id = closed.execution.unwrap().id;
+    // Refusals change nothing and say what is wrong.
+    for (request, says) in [
+        (
+            operator_request("approve", Some("e-nope"), Some("r")),
+            "no decision is recorded for staging execution e-nope",
+        ),
+        (
+            operator_request("release", None, None),
+            "production is not held",
+        ),
+        (
+            operator_request("approve", Some(&execution_id), None),
+            "approve needs a reason",
+        ),
+    ] {
+        let err = gate.handle(request).await.unwrap_err();
+        assert_eq!(err.error_type(), "Permanent.Refused");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(!fixture.production_enabled().await);
+
+    let approved = gate
+        .handle(operator_request(
+            "approve",
+            Some(&execution_id),
+            Some("i-…02 is a known-flaky canary"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.outcome, approved.open),
+        (GateOutcome::Approved, Some(true))
+    );
+    assert!(fixture.production_enabled().await);
+    let approval = approved.approval.clone().unwrap();
+    assert_eq!(approval.by.arn, "arn:aws:iam::111122223333:user/ana");
+    assert_eq!(
+        approval.approved_over.failed_instances,
+        ["i-00a00000000000002"]
+    );
+    // Pinned exactly as an automatic open pins: a fixed cutoff instead of staging's relative rule.
+    let cutoffs = fixture.production_cutoffs().await;
+    assert!(
+        cutoffs[0].1.is_some() && cutoffs[0].0.is_none(),
+        "{cutoffs:?}"
+    );
+    let again = gate
+        .handle(operator_request(
+            "approve",
+            Some(&execution_id),
+            Some("again"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already open"), "{again}");
+
+    // The same failures at the re-check: the approval holds.
+    let recheck = gate.handle(scheduled_recheck()).await.unwrap();
+    assert_eq!(
+        (recheck.outcome, recheck.open),
+        (GateOutcome::Rechecked, Some(true))
+    );
+    assert!(recheck.approval.is_some());
+    assert!(fixture.production_enabled().await);
+    // A new failure: closed again, saying what is new.
+    {
+        let mut state = fixture.sim.sim.app.state.write().unwrap();
+        state
+            .instances
+            .get_mut("i-00a00000000000003")
+            .unwrap()
+            .counts
+            .installed_pending_reboot = 1;
+    }
+    let recheck = gate.handle(scheduled_recheck()).await.unwrap();
+    assert_eq!(recheck.open, Some(false));
+    assert!(recheck.reason.unwrap().contains("no_pending_reboot"));
+    assert!(!fixture.production_enabled().await);
+    let subjects: Vec<String> = fixture
+        .messages(3)
+        .await
+        .iter()
+        .map(|m| m["Subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        subjects[1].starts_with("Patch gate OPEN by approval"),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_keeps_production_closed_until_released() {
+    let fixture = fixture().await;
+    let gate = fixture.gate(&[]);
+    fixture.set_production(true).await;
+    let held = gate
+        .handle(operator_request(
+            "hold",
+            None,
+            Some("change freeze until Monday"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((held.outcome, held.open), (GateOutcome::Held, Some(false)));
+    assert!(!fixture.production_enabled().await);
+    let twice = gate
+        .handle(operator_request("hold", None, Some("again")))
+        .await
+        .unwrap_err();
+    assert!(
+        twice
+            .to_string()
+            .contains("already held by arn:aws:iam::111122223333:user/ana"),
+        "{twice}"
+    );
+    // A clean staging run under the hold: decided, recorded, and closed by the hold.
+    let event = fixture.run_staging(&[], start());
+    let decided = gate.handle(event).await.unwrap();
+    assert_eq!(decided.open, Some(false));
+    let hold_check = decided
+        .checks
+        .iter()
+        .find(|c| c.name == CheckName::OperatorHold)
+        .unwrap();
+    assert!(hold_check.detail.contains("change freeze until Monday"));
+    assert!(!fixture.production_enabled().await);
+    let refused = gate
+        .handle(operator_request(
+            "approve",
+            Some(&decided.execution.unwrap().id),
+            Some("r"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("release the hold before approving"),
+        "{refused}"
+    );
+    let recheck = gate.handle(scheduled_recheck()).await.unwrap();
+    assert_eq!(recheck.outcome, GateOutcome::Ignored);
+    assert!(recheck.hold.is_some());
+
+    let released = gate
+        .handle(operator_request("release", None, Some("freeze over")))
+        .await
+        .unwrap();
+    assert_eq!(released.outcome, GateOutcome::Released);
+    // The latest decision was closed (by the hold): production stays disabled until approved.
+    assert_eq!(released.open, Some(false));
+    assert!(!fixture.production_enabled().await);
+    assert!(
+        gate.handle(operator_request("release", None, None))
+            .await
+            .is_err()
+    );
+}
