@@ -1,0 +1,440 @@
+//! `patchpilot doctor`: a deployment checked against what the functions need, each finding with
+//! its fix. Exit status 1 when anything fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use patch_gate::pin::NO_APPROVAL_DATES;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::clients::Clients;
+use crate::error::CliError;
+use crate::output::{Output, Style, age, with_progress};
+use crate::settings::Settings;
+use crate::{status, tag};
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// As the functions need it.
+    Pass,
+    /// Not as the functions need it: see the fix.
+    Fail,
+    /// Not checked (a setting is missing).
+    Skip,
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Which check.
+    pub check: &'static str,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it (for a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn pass(check: &'static str, detail: impl Into<String>) -> Finding {
+    Finding {
+        check,
+        verdict: Verdict::Pass,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding {
+        check,
+        verdict: Verdict::Fail,
+        detail: detail.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+fn skip(check: &'static str, missing: &str) -> Finding {
+    Finding {
+        check,
+        verdict: Verdict::Skip,
+        detail: format!("not checked: {missing} is not set"),
+        fix: None,
+    }
+}
+
+/// A call's failure as a failed check (doctor reports what it cannot read, and goes on).
+fn unreadable(check: &'static str, err: CliError) -> Finding {
+    fail(
+        check,
+        format!("could not read: {err}"),
+        "check the caller's permissions and the setting's value",
+    )
+}
+
+async fn windows(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "windows";
+    let (Some(staging), Some(production)) = (&settings.staging_window, &settings.production_window)
+    else {
+        return skip(CHECK, "--staging-window or --production-window");
+    };
+    if staging == production {
+        return fail(
+            CHECK,
+            format!("staging and production are the same window {staging}"),
+            "deploy with StagingWindowId and ProductionWindowId set to two different windows",
+        );
+    }
+    for window in [staging, production] {
+        if let Err(err) = status::window_enabled(clients, window).await {
+            return fail(
+                CHECK,
+                format!("window {window} cannot be read: {err}"),
+                format!(
+                    "create it, or deploy with the id of an existing window (aws ssm describe-maintenance-windows); {window} is configured"
+                ),
+            );
+        }
+    }
+    pass(
+        CHECK,
+        format!("staging {staging} and production {production} exist"),
+    )
+}
+
+async fn staging_targets(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "staging_targets_group";
+    let (Some(window), Some(group)) = (&settings.staging_window, &settings.staging_group) else {
+        return skip(CHECK, "--staging-window or --staging-group");
+    };
+    let targets = match clients
+        .ssm
+        .describe_maintenance_window_targets()
+        .window_id(window)
+        .send()
+        .await
+    {
+        Ok(targets) => targets,
+        Err(err) => {
+            return unreadable(
+                CHECK,
+                CliError::sdk("ssm:DescribeMaintenanceWindowTargets", err),
+            );
+        }
+    };
+    let keys = patchpilot_shared::PATCH_GROUP_TAG_KEYS.map(|key| format!("tag:{key}"));
+    let targeted = targets.targets().iter().any(|target| {
+        target.targets().iter().any(|t| {
+            t.key().is_some_and(|k| keys.iter().any(|key| key == k))
+                && t.values().iter().any(|v| v == group)
+        })
+    });
+    if targeted {
+        pass(CHECK, format!("{window} targets patch group {group}"))
+    } else {
+        fail(
+            CHECK,
+            format!(
+                "{window} has no target for patch group {group}: the gate would judge instances the window never patched"
+            ),
+            format!(
+                "aws ssm register-target-with-maintenance-window --window-id {window} --resource-type INSTANCE --targets \"Key=tag:Patch Group,Values={group}\""
+            ),
+        )
+    }
+}
+
+/// A production baseline as read: its operating system and the patch groups it is registered for.
+struct BaselineRead {
+    id: String,
+    read: Result<(String, Vec<String>), CliError>,
+}
+
+/// Each production baseline, or why it cannot be read.
+async fn production_baselines(clients: &Clients, settings: &Settings) -> Vec<BaselineRead> {
+    let mut baselines = Vec::new();
+    for id in settings.production_baseline_ids() {
+        let read = clients
+            .ssm
+            .get_patch_baseline()
+            .baseline_id(&id)
+            .send()
+            .await
+            .map(|b| {
+                (
+                    b.operating_system()
+                        .map(|os| os.as_str().to_owned())
+                        .unwrap_or_default(),
+                    b.patch_groups().to_vec(),
+                )
+            })
+            .map_err(|err| CliError::sdk("ssm:GetPatchBaseline", err));
+        baselines.push(BaselineRead { id, read });
+    }
+    baselines
+}
+
+fn baselines_pinnable(baselines: &[BaselineRead]) -> Finding {
+    const CHECK: &str = "production_baselines_pinnable";
+    if baselines.is_empty() {
+        return pass(
+            CHECK,
+            "no production baseline is pinned (PRODUCTION_BASELINES is empty)",
+        );
+    }
+    let mut problems = Vec::new();
+    for BaselineRead { id, read } in baselines {
+        match read {
+            Err(err) => problems.push(format!("{id} cannot be read ({err})")),
+            Ok((os, _)) if NO_APPROVAL_DATES.contains(&os.as_str()) => problems.push(format!(
+                "{id} is {os}, whose baselines take no approval dates, so it cannot be pinned"
+            )),
+            Ok(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            CHECK,
+            format!(
+                "{} production baseline(s) exist and can be pinned",
+                baselines.len()
+            ),
+        )
+    } else {
+        fail(
+            CHECK,
+            problems.join("; "),
+            "deploy with ProductionBaselineIds naming existing, non-Ubuntu/Debian baselines (Ubuntu and Debian production needs its own approval process)",
+        )
+    }
+}
+
+async fn baselines_registered(
+    clients: &Clients,
+    settings: &Settings,
+    baselines: &[BaselineRead],
+) -> Finding {
+    const CHECK: &str = "baselines_registered";
+    let Some(group) = &settings.staging_group else {
+        return skip(CHECK, "--staging-group");
+    };
+    let mut registered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut pages = clients.ssm.describe_patch_groups().into_paginator().send();
+    loop {
+        match pages.try_next().await {
+            Ok(Some(page)) => {
+                for mapping in page.mappings() {
+                    let os = mapping
+                        .baseline_identity()
+                        .and_then(|b| b.operating_system())
+                        .map(|os| os.as_str().to_owned())
+                        .unwrap_or_default();
+                    registered
+                        .entry(mapping.patch_group().unwrap_or_default().to_owned())
+                        .or_default()
+                        .insert(os);
+                }
+            }
+            Ok(None) => break,
+            Err(err) => return unreadable(CHECK, CliError::sdk("ssm:DescribePatchGroups", err)),
+        }
+    }
+    let staging_os = registered.get(group).cloned().unwrap_or_default();
+    let mut problems = Vec::new();
+    if staging_os.is_empty() {
+        problems.push(format!("patch group {group} has no baseline registered"));
+    }
+    for BaselineRead { id, read } in baselines {
+        let Ok((os, groups)) = read else { continue };
+        if !staging_os.contains(os) {
+            problems.push(format!(
+                "staging group {group} has no {os} baseline to pin {id} to"
+            ));
+        }
+        if groups.is_empty() {
+            problems.push(format!(
+                "production baseline {id} is registered for no patch group"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            CHECK,
+            format!(
+                "staging group {group} has baselines for {}",
+                staging_os.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    } else {
+        fail(
+            CHECK,
+            problems.join("; "),
+            "aws ssm register-patch-baseline-for-patch-group --baseline-id <pb-...> --patch-group <group> (one baseline per group and operating system)",
+        )
+    }
+}
+
+async fn rules_enabled(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "rules_enabled";
+    let Some(prefix) = &settings.rule_prefix else {
+        return skip(CHECK, "--rule-prefix (or --stack)");
+    };
+    let listed = clients.events.list_rules().name_prefix(prefix).send().await;
+    let rules = match listed {
+        Ok(listed) => listed.rules().to_vec(),
+        Err(err) => return unreadable(CHECK, CliError::sdk("events:ListRules", err)),
+    };
+    if rules.is_empty() {
+        return fail(
+            CHECK,
+            format!("no EventBridge rule is named {prefix}*: nothing triggers the functions"),
+            "deploy the stack (sam deploy), or pass the stack's rule prefix with --rule-prefix",
+        );
+    }
+    let disabled: Vec<String> = rules
+        .iter()
+        .filter(|rule| rule.state().map(|s| s.as_str()) != Some("ENABLED"))
+        .filter_map(|rule| rule.name().map(str::to_owned))
+        .collect();
+    if disabled.is_empty() {
+        pass(
+            CHECK,
+            format!("{} rule(s) named {prefix}* are enabled", rules.len()),
+        )
+    } else {
+        fail(
+            CHECK,
+            format!("disabled: {}", disabled.join(", ")),
+            format!("aws events enable-rule --name {}", disabled[0]),
+        )
+    }
+}
+
+async fn snapshot_recent(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "snapshot_recent";
+    let limit = chrono::Duration::minutes(2 * i64::from(settings.snapshot_minutes));
+    match status::last_snapshot(clients, &settings.namespace).await {
+        Err(err) => unreadable(CHECK, err),
+        Ok((Some(fleet), _)) if fleet.latest().is_some() => {
+            let (at, _) = fleet.latest().unwrap_or((Utc::now(), 0.0));
+            let late = Utc::now() - at;
+            if late <= limit {
+                pass(CHECK, format!("the last snapshot is {} old", age(late)))
+            } else {
+                fail(
+                    CHECK,
+                    format!(
+                        "the last snapshot is {} old (more than twice the {}-minute interval)",
+                        age(late),
+                        settings.snapshot_minutes
+                    ),
+                    "check compliance-snapshot's errors (its log group, the failure queue) and that its schedule rule is enabled",
+                )
+            }
+        }
+        Ok(_) => fail(
+            CHECK,
+            format!(
+                "no snapshot in namespace {} in the last 7 days",
+                settings.namespace
+            ),
+            "check that compliance-snapshot runs (its schedule rule, its log group) and that --namespace matches MetricNamespace",
+        ),
+    }
+}
+
+async fn failure_queue_empty(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "failure_queue_empty";
+    let Some(queue) = &settings.failure_queue_url else {
+        return skip(CHECK, "--failure-queue-url");
+    };
+    match status::queue_depth(clients, queue).await {
+        Err(err) => unreadable(CHECK, err),
+        Ok(0) => pass(CHECK, "no event is waiting"),
+        Ok(depth) => fail(
+            CHECK,
+            format!("{depth} event(s) the functions could not handle are waiting"),
+            format!(
+                "read them (aws sqs receive-message --queue-url {queue} --attribute-names All), fix the cause, then redrive or delete them"
+            ),
+        ),
+    }
+}
+
+async fn tag_rules_parse(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "tag_rules_parse";
+    match tag::rules_text(clients, settings, None).await {
+        Err(err) => unreadable(CHECK, err),
+        Ok(None) => skip(CHECK, "--tag-rules or --tag-rules-parameter"),
+        Ok(Some((source, rules))) => match tag::policy(settings, &source, &rules) {
+            Ok(policy) => pass(
+                CHECK,
+                format!("{} rule(s) from {source} parse", policy.rules.len()),
+            ),
+            Err(err) => fail(
+                CHECK,
+                err.to_string(),
+                "fix the rules (see the README's rule reference); `patchpilot tag preview --rules-file F` tries a file first",
+            ),
+        },
+    }
+}
+
+/// Every check, in order.
+pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
+    let baselines = production_baselines(clients, settings).await;
+    let (windows, targets, registered, rules, snapshot, queue, tag_rules) = tokio::join!(
+        windows(clients, settings),
+        staging_targets(clients, settings),
+        baselines_registered(clients, settings, &baselines),
+        rules_enabled(clients, settings),
+        snapshot_recent(clients, settings),
+        failure_queue_empty(clients, settings),
+        tag_rules_parse(clients, settings),
+    );
+    vec![
+        windows,
+        targets,
+        registered,
+        baselines_pinnable(&baselines),
+        rules,
+        snapshot,
+        queue,
+        tag_rules,
+    ]
+}
+
+/// Runs `doctor`.
+pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result<Output, CliError> {
+    let findings = with_progress("the deployment", findings(clients, settings)).await;
+    let failed = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fail)
+        .count();
+    let mut text = String::new();
+    for finding in &findings {
+        let mark = match finding.verdict {
+            Verdict::Pass => style.good("ok  "),
+            Verdict::Fail => style.bad("FAIL"),
+            Verdict::Skip => style.warn("skip"),
+        };
+        text.push_str(&format!("{mark} {}: {}\n", finding.check, finding.detail));
+        if let Some(fix) = &finding.fix {
+            text.push_str(&format!("     fix: {fix}\n"));
+        }
+    }
+    text.push_str(&if failed == 0 {
+        style.good("\nNo finding.\n")
+    } else {
+        style.bad(&format!("\n{failed} finding(s).\n"))
+    });
+    Ok(Output {
+        text,
+        json: json!({"findings": findings, "failed": failed}),
+        findings: failed > 0,
+    })
+}
