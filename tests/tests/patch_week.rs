@@ -1,35 +1,8 @@
 //! The main job on a small fleet, in CI: the patch week through EventBridge rules from template.yaml
 //! and the four functions' binaries under the Lambda Runtime API. Every step's evidence must be there.
 
-use std::path::PathBuf;
-
 use patch_week::{Options, play};
-use patchpilot_test_support::workspace_root;
-
-/// The functions' debug binaries (cargo test builds them for their own integration tests; built here
-/// if this test runs alone).
-fn binaries() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let dir = target.join("debug");
-    let names = [
-        "patch-group-tagger",
-        "install-alerts",
-        "compliance-snapshot",
-        "patch-gate",
-    ];
-    if names.iter().any(|name| !dir.join(name).exists()) {
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["build", "--bins"])
-            .args(names.iter().flat_map(|name| ["-p", name]))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the functions failed");
-    }
-    dir
-}
+use patchpilot_test_support::debug_binaries;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
@@ -37,7 +10,12 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         fleet: 30,
         seed: 3,
         failures: 12,
-        bin_dir: binaries(),
+        bin_dir: debug_binaries(&[
+            "patch-group-tagger",
+            "install-alerts",
+            "compliance-snapshot",
+            "patch-gate",
+        ]),
         storm_threshold: 10,
         verbose: true,
         keep: false,

@@ -66,6 +66,10 @@ fn every_operation_answers_in_its_documented_output_shape() {
         ),
         ("DescribeMaintenanceWindows", json!({})),
         (
+            "DescribeMaintenanceWindowTargets",
+            json!({"WindowId": STAGING_WINDOW}),
+        ),
+        (
             "DescribeMaintenanceWindowExecutions",
             json!({"WindowId": STAGING_WINDOW}),
         ),

@@ -12,6 +12,7 @@
 
 pub mod calls;
 pub mod iam;
+pub mod lambda_api;
 pub mod lambda_host;
 pub mod recorder;
 pub mod resources;
@@ -170,7 +171,7 @@ impl LocalAws {
             &["-m", "localstack.runtime.main"],
             &[
                 ("GATEWAY_LISTEN", format!("127.0.0.1:{localstack_port}")),
-                ("SERVICES", "ec2,sns,sqs,cloudwatch,events".to_owned()),
+                ("SERVICES", "ec2,sns,sqs,cloudwatch,events,sts,cloudformation".to_owned()),
                 ("LOCALSTACK_VOLUME_DIR", volume.display().to_string()),
                 // LocalStack keeps its state (CloudWatch's metrics database among it) under
                 // $TMPDIR/localstack and clears it on shutdown: each instance gets its own, so two
@@ -242,8 +243,7 @@ impl LocalAws {
     /// SDK configuration aimed at LocalStack in an account of its own (LocalStack takes a 12-digit
     /// access key as the account id), so a test sees only the resources it made.
     pub async fn isolated_sdk_config(&self) -> SdkConfig {
-        let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
-        sdk_config_as(&self.localstack_url, &account).await
+        sdk_config_as(&self.localstack_url, &isolated_account()).await
     }
 
     /// SDK configuration aimed at the DynamoDB server.
@@ -260,6 +260,31 @@ impl Drop for LocalAws {
             let _ = child.wait();
         }
     }
+}
+
+/// A fresh LocalStack account id (12 digits), used as the access key id that selects it.
+pub fn isolated_account() -> String {
+    format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999))
+}
+
+/// The workspace's debug binaries of `packages` (their `[[bin]]` of the same name), built first if
+/// any is missing (cargo builds a package's binaries only for that package's own tests).
+pub fn debug_binaries(packages: &[&str]) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = target.join("debug");
+    if packages.iter().any(|name| !dir.join(name).exists()) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--bins"])
+            .args(packages.iter().flat_map(|name| ["-p", name]))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {packages:?} failed");
+    }
+    dir
 }
 
 /// The region every local test uses.

@@ -146,6 +146,8 @@ pub async fn drain_queue(
 /// What the gate and install-alerts write to, made for one test: a state table (moto) and a topic a
 /// queue reads (LocalStack), all under one unique name.
 pub struct Outbox {
+    /// The test's own LocalStack account id (also the access key id that selects it).
+    pub account: String,
     /// The test's own LocalStack account, for the other clients it needs.
     pub config: aws_config::SdkConfig,
     /// SNS, in that account.
@@ -166,7 +168,8 @@ impl Outbox {
     /// Creates the table, topic and queue, named from `prefix`.
     pub async fn create(prefix: &str) -> Self {
         let aws = crate::LocalAws::shared();
-        let config = aws.isolated_sdk_config().await;
+        let account = crate::isolated_account();
+        let config = crate::sdk_config_as(&aws.localstack_url, &account).await;
         let (sns, sqs) = (
             aws_sdk_sns::Client::new(&config),
             aws_sdk_sqs::Client::new(&config),
@@ -176,6 +179,7 @@ impl Outbox {
         let (topic_arn, queue_url) = topic_with_queue(&sns, &sqs, &table).await;
         create_table(&dynamodb, &table).await;
         Self {
+            account,
             config,
             sns,
             sqs,

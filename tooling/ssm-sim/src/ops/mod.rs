@@ -54,6 +54,7 @@ pub fn dispatch(
         "GetMaintenanceWindow" => windows::get_window(&read(), request),
         "UpdateMaintenanceWindow" => windows::update_window(&mut write(), request),
         "DescribeMaintenanceWindows" => windows::describe_windows(&read(), request),
+        "DescribeMaintenanceWindowTargets" => windows::describe_window_targets(&read(), request),
         "DescribeMaintenanceWindowExecutions" => windows::describe_executions(&read(), request),
         "DescribeMaintenanceWindowExecutionTasks" => {
             windows::describe_execution_tasks(&read(), request)

@@ -158,6 +158,46 @@ pub fn describe_windows(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "WindowIdentities": page }), next))
 }
 
+/// DescribeMaintenanceWindowTargets: the window's targets. The simulator's targets are patch groups,
+/// so each is shown as the documented patch-group tag target (`Key=tag:Patch Group`).
+pub fn describe_window_targets(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindowTargets";
+    let window = find(state, request.required_str("WindowId")?)?;
+    let filters = key_values_filters(request, &["WindowTargetId", "OwnerInformation"])?;
+    let after = after_key(OP, request)?;
+    let items = window
+        .targets
+        .iter()
+        .filter(|target| {
+            after
+                .as_deref()
+                .is_none_or(|after| target.id.as_str() > after)
+        })
+        .filter(|target| {
+            filters.iter().all(|(key, values)| match *key {
+                "WindowTargetId" => values.contains(&target.id.as_str()),
+                _ => target
+                    .owner_information
+                    .as_deref()
+                    .is_some_and(|owner| values.contains(&owner)),
+            })
+        })
+        .map(|target| {
+            let mut body = json!({
+                "WindowId": window.id,
+                "WindowTargetId": target.id,
+                "ResourceType": "INSTANCE",
+                "Targets": [{"Key": "tag:Patch Group", "Values": target.patch_groups}],
+            });
+            if let Some(owner) = &target.owner_information {
+                body["OwnerInformation"] = json!(owner);
+            }
+            (target.id.clone(), body)
+        });
+    let (page, next) = take_page(OP, items, request.page_size(10));
+    Ok(with_token(json!({ "Targets": page }), next))
+}
+
 fn parse_time(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value)
         .map(|time| time.with_timezone(&Utc))
