@@ -59,9 +59,10 @@ async fn invoke(
                 json!({"errorType": err.error_type, "errorMessage": err.error_message}).to_string(),
             )
                 .into_response();
-            response
-                .headers_mut()
-                .insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
+            response.headers_mut().insert(
+                "X-Amz-Function-Error",
+                HeaderValue::from_static("Unhandled"),
+            );
             response
         }
     }

@@ -171,7 +171,10 @@ impl LocalAws {
             &["-m", "localstack.runtime.main"],
             &[
                 ("GATEWAY_LISTEN", format!("127.0.0.1:{localstack_port}")),
-                ("SERVICES", "ec2,sns,sqs,cloudwatch,events,sts,cloudformation".to_owned()),
+                (
+                    "SERVICES",
+                    "ec2,sns,sqs,cloudwatch,events,sts,cloudformation".to_owned(),
+                ),
                 ("LOCALSTACK_VOLUME_DIR", volume.display().to_string()),
                 // LocalStack keeps its state (CloudWatch's metrics database among it) under
                 // $TMPDIR/localstack and clears it on shutdown: each instance gets its own, so two
