@@ -38,15 +38,25 @@ pub async fn run(cli: &Cli, clients: &Clients, style: Style) -> Result<Output, C
         None => BTreeMap::new(),
     };
     let settings = Settings::resolve(&cli.global, &outputs)?;
+    // Each command's future is boxed: they are large (many reads joined), and a caller driving the
+    // command inside its own deep future (the patch week) would otherwise need a bigger stack.
     match &cli.command {
-        Command::Status => status::run(clients, &settings, style).await,
-        Command::Gate { action } => gate::run(clients, &settings, action, style).await,
+        Command::Status => Box::pin(status::run(clients, &settings, style)).await,
+        Command::Gate { action } => Box::pin(gate::run(clients, &settings, action, style)).await,
         Command::Compliance { snapshots } => {
-            compliance::run(clients, &settings, *snapshots, style).await
+            Box::pin(compliance::run(clients, &settings, *snapshots, style)).await
         }
         Command::Tag {
             action: TagAction::Preview { rules_file },
-        } => tag::preview(clients, &settings, rules_file.as_deref(), style).await,
-        Command::Doctor => doctor::run(clients, &settings, style).await,
+        } => {
+            Box::pin(tag::preview(
+                clients,
+                &settings,
+                rules_file.as_deref(),
+                style,
+            ))
+            .await
+        }
+        Command::Doctor => Box::pin(doctor::run(clients, &settings, style)).await,
     }
 }

@@ -185,6 +185,22 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
     })
 }
 
+/// A recorded RFC 3339 time.
+fn time_of(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A recorded time as people read it (`2026-11-29 07:30 UTC`).
+fn readable_time(value: &Value) -> String {
+    time_of(value).map_or_else(
+        || "?".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
 fn describe_decision(
     line: &mut impl FnMut(String),
     latest: &records::Latest,
@@ -192,10 +208,7 @@ fn describe_decision(
     style: Style,
 ) {
     let record = latest.record.clone().unwrap_or(Value::Null);
-    let decided = record["decided_at"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let decided = time_of(&record["decided_at"]);
     line(format!(
         "  Gate:       {} for staging execution {}{}",
         if latest.open {
@@ -223,7 +236,7 @@ fn describe_decision(
         line(format!(
             "  Approval:   by {} at {}: {}",
             approval["by"]["arn"].as_str().unwrap_or("?"),
-            approval["at"].as_str().unwrap_or("?"),
+            readable_time(&approval["at"]),
             approval["reason"].as_str().unwrap_or("")
         ));
         line(format!("              over: {}", over.join(", ")));

@@ -6,6 +6,7 @@
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
 pub mod iam_check;
+mod operator;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -903,6 +904,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ),
     );
 
+    operator::approve_hold_release(world, n).await?;
+
     n.say("\n6. The failure is fixed; staging runs again cleanly; the gate opens production and pins its baseline");
     let rerun = Utc::now() - chrono::Duration::hours(1);
     let boundary = release_on_the_boundary_day(world, rerun)?;
@@ -1039,7 +1042,9 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     );
 
     n.say("\n8. A staging health alarm fires; the scheduled re-check closes production again");
-    recheck_after_health_alarm(world, n).await
+    recheck_after_health_alarm(world, n).await?;
+
+    operator::doctor(world, n).await
 }
 
 /// A `staging-health-` alarm goes to ALARM; the gate's re-check schedule fires; production closes.

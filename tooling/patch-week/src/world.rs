@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use patchpilot_test_support::lambda_api::LambdaApi;
 use patchpilot_test_support::lambda_host::FunctionHost;
 use patchpilot_test_support::recorder::{Recorder, RecordingProxy, Upstreams};
 use patchpilot_test_support::resources::{create_table, topic_with_queue};
@@ -28,6 +29,9 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("ComplianceSnapshotFunction", "compliance-snapshot"),
     ("PatchGateFunction", "patch-gate"),
 ];
+
+/// The prefix of the week's EventBridge rules, as a stack named `patchpilot` would name them.
+pub const RULE_PREFIX: &str = "patchpilot-";
 
 /// One delivery to a function: the event's kind and how the invocation (with retries) ended.
 #[derive(Debug, Clone)]
@@ -53,6 +57,8 @@ pub struct World {
     pub failure_queue: String,
     pub table: String,
     pub hosts: BTreeMap<String, Arc<FunctionHost>>,
+    /// Lambda's Invoke API over the hosts (what `patchpilot gate ...` calls).
+    pub lambda: LambdaApi,
     /// Function → its delivery queue URL.
     pub delivery_queues: BTreeMap<String, String>,
     pub rules: Vec<(String, String)>,
@@ -170,7 +176,8 @@ impl World {
             let queue_url = queue(&sqs, &format!("{binary}-deliveries")).await?;
             let queue_arn = queue_arn(&sqs, &queue_url).await?;
             for (event, pattern) in deployment.rules(logical_id)? {
-                let rule = format!("{binary}-{event}");
+                // Named like a stack's rules (`<stack>-...`), so `patchpilot doctor` finds them.
+                let rule = format!("{RULE_PREFIX}{binary}-{event}");
                 events
                     .put_rule()
                     .name(&rule)
@@ -199,6 +206,7 @@ impl World {
             delivery_queues.insert(binary.to_string(), queue_url);
         }
         let ssm = aws_sdk_ssm::Client::new(&patchpilot_test_support::sdk_config(&sim.url).await);
+        let lambda = LambdaApi::start(hosts.clone()).await?;
         let mut world = Self {
             ssm,
             ec2: aws_sdk_ec2::Client::new(&config),
@@ -213,6 +221,7 @@ impl World {
             failure_queue,
             table,
             hosts,
+            lambda,
             delivery_queues,
             rules,
             deliveries: Arc::default(),

@@ -1,0 +1,245 @@
+//! The operator's side of the week, through the `patchpilot` command's own code: an approval over a
+//! closed gate, a hold and its release, and `doctor` on this account and on a faulty copy of it.
+
+use std::collections::BTreeSet;
+
+use patchpilot_cli::args::{Cli, Command, GateAction, Global};
+use patchpilot_cli::clients::Clients;
+use patchpilot_cli::output::{Output, Style};
+use patchpilot_test_support::ssm_sim::Background;
+use patchpilot_test_support::{isolated_account, sdk_config, sdk_config_as};
+
+use crate::world::{RULE_PREFIX, World};
+use crate::{
+    NAMESPACE, Narrator, PRODUCTION_BASELINE, PRODUCTION_WINDOW, RULES_PARAMETER, STAGING_WINDOW,
+    production_enabled,
+};
+
+/// The week's deployment, as `patchpilot --stack patchpilot` would read it.
+fn settings(world: &World) -> Global {
+    Global {
+        gate_function: Some("patch-gate".to_owned()),
+        table: Some(world.table.clone()),
+        failure_queue_url: Some(world.failure_queue.clone()),
+        staging_window: Some(STAGING_WINDOW.to_owned()),
+        production_window: Some(PRODUCTION_WINDOW.to_owned()),
+        staging_group: Some("staging".to_owned()),
+        production_baselines: Some(PRODUCTION_BASELINE.to_owned()),
+        namespace: Some(NAMESPACE.to_owned()),
+        tag_rules_parameter: Some(RULES_PARAMETER.to_owned()),
+        rule_prefix: Some(RULE_PREFIX.to_owned()),
+        ..Global::default()
+    }
+}
+
+/// The command's clients aimed at the local account: LocalStack, the simulator for SSM, moto for
+/// DynamoDB, the week's Lambda Invoke API for the gate.
+async fn local_clients(config: &aws_config::SdkConfig, ssm_url: &str, world: &World) -> Clients {
+    let mut clients = Clients::from_config(config);
+    clients.ssm = aws_sdk_ssm::Client::new(&sdk_config(ssm_url).await);
+    clients.dynamodb = aws_sdk_dynamodb::Client::new(&world.aws.dynamodb_config().await);
+    clients.lambda = aws_sdk_lambda::Client::new(&sdk_config(&world.lambda.url).await);
+    clients
+}
+
+async fn patchpilot(
+    global: &Global,
+    clients: &Clients,
+    command: Command,
+) -> Result<Output, String> {
+    let cli = Cli {
+        global: global.clone(),
+        command,
+    };
+    Box::pin(patchpilot_cli::run(&cli, clients, Style::plain()))
+        .await
+        .map_err(|err| format!("patchpilot: {err}"))
+}
+
+fn show(n: &Narrator, command: &str, output: &Output) {
+    n.say(format!("   $ patchpilot {command}"));
+    for line in output.text.lines() {
+        n.say(format!("     {line}"));
+    }
+}
+
+/// After the gate closed: an operator approves over the failure, then holds and releases production.
+pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Result<(), String> {
+    n.say("\n5b. An operator approves over the failure: production opens, pinned; `patchpilot status` shows who and why");
+    let global = settings(world);
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let status = patchpilot(&global, &clients, Command::Status).await?;
+    let execution = status.json["decision"]["execution_id"]
+        .as_str()
+        .ok_or("no decision to approve")?
+        .to_owned();
+    let reason = "the failed instances run a known-bad image, replaced this week (CHG-4711)";
+    let approve = Command::Gate {
+        action: GateAction::Approve {
+            execution: execution.clone(),
+            reason: reason.to_owned(),
+        },
+    };
+    let approved = patchpilot(&global, &clients, approve).await?;
+    show(
+        n,
+        &format!("gate approve --execution {execution} --reason \"{reason}\""),
+        &approved,
+    );
+    let enabled = production_enabled(world).await?;
+    let pinned = world
+        .ssm
+        .get_patch_baseline()
+        .baseline_id(PRODUCTION_BASELINE)
+        .send()
+        .await
+        .map_err(|err| format!("ssm:GetPatchBaseline: {err:?}"))?
+        .approval_rules()
+        .is_some_and(|rules| {
+            rules
+                .patch_rules()
+                .iter()
+                .all(|r| r.approve_until_date().is_some())
+        });
+    let status = patchpilot(&global, &clients, Command::Status).await?;
+    show(n, "status", &status);
+    let identity = "arn:aws:iam::000000000000:root";
+    n.check(
+        "operator approved",
+        enabled
+            && pinned
+            && status.text.contains(&format!("Approval:   by {identity}"))
+            && status.text.contains("(CHG-4711)")
+            && status.json["decision"]["record"]["approval"]["approved_over"]["failed_instances"]
+                .as_array()
+                .is_some_and(|failed| !failed.is_empty()),
+        format!("production enabled: {enabled}; pinned: {pinned}; status shows the approval by {identity} with its reason"),
+    );
+
+    let hold = Command::Gate {
+        action: GateAction::Hold {
+            reason: "change freeze for the quarter-end close".to_owned(),
+        },
+    };
+    let held = patchpilot(&global, &clients, hold).await?;
+    show(
+        n,
+        "gate hold --reason \"change freeze for the quarter-end close\"",
+        &held,
+    );
+    let held_enabled = production_enabled(world).await?;
+    let release = Command::Gate {
+        action: GateAction::Release {
+            reason: Some("close done".to_owned()),
+        },
+    };
+    let released = patchpilot(&global, &clients, release).await?;
+    show(n, "gate release --reason \"close done\"", &released);
+    let released_enabled = production_enabled(world).await?;
+    n.check(
+        "hold and release",
+        !held_enabled && released_enabled,
+        format!("held: production enabled {held_enabled}; released: {released_enabled} (the approved decision again)"),
+    );
+    Ok(())
+}
+
+/// Every check doctor runs.
+const CHECKS: [&str; 8] = [
+    "baselines_registered",
+    "failure_queue_empty",
+    "production_baselines_pinnable",
+    "rules_enabled",
+    "snapshot_recent",
+    "staging_targets_group",
+    "tag_rules_parse",
+    "windows",
+];
+
+/// `doctor` on the week's account (clean), then on a copy with one fault per check.
+pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String> {
+    n.say("\n9. `patchpilot doctor`: clean on this account; a copy with a fault per check gets each one named, with its fix");
+    let global = settings(world);
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let clean = patchpilot(&global, &clients, Command::Doctor).await?;
+    show(n, "doctor", &clean);
+
+    // The copy: the simulator's state with SSM faults, and an account of its own in LocalStack.
+    let mut state = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "the simulator's state is poisoned")?
+        .clone();
+    state.windows.remove(PRODUCTION_WINDOW);
+    if let Some(staging) = state.windows.get_mut(STAGING_WINDOW) {
+        for target in &mut staging.targets {
+            target.patch_groups = vec!["somewhere-else".to_owned()];
+        }
+    }
+    for baseline in state.baselines.values_mut() {
+        baseline.patch_groups.retain(|group| group != "staging");
+        if baseline.id == PRODUCTION_BASELINE {
+            baseline.operating_system = "UBUNTU".to_owned();
+        }
+    }
+    if let Some(rules) = state.parameters.get_mut(RULES_PARAMETER) {
+        rules.value = r#"[{"name": "everything"}]"#.to_owned();
+    }
+    let copy = Background::start(state, Default::default()).map_err(|err| err.to_string())?;
+    let account = isolated_account();
+    let config = sdk_config_as(&world.aws.localstack_url, &account).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs
+        .create_queue()
+        .queue_name("patchpilot-failures")
+        .send()
+        .await
+        .map_err(|err| format!("sqs:CreateQueue: {err:?}"))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("{\"detail-type\": \"Scheduled Event\"}")
+        .send()
+        .await
+        .map_err(|err| format!("sqs:SendMessage: {err:?}"))?;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let rule = format!("{RULE_PREFIX}compliance-snapshot-Snapshot");
+    events
+        .put_rule()
+        .name(&rule)
+        .schedule_expression("rate(1 hour)")
+        .state(aws_sdk_eventbridge::types::RuleState::Disabled)
+        .send()
+        .await
+        .map_err(|err| format!("events:PutRule: {err:?}"))?;
+    let copy_clients = local_clients(&config, &copy.url, world).await;
+    let faulty_global = Global {
+        failure_queue_url: Some(queue),
+        ..global
+    };
+    let faulty = patchpilot(&faulty_global, &copy_clients, Command::Doctor).await?;
+    show(n, "doctor   # on the copy", &faulty);
+    let failed: BTreeSet<String> = faulty.json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["verdict"] == "fail" && f["fix"].is_string())
+        .filter_map(|f| f["check"].as_str().map(str::to_owned))
+        .collect();
+    let every = failed.len() == CHECKS.len() && CHECKS.iter().all(|c| failed.contains(*c));
+    n.check(
+        "doctor",
+        !clean.findings && faulty.findings && every,
+        format!(
+            "clean here ({} checks passed); on the copy {} of {} faults named with a fix",
+            clean.json["findings"].as_array().map_or(0, Vec::len),
+            failed.len(),
+            CHECKS.len()
+        ),
+    );
+    Ok(())
+}
