@@ -14,6 +14,18 @@ use crate::output::{Output, Style, age, with_progress};
 use crate::settings::Settings;
 use crate::{status, tag};
 
+/// Every check, by name, in the order they are reported.
+pub const CHECKS: [&str; 8] = [
+    "windows",
+    "staging_targets_group",
+    "baselines_registered",
+    "production_baselines_pinnable",
+    "rules_enabled",
+    "snapshot_recent",
+    "failure_queue_empty",
+    "tag_rules_parse",
+];
+
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -437,4 +449,23 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         json: json!({"findings": findings, "failed": failed}),
         findings: failed > 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_check_is_named_and_reported_in_order() {
+        // No settings at all: every check that needs one is skipped, none is lost.
+        let clients = Clients::from_config(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+        );
+        let settings = Settings::default();
+        let findings = findings(&clients, &settings).await;
+        let names: Vec<&str> = findings.iter().map(|f| f.check).collect();
+        assert_eq!(names, CHECKS);
+    }
 }

@@ -14,7 +14,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
-use patchpilot_shared::aws::dynamodb::{Table, is_condition_failure, n, s, string_attribute};
+use patchpilot_shared::aws::dynamodb::{
+    Table, is_condition_failure, n, s, string_attribute, written,
+};
 
 /// How long a claim protects a send in progress: longer than the function's timeout.
 pub const LEASE_SECONDS: i64 = 120;
@@ -150,11 +152,8 @@ impl Store {
             .expression_attribute_values(":in_progress", s("in_progress"))
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(FunctionError::aws("dynamodb:DeleteItem", err)),
-        }
+        // Refused: the claim was completed or taken over meanwhile; nothing to release.
+        written(deleted, "dynamodb:DeleteItem").map(|_| ())
     }
 
     /// Whether `instance_id` may have its own alert in storm scope `scope` (`storm#<command>` or
@@ -183,11 +182,7 @@ impl Store {
             .expression_attribute_values(":expires", self.table.expires_at(now))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(FunctionError::aws("dynamodb:UpdateItem", err)),
-        }
+        written(update, "dynamodb:UpdateItem")
     }
 
     /// The instances that had their own alert in storm scope `scope`.

@@ -10,7 +10,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
-use patchpilot_shared::aws::dynamodb::{Item, Table, is_condition_failure, n, s};
+use patchpilot_shared::aws::dynamodb::{Item, Table, n, s, written};
 use serde_json::Value;
 
 use crate::operator::Hold;
@@ -104,10 +104,8 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => {}
-            Err(err) if is_condition_failure(&err) => return Ok(false),
-            Err(err) => return Err(FunctionError::aws("dynamodb:PutItem", err)),
+        if !written(put, "dynamodb:PutItem")? {
+            return Ok(false);
         }
         let pointer = self
             .table
@@ -123,12 +121,9 @@ impl Store {
             .expression_attribute_values(":start", n(latest.start.timestamp()))
             .send()
             .await;
-        match pointer {
-            Ok(_) => Ok(true),
-            // A newer execution was decided meanwhile: the pointer stays on it.
-            Err(err) if is_condition_failure(&err) => Ok(true),
-            Err(err) => Err(FunctionError::aws("dynamodb:PutItem", err)),
-        }
+        // Refused: a newer execution was decided meanwhile, and the pointer stays on it.
+        written(pointer, "dynamodb:PutItem")?;
+        Ok(true)
     }
 
     /// Records a re-check that closed the gate, and marks the latest decision closed.
@@ -188,11 +183,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(FunctionError::aws("dynamodb:PutItem", err)),
-        }
+        written(put, "dynamodb:PutItem")
     }
 
     /// Removes the hold. `false` when there was none.
@@ -206,11 +197,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match delete {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(FunctionError::aws("dynamodb:DeleteItem", err)),
-        }
+        written(delete, "dynamodb:DeleteItem")
     }
 
     /// Records an approval on the closed decision of `execution_id` (now open, with the approval in
@@ -237,10 +224,8 @@ impl Store {
             .expression_attribute_values(":record", s(record.to_string()))
             .send()
             .await;
-        match update {
-            Ok(_) => {}
-            Err(err) if is_condition_failure(&err) => return Ok(false),
-            Err(err) => return Err(FunctionError::aws("dynamodb:UpdateItem", err)),
+        if !written(update, "dynamodb:UpdateItem")? {
+            return Ok(false);
         }
         self.set_latest_open(window_id, execution_id, true).await?;
         Ok(true)
@@ -253,7 +238,8 @@ impl Store {
         execution_id: &str,
         open: bool,
     ) -> Result<(), FunctionError> {
-        self.table
+        let update = self
+            .table
             .client()
             .update_item()
             .table_name(self.table.name())
@@ -264,16 +250,9 @@ impl Store {
             .expression_attribute_values(":open", AttributeValue::Bool(open))
             .expression_attribute_values(":execution", s(execution_id))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failure(&err) {
-                    // A newer execution was decided meanwhile: the pointer is its.
-                    Ok(())
-                } else {
-                    Err(FunctionError::aws("dynamodb:UpdateItem", err))
-                }
-            })
+            .await;
+        // Refused: a newer execution was decided meanwhile, and the pointer is its.
+        written(update, "dynamodb:UpdateItem").map(|_| ())
     }
 
     /// Records an operator request that was carried out (the audit trail of approvals and holds).

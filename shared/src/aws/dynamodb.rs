@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
-use crate::error::FunctionError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::error::{FunctionError, HttpStatus};
 
 /// One DynamoDB item, attribute name to value.
 pub type Item = HashMap<String, AttributeValue>;
@@ -98,6 +100,23 @@ impl ConditionFailure for DeleteItemError {
     }
 }
 
+/// A conditional write's outcome: `Ok(true)` written, `Ok(false)` refused by its condition (an
+/// expected outcome, not an error), otherwise the failure as `operation`'s error.
+pub fn written<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    operation: &str,
+) -> Result<bool, FunctionError>
+where
+    E: ConditionFailure + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failure(&err) => Ok(false),
+        Err(err) => Err(FunctionError::aws(operation, err)),
+    }
+}
+
 /// Whether a conditional write failed because its condition did not hold (an expected outcome, not
 /// an error), by the SDK's typed predicate.
 pub fn is_condition_failure<E: ConditionFailure, R>(err: &SdkError<E, R>) -> bool {
@@ -132,6 +151,13 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 
+    /// A test's raw response: none, so no HTTP status.
+    impl HttpStatus for () {
+        fn http_status(&self) -> Option<u16> {
+            None
+        }
+    }
+
     #[test]
     fn a_refused_condition_is_recognised_by_type_not_by_code() {
         // Built without error metadata: a code-string match would miss it.
@@ -144,6 +170,14 @@ mod tests {
         assert!(is_condition_failure(&refused));
         let other: SdkError<PutItemError, ()> = SdkError::timeout_error("slow");
         assert!(!is_condition_failure(&other));
+        let written_ok: Result<(), SdkError<PutItemError, ()>> = Ok(());
+        assert!(written(written_ok, "dynamodb:PutItem").unwrap());
+        assert!(!written(Err::<(), _>(refused), "dynamodb:PutItem").unwrap());
+        let failed = written(Err::<(), _>(other), "dynamodb:PutItem").unwrap_err();
+        assert!(
+            failed.to_string().starts_with("dynamodb:PutItem failed"),
+            "{failed}"
+        );
         assert_eq!(s("x"), AttributeValue::S("x".into()));
         assert_eq!(n(-3), AttributeValue::N("-3".into()));
     }

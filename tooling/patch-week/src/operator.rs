@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use patchpilot_cli::args::{Cli, Command, GateAction, Global};
 use patchpilot_cli::clients::Clients;
+use patchpilot_cli::doctor::CHECKS;
 use patchpilot_cli::output::{Output, Style};
 use patchpilot_test_support::ssm_sim::Background;
 use patchpilot_test_support::{isolated_account, sdk_config, sdk_config_as};
@@ -143,18 +144,6 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
     );
     Ok(())
 }
-
-/// Every check doctor runs.
-const CHECKS: [&str; 8] = [
-    "baselines_registered",
-    "failure_queue_empty",
-    "production_baselines_pinnable",
-    "rules_enabled",
-    "snapshot_recent",
-    "staging_targets_group",
-    "tag_rules_parse",
-    "windows",
-];
 
 /// `doctor` on the week's account (clean), then on a copy with one fault per check.
 pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String> {
