@@ -54,25 +54,25 @@ pub mod output {
     /// The failure queue's URL.
     pub const FAILURE_QUEUE: &str = "FailureQueueUrl";
     /// The staging window.
-    pub const STAGING_WINDOW: &str = "StagingWindowId";
+    pub const STAGING_WINDOW: &str = "StagingWindow";
     /// The production window.
-    pub const PRODUCTION_WINDOW: &str = "ProductionWindowId";
+    pub const PRODUCTION_WINDOW: &str = "ProductionWindow";
     /// The staging patch group.
-    pub const STAGING_GROUP: &str = "StagingPatchGroup";
+    pub const STAGING_GROUP: &str = "StagingGroup";
     /// The pinned production baselines (comma-separated; absent when none).
-    pub const PRODUCTION_BASELINES: &str = "ProductionBaselineIds";
+    pub const PRODUCTION_BASELINES: &str = "PinnedBaselines";
     /// The compliance namespace.
-    pub const NAMESPACE: &str = "MetricNamespace";
+    pub const NAMESPACE: &str = "ComplianceNamespace";
     /// The snapshot interval.
-    pub const SNAPSHOT_MINUTES: &str = "SnapshotIntervalMinutes";
+    pub const SNAPSHOT_MINUTES: &str = "SnapshotMinutes";
     /// The tagger's inline rules.
-    pub const TAG_RULES: &str = "TagRules";
+    pub const TAG_RULES: &str = "TaggerRules";
     /// The tagger's rules parameter (absent when unused).
-    pub const TAG_RULES_PARAMETER: &str = "TagRulesParameter";
+    pub const TAG_RULES_PARAMETER: &str = "TaggerRulesParameter";
     /// The tagger's default patch group (absent when none).
-    pub const DEFAULT_PATCH_GROUP: &str = "DefaultPatchGroup";
+    pub const DEFAULT_PATCH_GROUP: &str = "TaggerDefaultPatchGroup";
     /// The tagger's tag key mode.
-    pub const TAG_KEY: &str = "PatchGroupTagKey";
+    pub const TAG_KEY: &str = "TaggerTagKey";
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

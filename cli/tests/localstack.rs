@@ -668,11 +668,11 @@ async fn the_stack_outputs_supply_the_settings_and_a_missing_stack_is_one_line()
         "Outputs": {
             "StateTableName": {"Value": account.outbox.table},
             "FailureQueueUrl": {"Value": account.failure_queue},
-            "StagingWindowId": {"Value": STAGING},
-            "ProductionWindowId": {"Value": PRODUCTION},
-            "StagingPatchGroup": {"Value": "staging"},
-            "MetricNamespace": {"Value": account.namespace},
-            "SnapshotIntervalMinutes": {"Value": "60"},
+            "StagingWindow": {"Value": STAGING},
+            "ProductionWindow": {"Value": PRODUCTION},
+            "StagingGroup": {"Value": "staging"},
+            "ComplianceNamespace": {"Value": account.namespace},
+            "SnapshotMinutes": {"Value": "60"},
             "PatchGateFunctionArn": {"Value": format!("arn:aws:lambda:{REGION}:{}:function:patch-gate", account.outbox.account)},
         }
     });
