@@ -134,21 +134,31 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
+        let key = format!("gate-recheck#{execution_id}#{}", now.to_rfc3339());
+        self.put_record(key, "gate_recheck", record, now).await?;
+        self.set_latest_open(window_id, execution_id, false).await
+    }
+
+    /// Writes an audit record: its `kind`, the report as JSON, expiring with the decisions.
+    async fn put_record(
+        &self,
+        key: String,
+        kind: &str,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
         self.table
             .client()
             .put_item()
             .table_name(self.table.name())
-            .item(
-                "pk",
-                s(format!("gate-recheck#{execution_id}#{}", now.to_rfc3339())),
-            )
-            .item("kind", s("gate_recheck"))
+            .item("pk", s(key))
+            .item("kind", s(kind))
             .item("record", s(record.to_string()))
             .item("expires_at", self.table.expires_at(now))
             .send()
             .await
-            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))?;
-        self.set_latest_open(window_id, execution_id, false).await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
     }
 }
 
@@ -262,21 +272,8 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
-        self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .item(
-                "pk",
-                s(format!("gate-operator#{window_id}#{}", now.to_rfc3339())),
-            )
-            .item("kind", s("gate_operator"))
-            .item("record", s(record.to_string()))
-            .item("expires_at", self.table.expires_at(now))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
+        let key = format!("gate-operator#{window_id}#{}", now.to_rfc3339());
+        self.put_record(key, "gate_operator", record, now).await
     }
 }
 
