@@ -44,6 +44,25 @@ pub fn document_with(
     Value::Object(root)
 }
 
+/// Lambda's log levels, lowest first (Lambda developer guide, "Log-level filtering").
+const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// The `level` an EMF line carries so that Lambda's log-level filter keeps it.
+///
+/// With JSON logs and an application log level, Lambda drops every record below that level, and "if
+/// the level value field is invalid or missing, Lambda will assign the log output the level INFO": at
+/// WARN an EMF line without a level would be dropped, and every alarm on it would go blind. A metric
+/// line is therefore logged at the function's configured level (`AWS_LAMBDA_LOG_LEVEL`, which Lambda
+/// sets from the function's application log level), never below INFO.
+pub fn level_for(configured: Option<&str>) -> &'static str {
+    let rank = |level: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level));
+    let info = 2;
+    match configured.and_then(rank) {
+        Some(rank) if rank > info => LEVELS[rank],
+        _ => LEVELS[info],
+    }
+}
+
 /// Prints the EMF line. Nothing is printed for an empty list, or when `PATCHPILOT_EMF=off` (for tools
 /// that run a handler in-process and print their own narrative, such as the patch week).
 pub fn emit(function: &str, metrics: &[(&str, f64)]) {
@@ -57,15 +76,15 @@ pub fn emit_with(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, 
     {
         return;
     }
-    println!(
-        "{}",
-        document_with(
-            function,
-            dimensions,
-            metrics,
-            chrono::Utc::now().timestamp_millis()
-        )
+    let mut line = document_with(
+        function,
+        dimensions,
+        metrics,
+        chrono::Utc::now().timestamp_millis(),
     );
+    let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    line["level"] = json!(level_for(configured.as_deref()));
+    println!("{line}");
 }
 
 #[cfg(test)]
@@ -93,6 +112,34 @@ mod tests {
             doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "patchpilot"
         );
+    }
+
+    /// Lambda's documented filter: a record is kept when its level is at or above the configured one;
+    /// a record without a (valid) level counts as INFO.
+    fn lambda_keeps(record: &Value, configured: &str) -> bool {
+        let rank = |level: &str| LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level));
+        let level = record["level"].as_str().and_then(rank).unwrap_or(2);
+        rank(configured).is_some_and(|configured| level >= configured)
+    }
+
+    #[test]
+    fn metric_lines_survive_every_configured_log_level() {
+        for configured in LEVELS {
+            let mut line = document("install-alerts", &[("SummariesIncomplete", 1.0)], 1);
+            assert!(
+                configured == "TRACE"
+                    || configured == "DEBUG"
+                    || configured == "INFO"
+                    || !lambda_keeps(&line, configured),
+                "a line without a level is dropped at {configured}: the reason for the level"
+            );
+            line["level"] = json!(level_for(Some(configured)));
+            assert!(lambda_keeps(&line, configured), "dropped at {configured}");
+        }
+        assert_eq!(level_for(None), "INFO");
+        assert_eq!(level_for(Some("debug")), "INFO");
+        assert_eq!(level_for(Some("WARN")), "WARN");
+        assert_eq!(level_for(Some("nonsense")), "INFO");
     }
 
     #[test]

@@ -11,10 +11,7 @@ use serde_json::{Value, json};
 
 use crate::plan::Origin;
 use patchpilot_shared::aws::sns;
-pub use patchpilot_shared::aws::sns::{MAX_SUBJECT_CHARS, subject};
-
-/// SNS's limit for a whole published message (attributes included).
-pub const MAX_MESSAGE_BYTES: usize = 262_144;
+pub use patchpilot_shared::aws::sns::{MAX_MESSAGE_BYTES, MAX_SUBJECT_CHARS, subject};
 /// The JSON document's schema name.
 pub const SCHEMA: &str = "patchpilot.install-alert/v1";
 /// Output tails are cut to this when a message must shrink.
@@ -191,12 +188,12 @@ impl Rendered {
 
     /// Bytes SNS counts: the message plus attribute names, types and values.
     pub fn published_bytes(&self) -> usize {
-        self.envelope().len()
-            + self
-                .attributes
+        sns::published_bytes(
+            &self.envelope(),
+            self.attributes
                 .iter()
-                .map(|(name, (kind, value))| name.len() + kind.len() + value.len())
-                .sum::<usize>()
+                .map(|(name, (kind, value))| (*name, *kind, value.as_str())),
+        )
     }
 }
 

@@ -113,6 +113,8 @@ pub enum CheckName {
     ProductionPinned,
     /// No operator holds production closed (added, failing, while a hold is in place).
     OperatorHold,
+    /// The re-check: no staging instance reported a failed Install that the decision did not know.
+    NoNewInstallFailures,
 }
 
 impl CheckName {
@@ -128,6 +130,7 @@ impl CheckName {
             Self::HealthAlarmsOk => "health_alarms_ok",
             Self::ProductionPinned => "production_pinned",
             Self::OperatorHold => "operator_hold",
+            Self::NoNewInstallFailures => "no_new_install_failures",
         }
     }
 }
@@ -150,7 +153,7 @@ pub struct Check {
 }
 
 /// The gate's verdict on one staging execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// Production may patch: every check passed.
     pub open: bool,
@@ -240,6 +243,95 @@ pub fn decide(facts: &Facts, policy: &Policy) -> Decision {
         checks,
         failed_instances: failed.into_iter().collect(),
     }
+}
+
+/// What the re-check reads: the staging group as it is now, and the health alarms. The execution's
+/// tasks do not change after it ends, so they are not read again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecheckFacts {
+    /// The decided execution.
+    pub execution: Execution,
+    /// The staging patch group's members and their *last* patch operation.
+    pub members: Result<Vec<Member>, String>,
+    /// `None` when no health-alarm prefix is configured; otherwise the alarms in ALARM.
+    pub alarms: Option<Result<Vec<String>, String>>,
+}
+
+/// The re-check of an open decision: only what is *new* since it was made can close production.
+///
+/// An instance's patch state describes its last operation, not the staging run: a Scan since then
+/// (Quick Setup's daily scan, a scan association, a patch policy, an operator) replaces `Operation`
+/// and the counts. Re-judging the run against that data would close production for a routine scan,
+/// so the re-check judges two things only: health alarms firing now, and failed *Installs* reported
+/// after the execution started by instances the decision did not already count as failed (together
+/// with those, more than `MAX_FAILED_INSTANCES`). A Scan's counts are never read as a new failure.
+pub fn recheck(facts: &RecheckFacts, decided_failed: &[String], policy: &Policy) -> Decision {
+    let mut checks = Vec::new();
+    let mut failed: BTreeSet<String> = decided_failed.iter().cloned().collect();
+    match &facts.members {
+        Err(error) => checks.push(unreadable(
+            CheckName::NoNewInstallFailures,
+            "the staging group",
+            error,
+        )),
+        Ok(members) => checks.push(no_new_install_failures(
+            members,
+            facts.execution.start,
+            policy,
+            &mut failed,
+        )),
+    }
+    match &facts.alarms {
+        None => {}
+        Some(Err(error)) => checks.push(unreadable(
+            CheckName::HealthAlarmsOk,
+            "the health alarms",
+            error,
+        )),
+        Some(Ok(alarms)) => checks.push(health_alarms_ok(alarms)),
+    }
+    Decision {
+        open: checks.iter().all(|c| c.passed),
+        checks,
+        failed_instances: failed.into_iter().collect(),
+    }
+}
+
+/// The re-check's failure check: Installs that ended after `start` with failed patches, on instances
+/// not already counted.
+fn no_new_install_failures(
+    members: &[Member],
+    start: DateTime<Utc>,
+    policy: &Policy,
+    failed: &mut BTreeSet<String>,
+) -> Check {
+    let name = CheckName::NoNewInstallFailures;
+    let new: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.operation.as_deref() == Some("Install"))
+        .filter(|m| m.operation_end.is_some_and(|end| end > start))
+        .filter(|m| m.failed > 0 && !failed.contains(&m.instance_id))
+        .collect();
+    if new.is_empty() {
+        return check(
+            name,
+            true,
+            "no staging instance reported a new failed Install since the decision",
+        );
+    }
+    failed.extend(new.iter().map(|m| m.instance_id.clone()));
+    let named: Vec<String> = new
+        .iter()
+        .map(|m| format!("{} ({} failed)", m.instance_id, m.failed))
+        .collect();
+    let detail = format!(
+        "{} instance(s) reported a failed Install since the decision, {} failed in all (allowed {}): {}",
+        new.len(),
+        failed.len(),
+        policy.max_failed_instances,
+        list(&named, 10)
+    );
+    check(name, failed.len() <= policy.max_failed_instances, detail)
 }
 
 /// Check 1: the execution itself ended `SUCCESS`.
@@ -454,6 +546,76 @@ mod tests {
             members: Ok(vec![member("i-1"), member("i-2")]),
             alarms: Some(Ok(vec![])),
         }
+    }
+
+    fn recheck_facts(members: Vec<Member>, alarms: Vec<String>) -> RecheckFacts {
+        RecheckFacts {
+            execution: good().execution,
+            members: Ok(members),
+            alarms: Some(Ok(alarms)),
+        }
+    }
+
+    fn scanned(id: &str, hours_after: i64, failed: i64) -> Member {
+        Member {
+            operation: Some("Scan".into()),
+            operation_end: Some(start() + Duration::hours(hours_after)),
+            failed,
+            ..member(id)
+        }
+    }
+
+    #[test]
+    fn a_routine_scan_after_the_run_does_not_close_the_recheck() {
+        let policy = Policy::default();
+        // The daily scan overwrote both instances' last operation (and one still reports a missing
+        // patch as failed from the scan's point of view): nothing new happened to the run.
+        let facts = recheck_facts(vec![scanned("i-1", 5, 0), scanned("i-2", 6, 1)], vec![]);
+        let decision = recheck(&facts, &[], &policy);
+        assert!(decision.open, "{:?}", decision.reasons());
+        // The same scan data fails the full decision: the reason the re-check must not re-judge the run.
+        let mut full = good();
+        full.members = facts.members.clone();
+        assert!(!decide(&full, &policy).open);
+    }
+
+    #[test]
+    fn the_recheck_closes_on_a_new_failed_install_or_a_firing_alarm_only() {
+        let policy = Policy::default();
+        let mut failed_install = member("i-2");
+        failed_install.failed = 2;
+        let decision = recheck(
+            &recheck_facts(vec![member("i-1"), failed_install.clone()], vec![]),
+            &[],
+            &policy,
+        );
+        assert!(!decision.open);
+        assert_eq!(decision.failed_instances, ["i-2"]);
+        assert_eq!(decision.checks[0].name, CheckName::NoNewInstallFailures);
+        // Already counted by the decision (allowed by the policy): not new.
+        let lenient = Policy {
+            max_failed_instances: 1,
+            ..Policy::default()
+        };
+        let known = recheck(
+            &recheck_facts(vec![failed_install.clone()], vec![]),
+            &["i-2".into()],
+            &lenient,
+        );
+        assert!(known.open, "{:?}", known.reasons());
+        // An Install before the execution started is not new either.
+        failed_install.operation_end = Some(start() - Duration::hours(1));
+        assert!(recheck(&recheck_facts(vec![failed_install], vec![]), &[], &policy).open);
+        let alarm = recheck(
+            &recheck_facts(vec![member("i-1")], vec!["svc-health".into()]),
+            &[],
+            &policy,
+        );
+        assert!(!alarm.open);
+        assert_eq!(alarm.reasons(), ["health_alarms_ok: in ALARM: svc-health"]);
+        let mut unreadable = recheck_facts(vec![], vec![]);
+        unreadable.members = Err("throttled".into());
+        assert!(!recheck(&unreadable, &[], &policy).open, "fails closed");
     }
 
     fn failed_checks(facts: &Facts, policy: &Policy) -> Vec<&'static str> {

@@ -6,7 +6,7 @@ use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_ssm::types::{
     InstanceInformationStringFilter, OperatingSystem, PatchOrchestratorFilter,
 };
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::time::to_utc;
 
-use crate::decide::{Invocation, Member, Task};
+use crate::decide::{Execution, Invocation, Member, Task};
 use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
 
 /// The SDK's status as the shared open enum (a value the SDK does not know is kept verbatim; none is
@@ -23,6 +23,84 @@ fn window_status(
     status: Option<&aws_sdk_ssm::types::MaintenanceWindowExecutionStatus>,
 ) -> WindowExecutionStatus {
     WindowExecutionStatus::from(status.map_or("", |s| s.as_str()))
+}
+
+/// The execution as the service reports it, if it is one of `window_id`'s.
+///
+/// The event's status and start time are not trusted: a hand-made event with a far-future start would
+/// otherwise move the latest pointer and make every real run stale. GetMaintenanceWindowExecution
+/// gives the status and start by id (its output names no window), and DescribeMaintenanceWindowExecutions
+/// on `window_id` around that start confirms the execution is the staging window's.
+pub async fn execution(
+    ssm: &aws_sdk_ssm::Client,
+    window_id: &str,
+    execution_id: &str,
+) -> Result<Option<Execution>, FunctionError> {
+    let read = ssm
+        .get_maintenance_window_execution()
+        .window_execution_id(execution_id)
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:GetMaintenanceWindowExecution", err))?;
+    let start = read.start_time().and_then(to_utc).ok_or_else(|| {
+        FunctionError::Invariant(format!("execution {execution_id} has no StartTime"))
+    })?;
+    let filter = |key: &str, at: DateTime<Utc>| {
+        aws_sdk_ssm::types::MaintenanceWindowFilter::builder()
+            .key(key)
+            .values(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .build()
+    };
+    let second = chrono::Duration::seconds(1);
+    let listed = ssm
+        .describe_maintenance_window_executions()
+        .window_id(window_id)
+        .filters(filter("ExecutedAfter", start - second))
+        .filters(filter("ExecutedBefore", start + second))
+        .max_results(10)
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:DescribeMaintenanceWindowExecutions", err))?;
+    let of_window = listed
+        .window_executions()
+        .iter()
+        .any(|e| e.window_execution_id() == Some(execution_id));
+    Ok(of_window.then(|| Execution {
+        id: execution_id.to_owned(),
+        status: window_status(read.status()),
+        start,
+    }))
+}
+
+/// The executions of `window_id` that have not finished (pending or in progress), newest first.
+pub async fn unfinished_executions(
+    ssm: &aws_sdk_ssm::Client,
+    window_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, FunctionError> {
+    let after = aws_sdk_ssm::types::MaintenanceWindowFilter::builder()
+        .key("ExecutedAfter")
+        .values(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .build();
+    let mut unfinished = Vec::new();
+    let mut pages = Pages::new(
+        ssm.describe_maintenance_window_executions()
+            .window_id(window_id)
+            .filters(after)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeMaintenanceWindowExecutions",
+    );
+    while let Some(page) = pages.next().await? {
+        unfinished.extend(
+            page.window_executions()
+                .iter()
+                .filter(|e| !window_status(e.status()).is_terminal())
+                .filter_map(|e| e.window_execution_id().map(str::to_owned)),
+        );
+    }
+    Ok(unfinished)
 }
 
 /// The execution's tasks; for patch tasks, their invocations with the instance each ran on.
@@ -193,6 +271,10 @@ pub async fn alarms_firing(
         .describe_alarms()
         .alarm_name_prefix(prefix)
         .state_value(StateValue::Alarm)
+        // Without AlarmTypes, DescribeAlarms "returns only metric alarms, even if composite alarms
+        // exist" (CloudWatch API reference): composite health alarms would never hold production.
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
         .into_paginator()
         .send()
         .try_collect()

@@ -15,12 +15,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::GateConfig;
-use crate::decide::{Check, CheckName, Decision, Execution, Facts, decide};
+use crate::decide::{Check, CheckName, Decision, Execution, Facts, RecheckFacts, decide, recheck};
 use crate::gather;
 use crate::notify;
 use crate::operator::{self, Approval, Hold};
 use crate::pin::{Filter, NotPinned, Pinned, pin};
-use crate::store::{Latest, Store};
+use crate::store::{Latest, Pending, Recorded, Store};
 
 /// The function name metrics carry (dimension `Function`).
 pub const FUNCTION: &str = "patch-gate";
@@ -127,6 +127,25 @@ pub struct GateReport {
     pub hold: Option<Hold>,
 }
 
+/// Why a finished execution is no verdict on staging, if it is not one.
+///
+/// `SKIPPED_OVERLAPPING` means the window started while its previous execution was still running and
+/// ran nothing: it patched nothing and proves nothing. Deciding it would close production and, as the
+/// latest decision, make the real execution's later verdict look stale.
+pub fn not_a_verdict(execution: &Execution) -> Option<String> {
+    match &execution.status {
+        WindowExecutionStatus::SkippedOverlapping => Some(format!(
+            "execution {} was skipped (SKIPPED_OVERLAPPING): it patched nothing and is not a verdict on staging",
+            execution.id
+        )),
+        status if !status.is_terminal() => Some(format!(
+            "execution {} is {status} according to the service, not finished",
+            execution.id
+        )),
+        _ => None,
+    }
+}
+
 /// The gate: judges staging and acts on production.
 pub struct Gate {
     pub(crate) clients: Clients,
@@ -195,7 +214,7 @@ impl Handler for Gate {
             return Ok(report);
         }
         let report = match Event::parse(payload)? {
-            Event::WindowExecution(meta, detail) => {
+            Event::WindowExecution(_, detail) => {
                 if detail.window_id != self.config.staging_window_id {
                     self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
                         "window {} is not the staging window {}",
@@ -207,13 +226,7 @@ impl Handler for Gate {
                         detail.window_execution_id, detail.status
                     )))
                 } else {
-                    let start = detail.start_time.or(meta.time).unwrap_or_else(Utc::now);
-                    let execution = Execution {
-                        id: detail.window_execution_id,
-                        status: detail.status,
-                        start,
-                    };
-                    self.decide_execution(execution, budget).await?
+                    self.decide_event(&detail.window_execution_id, budget).await?
                 }
             }
             Event::Scheduled(..) => self.recheck(budget).await?,
@@ -256,21 +269,50 @@ impl Gate {
         })
     }
 
+    /// What the re-check reads, before the budget's stop time or not at all.
+    async fn recheck_facts_within(
+        &self,
+        execution: Execution,
+        budget: &Budget,
+    ) -> Result<RecheckFacts, FunctionError> {
+        let id = execution.id.clone();
+        let read = async {
+            let (members, alarms) = tokio::join!(
+                gather::members(
+                    &self.clients.ssm,
+                    &self.config.staging_patch_group,
+                    &self.config.tag_keys
+                ),
+                self.alarms()
+            );
+            RecheckFacts {
+                execution,
+                members: members.map_err(|e| e.to_string()),
+                alarms,
+            }
+        };
+        budget.run(read).await.ok_or_else(|| {
+            FunctionError::StoppedForTime(format!(
+                "re-reading staging execution {id}'s group did not finish before the stop time; nothing was changed"
+            ))
+        })
+    }
+
+    async fn alarms(&self) -> Option<Result<Vec<String>, String>> {
+        let prefix = self.config.health_alarm_prefix.as_ref()?;
+        Some(
+            gather::alarms_firing(&self.clients.cloudwatch, prefix)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    }
+
     async fn facts(&self, execution: Execution) -> Facts {
         let ssm = &self.clients.ssm;
         let (tasks, members, alarms) = tokio::join!(
             gather::tasks(ssm, &execution.id, &self.config.patch_documents),
             gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys),
-            async {
-                match &self.config.health_alarm_prefix {
-                    Some(prefix) => Some(
-                        gather::alarms_firing(&self.clients.cloudwatch, prefix)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    ),
-                    None => None,
-                }
-            }
+            self.alarms()
         );
         Facts {
             execution,
@@ -280,49 +322,118 @@ impl Gate {
         }
     }
 
+    /// A finished staging execution named by an event: judged on what the service says of it.
+    async fn decide_event(
+        &self,
+        execution_id: &str,
+        budget: &Budget,
+    ) -> Result<GateReport, FunctionError> {
+        let ignored = |reason: String| {
+            self.report(
+                GateOutcome::Ignored,
+                Trigger::StagingExecution,
+                Some(reason),
+            )
+        };
+        let window = &self.config.staging_window_id;
+        let Some(execution) = gather::execution(&self.clients.ssm, window, execution_id).await?
+        else {
+            return Ok(ignored(format!(
+                "the service lists no execution {execution_id} of the staging window {window}; the event is not acted on"
+            )));
+        };
+        if let Some(reason) = not_a_verdict(&execution) {
+            let mut report = ignored(reason);
+            report.execution = Some(execution);
+            return Ok(report);
+        }
+        self.decide_execution(execution, budget).await
+    }
+
+    /// Claim → act → notify → complete. The verdict is recorded before production is touched, so a
+    /// retry (after a throttled write, a timeout) carries out the same verdict instead of judging again
+    /// on facts that may have changed, and never sends a contradicting page.
     async fn decide_execution(
         &self,
         execution: Execution,
         budget: &Budget,
     ) -> Result<GateReport, FunctionError> {
-        if !self.config.common.dry_run {
-            if let Some(previous) = self.store.decision(&execution.id).await? {
-                let mut report = self.report(
-                    GateOutcome::Duplicate,
-                    Trigger::StagingExecution,
-                    Some(format!(
-                        "execution {} was already decided; nothing is repeated",
-                        execution.id
-                    )),
-                );
-                report.open = previous.get("open").and_then(Value::as_bool);
-                report.execution = Some(execution);
-                return Ok(report);
-            }
-            if let Some(latest) = self.store.latest(&self.config.staging_window_id).await?
-                && latest.start > execution.start
-            {
-                let mut report = self.report(
-                    GateOutcome::Stale,
-                    Trigger::StagingExecution,
-                    Some(format!(
-                        "execution {} started before {}, which was already decided",
-                        execution.id, latest.execution_id
-                    )),
-                );
-                report.execution = Some(execution);
-                return Ok(report);
+        let window = self.config.staging_window_id.clone();
+        let dry_run = self.config.common.dry_run;
+        let mut resumed = None;
+        if !dry_run {
+            match self.store.recorded(&execution.id).await? {
+                Some(Recorded::Done(previous)) => {
+                    let mut report = self.report(
+                        GateOutcome::Duplicate,
+                        Trigger::StagingExecution,
+                        Some(format!(
+                            "execution {} was already decided; nothing is repeated",
+                            execution.id
+                        )),
+                    );
+                    report.open = previous.get("open").and_then(Value::as_bool);
+                    report.execution = Some(execution);
+                    return Ok(report);
+                }
+                Some(Recorded::Pending(pending)) => resumed = Some(*pending),
+                None => {
+                    if let Some(latest) = self.store.latest(&window).await?
+                        && latest.start > execution.start
+                    {
+                        let mut report = self.report(
+                            GateOutcome::Stale,
+                            Trigger::StagingExecution,
+                            Some(format!(
+                                "execution {} started before {}, which was already decided",
+                                execution.id, latest.execution_id
+                            )),
+                        );
+                        report.execution = Some(execution);
+                        return Ok(report);
+                    }
+                }
             }
         }
-        let facts = self.facts_within(execution.clone(), budget).await?;
-        let hold = self.store.hold(&self.config.staging_window_id).await?;
-        let decision = operator::under_hold(decide(&facts, &self.config.policy), hold.as_ref());
+        let pending = match resumed {
+            Some(pending) => {
+                tracing::warn!(execution = %execution.id, "carrying out the verdict an earlier invocation recorded and did not finish");
+                pending
+            }
+            None => {
+                let facts = self.facts_within(execution.clone(), budget).await?;
+                let hold = self.store.hold(&window).await?;
+                let decision =
+                    operator::under_hold(decide(&facts, &self.config.policy), hold.as_ref());
+                let pending = Pending {
+                    execution: execution.clone(),
+                    decision,
+                    hold,
+                };
+                if !dry_run
+                    && !self
+                        .store
+                        .claim_decision(&window, &pending, Utc::now())
+                        .await?
+                {
+                    return Err(FunctionError::Partial(format!(
+                        "another invocation is deciding execution {}; a retry reads its verdict",
+                        execution.id
+                    )));
+                }
+                pending
+            }
+        };
+        let Pending {
+            execution,
+            decision,
+            hold,
+        } = pending;
         let mut report = self.report(GateOutcome::Decided, Trigger::StagingExecution, None);
         report.execution = Some(execution.clone());
         report.hold = hold;
         self.act(&mut report, decision, true).await?;
-        if !self.config.common.dry_run {
-            self.notify(&report).await?;
+        if !dry_run {
             let latest = Latest {
                 execution_id: execution.id.clone(),
                 start: execution.start,
@@ -332,11 +443,13 @@ impl Gate {
             let record = serde_json::to_value(&report).unwrap_or(Value::Null);
             if !self
                 .store
-                .save_decision(&self.config.staging_window_id, &latest, &record, Utc::now())
+                .save_decision(&window, &latest, &record, Utc::now())
                 .await?
             {
-                tracing::warn!(execution = %execution.id, "another invocation recorded this execution's decision first");
+                tracing::warn!(execution = %execution.id, "another invocation completed this execution's decision first");
+                return Ok(report);
             }
+            self.notify(&report).await?;
         }
         Ok(report)
     }
@@ -383,8 +496,14 @@ impl Gate {
             report.open = Some(false);
             return Ok(report);
         }
-        let facts = self.facts_within(execution.clone(), budget).await?;
-        let decision = decide(&facts, &self.config.policy);
+        let decided_failed: Vec<String> = match self.store.decision(&execution.id).await? {
+            Some(record) => {
+                serde_json::from_value(record["failed_instances"].clone()).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let facts = self.recheck_facts_within(execution.clone(), budget).await?;
+        let decision = recheck(&facts, &decided_failed, &self.config.policy);
         let mut report = self.report(GateOutcome::Rechecked, Trigger::ScheduledRecheck, None);
         report.execution = Some(execution.clone());
         report.approval = self.approval_of(&execution.id).await?;
@@ -418,7 +537,6 @@ impl Gate {
         }
         self.act(&mut report, decision, false).await?;
         if !self.config.common.dry_run {
-            self.notify(&report).await?;
             let record = serde_json::to_value(&report).unwrap_or(Value::Null);
             self.store
                 .save_recheck(
@@ -428,6 +546,7 @@ impl Gate {
                     Utc::now(),
                 )
                 .await?;
+            self.notify(&report).await?;
         }
         Ok(report)
     }
@@ -494,9 +613,45 @@ impl Gate {
             "{would}{} production window {window}",
             if open { "enable" } else { "disable" }
         ));
+        if !open {
+            self.stop_running_production(report).await?;
+        }
         report.open = Some(open);
         report.checks = checks;
         report.failed_instances = failed_instances;
+        Ok(())
+    }
+
+    /// Disabling a window does not stop an execution already under way. When the gate closes,
+    /// production's unfinished executions are cancelled (CancelMaintenanceWindowExecution): tasks that
+    /// have not started do not run; a task already running (a patch command on its instances) runs to
+    /// its end, as the service documents. Each cancellation is in the report's actions.
+    async fn stop_running_production(&self, report: &mut GateReport) -> Result<(), FunctionError> {
+        let window = &self.config.production_window_id;
+        let since = Utc::now() - chrono::Duration::days(2);
+        let ssm = &self.clients.ssm;
+        let running = gather::unfinished_executions(ssm, window, since)
+            .await
+            .map_err(FunctionError::retryable)?;
+        for execution in running {
+            if !self.config.common.dry_run {
+                ssm.cancel_maintenance_window_execution()
+                    .window_execution_id(&execution)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        FunctionError::aws("ssm:CancelMaintenanceWindowExecution", err).retryable()
+                    })?;
+            }
+            let would = if self.config.common.dry_run {
+                "would "
+            } else {
+                ""
+            };
+            report.actions.push(format!(
+                "{would}cancel production execution {execution} (tasks not yet started do not run; a task already running finishes)"
+            ));
+        }
         Ok(())
     }
 

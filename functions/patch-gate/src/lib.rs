@@ -52,6 +52,7 @@ mod output_contract {
             HealthAlarmsOk,
             ProductionPinned,
             OperatorHold,
+            NoNewInstallFailures,
         ];
         let spelled = [
             "execution_succeeded",
@@ -63,6 +64,7 @@ mod output_contract {
             "health_alarms_ok",
             "production_pinned",
             "operator_hold",
+            "no_new_install_failures",
         ];
         assert_eq!(checks.map(|c| json!(c)), spelled.map(|s| json!(s)));
         assert_eq!(checks.map(CheckName::as_str), spelled);

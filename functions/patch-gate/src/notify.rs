@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use crate::handler::{GateOutcome, GateReport};
 use crate::pin::Pinned;
-use patchpilot_shared::aws::sns::{envelope, subject};
+use patchpilot_shared::aws::sns::{MAX_MESSAGE_BYTES, envelope, published_bytes, subject};
+
+/// Failed instances the text names (all of them are in the document, size permitting).
+const TEXT_FAILED_INSTANCES: usize = 50;
 
 /// The gate's SNS message.
 pub struct Message {
@@ -19,17 +22,44 @@ pub struct Message {
     pub attributes: Vec<(&'static str, String)>,
 }
 
-/// The message for a decision: pages (severity High) when closed, informs when open.
+/// The message for a decision: pages (severity High) when closed, informs when open. It always fits
+/// SNS's 256 KB: the text names at most 50 failed instances, and the document's list is halved until
+/// the message fits, with `failed_instances_total` saying how many there were.
 pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
+    let mut message = render(report, staging_patch_group, report.failed_instances.len());
+    let mut listed = report.failed_instances.len();
+    while message.published_bytes() > MAX_MESSAGE_BYTES && listed > 0 {
+        listed /= 2;
+        message = render(report, staging_patch_group, listed);
+    }
+    message
+}
+
+impl Message {
+    /// The bytes SNS counts for this message.
+    pub fn published_bytes(&self) -> usize {
+        published_bytes(
+            &self.envelope,
+            self.attributes
+                .iter()
+                .map(|(name, value)| (*name, "String", value.as_str())),
+        ) + self.subject.len()
+    }
+}
+
+fn render(report: &GateReport, staging_patch_group: &str, listed: usize) -> Message {
     let open = report.open.unwrap_or(false);
     let text = GateText {
         report,
         staging_patch_group,
     }
     .to_string();
-    let document = serde_json::to_value(report)
-        .unwrap_or(Value::Null)
-        .to_string();
+    let mut document = serde_json::to_value(report).unwrap_or(Value::Null);
+    if listed < report.failed_instances.len() {
+        document["failed_instances"] = serde_json::json!(&report.failed_instances[..listed]);
+        document["failed_instances_total"] = serde_json::json!(report.failed_instances.len());
+    }
+    let document = document.to_string();
     Message {
         subject: gate_subject(report, open),
         envelope: envelope(&text, &document),
@@ -132,8 +162,13 @@ impl fmt::Display for GateText<'_> {
         }
         if !report.failed_instances.is_empty() {
             writeln!(f)?;
-            let failed = report.failed_instances.join(", ");
-            writeln!(f, "Failed in staging: {failed}")?;
+            let total = report.failed_instances.len();
+            let shown = &report.failed_instances[..total.min(TEXT_FAILED_INSTANCES)];
+            write!(f, "Failed in staging ({total}): {}", shown.join(", "))?;
+            if total > shown.len() {
+                write!(f, " and {} more", total - shown.len())?;
+            }
+            writeln!(f)?;
         }
         for pinned in &report.pinned {
             writeln!(f)?;
@@ -199,4 +234,63 @@ fn write_pinned(f: &mut fmt::Formatter<'_>, pinned: &Pinned) -> fmt::Result {
         writeln!(f, "  NOT REJECTED: {why}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Check, CheckName};
+    use crate::handler::Trigger;
+    use chrono::Utc;
+
+    fn closed_with(failed: usize) -> GateReport {
+        GateReport {
+            outcome: GateOutcome::Decided,
+            reason: None,
+            trigger: Trigger::StagingExecution,
+            staging_window_id: "mw-staging".into(),
+            production_window_id: "mw-production".into(),
+            execution: None,
+            open: Some(false),
+            checks: vec![Check {
+                name: CheckName::NoFailedPatches,
+                passed: false,
+                detail: format!("{failed} instances failed"),
+            }],
+            failed_instances: (0..failed).map(|i| format!("i-{i:017x}")).collect(),
+            actions: vec!["disable production window mw-production".into()],
+            pinned: vec![],
+            not_pinned: vec![],
+            dry_run: false,
+            decided_at: Utc::now(),
+            approval: None,
+            hold: None,
+        }
+    }
+
+    #[test]
+    fn a_page_for_a_whole_failed_fleet_still_fits_sns() {
+        // 20,000 ids are ~0.5 MB in each of the envelope's four machine copies: far over 256 KB.
+        let report = closed_with(20_000);
+        let message = message(&report, "staging");
+        assert!(message.published_bytes() <= MAX_MESSAGE_BYTES);
+        let envelope: Value = serde_json::from_str(&message.envelope).unwrap();
+        let document: Value = serde_json::from_str(envelope["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(document["failed_instances_total"], 20_000);
+        let listed = document["failed_instances"].as_array().unwrap().len();
+        assert!(listed > 0 && listed < 20_000, "{listed}");
+        let text = envelope["default"].as_str().unwrap();
+        assert!(text.contains("Failed in staging (20000): i-00000000000000000"));
+        assert!(text.contains("and 19950 more"));
+    }
+
+    #[test]
+    fn a_small_page_is_whole() {
+        let report = closed_with(3);
+        let message = message(&report, "staging");
+        let envelope: Value = serde_json::from_str(&message.envelope).unwrap();
+        let document: Value = serde_json::from_str(envelope["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(document["failed_instances"].as_array().unwrap().len(), 3);
+        assert!(document.get("failed_instances_total").is_none());
+    }
 }

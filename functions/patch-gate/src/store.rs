@@ -1,6 +1,8 @@
 //! Decision records in the state table (shared with install-alerts; key `pk`, TTL `expires_at`):
-//! - `gate#<staging execution id>`: the decision, written once (conditional put), for audit and to make
-//!   a duplicate or late event repeat nothing;
+//! - `gate#<staging execution id>`: the decision. Claimed first (conditional put, `pending`: the verdict
+//!   before anything is changed), then completed once (`record`: the report of what was done). A retry
+//!   that finds it pending carries out the *recorded* verdict instead of judging again; one that finds
+//!   it complete repeats nothing;
 //! - `gate-recheck#<staging execution id>#<time>`: a re-check that closed the gate;
 //! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored;
 //! - `gate-hold#<staging window id>`: an operator's hold, while it lasts (no expiry);
@@ -13,7 +15,29 @@ use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::dynamodb::{Item, Table, n, s, written};
 use serde_json::Value;
 
+use crate::decide::{Decision, Execution};
 use crate::operator::Hold;
+
+/// A verdict claimed before production is touched: what a retry carries out if the invocation that
+/// made it stopped part-way (a timeout, a throttled write).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pending {
+    /// The execution judged (status and start as the API reported them).
+    pub execution: Execution,
+    /// The verdict.
+    pub decision: Decision,
+    /// The operator's hold it was made under, if any.
+    pub hold: Option<Hold>,
+}
+
+/// Where a staging execution's decision stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Carried out and recorded: the report.
+    Done(Value),
+    /// Claimed, not yet carried out.
+    Pending(Box<Pending>),
+}
 
 /// The newest decided staging execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +79,55 @@ impl Store {
             .and_then(|text| serde_json::from_str(&text).ok()))
     }
 
+    /// The decision of a staging execution, done or pending; `None` when nobody claimed it.
+    pub async fn recorded(&self, execution_id: &str) -> Result<Option<Recorded>, FunctionError> {
+        let Some(item) = self.get(&format!("gate#{execution_id}")).await? else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        if let Some(record) = text("record") {
+            let record = serde_json::from_str(&record).unwrap_or(Value::Null);
+            return Ok(Some(Recorded::Done(record)));
+        }
+        let pending = text("pending").ok_or_else(|| {
+            FunctionError::Invariant(format!(
+                "gate#{execution_id} has neither a record nor a pending decision"
+            ))
+        })?;
+        serde_json::from_str(&pending)
+            .map(|pending| Some(Recorded::Pending(Box::new(pending))))
+            .map_err(|err| {
+                FunctionError::Invariant(format!("gate#{execution_id}: pending decision: {err}"))
+            })
+    }
+
+    /// Claims the execution's decision before anything is changed. `false` when another invocation
+    /// claimed it first.
+    pub async fn claim_decision(
+        &self,
+        window_id: &str,
+        pending: &Pending,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FunctionError> {
+        let text = serde_json::to_string(pending)
+            .map_err(|err| FunctionError::Invariant(format!("pending decision: {err}")))?;
+        let put = self
+            .table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .item("pk", s(format!("gate#{}", pending.execution.id)))
+            .item("kind", s("gate_decision"))
+            .item("staging_window_id", s(window_id))
+            .item("claimed_at", s(now.to_rfc3339()))
+            .item("pending", s(text))
+            .item("expires_at", self.table.expires_at(now))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        written(put, "dynamodb:PutItem")
+    }
+
     /// The newest decided staging execution of `window_id`.
     pub async fn latest(&self, window_id: &str) -> Result<Option<Latest>, FunctionError> {
         let Some(item) = self.get(&format!("gate-latest#{window_id}")).await? else {
@@ -81,7 +154,8 @@ impl Store {
         })
     }
 
-    /// Writes the decision once. `false` when another invocation already recorded it.
+    /// Completes the claimed decision with its report, once, and moves the latest pointer forward.
+    /// `false` when another invocation completed it first.
     pub async fn save_decision(
         &self,
         window_id: &str,
@@ -89,22 +163,28 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<bool, FunctionError> {
-        let put = self
+        let update = self
             .table
             .client()
-            .put_item()
+            .update_item()
             .table_name(self.table.name())
-            .item("pk", s(format!("gate#{}", latest.execution_id)))
-            .item("kind", s("gate_decision"))
-            .item("staging_window_id", s(window_id))
-            .item("open", AttributeValue::Bool(latest.open))
-            .item("decided_at", s(now.to_rfc3339()))
-            .item("record", s(record.to_string()))
-            .item("expires_at", self.table.expires_at(now))
-            .condition_expression("attribute_not_exists(pk)")
+            .key("pk", s(format!("gate#{}", latest.execution_id)))
+            .update_expression(
+                "SET #kind = :kind, staging_window_id = :window, #open = :open, decided_at = :at, #record = :record, expires_at = :expires REMOVE pending",
+            )
+            .condition_expression("attribute_not_exists(#record)")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":kind", s("gate_decision"))
+            .expression_attribute_values(":window", s(window_id))
+            .expression_attribute_values(":open", AttributeValue::Bool(latest.open))
+            .expression_attribute_values(":at", s(now.to_rfc3339()))
+            .expression_attribute_values(":record", s(record.to_string()))
+            .expression_attribute_values(":expires", self.table.expires_at(now))
             .send()
             .await;
-        if !written(put, "dynamodb:PutItem")? {
+        if !written(update, "dynamodb:UpdateItem")? {
             return Ok(false);
         }
         let pointer = self
@@ -311,12 +391,74 @@ mod mocked {
     }
 
     fn decision_put() -> Rule {
-        mock!(Client::put_item)
+        mock!(Client::update_item)
             .match_requests(|req| {
-                req.condition_expression() == Some("attribute_not_exists(pk)")
-                    && req.item().unwrap()["pk"] == AttributeValue::S("gate#e-2".into())
+                req.condition_expression() == Some("attribute_not_exists(#record)")
+                    && req.key().unwrap()["pk"] == AttributeValue::S("gate#e-2".into())
+                    && req.update_expression().unwrap().ends_with("REMOVE pending")
             })
-            .then_output(|| PutItemOutput::builder().build())
+            .then_output(|| UpdateItemOutput::builder().build())
+    }
+
+    fn pending() -> Pending {
+        Pending {
+            execution: Execution {
+                id: "e-2".into(),
+                status: "SUCCESS".into(),
+                start: at(2),
+            },
+            decision: Decision {
+                open: false,
+                checks: vec![],
+                failed_instances: vec!["i-1".into()],
+            },
+            hold: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verdict_is_claimed_once_before_anything_changes_and_reads_back_pending() {
+        let claim = mock!(Client::put_item)
+            .match_requests(|req| {
+                let item = req.item().unwrap();
+                req.condition_expression() == Some("attribute_not_exists(pk)")
+                    && item["pk"] == AttributeValue::S("gate#e-2".into())
+                    && item.contains_key("pending")
+                    && !item.contains_key("record")
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        assert!(
+            store(&[&claim])
+                .claim_decision("mw-s", &pending(), at(3))
+                .await
+                .unwrap()
+        );
+        let refused = refused_put();
+        assert!(
+            !store(&[&refused])
+                .claim_decision("mw-s", &pending(), at(3))
+                .await
+                .unwrap()
+        );
+        let text = serde_json::to_string(&pending()).unwrap();
+        let read = mock!(Client::get_item).then_output(move || {
+            GetItemOutput::builder()
+                .item("pending", AttributeValue::S(text.clone()))
+                .build()
+        });
+        assert_eq!(
+            store(&[&read]).recorded("e-2").await.unwrap(),
+            Some(Recorded::Pending(Box::new(pending())))
+        );
+        let done = mock!(Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("record", AttributeValue::S(r#"{"open":true}"#.into()))
+                .build()
+        });
+        assert_eq!(
+            store(&[&done]).recorded("e-2").await.unwrap(),
+            Some(Recorded::Done(json!({"open": true})))
+        );
     }
 
     #[tokio::test]
@@ -342,7 +484,7 @@ mod mocked {
 
     #[tokio::test]
     async fn a_decision_already_recorded_is_not_written_again_nor_is_the_pointer() {
-        let refused = refused_put();
+        let refused = refused_update();
         let written = store(&[&refused])
             .save_decision("mw-s", &latest(), &json!({}), at(3))
             .await

@@ -14,3 +14,64 @@ fn dashboard_graphs_the_gate_metric_with_its_dimensions() {
     );
     assert!(body.contains(&expected), "the dashboard lacks {expected}");
 }
+
+/// The gate's inline statements in template.yaml, resolved for a deployment with every required
+/// parameter set.
+fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
+    use patchpilot_test_support::template::Deployment;
+    let template = Template::load();
+    let deployment = Deployment::new(
+        &template,
+        &[
+            ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
+            ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
+            ("ProductionBaselineIds", "pb-0c10000000000000b"),
+        ],
+    );
+    let policies = deployment
+        .resolve(&template.resource("PatchGateFunction")["Properties"]["Policies"])
+        .unwrap();
+    policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
+        .map(|document| patchpilot_test_support::iam::Statement {
+            policy: "inline".into(),
+            sid: document["Sid"].as_str().unwrap_or_default().into(),
+            actions: vec![],
+            resources: vec![],
+            document,
+        })
+        .collect()
+}
+
+fn allowed(action: &str, resource: &str) -> bool {
+    use patchpilot_test_support::iam::{Request, decide};
+    let request = Request {
+        action: action.into(),
+        resource: resource.into(),
+        context: Default::default(),
+    };
+    decide(&gate_statements(), &request).unwrap() == patchpilot_test_support::iam::Decision::Allow
+}
+
+#[test]
+fn the_gate_reads_an_aws_managed_default_baseline_by_its_arn() {
+    // GetPatchBaseline's documented form for an AWS-provided baseline: an ARN in AWS's own account.
+    let aws_owned = "arn:aws:ssm:eu-west-1:733109147000:patchbaseline/pb-0c10e65780EXAMPLE";
+    assert!(allowed("ssm:GetPatchBaseline", aws_owned));
+    assert!(allowed(
+        "ssm:DescribeEffectivePatchesForPatchBaseline",
+        aws_owned
+    ));
+    // Reading is all: AWS's baselines are never updated.
+    assert!(!allowed("ssm:UpdatePatchBaseline", aws_owned));
+}
+
+#[test]
+fn the_gate_may_stop_production_and_read_executions() {
+    assert!(allowed("ssm:GetMaintenanceWindowExecution", "*"));
+    assert!(allowed("ssm:DescribeMaintenanceWindowExecutions", "*"));
+    assert!(allowed("ssm:CancelMaintenanceWindowExecution", "*"));
+}

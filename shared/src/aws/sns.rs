@@ -23,6 +23,21 @@ pub fn subject(text: &str) -> String {
     }
 }
 
+/// SNS's limit for one published message: 256 KB, message body and attributes together.
+pub const MAX_MESSAGE_BYTES: usize = 262_144;
+
+/// The bytes SNS counts for a Publish: the message plus every attribute's name, data type and value.
+pub fn published_bytes<'a>(
+    message: &str,
+    attributes: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> usize {
+    message.len()
+        + attributes
+            .into_iter()
+            .map(|(name, kind, value)| name.len() + kind.len() + value.len())
+            .sum::<usize>()
+}
+
 /// The `Message` of a Publish with `MessageStructure=json`: `text` for e-mail and SMS (`default`,
 /// `email`), the JSON `document` for machine subscribers (`sqs`, `lambda`, `https`, `http`).
 pub fn envelope(text: &str, document: &str) -> String {

@@ -23,7 +23,7 @@ GetPatchBaseline GetPatchBaselineForPatchGroup UpdatePatchBaseline GetMaintenanc
 UpdateMaintenanceWindow DescribeMaintenanceWindows DescribeMaintenanceWindowTargets DescribeMaintenanceWindowExecutions
 DescribeMaintenanceWindowExecutionTasks DescribeMaintenanceWindowExecutionTaskInvocations
 ListCommands ListCommandInvocations GetCommandInvocation GetParameter PutParameter
-DescribeEffectivePatchesForPatchBaseline
+DescribeEffectivePatchesForPatchBaseline GetMaintenanceWindowExecution CancelMaintenanceWindowExecution
 """.split())
 
 KEEP = {"type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum",

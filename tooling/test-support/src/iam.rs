@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use iam_rs::{Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, Principal, PrincipalId};
+pub use iam_rs::Decision;
+use iam_rs::{Arn, Context, ContextValue, IAMPolicy, IAMRequest, Principal, PrincipalId};
 use serde_json::Value;
 
 use crate::recorder::RecordedCall;
@@ -65,7 +66,11 @@ pub fn requests(
             "ssm",
             "UpdatePatchBaseline" | "GetPatchBaseline" | "DescribeEffectivePatchesForPatchBaseline",
         ) => one(m, "BaselineId")
-            .map(|id| vec![arn("ssm", format!("patchbaseline/{id}"))])
+            // An AWS-managed baseline is named by its full ARN, in AWS's own account.
+            .map(|id| match id.starts_with("arn:") {
+                true => vec![id],
+                false => vec![arn("ssm", format!("patchbaseline/{id}"))],
+            })
             .unwrap_or_default(),
         ("ssm", "GetParameter") => one(m, "Name")
             .map(|name| {

@@ -56,6 +56,8 @@ pub fn dispatch(
         "DescribeMaintenanceWindows" => windows::describe_windows(&read(), request),
         "DescribeMaintenanceWindowTargets" => windows::describe_window_targets(&read(), request),
         "DescribeMaintenanceWindowExecutions" => windows::describe_executions(&read(), request),
+        "GetMaintenanceWindowExecution" => windows::get_execution(&read(), request),
+        "CancelMaintenanceWindowExecution" => windows::cancel_execution(&mut write(), request),
         "DescribeMaintenanceWindowExecutionTasks" => {
             windows::describe_execution_tasks(&read(), request)
         }

@@ -256,6 +256,51 @@ pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "WindowExecutions": page }), next))
 }
 
+/// An execution by id: status, times and its task ids (the output names no window).
+pub fn get_execution(state: &State, request: &Request<'_>) -> ApiResult {
+    let execution = find_execution(state, request.required_str("WindowExecutionId")?)?;
+    let mut body = json!({
+        "WindowExecutionId": execution.id,
+        "TaskIds": execution.tasks.iter().map(|task| task.id.as_str()).collect::<Vec<_>>(),
+        "Status": execution.status,
+        "StartTime": epoch(execution.start),
+    });
+    if let Some(end) = execution.end {
+        body["EndTime"] = epoch(end);
+    }
+    if let Some(details) = &execution.status_details {
+        body["StatusDetails"] = json!(details);
+    }
+    Ok(body)
+}
+
+/// Stops an unfinished execution: its tasks that have not started are cancelled, tasks already
+/// running are left to finish (they are synchronous here, so already finished), and the execution
+/// ends `CANCELLED`. A finished execution is left as it is (ledger row 20).
+pub fn cancel_execution(state: &mut State, request: &Request<'_>) -> ApiResult {
+    let id = request.required_str("WindowExecutionId")?;
+    let execution = state.executions.get_mut(id).ok_or_else(|| {
+        ApiError::does_not_exist(format!("Maintenance window execution {id} does not exist"))
+    })?;
+    if matches!(
+        execution.status.as_str(),
+        "PENDING" | "IN_PROGRESS" | "CANCELLING"
+    ) {
+        let now = chrono::Utc::now();
+        for task in &mut execution.tasks {
+            if matches!(task.status.as_str(), "PENDING") {
+                task.status = "CANCELLED".to_owned();
+                task.end = Some(now);
+            }
+        }
+        execution.status = "CANCELLED".to_owned();
+        execution.status_details =
+            Some("Cancelled by a CancelMaintenanceWindowExecution request".to_owned());
+        execution.end = Some(now);
+    }
+    Ok(json!({ "WindowExecutionId": id }))
+}
+
 fn find_execution<'a>(state: &'a State, id: &str) -> Result<&'a WindowExecution, ApiError> {
     state.executions.get(id).ok_or_else(|| {
         ApiError::does_not_exist(format!("Maintenance window execution {id} does not exist"))

@@ -1,0 +1,592 @@
+//! The gate in an account where other things happen, every AWS client answered in-process by
+//! `aws-smithy-mocks`: what the service says is set per test, and what the gate sends is read back
+//! from the requests. These are the regression tests of the messy-account defects; each failed on the
+//! gate as it was before (it trusted the event, decided skipped executions, re-judged the run after a
+//! routine scan, asked only for metric alarms, recorded last, and left a running production alone).
+
+// Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, StateValue};
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_ssm::operation::cancel_maintenance_window_execution::CancelMaintenanceWindowExecutionOutput;
+use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+use aws_sdk_ssm::operation::describe_instance_patch_states_for_patch_group::DescribeInstancePatchStatesForPatchGroupOutput;
+use aws_sdk_ssm::operation::describe_maintenance_window_execution_task_invocations::DescribeMaintenanceWindowExecutionTaskInvocationsOutput;
+use aws_sdk_ssm::operation::describe_maintenance_window_execution_tasks::DescribeMaintenanceWindowExecutionTasksOutput;
+use aws_sdk_ssm::operation::describe_maintenance_window_executions::DescribeMaintenanceWindowExecutionsOutput;
+use aws_sdk_ssm::operation::get_maintenance_window_execution::GetMaintenanceWindowExecutionOutput;
+use aws_sdk_ssm::operation::update_maintenance_window::UpdateMaintenanceWindowOutput;
+use aws_sdk_ssm::types::{
+    InstanceInformation, InstancePatchState, MaintenanceWindowExecution,
+    MaintenanceWindowExecutionStatus as Status, MaintenanceWindowExecutionTaskIdentity,
+    MaintenanceWindowExecutionTaskInvocationIdentity, PatchOperationType,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::DateTime as SmithyTime;
+use patch_gate::config::GateConfig;
+use patch_gate::{Clients, Gate, GateOutcome, Handler};
+use serde_json::{Value, json};
+
+const STAGING: &str = "mw-0c50858d01ff4a3b1";
+const PRODUCTION: &str = "mw-0d61969e12ee5b4c2";
+const EXECUTION: &str = "9e8d7c6b-5a49-4382-a716-05f4e3d2c1b0";
+/// When staging really started (2026-11-26T02:00:03Z).
+const STARTED: i64 = 1_795_658_403;
+
+fn at(secs: i64) -> SmithyTime {
+    SmithyTime::from_secs(secs)
+}
+
+fn event(status: &str, start_time: &str) -> Value {
+    json!({
+        "version": "0", "id": "b2c3d4e5-f6a7-4890-abcd-ef0123456789",
+        "detail-type": "Maintenance Window Execution State-change Notification",
+        "source": "aws.ssm", "account": "111122223333", "time": "2026-11-26T03:02:41Z",
+        "region": "eu-west-1", "resources": [],
+        "detail": {"start-time": start_time, "end-time": "2026-11-26T03:02:40.907Z",
+                   "window-id": STAGING, "window-execution-id": EXECUTION, "status": status}
+    })
+}
+
+fn recheck_event() -> Value {
+    json!({
+        "version": "0", "id": "0f1e2d3c-4b5a-4697-8887-766554433221",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": "111122223333",
+        "time": "2026-11-29T01:30:00Z", "region": "eu-west-1", "resources": [], "detail": {}
+    })
+}
+
+/// What the service says about the staging run and the account, per test.
+#[derive(Clone)]
+struct Account {
+    /// The execution's status as GetMaintenanceWindowExecution reports it.
+    status: Status,
+    /// Whether DescribeMaintenanceWindowExecutions lists the execution for the staging window.
+    listed: bool,
+    /// Each staging instance: (id, last operation, its end, failed count).
+    members: Vec<(&'static str, PatchOperationType, i64, i32)>,
+    /// Production's unfinished executions.
+    production_running: Vec<&'static str>,
+    /// Composite alarms in ALARM.
+    composite_alarms: Vec<&'static str>,
+    /// The stored `gate#<execution>` item's attributes, if any.
+    decision_item: Option<HashMap<String, AttributeValue>>,
+    /// The stored latest pointer, if any: (execution id, start, open).
+    latest: Option<(&'static str, i64, bool)>,
+    /// Whether completing the decision (UpdateItem) is throttled.
+    completing_throttled: bool,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self {
+            status: Status::Success,
+            listed: true,
+            members: vec![
+                (
+                    "i-00a00000000000001",
+                    PatchOperationType::Install,
+                    STARTED + 600,
+                    0,
+                ),
+                (
+                    "i-00a00000000000002",
+                    PatchOperationType::Install,
+                    STARTED + 700,
+                    0,
+                ),
+            ],
+            production_running: vec![],
+            composite_alarms: vec![],
+            decision_item: None,
+            latest: None,
+            completing_throttled: false,
+        }
+    }
+}
+
+/// The requests the gate sent, for the assertions.
+#[derive(Default)]
+struct Sent {
+    window_updates: Mutex<Vec<bool>>,
+    cancelled: Mutex<Vec<String>>,
+    claimed: Mutex<Vec<HashMap<String, AttributeValue>>>,
+    pointers: Mutex<Vec<HashMap<String, AttributeValue>>>,
+    subjects: Mutex<Vec<String>>,
+    alarm_types: Mutex<Vec<Vec<AlarmType>>>,
+    task_reads: Mutex<usize>,
+}
+
+struct Harness {
+    gate: Gate,
+    sent: Arc<Sent>,
+    _rules: Vec<Rule>,
+}
+
+fn harness(account: Account) -> Harness {
+    let sent = Arc::new(Sent::default());
+    let a = account.clone();
+    let get_execution =
+        mock!(aws_sdk_ssm::Client::get_maintenance_window_execution).then_output(move || {
+            GetMaintenanceWindowExecutionOutput::builder()
+                .window_execution_id(EXECUTION)
+                .status(a.status.clone())
+                .start_time(at(STARTED))
+                .end_time(at(STARTED + 3600))
+                .build()
+        });
+    let (listed, running) = (account.listed, account.production_running.clone());
+    let list_executions = mock!(aws_sdk_ssm::Client::describe_maintenance_window_executions)
+        .then_compute_output(move |req| {
+            let mut out = DescribeMaintenanceWindowExecutionsOutput::builder();
+            if req.window_id() == Some(STAGING) && listed {
+                out = out.window_executions(
+                    MaintenanceWindowExecution::builder()
+                        .window_id(STAGING)
+                        .window_execution_id(EXECUTION)
+                        .status(Status::Success)
+                        .start_time(at(STARTED))
+                        .build(),
+                );
+            }
+            if req.window_id() == Some(PRODUCTION) {
+                for id in &running {
+                    out = out.window_executions(
+                        MaintenanceWindowExecution::builder()
+                            .window_id(PRODUCTION)
+                            .window_execution_id(*id)
+                            .status(Status::InProgress)
+                            .start_time(at(STARTED + 7200))
+                            .build(),
+                    );
+                }
+            }
+            out.build()
+        });
+    let s = sent.clone();
+    let tasks = mock!(aws_sdk_ssm::Client::describe_maintenance_window_execution_tasks)
+        .then_compute_output(move |_| {
+            *s.task_reads.lock().unwrap() += 1;
+            DescribeMaintenanceWindowExecutionTasksOutput::builder()
+                .window_execution_task_identities(
+                    MaintenanceWindowExecutionTaskIdentity::builder()
+                        .window_execution_id(EXECUTION)
+                        .task_execution_id("t-1")
+                        .task_arn("AWS-RunPatchBaseline")
+                        .status(Status::Success)
+                        .build(),
+                )
+                .build()
+        });
+    let members = account.members.clone();
+    let invocations =
+        mock!(aws_sdk_ssm::Client::describe_maintenance_window_execution_task_invocations)
+            .then_compute_output(move |_| {
+                let mut out = DescribeMaintenanceWindowExecutionTaskInvocationsOutput::builder();
+                for (id, _, _, _) in &members {
+                    out = out.window_execution_task_invocation_identities(
+                        MaintenanceWindowExecutionTaskInvocationIdentity::builder()
+                            .status(Status::Success)
+                            .window_target_id("target")
+                            .owner_information("")
+                            .parameters(format!("{{\"InstanceIds\":[\"{id}\"]}}"))
+                            .build(),
+                    );
+                }
+                out.build()
+            });
+    let members = account.members.clone();
+    let information = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .then_compute_output(move |_| {
+            let mut out = DescribeInstanceInformationOutput::builder();
+            for (id, _, _, _) in &members {
+                out = out.instance_information_list(
+                    InstanceInformation::builder().instance_id(*id).build(),
+                );
+            }
+            out.build()
+        });
+    let members = account.members.clone();
+    let states = mock!(aws_sdk_ssm::Client::describe_instance_patch_states_for_patch_group)
+        .then_compute_output(move |_| {
+            let mut out = DescribeInstancePatchStatesForPatchGroupOutput::builder();
+            for (id, operation, end, failed) in &members {
+                out = out.instance_patch_states(
+                    InstancePatchState::builder()
+                        .instance_id(*id)
+                        .patch_group("staging")
+                        .baseline_id("pb-0c10000000000000a")
+                        .operation(operation.clone())
+                        .operation_start_time(at(end - 300))
+                        .operation_end_time(at(*end))
+                        .failed_count(*failed)
+                        .build()
+                        .unwrap(),
+                );
+            }
+            out.build()
+        });
+    let s = sent.clone();
+    let update_window =
+        mock!(aws_sdk_ssm::Client::update_maintenance_window).then_compute_output(move |req| {
+            s.window_updates
+                .lock()
+                .unwrap()
+                .push(req.enabled().unwrap());
+            UpdateMaintenanceWindowOutput::builder().build()
+        });
+    let s = sent.clone();
+    let cancel = mock!(aws_sdk_ssm::Client::cancel_maintenance_window_execution)
+        .then_compute_output(move |req| {
+            let id = req.window_execution_id().unwrap().to_owned();
+            s.cancelled.lock().unwrap().push(id.clone());
+            CancelMaintenanceWindowExecutionOutput::builder()
+                .window_execution_id(id)
+                .build()
+        });
+    let ssm_rules = [
+        &get_execution,
+        &list_executions,
+        &tasks,
+        &invocations,
+        &information,
+        &states,
+        &update_window,
+        &cancel,
+    ];
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &ssm_rules);
+
+    let (decision_item, latest) = (account.decision_item.clone(), account.latest);
+    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_compute_output(move |req| {
+        let key = req.key().unwrap()["pk"].as_s().unwrap().clone();
+        let mut out = GetItemOutput::builder();
+        if key == format!("gate#{EXECUTION}") {
+            out = out.set_item(decision_item.clone());
+        } else if key == format!("gate-latest#{STAGING}") {
+            if let Some((id, start, open)) = latest {
+                out = out
+                    .item("execution_id", AttributeValue::S(id.into()))
+                    .item("execution_start", AttributeValue::N(start.to_string()))
+                    .item("execution_status", AttributeValue::S("SUCCESS".into()))
+                    .item("open", AttributeValue::Bool(open));
+            }
+        }
+        out.build()
+    });
+    let s = sent.clone();
+    let put = mock!(aws_sdk_dynamodb::Client::put_item).then_compute_output(move |req| {
+        let item = req.item().unwrap().clone();
+        let key = item["pk"].as_s().unwrap().clone();
+        if key.starts_with("gate-latest#") {
+            s.pointers.lock().unwrap().push(item);
+        } else if item.contains_key("pending") {
+            s.claimed.lock().unwrap().push(item);
+        }
+        PutItemOutput::builder().build()
+    });
+    let throttled = account.completing_throttled;
+    let update_item = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |_| throttled)
+        .then_error(|| {
+            UpdateItemError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+    let update_ok = mock!(aws_sdk_dynamodb::Client::update_item)
+        .then_output(|| UpdateItemOutput::builder().build());
+    let dynamodb = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        &[&get, &put, &update_item, &update_ok]
+    );
+
+    let s = sent.clone();
+    let publish = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
+        s.subjects
+            .lock()
+            .unwrap()
+            .push(req.subject().unwrap_or_default().to_owned());
+        PublishOutput::builder().message_id("m-1").build()
+    });
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&publish]);
+
+    let (s, composite) = (sent.clone(), account.composite_alarms.clone());
+    let alarms =
+        mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_output(move |req| {
+            let types = req.alarm_types().to_vec();
+            s.alarm_types.lock().unwrap().push(types.clone());
+            let mut out = DescribeAlarmsOutput::builder();
+            // As the API reference says: without AlarmTypes, only metric alarms are returned.
+            if types.contains(&AlarmType::CompositeAlarm) {
+                for name in &composite {
+                    out = out.composite_alarms(
+                        CompositeAlarm::builder()
+                            .alarm_name(*name)
+                            .state_value(StateValue::Alarm)
+                            .build(),
+                    );
+                }
+            }
+            out.build()
+        });
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&alarms]);
+
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("STAGING_WINDOW_ID", STAGING),
+        ("PRODUCTION_WINDOW_ID", PRODUCTION),
+        ("STAGING_PATCH_GROUP", "staging"),
+        ("HEALTH_ALARM_PREFIX", "svc-"),
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:eu-west-1:111122223333:patchpilot",
+        ),
+        ("STATE_TABLE", "state"),
+    ]);
+    let gate = Gate::new(
+        Clients {
+            ssm,
+            sns,
+            cloudwatch,
+            dynamodb,
+        },
+        GateConfig::from_env(&env).unwrap(),
+    );
+    Harness {
+        gate,
+        sent,
+        _rules: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_skipped_overlapping_execution_is_no_verdict() {
+    let h = harness(Account {
+        status: Status::SkippedOverlapping,
+        ..Account::default()
+    });
+    let report = h
+        .gate
+        .handle(event("SKIPPED_OVERLAPPING", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, GateOutcome::Ignored);
+    assert!(report.reason.unwrap().contains("SKIPPED_OVERLAPPING"));
+    assert!(h.sent.window_updates.lock().unwrap().is_empty());
+    assert!(
+        h.sent.pointers.lock().unwrap().is_empty(),
+        "the latest pointer does not move"
+    );
+    assert!(
+        h.sent.subjects.lock().unwrap().is_empty(),
+        "nobody is paged"
+    );
+}
+
+#[tokio::test]
+async fn the_event_is_not_trusted_its_start_comes_from_the_service() {
+    let h = harness(Account::default());
+    // A hand-made event with a far-future start: the pointer takes the service's start.
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2099-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, GateOutcome::Decided);
+    let pointers = h.sent.pointers.lock().unwrap();
+    assert_eq!(
+        pointers[0]["execution_start"],
+        AttributeValue::N(STARTED.to_string())
+    );
+    // An execution the staging window does not have is not acted on.
+    let h = harness(Account {
+        listed: false,
+        ..Account::default()
+    });
+    let report = h
+        .gate
+        .handle(event("FAILED", "2026-11-26T02:00:03Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, GateOutcome::Ignored);
+    assert!(h.sent.window_updates.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_firing_composite_alarm_holds_production() {
+    let h = harness(Account {
+        composite_alarms: vec!["svc-checkout-health"],
+        ..Account::default()
+    });
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let types = h.sent.alarm_types.lock().unwrap();
+    assert!(types[0].contains(&AlarmType::CompositeAlarm));
+    assert!(types[0].contains(&AlarmType::MetricAlarm));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| !c.passed && c.detail.contains("svc-checkout-health"))
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_the_gate_acted_carries_out_the_recorded_verdict() {
+    // Attempt 1: staging failed on one instance; the gate claims the verdict, closes production,
+    // then the write that completes the record is throttled: the invocation fails and is retried.
+    let failing = Account {
+        members: vec![
+            (
+                "i-00a00000000000001",
+                PatchOperationType::Install,
+                STARTED + 600,
+                2,
+            ),
+            (
+                "i-00a00000000000002",
+                PatchOperationType::Install,
+                STARTED + 700,
+                0,
+            ),
+        ],
+        completing_throttled: true,
+        ..Account::default()
+    };
+    let first = harness(failing);
+    let err = first
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.error_type().starts_with("Retryable."),
+        "{}",
+        err.error_type()
+    );
+    assert_eq!(*first.sent.window_updates.lock().unwrap(), [false]);
+    assert!(
+        first.sent.subjects.lock().unwrap().is_empty(),
+        "no page before the record"
+    );
+    let claimed = first.sent.claimed.lock().unwrap()[0].clone();
+
+    // Attempt 2: meanwhile a scan overwrote the failed instance's state. The retry must not judge
+    // again (it would open production and send a page contradicting the first close).
+    let retry = harness(Account {
+        members: vec![
+            (
+                "i-00a00000000000001",
+                PatchOperationType::Scan,
+                STARTED + 5000,
+                0,
+            ),
+            (
+                "i-00a00000000000002",
+                PatchOperationType::Scan,
+                STARTED + 5000,
+                0,
+            ),
+        ],
+        decision_item: Some(claimed),
+        ..Account::default()
+    });
+    let report = retry
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    assert_eq!(report.failed_instances, ["i-00a00000000000001"]);
+    assert_eq!(*retry.sent.window_updates.lock().unwrap(), [false]);
+    assert_eq!(
+        *retry.sent.task_reads.lock().unwrap(),
+        0,
+        "staging is not read again"
+    );
+    let subjects = retry.sent.subjects.lock().unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert!(
+        subjects[0].starts_with("Patch gate CLOSED"),
+        "{}",
+        subjects[0]
+    );
+}
+
+#[tokio::test]
+async fn a_routine_scan_before_the_recheck_does_not_close_production() {
+    let h = harness(Account {
+        members: vec![
+            (
+                "i-00a00000000000001",
+                PatchOperationType::Scan,
+                STARTED + 86_400,
+                0,
+            ),
+            (
+                "i-00a00000000000002",
+                PatchOperationType::Scan,
+                STARTED + 90_000,
+                0,
+            ),
+        ],
+        latest: Some((EXECUTION, STARTED, true)),
+        decision_item: Some(HashMap::from([(
+            "record".to_owned(),
+            AttributeValue::S(json!({"open": true, "failed_instances": []}).to_string()),
+        )])),
+        ..Account::default()
+    });
+    let report = h.gate.handle(recheck_event()).await.unwrap();
+    assert_eq!(report.outcome, GateOutcome::Rechecked);
+    assert_eq!(report.open, Some(true), "{:?}", report.checks);
+    assert!(h.sent.window_updates.lock().unwrap().is_empty());
+    assert!(h.sent.subjects.lock().unwrap().is_empty(), "no false page");
+}
+
+#[tokio::test]
+async fn closing_stops_a_production_execution_already_running() {
+    let h = harness(Account {
+        members: vec![(
+            "i-00a00000000000001",
+            PatchOperationType::Install,
+            STARTED + 86_400,
+            3,
+        )],
+        latest: Some((EXECUTION, STARTED, true)),
+        decision_item: Some(HashMap::from([(
+            "record".to_owned(),
+            AttributeValue::S(json!({"open": true, "failed_instances": []}).to_string()),
+        )])),
+        production_running: vec!["0a1b2c3d-0000-4000-8000-000000000001"],
+        ..Account::default()
+    });
+    let report = h.gate.handle(recheck_event()).await.unwrap();
+    assert_eq!(report.open, Some(false));
+    assert_eq!(*h.sent.window_updates.lock().unwrap(), [false]);
+    assert_eq!(
+        *h.sent.cancelled.lock().unwrap(),
+        ["0a1b2c3d-0000-4000-8000-000000000001"]
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.starts_with("cancel production execution 0a1b2c3d"))
+    );
+}
