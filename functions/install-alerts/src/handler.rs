@@ -109,9 +109,24 @@ pub fn run_buckets(
         .collect()
 }
 
-/// A summary is due when more instances failed than storm control let page individually.
-pub fn summary_needed(failed_instances: usize, threshold: usize) -> bool {
-    failed_instances > threshold
+/// A summary is due when more instances failed than storm control lets page individually, or when
+/// any failed instance of this run was not paged on its own.
+///
+/// The second half is what makes suppression safe: storm buckets are per document and UTC hour across
+/// the account (invocation events carry no window id), so another team's window can fill the hour and
+/// suppress this run's only failure. Its own count is then within the threshold, yet nothing reached
+/// a human unless this summary carries it. `paged` holds the run's failed instances that were paged
+/// on their own; instances beyond those listed (`listed < failed_total`) are unknown and count as not
+/// paged.
+pub fn summary_needed(
+    failed_total: usize,
+    listed_failed: &[String],
+    paged: &std::collections::BTreeSet<String>,
+    threshold: usize,
+) -> bool {
+    failed_total > threshold
+        || listed_failed.len() < failed_total
+        || listed_failed.iter().any(|id| !paged.contains(id))
 }
 
 /// One instance's failed patch invocation, as planned: what its alert is about.
@@ -329,7 +344,20 @@ impl Alerts {
         let ssm = &self.clients.ssm;
         let census =
             enrich::census(ssm, &command_id, self.config.summary_max_instances, budget).await?;
-        if !summary_needed(census.failed_total, self.config.storm_threshold) {
+        // The instances paged on their own; unreadable: none known, so the summary goes out.
+        let paged: std::collections::BTreeSet<String> = self
+            .store
+            .alerted(&format!("storm#{command_id}"))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if !summary_needed(
+            census.failed_total,
+            &census.failed_ids,
+            &paged,
+            self.config.storm_threshold,
+        ) {
             if !census.counted_all {
                 return Err(counting_cut_short(&command_id, &census));
             }
@@ -409,7 +437,22 @@ impl Alerts {
             budget,
         )
         .await?;
-        if !summary_needed(census.failed_total, self.config.storm_threshold) {
+        let mut unreadable = Vec::new();
+        // Instances paged on their own: the run buckets the execution's hours fall in.
+        let failed: std::collections::BTreeSet<&String> = census.failed_ids.iter().collect();
+        let mut paged = std::collections::BTreeSet::new();
+        for bucket in run_buckets(&self.config.documents, start, end) {
+            match self.store.alerted(&format!("storm-run#{bucket}")).await {
+                Ok(ids) => paged.extend(ids.into_iter().filter(|id| failed.contains(id))),
+                Err(err) => unreadable.push(format!("instances already paged ({err})")),
+            }
+        }
+        if !summary_needed(
+            census.failed_total,
+            &census.failed_ids,
+            &paged,
+            self.config.storm_threshold,
+        ) {
             if !census.counted_all {
                 return Err(counting_cut_short(&window_execution_id, &census));
             }
@@ -425,16 +468,6 @@ impl Alerts {
             && let Some(duplicate) = self.claim(&key, Utc::now(), budget).await?
         {
             return Ok(duplicate);
-        }
-        let mut unreadable = Vec::new();
-        // Instances paged on their own: the run buckets the execution's hours fall in.
-        let failed: std::collections::BTreeSet<&String> = census.failed_ids.iter().collect();
-        let mut paged = std::collections::BTreeSet::new();
-        for bucket in run_buckets(&self.config.documents, start, end) {
-            match self.store.alerted(&format!("storm-run#{bucket}")).await {
-                Ok(ids) => paged.extend(ids.into_iter().filter(|id| failed.contains(id))),
-                Err(err) => unreadable.push(format!("instances already paged ({err})")),
-            }
         }
         let incomplete = census.shortfall();
         let (instances, patch_groups) = enrich::with_patch_groups(
@@ -688,10 +721,23 @@ mod tests {
     }
 
     #[test]
-    fn summaries_only_follow_storms() {
-        assert!(!summary_needed(0, 10));
-        assert!(!summary_needed(10, 10));
-        assert!(summary_needed(11, 10));
-        assert!(summary_needed(300, 10));
+    fn summaries_follow_storms_and_any_failure_nobody_was_paged_for() {
+        let ids = |n: usize| (0..n).map(|i| format!("i-{i}")).collect::<Vec<_>>();
+        let all = |n: usize| {
+            ids(n)
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert!(!summary_needed(0, &[], &all(0), 10));
+        assert!(
+            !summary_needed(10, &ids(10), &all(10), 10),
+            "each paged on its own"
+        );
+        assert!(summary_needed(11, &ids(11), &all(10), 10));
+        assert!(summary_needed(300, &ids(300), &all(10), 10));
+        // Another team's window filled the hour: this run's one failure was suppressed.
+        assert!(summary_needed(1, &ids(1), &all(0), 10));
+        // Failures counted but not all listed: the unlisted ones are not known to be paged.
+        assert!(summary_needed(3, &ids(2), &all(2), 10));
     }
 }

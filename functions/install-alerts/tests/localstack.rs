@@ -357,8 +357,23 @@ async fn a_fifty_instance_failure_sends_the_threshold_then_one_summary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_failure_needs_no_summary() {
     let command_id = "33333333-4444-4555-8666-777777777777";
-    let fixture = fixture(fleet(5, 2, command_id)).await;
+    let state = fleet(5, 2, command_id);
+    let failed: Vec<String> = state.commands[command_id]
+        .invocations
+        .iter()
+        .filter(|i| i.status != "Success")
+        .map(|i| i.instance_id.clone())
+        .collect();
+    let fixture = fixture(state).await;
     let alerts = fixture.alerts(&[]);
+    // Each failed instance paged on its own (DeliveryTimedOut: the fleet's first five time out).
+    for instance in &failed {
+        let outcome = alerts
+            .handle(invocation_event(command_id, instance, "DeliveryTimedOut"))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Sent { .. }), "{outcome:?}");
+    }
     let outcome = alerts
         .handle(command_event(command_id, "Failed"))
         .await
@@ -367,7 +382,28 @@ async fn a_small_failure_needs_no_summary() {
         matches!(&outcome, Outcome::Ignored { reason } if reason.contains("within the storm threshold")),
         "{outcome:?}"
     );
-    assert!(fixture.messages(0).await.is_empty());
+    assert_eq!(
+        fixture.messages(2).await.len(),
+        2,
+        "the two alerts, no summary"
+    );
+}
+
+/// The command's event came before its instances' (EventBridge does not order them): nobody was
+/// paged yet, so the summary goes out rather than count on alerts that may never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_failure_nobody_was_paged_for_is_summarised() {
+    let command_id = "33333333-4444-4555-8666-777777777778";
+    let fixture = fixture(fleet(5, 2, command_id)).await;
+    let alerts = fixture.alerts(&[]);
+    let outcome = alerts
+        .handle(command_event(command_id, "Failed"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Sent { kind: AlertKind::CommandSummary, subject, .. } if subject.contains("0 paged, 2 summarised here")),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,6 +590,126 @@ async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
     assert_eq!(
         window_summary["Subject"],
         "Patch window mw-0c50858d01ff4a3b9 FAILED: 25 instances failed, 10 paged, 15 summarised here"
+    );
+}
+
+/// Another team's window fails in the same hour: its storm fills the hour's bucket (invocation events
+/// carry no window id, so the bucket is per document and hour), and team B's one failed instance is
+/// suppressed. B's own count is within the threshold, yet its window summary must go out and carry the
+/// suppressed instance: before, it was skipped and nothing reached a human.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_suppressed_by_another_teams_storm_is_carried_by_its_own_summary() {
+    use patchpilot_test_support::ssm_sim::run::{InstanceOutcome, RunRequest, run_window};
+    let mut state = generate(&GenerateOptions {
+        seed: 11,
+        instances: 40,
+        groups: 2,
+        failed: 0.0,
+        missing: 1.0,
+        never_reported: 0.0,
+        stale: 0.0,
+        ..GenerateOptions::default()
+    });
+    let window = |id: &str, group: &str, target: &str, task: &str| {
+        serde_json::from_value::<patchpilot_test_support::ssm_sim::state::Window>(json!({
+            "id": id, "name": id, "enabled": true,
+            "schedule": "cron(0 2 ? * THU *)", "duration": 3, "cutoff": 1,
+            "targets": [{"id": target, "patch_groups": [group]}],
+            "tasks": [{"id": task, "document": "AWS-RunPatchBaseline", "kind": "patch", "operation": "Install"}],
+            "created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z"
+        }))
+        .unwrap()
+    };
+    let team_a = window(
+        "mw-0a0000000000000a1",
+        "pg-0000",
+        "4c0f0e2a-1b3d-4e5f-8a9b-0c1d2e3f4a51",
+        "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a71",
+    );
+    let team_b = window(
+        "mw-0b0000000000000b1",
+        "pg-0001",
+        "4c0f0e2a-1b3d-4e5f-8a9b-0c1d2e3f4a52",
+        "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a72",
+    );
+    state.windows.insert(team_a.id.clone(), team_a);
+    state.windows.insert(team_b.id.clone(), team_b);
+    let members = |state: &State, group: &str| {
+        state.group_members[group]
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let failed: InstanceOutcome = serde_json::from_value(json!({"status": "Failed"})).unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::minutes(40);
+    let run = |state: &mut State, window: &str, failing: Vec<String>, seed: u64| {
+        let request = RunRequest {
+            window_id: window.into(),
+            outcomes: failing.into_iter().map(|id| (id, failed.clone())).collect(),
+            status: None,
+            verification: None,
+            start: Some(start),
+            duration_minutes: 20,
+        };
+        run_window(state, request, &mut fastrand::Rng::with_seed(seed)).unwrap()
+    };
+    let a_failing: Vec<String> = members(&state, "pg-0000").into_iter().take(12).collect();
+    let b_failing: Vec<String> = members(&state, "pg-0001").into_iter().take(1).collect();
+    let run_a = run(&mut state, "mw-0a0000000000000a1", a_failing, 5);
+    let run_b = run(&mut state, "mw-0b0000000000000b1", b_failing.clone(), 6);
+    let fixture = fixture(state).await;
+    let alerts = fixture.alerts(&[("ALERT_STORM_THRESHOLD", "10")]);
+    let mut window_events = Vec::new();
+    let mut suppressed = Vec::new();
+    for event in run_a.events.into_iter().chain(run_b.events) {
+        match event["detail-type"].as_str().unwrap() {
+            "EC2 Command Invocation Status-change Notification" => {
+                let instance = event["detail"]["instance-id"].as_str().unwrap().to_owned();
+                if let Outcome::Suppressed { .. } = alerts.handle(event).await.unwrap() {
+                    suppressed.push(instance);
+                }
+            }
+            "Maintenance Window Execution State-change Notification" => window_events.push(event),
+            _ => {}
+        }
+    }
+    assert!(
+        suppressed.contains(&b_failing[0]),
+        "B's failure fell into A's full hour: {suppressed:?}"
+    );
+    let mut summaries = Vec::new();
+    for event in window_events {
+        let window = event["detail"]["window-id"].as_str().unwrap().to_owned();
+        if let Outcome::Sent {
+            kind: AlertKind::WindowSummary,
+            ..
+        } = alerts.handle(event).await.unwrap()
+        {
+            summaries.push(window);
+        }
+    }
+    summaries.sort();
+    assert_eq!(
+        summaries,
+        ["mw-0a0000000000000a1", "mw-0b0000000000000b1"],
+        "B's summary carries its suppressed failure"
+    );
+    let messages = fixture.messages(12).await;
+    let b_summary = messages
+        .iter()
+        .find(|m| {
+            m["Subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Patch window mw-0b0000000000000b1")
+        })
+        .expect("team B's summary");
+    assert!(
+        b_summary["Message"]
+            .as_str()
+            .unwrap()
+            .contains(&b_failing[0]),
+        "{b_summary}"
     );
 }
 
