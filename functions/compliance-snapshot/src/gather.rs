@@ -82,6 +82,67 @@ pub async fn read_group(
     Ok(stats)
 }
 
+/// DescribeInstancePatchStates takes at most 50 instance ids.
+const STATES_PER_CALL: usize = 50;
+
+/// Patch groups in use that `known` lacks: the values of the patch-group tag that instances report.
+///
+/// DescribePatchGroups "lists all patch groups that have been registered with patch baselines"; a group
+/// left on its operating system's default baseline is never listed, and its instances would count as
+/// never reported (and stale) although they report. The tagged instances are paged (50 at a time) and
+/// each page's patch states (DescribeInstancePatchStates, 50 ids a call) name their group. Run only when
+/// the inventory shows tagged instances that the known groups do not account for.
+pub async fn unregistered_groups(
+    ssm: &aws_sdk_ssm::Client,
+    tag_keys: &[String],
+    known: &std::collections::BTreeSet<String>,
+    calls: &mut CallCounts,
+) -> Result<Vec<String>, FunctionError> {
+    let tagged = InstanceInformationStringFilter::builder()
+        .key("tag-key")
+        .set_values(Some(tag_keys.to_vec()))
+        .build()
+        .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?;
+    let mut found = std::collections::BTreeSet::new();
+    let mut pages = Pages::new(
+        ssm.describe_instance_information()
+            .filters(tagged)
+            .max_results(INFORMATION_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeInstanceInformation",
+    );
+    while let Some(page) = pages.next().await? {
+        let ids: Vec<String> = page
+            .instance_information_list()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        for chunk in ids.chunks(STATES_PER_CALL) {
+            let mut states = Pages::new(
+                ssm.describe_instance_patch_states()
+                    .set_instance_ids(Some(chunk.to_vec()))
+                    .max_results(STATES_PER_CALL as i32)
+                    .into_paginator()
+                    .send(),
+                "ssm:DescribeInstancePatchStates",
+            );
+            while let Some(states_page) = states.next().await? {
+                found.extend(
+                    states_page
+                        .instance_patch_states()
+                        .iter()
+                        .map(|state| state.patch_group().to_owned())
+                        .filter(|group| !group.is_empty() && !known.contains(group)),
+                );
+            }
+            *calls.entry("DescribeInstancePatchStates").or_default() += states.read();
+        }
+    }
+    *calls.entry("DescribeInstanceInformation").or_default() += pages.read();
+    Ok(found.into_iter().collect())
+}
+
 /// Managed instances, and those carrying a patch-group tag: counted, not kept. The two passes run
 /// side by side.
 pub async fn inventory(

@@ -167,7 +167,9 @@ impl Snapshot {
         let now = Utc::now();
         let mut calls = CallCounts::new();
         let groups = self.groups(budget, &mut calls).await?;
-        let reading = self.read(&groups, now, budget, calls).await;
+        let mut reading = self.read(&groups, now, budget, calls).await;
+        self.read_unregistered_groups(&mut reading, &groups, now, budget)
+            .await;
         let mut points: Vec<DataPoint> = reading
             .published
             .iter()
@@ -228,6 +230,71 @@ impl Snapshot {
             .unwrap_or_else(|| Err(FunctionError::Invariant(
                 "no time left to list the patch groups (DescribePatchGroups did not finish before the stop time); raise the function's timeout".to_owned(),
             )))
+    }
+
+    /// Groups nobody registered with a baseline, found and read when the inventory shows tagged
+    /// instances the registered groups do not account for (only when groups are discovered, not
+    /// configured). A failure here is named as a failed group `(unregistered groups)`: the rest is
+    /// published, and the invocation ends in a retryable error as for any failed group.
+    async fn read_unregistered_groups(
+        &self,
+        reading: &mut Reading,
+        known: &[String],
+        now: chrono::DateTime<Utc>,
+        budget: &Budget,
+    ) {
+        let seen: u64 = reading.published.iter().map(|(_, s)| s.instances).sum();
+        let unaccounted = reading.facts.grouped.is_some_and(|grouped| grouped > seen);
+        if !self.config.patch_groups.is_empty() || !unaccounted || !reading.failed.is_empty() {
+            return;
+        }
+        let known: std::collections::BTreeSet<String> = known.iter().cloned().collect();
+        let mut calls = CallCounts::new();
+        let found = budget
+            .run(gather::unregistered_groups(
+                &self.ssm,
+                &self.config.tag_keys,
+                &known,
+                &mut calls,
+            ))
+            .await;
+        for (operation, count) in calls {
+            *reading.calls.entry(operation).or_default() += count;
+        }
+        let groups = match found {
+            Some(Ok(groups)) => groups,
+            Some(Err(err)) => {
+                reading.failed.push(GroupFailure {
+                    patch_group: "(unregistered groups)".to_owned(),
+                    error: err.to_string(),
+                });
+                reading.facts.groups_failed = reading.failed.len() as u64;
+                return;
+            }
+            None => {
+                reading.skipped.push("(unregistered groups)".to_owned());
+                reading.facts.groups_skipped_for_time = reading.skipped.len() as u64;
+                return;
+            }
+        };
+        let (read, group_calls) = self.read_groups(&groups, now, budget).await;
+        *reading
+            .calls
+            .entry("DescribeInstancePatchStatesForPatchGroup")
+            .or_default() += group_calls;
+        for (group, result) in read {
+            match result {
+                GroupRead::Read(stats) => reading.published.push((group, stats)),
+                GroupRead::Failed(error) => reading.failed.push(GroupFailure {
+                    patch_group: group,
+                    error,
+                }),
+                GroupRead::OutOfTime => reading.skipped.push(group),
+            }
+        }
+        reading.published.sort_by(|a, b| a.0.cmp(&b.0));
+        reading.facts.groups_failed = reading.failed.len() as u64;
+        reading.facts.groups_skipped_for_time = reading.skipped.len() as u64;
     }
 
     /// Reads the groups and (when configured) the fleet inventory side by side.

@@ -221,6 +221,46 @@ async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
     );
 }
 
+/// A group left on its operating system's default baseline is never listed by DescribePatchGroups
+/// (it lists groups "registered with patch baselines"). Its instances report all the same: they are
+/// found through their tags, published as their group, and not counted as never reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_nobody_registered_is_found_and_not_counted_as_never_reported() {
+    let mut state = fleet();
+    let (groups, never_reported, _) = expected(&state);
+    let unregistered = groups.keys().next().unwrap().clone();
+    for baseline in state.baselines.values_mut() {
+        baseline.patch_groups.retain(|group| group != &unregistered);
+    }
+    let fixture = Fixture::new(state).await;
+    let summary = fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert!(
+        summary.groups_failed.is_empty(),
+        "{:?}",
+        summary.groups_failed
+    );
+    assert!(
+        summary.groups_published.contains(&unregistered),
+        "{:?}",
+        summary.groups_published
+    );
+    assert_eq!(
+        fixture.value("Instances", &unregistered).await,
+        Some(groups[&unregistered].instances)
+    );
+    assert_eq!(
+        fixture.value("NeverReportedInstances", "(fleet)").await,
+        Some(never_reported),
+        "only the instances that really never reported"
+    );
+    assert!(summary.ssm_calls["DescribeInstancePatchStates"] > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_that_cannot_be_read_is_left_out_not_zeroed() {
     let fixture = Fixture::new(fleet()).await;

@@ -20,14 +20,32 @@ fn dashboard_graphs_the_gate_metric_with_its_dimensions() {
 fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
     use patchpilot_test_support::template::Deployment;
     let template = Template::load();
-    let deployment = Deployment::new(
+    let mut deployment = Deployment::new(
         &template,
         &[
             ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
             ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
+            ("StagingPatchGroup", "staging"),
             ("ProductionBaselineIds", "pb-0c10000000000000b"),
         ],
     );
+    for (resource, value) in [
+        (
+            "AlertTopic",
+            "arn:aws:sns:eu-west-1:000000000000:patchpilot-alerts",
+        ),
+        ("AlertKey.Arn", "arn:aws:kms:eu-west-1:000000000000:key/k"),
+        (
+            "StateTable.Arn",
+            "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
+        ),
+        (
+            "FailureQueue.Arn",
+            "arn:aws:sqs:eu-west-1:000000000000:failures",
+        ),
+    ] {
+        deployment.resources.insert(resource.into(), value.into());
+    }
     let policies = deployment
         .resolve(&template.resource("PatchGateFunction")["Properties"]["Policies"])
         .unwrap();
