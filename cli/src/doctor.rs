@@ -15,7 +15,7 @@ use crate::settings::Settings;
 use crate::{status, tag};
 
 /// Every check, by name, in the order they are reported.
-pub const CHECKS: [&str; 8] = [
+pub const CHECKS: [&str; 9] = [
     "windows",
     "staging_targets_group",
     "baselines_registered",
@@ -24,7 +24,14 @@ pub const CHECKS: [&str; 8] = [
     "snapshot_recent",
     "failure_queue_empty",
     "tag_rules_parse",
+    "account_concurrency",
 ];
+
+/// Concurrency the functions reserve with `ReserveConcurrency=true` (template.yaml: 1 + 5 + 1 + 2).
+pub const RESERVED_BY_THE_STACK: i64 = 9;
+/// "You can reserve up to the Unreserved account concurrency value … minus 100" (Lambda developer
+/// guide, configuring reserved concurrency).
+pub const KEPT_UNRESERVED: i64 = 100;
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -396,10 +403,81 @@ async fn tag_rules_parse(clients: &Clients, settings: &Settings) -> Finding {
     }
 }
 
+/// The account's concurrency against what `ReserveConcurrency` needs: named either way, a failure
+/// only where the deployment reserves concurrency the account cannot keep.
+pub fn concurrency_finding(limit: i64, unreserved: i64, reserved_by_gate: Option<i64>) -> Finding {
+    const CHECK: &str = "account_concurrency";
+    let needed = KEPT_UNRESERVED + RESERVED_BY_THE_STACK;
+    match reserved_by_gate {
+        Some(_) if unreserved < KEPT_UNRESERVED => fail(
+            CHECK,
+            format!(
+                "the functions reserve concurrency, and the account keeps {unreserved} unreserved of {limit}: Lambda needs {KEPT_UNRESERVED}"
+            ),
+            "deploy with ReserveConcurrency=false, or raise the account's limit (Service Quotas: Lambda, Concurrent executions)",
+        ),
+        Some(reserved) => pass(
+            CHECK,
+            format!(
+                "the functions reserve concurrency (patch-gate {reserved}); the account limit is {limit}, {unreserved} unreserved"
+            ),
+        ),
+        None if unreserved >= needed => pass(
+            CHECK,
+            format!(
+                "account limit {limit}, {unreserved} unreserved: ReserveConcurrency=true would also deploy (it needs {needed})"
+            ),
+        ),
+        None => pass(
+            CHECK,
+            format!(
+                "account limit {limit}, {unreserved} unreserved: ReserveConcurrency=true would fail to deploy here (Lambda keeps {KEPT_UNRESERVED} unreserved and the functions reserve {RESERVED_BY_THE_STACK}, so it needs {needed}); keep it false or raise the limit first"
+            ),
+        ),
+    }
+}
+
+async fn account_concurrency(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "account_concurrency";
+    let account = match clients.lambda.get_account_settings().send().await {
+        Ok(account) => account,
+        Err(err) => return unreadable(CHECK, CliError::sdk("lambda:GetAccountSettings", err)),
+    };
+    let Some(limits) = account.account_limit() else {
+        return fail(
+            CHECK,
+            "GetAccountSettings returned no AccountLimit",
+            "retry; if it persists, read the limits in the Lambda console",
+        );
+    };
+    let reserved = match &settings.gate_function {
+        Some(function) => match clients
+            .lambda
+            .get_function_concurrency()
+            .function_name(function)
+            .send()
+            .await
+        {
+            Ok(concurrency) => concurrency.reserved_concurrent_executions().map(i64::from),
+            Err(err) => {
+                return unreadable(CHECK, CliError::sdk("lambda:GetFunctionConcurrency", err));
+            }
+        },
+        None => None,
+    };
+    concurrency_finding(
+        i64::from(limits.concurrent_executions()),
+        limits
+            .unreserved_concurrent_executions()
+            .map_or(0, i64::from),
+        reserved,
+    )
+}
+
 /// Every check, in order.
 pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
     let baselines = production_baselines(clients, settings).await;
-    let (windows, targets, registered, rules, snapshot, queue, tag_rules) = tokio::join!(
+    let (windows, targets, registered, rules, snapshot, queue, tag_rules, concurrency) = tokio::join!(
         windows(clients, settings),
         staging_targets(clients, settings),
         baselines_registered(clients, settings, &baselines),
@@ -407,6 +485,7 @@ pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
         snapshot_recent(clients, settings),
         failure_queue_empty(clients, settings),
         tag_rules_parse(clients, settings),
+        account_concurrency(clients, settings),
     );
     vec![
         windows,
@@ -417,6 +496,7 @@ pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
         snapshot,
         queue,
         tag_rules,
+        concurrency,
     ]
 }
 
@@ -454,6 +534,32 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrency_names_what_reserve_concurrency_would_fail_on() {
+        // A new account's usual quota of 10: reserving would not deploy, and doctor says so.
+        let new_account = concurrency_finding(10, 10, None);
+        assert_eq!(new_account.verdict, Verdict::Pass);
+        assert!(
+            new_account
+                .detail
+                .contains("ReserveConcurrency=true would fail to deploy here")
+        );
+        assert!(new_account.detail.contains("it needs 109"));
+        let roomy = concurrency_finding(1000, 1000, None);
+        assert!(
+            roomy.detail.contains("would also deploy"),
+            "{}",
+            roomy.detail
+        );
+        let starved = concurrency_finding(105, 96, Some(1));
+        assert_eq!(starved.verdict, Verdict::Fail);
+        assert!(starved.fix.unwrap().contains("ReserveConcurrency=false"));
+        assert_eq!(
+            concurrency_finding(1000, 991, Some(1)).verdict,
+            Verdict::Pass
+        );
+    }
 
     #[tokio::test]
     async fn every_check_is_named_and_reported_in_order() {

@@ -558,7 +558,7 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     let clean = account.cli(&["--json", "doctor"]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     let findings = clean.json()["findings"].as_array().unwrap().clone();
-    assert_eq!(findings.len(), 8);
+    assert_eq!(findings.len(), 9);
     for finding in &findings {
         assert_eq!(finding["verdict"], "pass", "{finding}");
     }
@@ -594,6 +594,13 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
         .send()
         .await
         .unwrap();
+    // The functions reserve concurrency the account cannot keep unreserved.
+    *account.lambda.concurrency.lock().unwrap() =
+        patchpilot_test_support::lambda_api::AccountConcurrency {
+            limit: 105,
+            unreserved: 96,
+            reserved: Some(1),
+        };
     // Another window that does not exist, a namespace whose last snapshot is old, rules that do not parse.
     let mut args = account.flags_with(&[
         ("--production-window", "mw-0ffffffffffffffff"),
@@ -623,6 +630,7 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     assert_eq!(
         names,
         [
+            "account_concurrency",
             "baselines_registered",
             "failure_queue_empty",
             "production_baselines_pinnable",
@@ -649,6 +657,11 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     assert!(failed["failure_queue_empty"].0.contains("1 event(s)"));
     assert!(failed["tag_rules_parse"].0.contains("TAG_RULES"));
     assert!(failed["snapshot_recent"].0.contains("Stale/Namespace"));
+    assert!(
+        failed["account_concurrency"]
+            .1
+            .contains("ReserveConcurrency=false")
+    );
     let text = account.cli(&["doctor"]).await;
     assert_eq!(text.code, 1);
     assert!(

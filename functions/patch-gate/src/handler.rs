@@ -517,13 +517,13 @@ impl Gate {
                 report.failed_instances = decision.failed_instances;
                 report.actions.push(format!(
                     "none: approved by {} over these failures, and nothing new failed; production stays enabled",
-                    approval.by.arn
+                    approval.by.label()
                 ));
                 return Ok(report);
             }
             report.reason = Some(format!(
                 "new since the approval by {}: {}",
-                approval.by.arn,
+                approval.by.label(),
                 new.join("; ")
             ));
         }

@@ -83,10 +83,10 @@ fn gate_subject(report: &GateReport, open: bool) -> String {
         (GateOutcome::Approved, Some(approval), _) => format!(
             "Patch gate OPEN by approval: {window} enabled over {failed} failed check{} ({})",
             plural(failed),
-            approval.by.arn
+            approval.by.label()
         ),
         (GateOutcome::Held, _, Some(hold)) => {
-            format!("Patch gate HELD: {window} disabled by {}", hold.by.arn)
+            format!("Patch gate HELD: {window} disabled by {}", hold.by.label())
         }
         (GateOutcome::Released, _, _) => format!(
             "Patch gate hold released: {window} {}",
@@ -137,7 +137,7 @@ impl fmt::Display for GateText<'_> {
             writeln!(
                 f,
                 "Approved by:        {} at {}: {}",
-                approval.by.arn,
+                approval.by.label(),
                 approval.at.format("%Y-%m-%d %H:%M UTC"),
                 approval.reason
             )?;
@@ -146,7 +146,7 @@ impl fmt::Display for GateText<'_> {
             writeln!(
                 f,
                 "Hold:               {} since {}: {}",
-                hold.by.arn,
+                hold.by.label(),
                 hold.since.format("%Y-%m-%d %H:%M UTC"),
                 hold.reason
             )?;

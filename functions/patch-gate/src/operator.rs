@@ -28,6 +28,22 @@ pub struct Operator {
     /// The caller's unique id.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// Always true: the identity is what the request *says*. A direct Lambda invocation does not tell
+    /// the function who invoked it, so records and messages label it as claimed; IAM on
+    /// `lambda:InvokeFunction` is the control, and CloudTrail's Lambda data events the proof.
+    #[serde(default = "claimed")]
+    pub claimed: bool,
+}
+
+fn claimed() -> bool {
+    true
+}
+
+impl Operator {
+    /// The identity as records and messages show it: the ARN, labelled as claimed.
+    pub fn label(&self) -> String {
+        format!("{} (claimed)", self.arn)
+    }
 }
 
 /// What the operator asks for.
@@ -80,6 +96,9 @@ pub fn parse(value: &Value) -> Result<OperatorRequest, FunctionError> {
     if raw.operator.arn.trim().is_empty() {
         return Err(refuse("operator.arn is empty".to_owned()));
     }
+    let mut raw = raw;
+    // Whatever the payload says: the gate cannot verify who invoked it.
+    raw.operator.claimed = true;
     let reason = match raw.reason.map(|r| r.trim().to_owned()) {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => {
             return Err(refuse(format!(
@@ -188,7 +207,7 @@ impl Hold {
     pub fn describe(&self) -> String {
         format!(
             "held by {} since {}: {}",
-            self.by.arn,
+            self.by.label(),
             self.since.format("%Y-%m-%d %H:%M UTC"),
             self.reason
         )
@@ -215,6 +234,19 @@ mod tests {
 
     fn operator() -> Value {
         json!({"arn": "arn:aws:iam::111122223333:user/ana", "account": "111122223333"})
+    }
+
+    #[test]
+    fn the_operator_is_recorded_as_claimed_whatever_the_payload_says() {
+        let mut operator = operator();
+        operator["claimed"] = json!(false);
+        let parsed =
+            parse(&json!({"action": "hold", "reason": "freeze", "operator": operator})).unwrap();
+        assert!(parsed.operator.claimed);
+        assert_eq!(
+            parsed.operator.label(),
+            "arn:aws:iam::111122223333:user/ana (claimed)"
+        );
     }
 
     #[test]

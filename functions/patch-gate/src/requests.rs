@@ -211,7 +211,7 @@ impl Gate {
             Trigger::Operator,
             Some(format!(
                 "released by {}{}; production follows the latest decision ({})",
-                operator.arn,
+                operator.label(),
                 reason.map(|r| format!(": {r}")).unwrap_or_default(),
                 match &latest {
                     Some(latest) if latest.open => format!("{}: open", latest.execution_id),

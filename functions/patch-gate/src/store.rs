@@ -574,6 +574,7 @@ mod mocked {
                 arn: "arn:aws:iam::111122223333:user/ana".into(),
                 account: None,
                 user_id: None,
+                claimed: true,
             },
             reason: "change freeze".into(),
             since: at(5),

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use patchpilot_test_support::lambda_api::{AccountConcurrency, LambdaApi};
+
 use patchpilot_cli::args::{Cli, Command, GateAction, Global};
 use patchpilot_cli::clients::Clients;
 use patchpilot_cli::doctor::CHECKS;
@@ -205,7 +207,18 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .send()
         .await
         .map_err(|err| format!("events:PutRule: {err:?}"))?;
-    let copy_clients = local_clients(&config, &copy.url, world).await;
+    let mut copy_clients = local_clients(&config, &copy.url, world).await;
+    // A Lambda API of the copy's own: the functions reserve concurrency the account cannot keep.
+    let copy_lambda = LambdaApi::start(world.hosts.clone()).await?;
+    *copy_lambda
+        .concurrency
+        .lock()
+        .map_err(|_| "the copy's Lambda API is poisoned")? = AccountConcurrency {
+        limit: 105,
+        unreserved: 96,
+        reserved: Some(1),
+    };
+    copy_clients.lambda = aws_sdk_lambda::Client::new(&sdk_config(&copy_lambda.url).await);
     let faulty_global = Global {
         failure_queue_url: Some(queue),
         ..global

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::lambda_host::FunctionHost;
@@ -20,10 +20,48 @@ use crate::lambda_host::FunctionHost;
 pub struct LambdaApi {
     /// The endpoint.
     pub url: String,
+    /// The account's concurrency as GetAccountSettings and GetFunctionConcurrency answer it; a test
+    /// may change it while the API runs.
+    pub concurrency: Arc<std::sync::Mutex<AccountConcurrency>>,
     server: tokio::task::JoinHandle<()>,
 }
 
-type Functions = Arc<BTreeMap<String, Arc<FunctionHost>>>;
+/// The account's concurrency limits, and what every function reserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConcurrency {
+    /// `AccountLimit.ConcurrentExecutions`.
+    pub limit: i64,
+    /// `AccountLimit.UnreservedConcurrentExecutions`.
+    pub unreserved: i64,
+    /// Each function's reserved concurrency (`None`: not reserved).
+    pub reserved: Option<i64>,
+}
+
+impl Default for AccountConcurrency {
+    /// Lambda's documented default: 1,000 concurrent executions, none reserved.
+    fn default() -> Self {
+        Self {
+            limit: 1000,
+            unreserved: 1000,
+            reserved: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ApiState {
+    functions: Arc<BTreeMap<String, Arc<FunctionHost>>>,
+    concurrency: Arc<std::sync::Mutex<AccountConcurrency>>,
+}
+
+impl ApiState {
+    fn concurrency(&self) -> AccountConcurrency {
+        *self
+            .concurrency
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// The function a name or ARN (`arn:aws:lambda:region:account:function:name[:qualifier]`) means.
 fn function_name(name_or_arn: &str) -> &str {
@@ -33,12 +71,8 @@ fn function_name(name_or_arn: &str) -> &str {
     }
 }
 
-async fn invoke(
-    State(functions): State<Functions>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
-    let Some(host) = functions.get(function_name(&name)) else {
+async fn invoke(State(api): State<ApiState>, Path(name): Path<String>, body: Bytes) -> Response {
+    let Some(host) = api.functions.get(function_name(&name)) else {
         let mut response = (
             StatusCode::NOT_FOUND,
             json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
@@ -68,12 +102,61 @@ async fn invoke(
     }
 }
 
+/// `GetAccountSettings`, from the API's [`AccountConcurrency`].
+async fn account_settings(State(api): State<ApiState>) -> Response {
+    let concurrency = api.concurrency();
+    let body = json!({
+        "AccountLimit": {
+            "TotalCodeSize": 80_530_636_800_i64,
+            "CodeSizeUnzipped": 262_144_000,
+            "CodeSizeZipped": 52_428_800,
+            "ConcurrentExecutions": concurrency.limit,
+            "UnreservedConcurrentExecutions": concurrency.unreserved
+        },
+        "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 4}
+    });
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
+/// `GetFunctionConcurrency`: the member is absent when nothing is reserved, as Lambda answers then.
+async fn function_concurrency(State(api): State<ApiState>, Path(name): Path<String>) -> Response {
+    if api.functions.contains_key(function_name(&name)) {
+        let body = match api.concurrency().reserved {
+            Some(reserved) => json!({"ReservedConcurrentExecutions": reserved}),
+            None => json!({}),
+        };
+        (StatusCode::OK, body.to_string()).into_response()
+    } else {
+        let mut response = (
+            StatusCode::NOT_FOUND,
+            json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            "x-amzn-ErrorType",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
+        response
+    }
+}
+
 impl LambdaApi {
-    /// Serves `functions` (by function name) on a loopback port.
+    /// Serves `functions` (by function name) on a loopback port: Invoke, and the two reads
+    /// `patchpilot doctor` makes (GetAccountSettings, GetFunctionConcurrency).
     pub async fn start(functions: BTreeMap<String, Arc<FunctionHost>>) -> Result<Self, String> {
+        let concurrency = Arc::new(std::sync::Mutex::new(AccountConcurrency::default()));
         let app = Router::new()
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-            .with_state(Arc::new(functions));
+            .route("/2016-08-19/account-settings", get(account_settings))
+            .route("/2016-08-19/account-settings/", get(account_settings))
+            .route(
+                "/2019-09-30/functions/{name}/concurrency",
+                get(function_concurrency),
+            )
+            .with_state(ApiState {
+                functions: Arc::new(functions),
+                concurrency: concurrency.clone(),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|err| format!("Lambda API: {err}"))?;
@@ -83,6 +166,7 @@ impl LambdaApi {
         });
         Ok(Self {
             url: format!("http://{address}"),
+            concurrency,
             server,
         })
     }
