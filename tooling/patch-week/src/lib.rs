@@ -6,6 +6,7 @@
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
 pub mod iam_check;
+mod messy;
 mod operator;
 pub mod world;
 
@@ -1041,19 +1042,23 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ),
     );
 
-    n.say("\n8. A staging health alarm fires; the scheduled re-check closes production again");
+    messy::other_things_happen(world, n).await?;
+
+    n.say("\n8. A staging health alarm fires (a composite alarm, the usual shape of a service-health signal); the scheduled re-check closes production again");
     recheck_after_health_alarm(world, n).await?;
 
     operator::doctor(world, n).await
 }
 
-/// A `staging-health-` alarm goes to ALARM; the gate's re-check schedule fires; production closes.
+/// A `staging-health-` composite alarm goes to ALARM; the gate's re-check schedule fires; production
+/// closes.
 async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(), String> {
     let alarm = "staging-health-canary";
+    let errors = "canary-errors";
     world
         .cloudwatch
         .put_metric_alarm()
-        .alarm_name(alarm)
+        .alarm_name(errors)
         .namespace("Canary")
         .metric_name("Errors")
         .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
@@ -1064,6 +1069,14 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
         .send()
         .await
         .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+    world
+        .cloudwatch
+        .put_composite_alarm()
+        .alarm_name(alarm)
+        .alarm_rule(format!("ALARM(\"{errors}\")"))
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:PutCompositeAlarm: {err:?}"))?;
     world
         .cloudwatch
         .set_alarm_state()

@@ -160,8 +160,11 @@ pub fn run_window(
     }
     let start = request.start.unwrap_or_else(Utc::now);
     let end = start + Duration::minutes(request.duration_minutes.max(1));
+    // A window that starts while its previous execution still runs is skipped: the execution is
+    // recorded and announced as SKIPPED_OVERLAPPING, and no task runs (ledger row 21).
+    let skipped = request.status.as_deref() == Some("SKIPPED_OVERLAPPING");
     let mut targets: Vec<(String, Option<String>, Option<String>)> = Vec::new();
-    for target in &window.targets {
+    for target in window.targets.iter().filter(|_| !skipped) {
         for group in &target.patch_groups {
             for id in state.group_members.get(group).into_iter().flatten() {
                 targets.push((
@@ -181,7 +184,7 @@ pub fn run_window(
     let mut tasks = Vec::new();
     let mut command_ids = BTreeMap::new();
 
-    for task in &window.tasks {
+    for task in window.tasks.iter().filter(|_| !skipped) {
         let task_execution_id = uuid(rng);
         let mut invocations = Vec::new();
         for (instance_id, target_id, owner) in &targets {
@@ -341,6 +344,36 @@ pub fn run_window(
         command_ids,
         events,
     })
+}
+
+/// A Scan on each of `instance_ids` outside any window (Quick Setup's daily scan, a State Manager
+/// association, an operator): nothing is installed, and the instance's patch state now describes this
+/// Scan: `Operation`, its start and end (ledger row 22). Unknown ids are refused.
+pub fn scan(
+    state: &mut State,
+    instance_ids: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<(), String> {
+    if let Some(unknown) = instance_ids
+        .iter()
+        .find(|id| !state.instances.contains_key(*id))
+    {
+        return Err(format!(
+            "scan names instance {unknown}, which the simulator does not have"
+        ));
+    }
+    let outcome = InstanceOutcome {
+        status: success(),
+        failed_patches: Vec::new(),
+        pending_reboot: Vec::new(),
+        stdout: None,
+        stderr: None,
+    };
+    for id in instance_ids {
+        apply_patch_outcome(state, id, "Scan", "NoReboot", &outcome, start, end);
+    }
+    Ok(())
 }
 
 /// Updates an instance's patches and report for its patch invocation; returns (stdout, stderr).

@@ -675,3 +675,121 @@ async fn control_endpoint_refuses_bad_requests_with_reasons() {
     let groups = client(&sim).describe_patch_groups().send().await.unwrap();
     assert_eq!(groups.mappings().len(), 2);
 }
+
+/// What an account's other traffic looks like to a client: a skipped execution ran nothing, a scan
+/// outside any window replaces the instance's last operation, and an unfinished execution can be
+/// cancelled (a finished one is left as it was).
+#[tokio::test]
+async fn skipped_executions_scans_and_cancellation() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let instance = "i-00a00000000000002";
+    let before = ssm
+        .describe_instance_patch_states()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let (status, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": STAGING_WINDOW, "status": "SKIPPED_OVERLAPPING"})),
+    );
+    assert_eq!(status, 200, "{run}");
+    let id = run["window_execution_id"].as_str().unwrap();
+    let execution = ssm
+        .get_maintenance_window_execution()
+        .window_execution_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(execution.status().unwrap().as_str(), "SKIPPED_OVERLAPPING");
+    assert!(
+        execution.task_ids().is_empty(),
+        "a skipped execution runs no task"
+    );
+    let after = ssm
+        .describe_instance_patch_states()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        before.instance_patch_states(),
+        after.instance_patch_states()
+    );
+
+    // A scan: the last operation is now a Scan, at its own time.
+    let at = chrono::Utc::now() - chrono::Duration::minutes(5);
+    {
+        let mut state = sim.app.state.write().unwrap();
+        ssm_sim::run::scan(
+            &mut state,
+            &[instance.to_owned()],
+            at,
+            at + chrono::Duration::minutes(2),
+        )
+        .unwrap();
+        assert!(ssm_sim::run::scan(&mut state, &["i-0ffffffffffffffff".into()], at, at).is_err());
+    }
+    let scanned = ssm
+        .describe_instance_patch_states()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let row = &scanned.instance_patch_states()[0];
+    assert_eq!(row.operation().as_str(), "Scan");
+    assert_eq!(
+        row.operation_end_time().secs(),
+        (at + chrono::Duration::minutes(2)).timestamp()
+    );
+
+    // Cancelling: a finished execution stays as it was; an unfinished one ends CANCELLED.
+    ssm.cancel_maintenance_window_execution()
+        .window_execution_id(id)
+        .send()
+        .await
+        .unwrap();
+    let unchanged = ssm
+        .get_maintenance_window_execution()
+        .window_execution_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status().unwrap().as_str(), "SKIPPED_OVERLAPPING");
+    let running = "0a1b2c3d-0000-4000-8000-000000000001";
+    sim.app.state.write().unwrap().executions.insert(
+        running.to_owned(),
+        ssm_sim::state::WindowExecution {
+            id: running.to_owned(),
+            window_id: "mw-0d61969e12ee5b4c2".to_owned(),
+            status: "IN_PROGRESS".to_owned(),
+            status_details: None,
+            start: chrono::Utc::now(),
+            end: None,
+            tasks: vec![],
+        },
+    );
+    ssm.cancel_maintenance_window_execution()
+        .window_execution_id(running)
+        .send()
+        .await
+        .unwrap();
+    let cancelled = ssm
+        .get_maintenance_window_execution()
+        .window_execution_id(running)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status().unwrap().as_str(), "CANCELLED");
+    assert!(cancelled.end_time().is_some());
+    let missing = ssm
+        .cancel_maintenance_window_execution()
+        .window_execution_id("0a1b2c3d-0000-4000-8000-0000000000ff")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("DoesNotExistException"));
+}
