@@ -8,6 +8,7 @@
 //! - [`clients`]: the shared AWS SDK configuration (endpoint overrides, retry policy).
 //! - [`logging`]: structured logs honouring Lambda's log-format and log-level settings.
 //! - [`error`]: one error type that tells retryable failures from permanent ones.
+//! - [`dead_letter`]: events that can never be handled go to the failure queue at once, not retried.
 //! - [`live_values`]: values the live service spells differently from the SDK's model, read in both
 //!   spellings.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
@@ -17,6 +18,7 @@ pub mod aws;
 pub mod budget;
 pub mod clients;
 pub mod config;
+pub mod dead_letter;
 pub mod error;
 pub mod events;
 pub mod live_values;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::budget::Budget;
 use crate::config::CommonConfig;
+use crate::dead_letter::{DeadLetter, Disposition, disposition};
 use crate::error::FunctionError;
 
 /// What handling one event ends in: the handler's report, or a typed error for Lambda.
@@ -39,11 +40,46 @@ pub trait Handler: Sync {
 }
 
 /// Runs `handler` under the Lambda runtime until the execution environment ends, each invocation
-/// inside a [`Budget`] drawn from its own deadline.
-pub async fn serve<H: Handler>(handler: &H) -> Result<(), lambda_runtime::Error> {
+/// inside a [`Budget`] drawn from its own deadline. With `dead_letter`, an event that failed for good
+/// goes to the failure queue at once instead of through Lambda's retries ([`crate::dead_letter`]).
+pub async fn serve<H: Handler>(
+    handler: &H,
+    dead_letter: Option<&DeadLetter>,
+) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let budget = Budget::from_context(&event.context, handler.common().deadline_margin);
-        handler.handle_within(event.payload, &budget).await
+        let payload = event.payload;
+        let kept = dead_letter.map(|_| payload.clone());
+        let error = match handler.handle_within(payload, &budget).await {
+            Ok(report) => return Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(error) => error,
+        };
+        let (Some(queue), Some(payload)) = (dead_letter, kept) else {
+            return Err(error);
+        };
+        if disposition(&error, &payload) == Disposition::Return {
+            return Err(error);
+        }
+        let context = &event.context;
+        match queue
+            .send(&context.invoked_function_arn, &context.request_id, &payload, &error)
+            .await
+        {
+            Ok(report) => {
+                tracing::error!(error_type = %error.error_type(), error = %error, "the event can never be handled: sent to the failure queue, not retried");
+                Ok(report)
+            }
+            Err(send) => {
+                tracing::error!(error = %send, "could not send the failed event to the failure queue; Lambda retries it");
+                Err(error)
+            }
+        }
     }))
     .await
+}
+
+/// The failure queue named by `FAILURE_QUEUE_URL`, if set.
+pub fn dead_letter_from_env(sdk: &aws_config::SdkConfig) -> Option<DeadLetter> {
+    let url = std::env::var(crate::dead_letter::QUEUE_VARIABLE).ok()?;
+    (!url.trim().is_empty()).then(|| DeadLetter::new(aws_sdk_sqs::Client::new(sdk), url))
 }

@@ -41,6 +41,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "a redelivered event repeats nothing",
         "re-check closed",
         "doctor",
+        "metrics survive LogLevel WARN",
         "nothing dead-lettered",
         "roles allow every call",
     ] {

@@ -15,5 +15,6 @@ async fn main() -> Result<(), Error> {
         aws_sdk_cloudwatch::Client::new(&sdk),
         config,
     );
-    runtime::serve(&snapshot).await
+    let dead_letter = runtime::dead_letter_from_env(&sdk);
+    runtime::serve(&snapshot, dead_letter.as_ref()).await
 }

@@ -17,5 +17,6 @@ async fn main() -> Result<(), Error> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     };
     let alerts = Alerts::new(clients, config);
-    runtime::serve(&alerts).await
+    let dead_letter = runtime::dead_letter_from_env(&sdk);
+    runtime::serve(&alerts, dead_letter.as_ref()).await
 }

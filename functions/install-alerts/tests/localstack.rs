@@ -634,12 +634,7 @@ async fn a_failure_suppressed_by_another_teams_storm_is_carried_by_its_own_summa
     );
     state.windows.insert(team_a.id.clone(), team_a);
     state.windows.insert(team_b.id.clone(), team_b);
-    let members = |state: &State, group: &str| {
-        state.group_members[group]
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let members = |state: &State, group: &str| state.group_members[group].to_vec();
     let failed: InstanceOutcome = serde_json::from_value(json!({"status": "Failed"})).unwrap();
     let start = chrono::Utc::now() - chrono::Duration::minutes(40);
     let run = |state: &mut State, window: &str, failing: Vec<String>, seed: u64| {

@@ -21,5 +21,6 @@ async fn main() -> Result<(), Error> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     };
     let gate = Gate::new(clients, config);
-    runtime::serve(&gate).await
+    let dead_letter = runtime::dead_letter_from_env(&sdk);
+    runtime::serve(&gate, dead_letter.as_ref()).await
 }

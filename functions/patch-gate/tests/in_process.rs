@@ -271,14 +271,14 @@ fn harness(account: Account) -> Harness {
         let mut out = GetItemOutput::builder();
         if key == format!("gate#{EXECUTION}") {
             out = out.set_item(decision_item.clone());
-        } else if key == format!("gate-latest#{STAGING}") {
-            if let Some((id, start, open)) = latest {
-                out = out
-                    .item("execution_id", AttributeValue::S(id.into()))
-                    .item("execution_start", AttributeValue::N(start.to_string()))
-                    .item("execution_status", AttributeValue::S("SUCCESS".into()))
-                    .item("open", AttributeValue::Bool(open));
-            }
+        } else if key == format!("gate-latest#{STAGING}")
+            && let Some((id, start, open)) = latest
+        {
+            out = out
+                .item("execution_id", AttributeValue::S(id.into()))
+                .item("execution_start", AttributeValue::N(start.to_string()))
+                .item("execution_status", AttributeValue::S("SUCCESS".into()))
+                .item("open", AttributeValue::Bool(open));
         }
         out.build()
     });
@@ -404,11 +404,8 @@ async fn the_event_is_not_trusted_its_start_comes_from_the_service() {
         .await
         .unwrap();
     assert_eq!(report.outcome, GateOutcome::Decided);
-    let pointers = h.sent.pointers.lock().unwrap();
-    assert_eq!(
-        pointers[0]["execution_start"],
-        AttributeValue::N(STARTED.to_string())
-    );
+    let start = h.sent.pointers.lock().unwrap()[0]["execution_start"].clone();
+    assert_eq!(start, AttributeValue::N(STARTED.to_string()));
     // An execution the staging window does not have is not acted on.
     let h = harness(Account {
         listed: false,

@@ -15,5 +15,6 @@ async fn main() -> Result<(), Error> {
         ssm: aws_sdk_ssm::Client::new(&sdk),
     };
     let tagger = Tagger::new(clients, config).await?;
-    runtime::serve(&tagger).await
+    let dead_letter = runtime::dead_letter_from_env(&sdk);
+    runtime::serve(&tagger, dead_letter.as_ref()).await
 }

@@ -108,6 +108,12 @@ impl World {
 
         let template = Template::load();
         let mut deployment = Deployment::new(&template, parameters);
+        // The functions' application log level, as the template's LoggingConfig resolves it.
+        let application_log_level = deployment
+            .resolve(&template.root["Globals"]["Function"]["LoggingConfig"]["ApplicationLogLevel"])?
+            .as_str()
+            .unwrap_or("INFO")
+            .to_owned();
         deployment
             .resources
             .insert("AlertTopic".into(), topic_arn.clone());
@@ -149,6 +155,11 @@ impl World {
                 ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
                 ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
                 ("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()),
+                // What Lambda sets from the function's application log level (LoggingConfig).
+                (
+                    "AWS_LAMBDA_LOG_LEVEL".to_owned(),
+                    application_log_level.clone(),
+                ),
             ]);
             let properties = &template.resource(logical_id)["Properties"];
             let memory = properties["MemorySize"].as_u64().unwrap_or(128) as u32;
