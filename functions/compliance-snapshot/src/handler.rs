@@ -282,19 +282,8 @@ impl Snapshot {
             .calls
             .entry("DescribeInstancePatchStatesForPatchGroup")
             .or_default() += group_calls;
-        for (group, result) in read {
-            match result {
-                GroupRead::Read(stats) => reading.published.push((group, stats)),
-                GroupRead::Failed(error) => reading.failed.push(GroupFailure {
-                    patch_group: group,
-                    error,
-                }),
-                GroupRead::OutOfTime => reading.skipped.push(group),
-            }
-        }
+        reading.record(read);
         reading.published.sort_by(|a, b| a.0.cmp(&b.0));
-        reading.facts.groups_failed = reading.failed.len() as u64;
-        reading.facts.groups_skipped_for_time = reading.skipped.len() as u64;
     }
 
     /// Reads the groups and (when configured) the fleet inventory side by side.
@@ -327,18 +316,7 @@ impl Snapshot {
             calls,
             ..Reading::default()
         };
-        for (group, result) in read {
-            match result {
-                GroupRead::Read(stats) => reading.published.push((group, stats)),
-                GroupRead::Failed(error) => reading.failed.push(GroupFailure {
-                    patch_group: group,
-                    error,
-                }),
-                GroupRead::OutOfTime => reading.skipped.push(group),
-            }
-        }
-        reading.facts.groups_failed = reading.failed.len() as u64;
-        reading.facts.groups_skipped_for_time = reading.skipped.len() as u64;
+        reading.record(read);
         match inventory {
             Some(Some(Ok((managed, grouped)))) => {
                 reading.facts.managed = Some(managed);
@@ -437,6 +415,24 @@ struct Reading {
     inventory_error: Option<String>,
     inventory_skipped: bool,
     calls: CallCounts,
+}
+
+impl Reading {
+    /// Files each group's read as published, failed or skipped, and updates the fleet's counts.
+    fn record(&mut self, read: Vec<(String, GroupRead)>) {
+        for (group, result) in read {
+            match result {
+                GroupRead::Read(stats) => self.published.push((group, stats)),
+                GroupRead::Failed(error) => self.failed.push(GroupFailure {
+                    patch_group: group,
+                    error,
+                }),
+                GroupRead::OutOfTime => self.skipped.push(group),
+            }
+        }
+        self.facts.groups_failed = self.failed.len() as u64;
+        self.facts.groups_skipped_for_time = self.skipped.len() as u64;
+    }
 }
 
 /// How the invocation ends: `Ok` when every read that finished succeeded; otherwise, after

@@ -229,20 +229,8 @@ pub fn decide(facts: &Facts, policy: &Policy) -> Decision {
             }
         }
     }
-    match &facts.alarms {
-        None => {}
-        Some(Err(error)) => checks.push(unreadable(
-            CheckName::HealthAlarmsOk,
-            "the health alarms",
-            error,
-        )),
-        Some(Ok(alarms)) => checks.push(health_alarms_ok(alarms)),
-    }
-    Decision {
-        open: checks.iter().all(|c| c.passed),
-        checks,
-        failed_instances: failed.into_iter().collect(),
-    }
+    checks.extend(alarms_check(facts.alarms.as_ref()));
+    verdict(checks, failed)
 }
 
 /// What the re-check reads: the staging group as it is now, and the health alarms. The execution's
@@ -281,20 +269,8 @@ pub fn recheck(facts: &RecheckFacts, decided_failed: &[String], policy: &Policy)
             &mut failed,
         )),
     }
-    match &facts.alarms {
-        None => {}
-        Some(Err(error)) => checks.push(unreadable(
-            CheckName::HealthAlarmsOk,
-            "the health alarms",
-            error,
-        )),
-        Some(Ok(alarms)) => checks.push(health_alarms_ok(alarms)),
-    }
-    Decision {
-        open: checks.iter().all(|c| c.passed),
-        checks,
-        failed_instances: failed.into_iter().collect(),
-    }
+    checks.extend(alarms_check(facts.alarms.as_ref()));
+    verdict(checks, failed)
 }
 
 /// The re-check's failure check: Installs that ended after `start` with failed patches, on instances
@@ -332,6 +308,27 @@ fn no_new_install_failures(
         list(&named, 10)
     );
     check(name, failed.len() <= policy.max_failed_instances, detail)
+}
+
+/// The health-alarm check, when a prefix is configured; a failed read fails it.
+fn alarms_check(alarms: Option<&Result<Vec<String>, String>>) -> Option<Check> {
+    match alarms? {
+        Err(error) => Some(unreadable(
+            CheckName::HealthAlarmsOk,
+            "the health alarms",
+            error,
+        )),
+        Ok(alarms) => Some(health_alarms_ok(alarms)),
+    }
+}
+
+/// Open only if every check passed.
+fn verdict(checks: Vec<Check>, failed: BTreeSet<String>) -> Decision {
+    Decision {
+        open: checks.iter().all(|c| c.passed),
+        checks,
+        failed_instances: failed.into_iter().collect(),
+    }
 }
 
 /// Check 1: the execution itself ended `SUCCESS`.

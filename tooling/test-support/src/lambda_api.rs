@@ -73,16 +73,7 @@ fn function_name(name_or_arn: &str) -> &str {
 
 async fn invoke(State(api): State<ApiState>, Path(name): Path<String>, body: Bytes) -> Response {
     let Some(host) = api.functions.get(function_name(&name)) else {
-        let mut response = (
-            StatusCode::NOT_FOUND,
-            json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            "x-amzn-ErrorType",
-            HeaderValue::from_static("ResourceNotFoundException"),
-        );
-        return response;
+        return not_found(&name);
     };
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match host.invoke(payload).await {
@@ -100,6 +91,20 @@ async fn invoke(State(api): State<ApiState>, Path(name): Path<String>, body: Byt
             response
         }
     }
+}
+
+/// Lambda's answer for a function it does not have.
+fn not_found(name: &str) -> Response {
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-amzn-ErrorType",
+        HeaderValue::from_static("ResourceNotFoundException"),
+    );
+    response
 }
 
 /// `GetAccountSettings`, from the API's [`AccountConcurrency`].
@@ -127,16 +132,7 @@ async fn function_concurrency(State(api): State<ApiState>, Path(name): Path<Stri
         };
         (StatusCode::OK, body.to_string()).into_response()
     } else {
-        let mut response = (
-            StatusCode::NOT_FOUND,
-            json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            "x-amzn-ErrorType",
-            HeaderValue::from_static("ResourceNotFoundException"),
-        );
-        response
+        not_found(&name)
     }
 }
 
