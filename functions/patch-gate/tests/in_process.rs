@@ -84,6 +84,8 @@ struct Account {
     latest: Option<(&'static str, i64, bool)>,
     /// Whether completing the decision (UpdateItem) is throttled.
     completing_throttled: bool,
+    /// Whether UpdateMaintenanceWindow is refused.
+    window_update_fails: bool,
 }
 
 impl Default for Account {
@@ -110,6 +112,7 @@ impl Default for Account {
             decision_item: None,
             latest: None,
             completing_throttled: false,
+            window_update_fails: false,
         }
     }
 }
@@ -235,6 +238,17 @@ fn harness(account: Account) -> Harness {
             }
             out.build()
         });
+    let fails = account.window_update_fails;
+    let window_refused = mock!(aws_sdk_ssm::Client::update_maintenance_window)
+        .match_requests(move |_| fails)
+        .then_error(|| {
+            aws_sdk_ssm::operation::update_maintenance_window::UpdateMaintenanceWindowError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized")
+                    .build(),
+            )
+        });
     let s = sent.clone();
     let update_window =
         mock!(aws_sdk_ssm::Client::update_maintenance_window).then_compute_output(move |req| {
@@ -260,6 +274,7 @@ fn harness(account: Account) -> Harness {
         &invocations,
         &information,
         &states,
+        &window_refused,
         &update_window,
         &cancel,
     ];
@@ -585,5 +600,50 @@ async fn closing_stops_a_production_execution_already_running() {
             .actions
             .iter()
             .any(|a| a.starts_with("cancel production execution 0a1b2c3d"))
+    );
+}
+
+#[tokio::test]
+async fn when_disabling_fails_the_error_is_retryable_and_the_verdict_stays_claimed() {
+    let h = harness(Account {
+        members: vec![(
+            "i-00a00000000000001",
+            PatchOperationType::Install,
+            STARTED + 600,
+            1,
+        )],
+        window_update_fails: true,
+        ..Account::default()
+    });
+    let err = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap_err();
+    // Even a refusal the service calls permanent: a production window left open must be retried.
+    assert!(
+        err.error_type().starts_with("Retryable."),
+        "{}",
+        err.error_type()
+    );
+    assert!(
+        err.to_string().contains("ssm:UpdateMaintenanceWindow"),
+        "{err}"
+    );
+    let claimed = h.sent.claimed.lock().unwrap().clone();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "the closed verdict is claimed for the retry"
+    );
+    assert!(
+        claimed[0]["pending"]
+            .as_s()
+            .unwrap()
+            .contains("\"open\":false")
+    );
+    assert!(
+        h.sent.subjects.lock().unwrap().is_empty(),
+        "no page before production is closed"
     );
 }

@@ -379,12 +379,12 @@ async fn when_disabling_fails_the_error_is_retryable() {
             error_rate: 1.0,
             ..Default::default()
         });
+    // The gate reads the execution's real state first: that read fails, nothing is decided, and the
+    // error is one Lambda retries (the in-process tests cover a failing UpdateMaintenanceWindow).
     let err = fixture.gate(&[]).handle(event).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
-    assert!(
-        err.to_string().contains("ssm:UpdateMaintenanceWindow"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("ssm:"), "{err}");
+    assert!(fixture.messages(0).await.is_empty(), "nobody paged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,11 +403,11 @@ async fn the_recheck_closes_production_when_staging_went_bad_since() {
         (GateOutcome::Rechecked, Some(true))
     );
     assert!(fixture.production_enabled().await);
-    // During the soak an instance starts waiting for a reboot.
+    // During the soak an instance reports a failed Install (the re-check judges what is new).
     {
         let mut state = fixture.sim.sim.app.state.write().unwrap();
         let instance = state.instances.get_mut("i-00a00000000000003").unwrap();
-        instance.counts.installed_pending_reboot = 1;
+        instance.counts.failed = 1;
     }
     let bad = gate.handle(scheduled).await.unwrap();
     assert_eq!(
@@ -748,11 +748,15 @@ async fn an_approval_opens_and_pins_and_the_recheck_closes_only_on_new_failures(
             .get_mut("i-00a00000000000003")
             .unwrap()
             .counts
-            .installed_pending_reboot = 1;
+            .failed = 1;
     }
     let recheck = gate.handle(scheduled_recheck()).await.unwrap();
     assert_eq!(recheck.open, Some(false));
-    assert!(recheck.reason.unwrap().contains("no_pending_reboot"));
+    let reason = recheck.reason.unwrap();
+    assert!(
+        reason.contains("i-00a00000000000003 failed in staging"),
+        "{reason}"
+    );
     assert!(!fixture.production_enabled().await);
     let subjects: Vec<String> = fixture
         .messages(3)
