@@ -41,6 +41,8 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "a redelivered event repeats nothing",
         "re-check closed",
         "doctor",
+        "AWS-managed staging baseline pinned",
+        "another team's failure reaches a human",
         "metrics survive LogLevel WARN",
         "nothing dead-lettered",
         "roles allow every call",

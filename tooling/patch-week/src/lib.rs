@@ -510,7 +510,11 @@ pub fn managed_instance(
             operation: "Scan".into(),
             start: scanned,
             end: scanned + chrono::Duration::minutes(3),
-            baseline_id: "pb-0c10000000000000c".into(),
+            baseline_id: format!(
+                "arn:aws:ssm:{}:{}:patchbaseline/pb-0c10000000000000c",
+                patchpilot_test_support::REGION,
+                patchpilot_test_support::ssm_sim::state::AWS_BASELINE_ACCOUNT
+            ),
             snapshot_id: None,
             reboot_option: "NoReboot".into(),
             last_no_reboot_install_operation_time: None,
@@ -1075,7 +1079,11 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     n.say("\n8. A staging health alarm fires (a composite alarm, the usual shape of a service-health signal); the scheduled re-check closes production again");
     recheck_after_health_alarm(world, n).await?;
 
-    operator::doctor(world, n).await
+    operator::doctor(world, n).await?;
+
+    messy::staging_on_the_aws_default_baseline(world, n).await?;
+
+    messy::another_teams_window(world, n, thursday).await
 }
 
 /// A `staging-health-` composite alarm goes to ALARM; the gate's re-check schedule fires; production

@@ -161,3 +161,139 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
     );
     Ok(())
 }
+
+/// Step 10: the staging group is left on its operating system's default baseline, which AWS provides
+/// and names by an ARN in AWS's own account. A clean staging run opens production, pinned to AWS's
+/// baseline as staging ran it; reading it by its ARN is allowed by the gate's role.
+pub(crate) async fn staging_on_the_aws_default_baseline(
+    world: &World,
+    n: &mut Narrator,
+) -> Result<(), String> {
+    n.say("\n10. The staging group is moved to its OS's default baseline, which AWS provides; staging runs clean; the gate pins production to it");
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    // The health signal recovered: the alarm is gone.
+    world
+        .cloudwatch
+        .delete_alarms()
+        .alarm_names("staging-health-canary")
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:DeleteAlarms: {err:?}"))?;
+    let aws_baseline = {
+        let mut state = world
+            .sim
+            .app
+            .state
+            .write()
+            .map_err(|_| "simulator state poisoned")?;
+        for baseline in state.baselines.values_mut() {
+            baseline.patch_groups.retain(|group| group != "staging");
+        }
+        let default = state
+            .baselines
+            .values()
+            .find(|b| b.default_baseline && b.operating_system == "AMAZON_LINUX_2023")
+            .ok_or("the scenario has no default AMAZON_LINUX_2023 baseline")?;
+        state.baseline_public_id(default)
+    };
+    n.say(format!("   staging's baseline is now AWS's {aws_baseline}"));
+    let start = Utc::now() - chrono::Duration::minutes(20);
+    let (execution, status, _) = crate::run(world, STAGING_WINDOW, &[], start).await?;
+    n.say(format!("   execution {execution} ended {status}"));
+    world.settle(std::time::Duration::from_secs(60)).await?;
+    let decision = world
+        .take_deliveries()
+        .await
+        .into_iter()
+        .filter(|d| d.function == "patch-gate")
+        .filter_map(|d| d.result.ok())
+        .find(|report| report["outcome"] == "decided");
+    let pinned_to: Vec<String> = decision
+        .iter()
+        .flat_map(|report| report["pinned"].as_array().cloned().unwrap_or_default())
+        .filter_map(|pinned| pinned["staging_baseline_id"].as_str().map(str::to_owned))
+        .collect();
+    let open = decision.as_ref().and_then(|r| r["open"].as_bool());
+    let enabled = production_enabled(world).await?;
+    let _ = world.alerts().await;
+    n.check(
+        "AWS-managed staging baseline pinned",
+        open == Some(true) && enabled && pinned_to == std::slice::from_ref(&aws_baseline),
+        format!("decision open: {open:?}; production enabled: {enabled}; pinned to {pinned_to:?}"),
+    );
+    Ok(())
+}
+
+/// Step 11: another team's window on the same document fails on one instance in the hour of
+/// Thursday's storm. Storm buckets are per document and hour across the account (invocation events
+/// carry no window id): if Thursday filled the hour, the one failure is suppressed, and only its own
+/// window's summary can carry it. Either way it must reach a human.
+pub(crate) async fn another_teams_window(
+    world: &World,
+    n: &mut Narrator,
+    thursday: chrono::DateTime<Utc>,
+) -> Result<(), String> {
+    const TEAM_B: &str = "mw-0b0000000000000b1";
+    n.say("\n11. Another team's window fails on one instance in the hour of Thursday's storm");
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    let canary = {
+        let mut state = world
+            .sim
+            .app
+            .state
+            .write()
+            .map_err(|_| "simulator state poisoned")?;
+        let window = serde_json::from_value(json!({
+            "id": TEAM_B, "name": "team-b-canary", "enabled": true,
+            "schedule": "cron(0 2 ? * THU *)", "duration": 3, "cutoff": 1,
+            "targets": [{"id": "7e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "patch_groups": ["staging-canary"]}],
+            "tasks": [{"id": "8f2a1b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b", "document": "AWS-RunPatchBaseline",
+                       "kind": "patch", "operation": "Install"}],
+            "created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z"
+        }))
+        .map_err(|err| format!("team B's window: {err}"))?;
+        state.windows.insert(TEAM_B.to_owned(), window);
+        state
+            .group_members
+            .get("staging-canary")
+            .and_then(|members| members.first().cloned())
+            .ok_or("no instance in staging-canary")?
+    };
+    let (execution, status, _) =
+        crate::run(world, TEAM_B, std::slice::from_ref(&canary), thursday).await?;
+    n.say(format!(
+        "   team B's execution {execution} ended {status}; failed: {canary}"
+    ));
+    world.settle(std::time::Duration::from_secs(60)).await?;
+    let alerts_outcomes: Vec<String> = world
+        .take_deliveries()
+        .await
+        .into_iter()
+        .filter(|d| d.function == "install-alerts")
+        .filter_map(|d| d.result.ok())
+        .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let messages = world.alerts().await;
+    let carried: Vec<String> = messages
+        .iter()
+        .filter(|m| {
+            m["Message"]
+                .as_str()
+                .is_some_and(|text| text.contains(&canary))
+        })
+        .filter_map(|m| m["Subject"].as_str().map(str::to_owned))
+        .collect();
+    for subject in &carried {
+        n.say(format!("   [{subject}]"));
+    }
+    n.check(
+        "another team's failure reaches a human",
+        !carried.is_empty(),
+        format!(
+            "install-alerts outcomes {alerts_outcomes:?}; messages naming {canary}: {carried:?}"
+        ),
+    );
+    Ok(())
+}

@@ -113,6 +113,8 @@ fn generated_baseline(
         operating_system: operating_system.to_owned(),
         description: Some(description.to_owned()),
         default_baseline: true,
+        // The account's own: generated fleets register it for their groups.
+        owner: None,
         global_filters: None,
         approval_rules: Some(serde_json::json!({"PatchRules": [{
             "PatchFilterGroup": {"PatchFilters": [{"Key": "CLASSIFICATION", "Values": classifications}]},

@@ -407,7 +407,7 @@ fn apply_patch_outcome(
         .cloned();
     let baseline_id = baseline
         .as_ref()
-        .map(|baseline| baseline.id.clone())
+        .map(|baseline| state.baseline_public_id(baseline))
         .unwrap_or_else(|| "pb-0000000000000000".to_owned());
     let catalog = state.catalog.clone();
     // What the instance's baseline approves when the operation starts (no baseline: everything).

@@ -238,6 +238,10 @@ pub struct Baseline {
     /// The default baseline for its operating system.
     #[serde(default)]
     pub default_baseline: bool,
+    /// `AWS` for a baseline AWS provides (named by its ARN in AWS's own account, read-only); absent
+    /// for the account's own.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub global_filters: Option<Value>,
     #[serde(default)]
@@ -263,6 +267,18 @@ pub struct Baseline {
     pub created: DateTime<Utc>,
     #[serde(default = "Utc::now")]
     pub modified: DateTime<Utc>,
+}
+
+/// The account AWS-provided baselines are named in: the one GetPatchBaseline's reference shows
+/// (`arn:aws:ssm:us-east-2:733109147000:patchbaseline/…`). The live account differs by Region and is
+/// not published for each; any fixed value other than the caller's own exercises the same code.
+pub const AWS_BASELINE_ACCOUNT: &str = "733109147000";
+
+impl Baseline {
+    /// Provided by AWS (not the account's own).
+    pub fn is_aws_owned(&self) -> bool {
+        self.owner.as_deref() == Some("AWS")
+    }
 }
 
 fn allow_as_dependency() -> String {
@@ -531,6 +547,19 @@ impl State {
                 baseline.operating_system == operating_system && baseline.default_baseline
             })
         })
+    }
+
+    /// How the service names `baseline`: its id, or for an AWS-provided one the ARN in AWS's account
+    /// (ledger row 17).
+    pub fn baseline_public_id(&self, baseline: &Baseline) -> String {
+        if baseline.is_aws_owned() {
+            format!(
+                "arn:aws:ssm:{}:{AWS_BASELINE_ACCOUNT}:patchbaseline/{}",
+                self.region, baseline.id
+            )
+        } else {
+            baseline.id.clone()
+        }
     }
 
     pub fn arn(&self, kind: &str, id: &str) -> String {

@@ -70,6 +70,14 @@ fn every_operation_answers_in_its_documented_output_shape() {
             json!({"WindowId": STAGING_WINDOW}),
         ),
         (
+            "GetMaintenanceWindowExecution",
+            json!({"WindowExecutionId": execution}),
+        ),
+        (
+            "CancelMaintenanceWindowExecution",
+            json!({"WindowExecutionId": execution}),
+        ),
+        (
             "DescribeMaintenanceWindowExecutions",
             json!({"WindowId": STAGING_WINDOW}),
         ),

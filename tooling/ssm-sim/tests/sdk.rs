@@ -793,3 +793,72 @@ async fn skipped_executions_scans_and_cancellation() {
         .unwrap_err();
     assert_eq!(missing.code(), Some("DoesNotExistException"));
 }
+
+/// AWS's own baselines apart from the account's, named by their ARN in AWS's account.
+#[tokio::test]
+async fn aws_provided_baselines_are_named_by_arn_and_listed_apart() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let arn = format!(
+        "arn:aws:ssm:eu-west-1:{}:patchbaseline/pb-0c10000000000000c",
+        ssm_sim::state::AWS_BASELINE_ACCOUNT
+    );
+    let owner = |value: &str| {
+        PatchOrchestratorFilter::builder()
+            .key("OWNER")
+            .values(value)
+            .build()
+    };
+    let ids =
+        |page: aws_sdk_ssm::operation::describe_patch_baselines::DescribePatchBaselinesOutput| {
+            page.baseline_identities()
+                .iter()
+                .filter_map(|b| b.baseline_id().map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+    let aws = ids(ssm
+        .describe_patch_baselines()
+        .filters(owner("AWS"))
+        .send()
+        .await
+        .unwrap());
+    assert_eq!(aws, std::slice::from_ref(&arn));
+    let own = ids(ssm
+        .describe_patch_baselines()
+        .filters(owner("Self"))
+        .send()
+        .await
+        .unwrap());
+    assert!(!own.is_empty() && !own.contains(&arn), "{own:?}");
+    // A group nobody registered uses the OS's default: AWS's, by its ARN.
+    let default = ssm
+        .get_patch_baseline_for_patch_group()
+        .patch_group("staging-canary")
+        .operating_system(aws_sdk_ssm::types::OperatingSystem::AmazonLinux2023)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(default.baseline_id(), Some(arn.as_str()));
+    let read = ssm
+        .get_patch_baseline()
+        .baseline_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.baseline_id(), Some(arn.as_str()));
+    let bare = ssm
+        .get_patch_baseline()
+        .baseline_id("pb-0c10000000000000c")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(bare.code(), Some("DoesNotExistException"));
+    let update = ssm
+        .update_patch_baseline()
+        .baseline_id(&arn)
+        .description("mine now")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(update.code(), Some("AccessDeniedException"));
+}

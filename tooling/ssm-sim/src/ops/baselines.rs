@@ -8,9 +8,9 @@ use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::pagination::take_page;
 use crate::state::{Baseline, State, epoch};
 
-fn identity(baseline: &Baseline) -> Value {
+fn identity(state: &State, baseline: &Baseline) -> Value {
     let mut body = json!({
-        "BaselineId": baseline.id,
+        "BaselineId": state.baseline_public_id(baseline),
         "BaselineName": baseline.name,
         "OperatingSystem": baseline.operating_system,
         "DefaultBaseline": baseline.default_baseline,
@@ -35,7 +35,7 @@ pub fn describe_patch_groups(state: &State, request: &Request<'_>) -> ApiResult 
                 let key = format!("{group}\u{0}{}", baseline.id);
                 mappings.push((
                     key,
-                    json!({"PatchGroup": group, "BaselineIdentity": identity(baseline)}),
+                    json!({"PatchGroup": group, "BaselineIdentity": identity(state, baseline)}),
                 ));
             }
         }
@@ -61,11 +61,16 @@ pub fn describe_patch_baselines(state: &State, request: &Request<'_>) -> ApiResu
                 "NAME_PREFIX" => values
                     .iter()
                     .any(|prefix| baseline.name.starts_with(prefix)),
-                "OWNER" => values.iter().any(|owner| matches!(*owner, "Self" | "All")),
+                // AWS's own baselines apart from the account's (ledger row 17).
+                "OWNER" => values.iter().any(|owner| match *owner {
+                    "AWS" => baseline.is_aws_owned(),
+                    "Self" => !baseline.is_aws_owned(),
+                    _ => *owner == "All",
+                }),
                 _ => values.contains(&baseline.operating_system.as_str()),
             })
         })
-        .map(|baseline| (baseline.id.clone(), identity(baseline)));
+        .map(|baseline| (baseline.id.clone(), identity(state, baseline)));
     let (page, next) = take_page(OP, items, request.page_size(100));
     Ok(with_token(json!({ "BaselineIdentities": page }), next))
 }
@@ -86,18 +91,22 @@ fn check_baseline_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The baseline `id` names. An AWS-provided baseline is found only by its full ARN in AWS's account
+/// ("specify the full ARN", GetPatchBaseline's reference); by its bare id it does not exist in the
+/// caller's account, which makes that client mistake visible.
 fn find<'a>(state: &'a State, id: &str) -> Result<&'a Baseline, ApiError> {
     check_baseline_id(id)?;
     let short = id.rsplit('/').next().unwrap_or(id);
     state
         .baselines
         .get(short)
+        .filter(|baseline| !baseline.is_aws_owned() || id == state.baseline_public_id(baseline))
         .ok_or_else(|| ApiError::does_not_exist(format!("Patch Baseline {id} does not exist.")))
 }
 
-fn full(baseline: &Baseline, with_groups: bool) -> Value {
+fn full(state: &State, baseline: &Baseline, with_groups: bool) -> Value {
     let mut body = json!({
-        "BaselineId": baseline.id,
+        "BaselineId": state.baseline_public_id(baseline),
         "Name": baseline.name,
         "OperatingSystem": baseline.operating_system,
         "ApprovedPatches": baseline.approved_patches,
@@ -131,6 +140,7 @@ fn full(baseline: &Baseline, with_groups: bool) -> Value {
 
 pub fn get_patch_baseline(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(full(
+        state,
         find(state, request.required_str("BaselineId")?)?,
         true,
     ))
@@ -146,7 +156,9 @@ pub fn get_for_patch_group(state: &State, request: &Request<'_>) -> ApiResult {
                 "No baseline for patch group {group} and {operating_system}"
             ))
         })?;
-    Ok(json!({"BaselineId": baseline.id, "PatchGroup": group, "OperatingSystem": operating_system}))
+    Ok(
+        json!({"BaselineId": state.baseline_public_id(baseline), "PatchGroup": group, "OperatingSystem": operating_system}),
+    )
 }
 
 /// `KB` and digits, or `MS`, two digits, `-`, three digits.
@@ -200,7 +212,19 @@ fn check_rules(operating_system: &str, rules: &Value) -> Result<(), ApiError> {
 }
 
 pub fn update_patch_baseline(state: &mut State, request: &Request<'_>) -> ApiResult {
-    let id = find(state, request.required_str("BaselineId")?)?.id.clone();
+    let found = find(state, request.required_str("BaselineId")?)?;
+    if found.is_aws_owned() {
+        // AWS-provided baselines cannot be changed; the error the service gives is not documented,
+        // so the simulator answers as IAM would for a resource in another account.
+        return Err(ApiError::new(
+            "AccessDeniedException",
+            format!(
+                "{} is provided by AWS and cannot be updated",
+                state.baseline_public_id(found)
+            ),
+        ));
+    }
+    let id = found.id.clone();
     let replace = request.bool("Replace").unwrap_or(false);
     let mut baseline = state.baselines[&id].clone();
     if let Some(rules) = request.get("ApprovalRules") {
@@ -281,7 +305,7 @@ pub fn update_patch_baseline(state: &mut State, request: &Request<'_>) -> ApiRes
         baseline.available_security_updates_compliance_status = None;
     }
     baseline.modified = Utc::now();
-    let body = full(&baseline, false);
+    let body = full(state, &baseline, false);
     state.baselines.insert(id, baseline);
     Ok(body)
 }
