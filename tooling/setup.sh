@@ -8,7 +8,13 @@
 #   .tools/venv        aws-sam-cli, cfn-lint (+ serverless rules), cargo-lambda, ziglang
 #   .tools/awscli      the AWS CLI (tests drive the simulator with it too)
 #
+#   tooling/setup.sh               everything
+#   tooling/setup.sh components    only rustfmt and clippy (seconds; what `cargo fmt`/`clippy` need)
+#   tooling/setup.sh rest          everything else (the test command runs it beside the first builds)
+#
 set -euo pipefail
+mode="${1:-all}"
+case "$mode" in all | components | rest) ;; *) echo "usage: setup.sh [all|components|rest]" >&2; exit 2 ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -17,6 +23,13 @@ mkdir -p "$tools"
 PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v "^$tools/" | paste -sd: -)"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$mode" != rest ]; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >&2 || true
+  done
+  [ "$mode" = components ] && exit 0
+fi
 
 # --- Python 3.13 for LocalStack -------------------------------------------------------------
 find_python313() {
@@ -57,22 +70,28 @@ make_venv() {
   printf '%s' "$wanted" >"$dir/.requirements"
 }
 
+# The four environments install side by side (each mostly waits on downloads); any failure fails setup.
+pids=()
 make_venv "$tools/localstack" "$python313" \
-  'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'cryptography==43.0.3' 'pyopenssl==24.2.1' 'service_identity'
+  'localstack-core[runtime]==2026.3.0' 'cbor2<6' 'cryptography==43.0.3' 'pyopenssl==24.2.1' 'service_identity' &
+pids+=($!)
 
 # ziglang is pinned to a release cargo-zigbuild (inside cargo-lambda) is known to drive.
 # LocalStack's DynamoDB needs a Java runtime and DynamoDB Local downloaded from outside the package
 # registries, which this kind of machine cannot reach; moto's pure-Python DynamoDB stands in for it.
-make_venv "$tools/moto" "$python313" 'moto[server,dynamodb]==5.2.5'
+make_venv "$tools/moto" "$python313" 'moto[server,dynamodb]==5.2.5' &
+pids+=($!)
 
 # cfn-lint comes at the version aws-sam-cli pins, so `sam validate --lint` and cfn-lint agree.
 make_venv "$tools/venv" "$python313" \
-  'aws-sam-cli==1.170.0' 'cfn-lint-serverless==0.3.6' 'cargo-lambda==1.9.2' 'ziglang==0.14.1'
+  'aws-sam-cli==1.170.0' 'cfn-lint-serverless==0.3.6' 'cargo-lambda==1.9.2' 'ziglang==0.14.1' &
+pids+=($!)
 
 # The AWS CLI pins botocore exactly, so it lives apart from SAM's boto3.
-make_venv "$tools/awscli" "$python313" 'awscli'
+make_venv "$tools/awscli" "$python313" 'awscli' &
+pids+=($!)
 
-# --- Rust targets ------------------------------------------------------------------------------
+# --- Rust targets (beside the downloads above) ------------------------------------------------------------------------------
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
   log "rust target aarch64-unknown-linux-gnu: present"
 elif rustup target add aarch64-unknown-linux-gnu >&2 2>&1; then
@@ -80,8 +99,7 @@ elif rustup target add aarch64-unknown-linux-gnu >&2 2>&1; then
 else
   log "WARNING: could not add the aarch64-unknown-linux-gnu target; sam build will fall back to x86_64"
 fi
-for component in rustfmt clippy; do
-  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >&2 || true
-done
-
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" -eq 0 ] || { log "ERROR: a tool environment did not install (see above)"; exit 1; }
 log "done"

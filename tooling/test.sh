@@ -1,19 +1,87 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: tools, formatting, lints, unit and integration tests against
 # LocalStack, moto and the SSM simulator, the template's linters, and a SAM build.
+#
+# Nothing is tested less to go faster; what can wait on something else overlaps instead:
+# - the tool environments install (downloads) while clippy and the test build compile;
+# - the arm64 `sam build` (the longest step, most of it one-threaded fat-LTO links) runs at the
+#   lowest CPU priority while the tests run, which mostly wait on LocalStack, moto and the simulator.
+#   It builds into its own target directory (`target/sam`), so it never waits on the tests' cargo.
+# Each step's wall time is printed at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash tooling/setup.sh
+root="$PWD"
 source tooling/env.sh
 source tooling/local-aws.sh
 
-step() { printf '\n==> %s\n' "$*"; }
+timings=()
+step_name=""
+step_started=$SECONDS
+finish_step() {
+  [ -n "$step_name" ] && timings+=("$(printf '%5d s  %s' $((SECONDS - step_started)) "$step_name")")
+  step_name=""
+}
+step() {
+  finish_step
+  step_name="$*"
+  step_started=$SECONDS
+  printf '\n==> %s\n' "$*"
+}
+report_timings() {
+  finish_step
+  echo
+  echo "wall time by step (background steps overlap the ones beside them):"
+  printf '  %s\n' "${timings[@]}"
+  printf '  %5d s  total\n' "$SECONDS"
+}
+trap report_timings EXIT
+
+# Background jobs write their log and their exit status to files; `join` waits, prints, and fails
+# the run if the job failed.
+work="$(mktemp -d)"
+background() {
+  local name="$1"
+  shift
+  (
+    started=$SECONDS
+    set +e
+    "$@" >"$work/$name.log" 2>&1
+    status=$?
+    echo "$status $((SECONDS - started))" >"$work/$name.status"
+  ) &
+  eval "${name}_pid=$!"
+}
+join() {
+  local name="$1" pid_var="${1}_pid"
+  wait "${!pid_var}" || true
+  local status seconds
+  read -r status seconds <"$work/$name.status"
+  sed 's/^/  | /' "$work/$name.log"
+  timings+=("$(printf '%5d s  %s (in the background)' "$seconds" "$name")")
+  if [ "$status" -ne 0 ]; then
+    echo "$name failed (exit $status)"
+    exit "$status"
+  fi
+}
+
+step "tools: rustfmt and clippy now; the rest installs in the background"
+bash tooling/setup.sh components
+background setup bash tooling/setup.sh rest
 
 step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test --workspace --no-run (the build)"
+cargo test --workspace --no-run --quiet
+
+step "tools ready"
+join setup
+
+step "sam build (arm64, release) starts in the background, at the lowest priority"
+background sam_build nice -n 19 bash tooling/sam-build.sh
 
 step "local AWS: LocalStack and moto, one for the whole run"
 start_local_aws
@@ -45,14 +113,10 @@ done
 step "sam validate --lint"
 sam validate --lint
 
-step "sam build"
-if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-  sam build --build-dir .aws-sam/build
-else
-  echo "!!! WARNING: the aarch64-unknown-linux-gnu target is not installed: building x86_64 instead of arm64 !!!"
-  sed 's/- arm64$/- x86_64/; s/\[arm64\]/[x86_64]/' template.yaml > .template-x86_64.yaml
-  sam build --template-file .template-x86_64.yaml --build-dir .aws-sam/build
-fi
+step "sam build finishes"
+join sam_build
 
+trap - EXIT
+report_timings
 echo
 echo "tests: $passed passed, $failed failed"

@@ -30,6 +30,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "snapshot metrics",
         "compliance alarm",
         "gate closed",
+        "an instance terminated mid-window",
         "operator approved",
         "hold and release",
         "gate opened and pinned",

@@ -104,6 +104,10 @@ pub async fn instance(
                     .platform_details()
                     .map(str::to_owned)
                     .or_else(|| instance.platform().map(|p| p.as_str().to_owned()));
+                info.state = instance
+                    .state()
+                    .and_then(|state| state.name())
+                    .map(|name| name.as_str().to_owned());
             }
             None => unreadable.push("instance details (EC2 does not list the instance)".to_owned()),
         },

@@ -39,6 +39,16 @@ pub struct InstanceInfo {
     pub patch_group: Option<String>,
     /// The platform SSM reports.
     pub platform: Option<String>,
+    /// EC2's instance state (`running`, `stopped`, `shutting-down`, `terminated`, …).
+    pub state: Option<String>,
+}
+
+impl InstanceInfo {
+    /// The instance is being or has been terminated: no patch result will ever come from it, and
+    /// Systems Manager stops managing it. A failure on such an instance is not a patch failure.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state.as_deref(), Some("shutting-down" | "terminated"))
+    }
 }
 
 /// Everything a per-instance alert says.
@@ -334,6 +344,7 @@ fn instance_subject(facts: &InstanceAlertFacts, who: &str) -> String {
         .as_deref()
         .unwrap_or("no patch group");
     let count = match facts.failed_patches_total {
+        0 if facts.instance.is_gone() => ", instance terminated".to_owned(),
         0 => String::new(),
         1 => ", 1 failed patch".to_owned(),
         n => format!(", {n} failed patches"),
@@ -398,6 +409,9 @@ impl InstanceText<'_> {
         writeln!(f, "Name:         {}", or(&instance.name, "(unknown)"))?;
         writeln!(f, "Patch group:  {}", or(&instance.patch_group, "(none)"))?;
         writeln!(f, "Platform:     {}", or(&instance.platform, "(unknown)"))?;
+        if let Some(state) = &instance.state {
+            writeln!(f, "EC2 state:    {state}")?;
+        }
         writeln!(f, "Account:      {}", facts.origin.account)?;
         writeln!(f, "Region:       {}", facts.origin.region)?;
         writeln!(f, "Command:      {}", facts.command_id)?;
@@ -415,6 +429,14 @@ impl InstanceText<'_> {
 
     fn failed_patches(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let facts = self.facts;
+        if facts.instance.is_gone() && facts.failed_patches_total == 0 {
+            return writeln!(
+                f,
+                "The instance was terminated while the command ran: it reported no patch result and \
+                 will not. Staging cannot vouch for it (the gate counts it as failed); check why it \
+                 was terminated (a scale-in, or a health check the patch broke)."
+            );
+        }
         if facts.failed_patches_total == 0 {
             return writeln!(
                 f,
@@ -482,6 +504,7 @@ fn instance_document(
             "name": facts.instance.name,
             "patch_group": facts.instance.patch_group,
             "platform": facts.instance.platform,
+            "state": facts.instance.state,
         },
         "severity": severity,
         "failed_patches": facts.failed_patches,
@@ -730,6 +753,7 @@ mod tests {
                 name: Some("web-01".into()),
                 patch_group: Some("web-prod".into()),
                 platform: Some("Linux/UNIX".into()),
+                state: Some("running".into()),
             },
             failed_patches: vec![patch(1, "Important"), patch(2, "Critical")],
             failed_patches_total: 2,
@@ -737,6 +761,45 @@ mod tests {
             stderr_tail: Some("Error: transaction check failed\n".into()),
             unreadable: vec![],
         }
+    }
+
+    #[test]
+    fn an_instance_terminated_while_patching_is_named_as_gone_not_as_a_patch_failure() {
+        let mut gone = facts();
+        gone.status = "TimedOut".into();
+        gone.status_details = Some("Execution Timed Out".into());
+        gone.failed_patches.clear();
+        gone.failed_patches_total = 0;
+        gone.instance.state = Some("terminated".into());
+        let rendered = instance_alert(&gone);
+        assert!(
+            rendered
+                .subject
+                .ends_with("in web-prod, instance terminated"),
+            "{}",
+            rendered.subject
+        );
+        assert!(rendered.text.contains("EC2 state:    terminated"));
+        assert!(
+            rendered
+                .text
+                .contains("was terminated while the command ran")
+        );
+        assert!(
+            !rendered
+                .text
+                .contains("No patch is reported in state Failed")
+        );
+        assert_eq!(rendered.document["instance"]["state"], "terminated");
+        // A running instance that reported nothing keeps the ordinary wording.
+        gone.instance.state = Some("running".into());
+        let rendered = instance_alert(&gone);
+        assert!(!rendered.subject.contains("terminated"));
+        assert!(
+            rendered
+                .text
+                .contains("No patch is reported in state Failed")
+        );
     }
 
     #[test]

@@ -293,13 +293,26 @@ pub async fn alarms_firing(
     Ok(firing)
 }
 
-/// The failed patches (id and title, once each) of the given instances.
+/// Staging's failed patches, and the failed instances whose patches could not be read.
+#[derive(Debug, Default)]
+pub struct FailedPatchReads {
+    /// Each failed patch (id and title) once.
+    pub patches: Vec<FailedPatch>,
+    /// Instances Systems Manager no longer answers for (`InvalidInstanceId`: terminated, deregistered,
+    /// or not accessible), each with why. Nothing can be learnt from them; the report names them.
+    pub unread: Vec<String>,
+}
+
+/// The failed patches (id and title, once each) of the given instances. An instance the service
+/// refuses as `InvalidInstanceId` (one terminated mid-run has left Systems Manager) is named in
+/// `unread` instead of failing the whole read: it reported no patch, so there is nothing to reject.
 pub async fn failed_patches(
     ssm: &aws_sdk_ssm::Client,
     instance_ids: &[String],
-) -> Result<Vec<FailedPatch>, FunctionError> {
+) -> Result<FailedPatchReads, FunctionError> {
     let mut patches: BTreeMap<String, FailedPatch> = BTreeMap::new();
-    for instance in instance_ids {
+    let mut unread = Vec::new();
+    'instances: for instance in instance_ids {
         let mut pages = Pages::new(
             ssm.describe_instance_patches()
                 .instance_id(instance)
@@ -314,7 +327,20 @@ pub async fn failed_patches(
                 .send(),
             "ssm:DescribeInstancePatches",
         );
-        while let Some(page) = pages.next().await? {
+        loop {
+            let page = match pages.next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(FunctionError::Aws {
+                    code: Some(code),
+                    message,
+                    ..
+                }) if code == "InvalidInstanceId" => {
+                    unread.push(format!("{instance}: {code}: {message}"));
+                    continue 'instances;
+                }
+                Err(err) => return Err(err),
+            };
             for patch in page.patches() {
                 patches
                     .entry(patch.kb_id().to_owned())
@@ -325,7 +351,10 @@ pub async fn failed_patches(
             }
         }
     }
-    Ok(patches.into_values().collect())
+    Ok(FailedPatchReads {
+        patches: patches.into_values().collect(),
+        unread,
+    })
 }
 
 /// The baseline registered for `group` on `operating_system`, as plain data.

@@ -125,6 +125,10 @@ pub struct GateReport {
     /// The operator's hold that kept (or, on release, had kept) production closed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// Failed instances whose failed patches could not be read when pinning (Systems Manager no
+    /// longer answers for them, e.g. terminated mid-run), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_patches_unread: Vec<String>,
 }
 
 /// Why a finished execution is no verdict on staging, if it is not one.
@@ -191,6 +195,7 @@ impl Gate {
             decided_at: Utc::now(),
             approval: None,
             hold: None,
+            failed_patches_unread: Vec::new(),
         }
     }
 }
@@ -669,9 +674,11 @@ impl Gate {
             .take(MAX_FAILED_INSTANCES_READ)
             .cloned()
             .collect();
-        let failed_patches = gather::failed_patches(ssm, &instances)
+        let reads = gather::failed_patches(ssm, &instances)
             .await
             .map_err(|err| format!("could not read staging's failed patches: {err}"))?;
+        report.failed_patches_unread = reads.unread;
+        let failed_patches = reads.patches;
         for production in &self.config.production_baselines {
             let production_id = &production.id;
             let operating_system = match &production.operating_system {

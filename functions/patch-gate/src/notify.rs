@@ -265,6 +265,7 @@ mod tests {
             decided_at: Utc::now(),
             approval: None,
             hold: None,
+            failed_patches_unread: Vec::new(),
         }
     }
 

@@ -647,3 +647,66 @@ async fn when_disabling_fails_the_error_is_retryable_and_the_verdict_stays_claim
         "no page before production is closed"
     );
 }
+
+/// An instance terminated mid-run has left Systems Manager: reading its failed patches is refused
+/// with `InvalidInstanceId`. Pinning (an approval over failures) must not fail on it: the instance is
+/// named as unread, and the other instances' failed patches are still read and rejected.
+#[tokio::test]
+async fn a_terminated_instance_does_not_stop_reading_stagings_failed_patches() {
+    use aws_sdk_ssm::operation::describe_instance_patches::{
+        DescribeInstancePatchesError, DescribeInstancePatchesOutput,
+    };
+    use aws_sdk_ssm::types::{PatchComplianceData, PatchComplianceDataState};
+    let gone = mock!(aws_sdk_ssm::Client::describe_instance_patches)
+        .match_requests(|req| req.instance_id() == Some("i-0gone000000000001"))
+        .then_error(|| {
+            DescribeInstancePatchesError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("InvalidInstanceId")
+                    .message("Instance Id i-0gone000000000001 is not valid")
+                    .build(),
+            )
+        });
+    let failed = mock!(aws_sdk_ssm::Client::describe_instance_patches).then_output(|| {
+        DescribeInstancePatchesOutput::builder()
+            .patches(
+                PatchComplianceData::builder()
+                    .title("openssl-libs.x86_64:1:3.0.8-1.amzn2023")
+                    .kb_id("openssl-libs.x86_64")
+                    .classification("Security")
+                    .severity("Important")
+                    .state(PatchComplianceDataState::Failed)
+                    .installed_time(at(0))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&gone, &failed]);
+    let reads = patch_gate::gather::failed_patches(
+        &ssm,
+        &["i-0gone000000000001".into(), "i-00a00000000000002".into()],
+    )
+    .await
+    .expect("an instance that is gone does not fail the read");
+    assert_eq!(reads.patches.len(), 1);
+    assert_eq!(reads.patches[0].kb_id, "openssl-libs.x86_64");
+    assert_eq!(reads.unread.len(), 1);
+    assert!(reads.unread[0].starts_with("i-0gone000000000001: InvalidInstanceId"));
+
+    // Any other refusal still fails the read (the gate then fails closed).
+    let denied = mock!(aws_sdk_ssm::Client::describe_instance_patches).then_error(|| {
+        DescribeInstancePatchesError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized")
+                .build(),
+        )
+    });
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&denied]);
+    assert!(
+        patch_gate::gather::failed_patches(&ssm, &["i-00a00000000000002".into()])
+            .await
+            .is_err()
+    );
+}

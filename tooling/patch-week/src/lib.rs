@@ -523,18 +523,26 @@ pub fn managed_instance(
     }
 }
 
-fn run_request(window: &str, failing: &[String], start: DateTime<Utc>) -> RunRequest {
-    let outcomes = failing
-        .iter()
-        .map(|id| {
-            let outcome: InstanceOutcome = serde_json::from_value(json!({
-                "status": "Failed",
-                "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
-            }))
-            .expect("a valid outcome");
-            (id.clone(), outcome)
-        })
-        .collect();
+fn run_request(
+    window: &str,
+    failing: &[String],
+    terminated: &[String],
+    start: DateTime<Utc>,
+) -> RunRequest {
+    let failed = failing.iter().map(|id| {
+        let outcome: InstanceOutcome = serde_json::from_value(json!({
+            "status": "Failed",
+            "stderr": "Error: Transaction check error:\n  file /usr/lib64/libssl.so.3 conflicts between attempted installs of openssl-libs\n"
+        }))
+        .expect("a valid outcome");
+        (id.clone(), outcome)
+    });
+    let gone = terminated.iter().map(|id| {
+        let outcome: InstanceOutcome =
+            serde_json::from_value(json!({"terminated": true})).expect("a valid outcome");
+        (id.clone(), outcome)
+    });
+    let outcomes = failed.chain(gone).collect();
     RunRequest {
         window_id: window.to_owned(),
         outcomes,
@@ -561,7 +569,7 @@ pub fn run_in_simulator(
         .map_err(|_| "simulator state poisoned")?;
     run_window(
         &mut state,
-        run_request(window, failing, start),
+        run_request(window, failing, &[], start),
         &mut fastrand::Rng::new(),
     )
 }
@@ -573,8 +581,19 @@ pub async fn run(
     failing: &[String],
     start: DateTime<Utc>,
 ) -> Result<(String, String, usize), String> {
+    run_with_terminations(world, window, failing, &[], start).await
+}
+
+/// As [`run`], with `terminated` instances terminated while their patch task runs.
+pub async fn run_with_terminations(
+    world: &World,
+    window: &str,
+    failing: &[String],
+    terminated: &[String],
+    start: DateTime<Utc>,
+) -> Result<(String, String, usize), String> {
     let app = world.sim.app.clone();
-    let request = run_request(window, failing, start);
+    let request = run_request(window, failing, terminated, start);
     let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
         .await
         .map_err(|err| err.to_string())??;
@@ -794,13 +813,23 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut failing = staging.clone();
     rng.shuffle(&mut failing);
+    // One staging instance that would have succeeded is terminated mid-run (a scale-in).
+    let terminated: Vec<String> = failing
+        .iter()
+        .skip(options.failures.min(staging.len()))
+        .take(1)
+        .cloned()
+        .collect();
     failing.truncate(options.failures.min(staging.len()));
     failing.sort();
+    messy::terminate_in_ec2(world, &terminated).await?;
     let thursday = Utc::now() - chrono::Duration::hours(3);
-    let (execution, status, sent) = run(world, STAGING_WINDOW, &failing, thursday).await?;
+    let (execution, status, sent) =
+        run_with_terminations(world, STAGING_WINDOW, &failing, &terminated, thursday).await?;
     n.say(format!(
-        "   execution {execution} ended {status}; {sent} events sent to EventBridge; failing: {}",
-        failing.join(", ")
+        "   execution {execution} ended {status}; {sent} events sent to EventBridge; failing: {}; terminated mid-run: {}",
+        failing.join(", "),
+        terminated.join(", ")
     ));
     world.settle(settle).await?;
     let (by_function, errors) = delivery_summary(&world.take_deliveries().await);
@@ -830,7 +859,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ));
     }
     let instance_alerts = by_kind.get("instance_failure").copied().unwrap_or(0);
-    let expected_alerts = failing.len().min(options.storm_threshold);
+    let expected_alerts = (failing.len() + terminated.len()).min(options.storm_threshold);
     n.check(
         "alerts",
         instance_alerts == expected_alerts,
@@ -840,7 +869,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ),
     );
     let summaries = by_kind.get("window_summary").copied().unwrap_or(0);
-    let storm = failing.len() > options.storm_threshold;
+    let storm = failing.len() + terminated.len() > options.storm_threshold;
     n.check(
         "storm control",
         if storm {
@@ -921,6 +950,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
             gate_messages.len()
         ),
     );
+
+    messy::terminated_mid_window(world, n, &terminated, &messages, &gate_messages).await?;
 
     operator::approve_hold_release(world, n).await?;
 

@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     storm_threshold: usize,
     /// Where the functions' binaries are.
-    #[arg(long, default_value = "target/release")]
+    #[arg(long, default_value = "target/debug")]
     bin_dir: PathBuf,
     /// Leave LocalStack, moto and the simulator running for exploration; prints how to reach them.
     #[arg(long)]

@@ -67,19 +67,48 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
             .cloned()
             .unwrap_or_default()
     };
-    {
+    let (first, last) = {
         let mut state = world
             .sim
             .app
             .state
             .write()
             .map_err(|_| "simulator state poisoned")?;
-        let at = Utc::now() - chrono::Duration::minutes(10);
-        scan(&mut state, &staging, at, at + chrono::Duration::minutes(3))?;
-    }
+        // Each instance scans at a time of its own, between the decided run's end and now.
+        let decided_end = state
+            .executions
+            .values()
+            .filter(|e| e.window_id == STAGING_WINDOW && e.status == "SUCCESS")
+            .filter_map(|e| e.end)
+            .max()
+            .ok_or("no decided staging execution")?;
+        let now = Utc::now();
+        let span = (now - decided_end - chrono::Duration::minutes(2))
+            .num_seconds()
+            .max(1);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut times = Vec::new();
+        for id in &staging {
+            let at = decided_end + chrono::Duration::seconds(rng.i64(0..span));
+            scan(
+                &mut state,
+                std::slice::from_ref(id),
+                at,
+                at + chrono::Duration::seconds(rng.i64(20..120)),
+            )?;
+            times.push(at);
+        }
+        (times.iter().min().copied(), times.iter().max().copied())
+    };
+    let clock = |t: Option<chrono::DateTime<Utc>>| {
+        t.map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
     n.say(format!(
-        "   a Scan on all {} staging instances: their last operation is now a Scan",
-        staging.len()
+        "   a Scan on each of the {} staging instances, each at its own time ({} to {} UTC): their last operation is now a Scan",
+        staging.len(),
+        clock(first),
+        clock(last)
     ));
     world.schedule("patch-gate", &scheduled_recheck()).await?;
     world.settle(settle).await?;
@@ -293,6 +322,89 @@ pub(crate) async fn another_teams_window(
         !carried.is_empty(),
         format!(
             "install-alerts outcomes {alerts_outcomes:?}; messages naming {canary}: {carried:?}"
+        ),
+    );
+    Ok(())
+}
+
+/// Terminates instances in EC2 (LocalStack), as a scale-in during the staging window would.
+pub(crate) async fn terminate_in_ec2(world: &World, instances: &[String]) -> Result<(), String> {
+    if instances.is_empty() {
+        return Ok(());
+    }
+    world
+        .ec2
+        .terminate_instances()
+        .set_instance_ids(Some(instances.to_vec()))
+        .send()
+        .await
+        .map_err(|err| format!("ec2:TerminateInstances: {err:?}"))?;
+    Ok(())
+}
+
+/// Step 5b: the staging instance terminated mid-run. Staging cannot vouch for it, so the gate counts
+/// it among the failed instances (it stays closed); the page says the instance is gone rather than
+/// listing no failed patch; and it is no longer a member of the group the next run targets.
+pub(crate) async fn terminated_mid_window(
+    world: &World,
+    n: &mut Narrator,
+    terminated: &[String],
+    messages: &[Value],
+    gate_messages: &[&Value],
+) -> Result<(), String> {
+    n.say("\n5b. An instance was terminated mid-window (a scale-in)");
+    let Some(gone) = terminated.first() else {
+        n.check(
+            "an instance terminated mid-window",
+            false,
+            "no staging instance was left to terminate (fewer staging instances than failures)"
+                .into(),
+        );
+        return Ok(());
+    };
+    let body = |message: &Value| -> Value {
+        serde_json::from_str(message["Message"].as_str().unwrap_or("{}")).unwrap_or(Value::Null)
+    };
+    let counted_by_gate = gate_messages.iter().any(|message| {
+        body(message)["failed_instances"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|id| id == gone.as_str()))
+    });
+    let alert = messages
+        .iter()
+        .find(|message| body(message)["instance"]["id"] == gone.as_str());
+    let paged = match alert {
+        Some(alert) => {
+            let subject = alert["Subject"].as_str().unwrap_or_default();
+            n.say(format!("   [instance_failure] {subject}"));
+            subject.ends_with("instance terminated")
+                && body(alert)["instance"]["state"] == "terminated"
+        }
+        // Storm control: the window's summary carries it.
+        None => messages.iter().any(|message| {
+            message["MessageAttributes"]["kind"]["Value"] == "window_summary"
+                && message["Message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(gone.as_str()))
+        }),
+    };
+    let still_member = {
+        let state = world
+            .sim
+            .app
+            .state
+            .read()
+            .map_err(|_| "simulator state poisoned")?;
+        state
+            .group_members
+            .get("staging")
+            .is_some_and(|members| members.contains(gone))
+    };
+    n.check(
+        "an instance terminated mid-window",
+        counted_by_gate && paged && !still_member,
+        format!(
+            "{gone}: counted by the gate as failed (fails closed): {counted_by_gate}; page says it is gone: {paged}; still a staging member: {still_member}"
         ),
     );
     Ok(())

@@ -167,7 +167,7 @@ impl World {
             let path = bin_dir.join(binary);
             if !path.exists() {
                 return Err(format!(
-                    "{} is not built (cargo build --release --bins)",
+                    "{} is not built (cargo build --bins)",
                     path.display()
                 ));
             }

@@ -32,6 +32,12 @@ pub struct InstanceOutcome {
     pub stdout: Option<String>,
     #[serde(default)]
     pub stderr: Option<String>,
+    /// The instance is terminated while its patch task runs (a scale-in, a failed health check):
+    /// the agent never answers, so the patch invocation ends `ExecutionTimedOut` whatever `status`
+    /// says, later tasks cannot be delivered (`Undeliverable`), nothing is reported, and the
+    /// instance leaves Systems Manager when the run ends (ledger row 23).
+    #[serde(default)]
+    pub terminated: bool,
 }
 
 fn success() -> String {
@@ -198,9 +204,12 @@ pub fn run_window(
                     pending_reboot: Vec::new(),
                     stdout: None,
                     stderr: None,
+                    terminated: false,
                 });
             let status = match task.kind {
+                TaskKind::Patch if outcome.terminated => "ExecutionTimedOut".to_owned(),
                 TaskKind::Patch => outcome.status.clone(),
+                _ if outcome.terminated => "Undeliverable".to_owned(),
                 _ => request.verification.clone().unwrap_or_else(success),
             };
             let command_id = uuid(rng);
@@ -324,6 +333,20 @@ pub fn run_window(
         }),
         rng,
     ));
+    // Terminated instances leave Systems Manager; their command history stays (user guide,
+    // "Deregistering managed nodes": command history is kept for 30 days).
+    let terminated: Vec<&String> = request
+        .outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome.terminated && !skipped)
+        .map(|(id, _)| id)
+        .collect();
+    if !terminated.is_empty() {
+        for id in terminated {
+            state.instances.remove(id);
+        }
+        state.reindex_groups();
+    }
     let task_execution_ids = tasks.iter().map(|task| task.id.clone()).collect();
     state.executions.insert(
         execution_id.clone(),
@@ -369,6 +392,7 @@ pub fn scan(
         pending_reboot: Vec::new(),
         stdout: None,
         stderr: None,
+        terminated: false,
     };
     for id in instance_ids {
         apply_patch_outcome(state, id, "Scan", "NoReboot", &outcome, start, end);
@@ -386,6 +410,12 @@ fn apply_patch_outcome(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> (String, String) {
+    if outcome.terminated {
+        return (
+            String::new(),
+            "the instance was terminated while the command ran\n".to_owned(),
+        );
+    }
     // Statuses in which the agent never ran: nothing is reported.
     if matches!(
         outcome.status.as_str(),

@@ -794,6 +794,100 @@ async fn skipped_executions_scans_and_cancellation() {
     assert_eq!(missing.code(), Some("DoesNotExistException"));
 }
 
+/// An instance terminated mid-run: its patch invocation times out (the agent never answers), later
+/// tasks cannot reach it, it reports nothing, and it leaves Systems Manager; its command stays readable.
+#[tokio::test]
+async fn an_instance_terminated_mid_run_times_out_and_leaves_systems_manager() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let gone = "i-00a00000000000002";
+    let before = ssm
+        .describe_instance_patch_states()
+        .instance_ids(gone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.instance_patch_states().len(), 1);
+    let (status, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": STAGING_WINDOW, "outcomes": {gone: {"terminated": true}}})),
+    );
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "FAILED");
+    let execution_id = run["window_execution_id"].as_str().unwrap();
+    let tasks = ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(execution_id)
+        .send()
+        .await
+        .unwrap();
+    let mut statuses = BTreeMap::new();
+    for task in tasks.window_execution_task_identities() {
+        let invocations = ssm
+            .describe_maintenance_window_execution_task_invocations()
+            .window_execution_id(execution_id)
+            .task_id(task.task_execution_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        for invocation in invocations.window_execution_task_invocation_identities() {
+            if invocation.status().unwrap().as_str() != "SUCCESS" {
+                statuses.insert(
+                    task.task_arn().unwrap().to_owned(),
+                    (
+                        invocation.status().unwrap().as_str().to_owned(),
+                        invocation.status_details().map(str::to_owned),
+                    ),
+                );
+            }
+        }
+    }
+    assert_eq!(
+        statuses["AWS-RunPatchBaseline"],
+        (
+            "TIMED_OUT".to_owned(),
+            Some("Execution Timed Out".to_owned())
+        )
+    );
+    assert_eq!(
+        statuses.len(),
+        2,
+        "the verification task could not reach it either: {statuses:?}"
+    );
+    assert_eq!(statuses.values().filter(|(s, _)| s == "FAILED").count(), 1);
+    let command_id = run["command_ids"][gone].as_str().unwrap();
+    let output = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(gone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.status().unwrap().as_str(), "TimedOut");
+    let managed = ssm.describe_instance_information().send().await.unwrap();
+    assert!(
+        managed
+            .instance_information_list()
+            .iter()
+            .all(|i| i.instance_id() != Some(gone)),
+        "a terminated instance is no longer managed"
+    );
+    let group = ssm
+        .describe_instance_patch_states_for_patch_group()
+        .patch_group("staging")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        group
+            .instance_patch_states()
+            .iter()
+            .all(|s| s.instance_id() != gone)
+    );
+}
+
 /// AWS's own baselines apart from the account's, named by their ARN in AWS's account.
 #[tokio::test]
 async fn aws_provided_baselines_are_named_by_arn_and_listed_apart() {
