@@ -11,7 +11,7 @@ setup_log="$(mktemp)"
 bash tooling/setup.sh >"$setup_log" 2>&1 &
 setup_pid=$!
 echo "installing the tools (in the background) and building the four functions and the driver..." >&2
-cargo build --quiet --bins -p patch-group-tagger -p install-alerts -p compliance-snapshot -p patch-gate -p patch-week
+cargo build --quiet --bins -p patch-group-tagger -p install-alerts -p compliance-snapshot -p patch-gate -p patchpilot -p patch-week
 if ! wait "$setup_pid"; then
   cat "$setup_log" >&2
   echo "tool setup failed" >&2

@@ -7,9 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source tooling/env.sh
 export CARGO_TARGET_DIR="$PWD/target/sam"
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-  sam build --build-dir .aws-sam/build
+  sam build --no-cached --build-dir .aws-sam/build
 else
   echo "!!! WARNING: the aarch64-unknown-linux-gnu target is not installed: building x86_64 instead of arm64 !!!"
   sed 's/- arm64$/- x86_64/; s/\[arm64\]/[x86_64]/' template.yaml > .template-x86_64.yaml
-  sam build --template-file .template-x86_64.yaml --build-dir .aws-sam/build
+  sam build --no-cached --template-file .template-x86_64.yaml --build-dir .aws-sam/build
 fi

@@ -3,10 +3,11 @@
 # LocalStack, moto and the SSM simulator, the template's linters, and a SAM build.
 #
 # Nothing is tested less to go faster; what can wait on something else overlaps instead:
-# - the tool environments install (downloads) while clippy and the test build compile;
-# - the arm64 `sam build` (the longest step, most of it one-threaded fat-LTO links) runs at the
-#   lowest CPU priority while the tests run, which mostly wait on LocalStack, moto and the simulator.
-#   It builds into its own target directory (`target/sam`), so it never waits on the tests' cargo.
+# - the tool environments install (downloads) while clippy compiles;
+# - the arm64 `sam build` (the longest step, much of it one-threaded fat-LTO links) starts as soon as
+#   the tools are in and runs beside everything else at the lowest CPU priority, taking the cycles
+#   clippy's and the test build's one-threaded links and the waiting tests leave idle. It builds into
+#   its own target directory (`target/sam`), so neither cargo waits on the other's lock.
 # Each step's wall time is printed at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -64,9 +65,17 @@ join() {
   fi
 }
 
-step "tools: rustfmt and clippy now; the rest installs in the background"
+step "tools: rustfmt and clippy now; the rest installs in the background, then the SAM build starts there"
 bash tooling/setup.sh components
-background setup bash tooling/setup.sh rest
+# The background job: the tools (marking when they are in), then the arm64 SAM build at nice 19.
+background setup_and_sam_build bash -c "
+  bash tooling/setup.sh rest || exit \$?
+  touch '$work/tools.ready'
+  echo '--- sam build (nice 19) ---'
+  started=\$SECONDS
+  nice -n 19 bash tooling/sam-build.sh || exit \$?
+  echo \"--- sam build: \$((SECONDS - started)) s ---\"
+"
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -77,11 +86,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test --workspace --no-run (the build)"
 cargo test --workspace --no-run --quiet
 
-step "tools ready"
-join setup
-
-step "sam build (arm64, release) starts in the background, at the lowest priority"
-background sam_build nice -n 19 bash tooling/sam-build.sh
+step "tools ready (for LocalStack and moto)"
+until [ -e "$work/tools.ready" ]; do
+  if [ -e "$work/setup_and_sam_build.status" ]; then join setup_and_sam_build; fi
+  sleep 2
+done
 
 step "local AWS: LocalStack and moto, one for the whole run"
 start_local_aws
@@ -113,8 +122,8 @@ done
 step "sam validate --lint"
 sam validate --lint
 
-step "sam build finishes"
-join sam_build
+step "the SAM build finishes"
+join setup_and_sam_build
 
 trap - EXIT
 report_timings

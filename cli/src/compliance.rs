@@ -104,6 +104,7 @@ pub async fn run(
         text,
         json: json!({"namespace": settings.namespace, "groups": json_rows}),
         findings: false,
+        incomplete: false,
     })
 }
 

@@ -264,30 +264,56 @@ async fn baselines_registered(
     }
     let staging_os = registered.get(group).cloned().unwrap_or_default();
     let mut problems = Vec::new();
-    if staging_os.is_empty() {
-        problems.push(format!("patch group {group} has no baseline registered"));
-    }
+    let mut notes = Vec::new();
     for BaselineRead { id, read } in baselines {
         let Ok((os, groups)) = read else { continue };
-        if !staging_os.contains(os) {
-            problems.push(format!(
-                "staging group {group} has no {os} baseline to pin {id} to"
-            ));
-        }
         if groups.is_empty() {
+            // Production instances would patch on their OS's default baseline: the pin does nothing.
             problems.push(format!(
                 "production baseline {id} is registered for no patch group"
             ));
         }
+        if staging_os.contains(os) {
+            continue;
+        }
+        // No baseline registered for staging on this OS: staging patches on the OS's default
+        // baseline (AWS's own, or the account's default), which is what the gate pins production
+        // to. Only a staging baseline that cannot be resolved is a fault.
+        match clients
+            .ssm
+            .get_patch_baseline_for_patch_group()
+            .patch_group(group)
+            .operating_system(aws_sdk_ssm::types::OperatingSystem::from(os.as_str()))
+            .send()
+            .await
+        {
+            Ok(found) => notes.push(format!(
+                "{os}: none registered, staging uses the default baseline {} (the gate pins {id} to it)",
+                found.baseline_id().unwrap_or("?")
+            )),
+            Err(err) => problems.push(format!(
+                "staging group {group} has no {os} baseline to pin {id} to ({})",
+                CliError::sdk("ssm:GetPatchBaselineForPatchGroup", err)
+            )),
+        }
     }
     if problems.is_empty() {
-        pass(
-            CHECK,
-            format!(
-                "staging group {group} has baselines for {}",
-                staging_os.into_iter().collect::<Vec<_>>().join(", ")
-            ),
-        )
+        let mut detail = format!("staging group {group}: ");
+        let registered: Vec<String> = staging_os.into_iter().collect();
+        if !registered.is_empty() {
+            detail.push_str(&format!(
+                "baselines registered for {}",
+                registered.join(", ")
+            ));
+            if !notes.is_empty() {
+                detail.push_str("; ");
+            }
+        }
+        detail.push_str(&notes.join("; "));
+        if registered.is_empty() && notes.is_empty() {
+            detail.push_str("no baseline registered, and no production baseline to pin");
+        }
+        pass(CHECK, detail)
     } else {
         fail(
             CHECK,
@@ -336,7 +362,15 @@ async fn rules_enabled(clients: &Clients, settings: &Settings) -> Finding {
 async fn snapshot_recent(clients: &Clients, settings: &Settings) -> Finding {
     const CHECK: &str = "snapshot_recent";
     let limit = chrono::Duration::minutes(2 * i64::from(settings.snapshot_minutes));
-    match status::last_snapshot(clients, &settings.namespace).await {
+    let fleet_only = status::Reach::Fleet;
+    match status::last_snapshot(
+        clients,
+        &settings.namespace,
+        settings.snapshot_minutes,
+        fleet_only,
+    )
+    .await
+    {
         Err(err) => unreadable(CHECK, err),
         Ok((Some(fleet), _)) if fleet.latest().is_some() => {
             let (at, _) = fleet.latest().unwrap_or((Utc::now(), 0.0));
@@ -519,16 +553,40 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
             text.push_str(&format!("     fix: {fix}\n"));
         }
     }
-    text.push_str(&if failed == 0 {
-        style.good("\nNo finding.\n")
-    } else {
-        style.bad(&format!("\n{failed} finding(s).\n"))
-    });
+    let skipped = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Skip)
+        .count();
+    text.push('\n');
+    text.push_str(&verdict_line(failed, skipped, findings.len(), style));
     Ok(Output {
         text,
-        json: json!({"findings": findings, "failed": failed}),
+        json: json!({
+            "findings": findings,
+            "failed": failed,
+            "skipped": skipped,
+            "complete": skipped == 0,
+        }),
         findings: failed > 0,
+        incomplete: skipped > 0,
     })
+}
+
+/// The last line: "No finding" only when every check ran; skipped checks are counted, never hidden.
+fn verdict_line(failed: usize, skipped: usize, checks: usize, style: Style) -> String {
+    let not_run = format!(
+        "{skipped} of {checks} checks not run (a setting they need is missing: see `skip` above; \
+         --stack reads them all from the stack's outputs)"
+    );
+    match (failed, skipped) {
+        (0, 0) => style.good(&format!("No finding: all {checks} checks ran.\n")),
+        (0, _) => style.warn(&format!(
+            "No finding in the {} checks that ran, but the deployment was not fully checked: {not_run}.\n",
+            checks - skipped
+        )),
+        (_, 0) => style.bad(&format!("{failed} finding(s).\n")),
+        (_, _) => style.bad(&format!("{failed} finding(s); {not_run}.\n")),
+    }
 }
 
 #[cfg(test)]
@@ -559,6 +617,21 @@ mod tests {
             concurrency_finding(1000, 991, Some(1)).verdict,
             Verdict::Pass
         );
+    }
+
+    #[test]
+    fn no_finding_is_said_only_when_every_check_ran() {
+        let plain = Style::plain();
+        assert_eq!(
+            verdict_line(0, 0, 9, plain),
+            "No finding: all 9 checks ran.\n"
+        );
+        let partial = verdict_line(0, 3, 9, plain);
+        assert!(!partial.starts_with("No finding:"), "{partial}");
+        assert!(partial.contains("not fully checked"), "{partial}");
+        assert!(partial.contains("3 of 9 checks not run"), "{partial}");
+        assert_eq!(verdict_line(2, 0, 9, plain), "2 finding(s).\n");
+        assert!(verdict_line(2, 1, 9, plain).contains("1 of 9 checks not run"));
     }
 
     #[tokio::test]

@@ -89,6 +89,7 @@ pub async fn run(
         text: describe(&report, style),
         json: report,
         findings: false,
+        incomplete: false,
     })
 }
 

@@ -30,6 +30,8 @@ async fn main() -> ExitCode {
             }
             ExitCode::from(if output.findings {
                 EXIT_FINDINGS
+            } else if output.incomplete {
+                EXIT_COULD_NOT_RUN
             } else {
                 EXIT_OK
             })

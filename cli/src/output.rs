@@ -17,6 +17,9 @@ pub struct Output {
     pub json: Value,
     /// Something needs attention (exit status 1).
     pub findings: bool,
+    /// The command could not do all it was asked (checks skipped for missing settings): exit status
+    /// 2 unless there are findings.
+    pub incomplete: bool,
 }
 
 /// Text styles, applied only when stdout is a terminal and `NO_COLOR` is unset.

@@ -19,6 +19,20 @@ pub struct Latest {
     pub open: bool,
     /// The decision record (the gate's report as JSON; after an approval, the approval's report).
     pub record: Option<Value>,
+    /// What last set `open` (`decision`, `recheck`, `approval`; `None` for pointers written before
+    /// the gate recorded it), when, and — for a re-check — its report.
+    pub cause: Option<Cause>,
+}
+
+/// What last set the gate's state, as the latest pointer names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    /// `decision`, `recheck` or `approval`.
+    pub kind: String,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+    /// The re-check's report (for a re-check; the decision's and the approval's are `record`).
+    pub recheck: Option<Value>,
 }
 
 async fn item(
@@ -71,15 +85,37 @@ pub async fn latest(
         .and_then(|v| v.as_bool().ok())
         .copied()
         .unwrap_or(false);
-    let record = item(clients, table, &format!("gate#{execution_id}"))
+    let text = |name: &str| pointer.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let decision_key = format!("gate#{execution_id}");
+    let record = item(clients, table, &decision_key)
         .await?
         .as_ref()
         .and_then(record_of);
+    let cause = match text("cause") {
+        None => None,
+        Some(kind) => {
+            let recheck = match text("cause_record") {
+                Some(key) if kind == "recheck" && key != decision_key => item(clients, table, &key)
+                    .await?
+                    .as_ref()
+                    .and_then(record_of),
+                _ => None,
+            };
+            Some(Cause {
+                kind,
+                at: text("cause_at")
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+                recheck,
+            })
+        }
+    };
     Ok(Some(Latest {
         execution_id,
         start,
         open,
         record,
+        cause,
     }))
 }
 

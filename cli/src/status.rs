@@ -1,7 +1,10 @@
-//! `patchpilot status`: the gate's latest decision with its checks, pins, approval or hold; the last
-//! compliance snapshot and its age; the failure queue's depth.
+//! `patchpilot status`: the gate's state and what caused it (decision, re-check, approval, hold), the
+//! history that led there, the latest decision with its checks and pins; the last compliance
+//! snapshot and its age; the failure queue's depth.
 
 use chrono::{DateTime, Utc};
+use patch_gate::operator::Hold;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clients::Clients;
@@ -49,13 +52,41 @@ pub async fn queue_depth(clients: &Clients, queue_url: &str) -> Result<u64, CliE
         + count(Name::ApproximateNumberOfMessagesNotVisible))
 }
 
-/// The last snapshot: the fleet's series and the worst group's.
+/// Which groups' last snapshot to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The fleet's figure only (`doctor`: is the snapshot recent?): no ListMetrics.
+    Fleet,
+    /// Every group publishing in the namespace, for the worst one (`status`).
+    Groups,
+}
+
+/// The last snapshot: the fleet's series and the worst group's. Reads only what it shows: the last
+/// two snapshot intervals first (a point or two per group and metric), then the 7-day lookback only
+/// for the groups that had none in that window, so a group that stopped publishing still shows its
+/// age. At G groups that is ⌈(G+1)/500⌉ ListMetrics pages and ⌈2(G+1)/500⌉ GetMetricData calls
+/// when every group is current (no page of points overflows: at most a few points per query).
 pub async fn last_snapshot(
     clients: &Clients,
     namespace: &str,
+    interval_minutes: u32,
+    reach: Reach,
 ) -> Result<(Option<Series>, Option<Series>), CliError> {
-    let groups = metrics::groups(clients, namespace).await?;
-    let series = metrics::read(clients, namespace, &groups, SNAPSHOT_LOOKBACK_MINUTES).await?;
+    let groups = match reach {
+        Reach::Fleet => vec![FLEET.to_owned()],
+        Reach::Groups => metrics::groups(clients, namespace).await?,
+    };
+    let recent = 2 * i64::from(interval_minutes) + 5;
+    let mut series = metrics::read(clients, namespace, &groups, recent).await?;
+    let quiet: Vec<String> = series
+        .iter()
+        .filter(|s| s.latest().is_none())
+        .map(|s| s.group.clone())
+        .collect();
+    if !quiet.is_empty() {
+        series.retain(|s| s.latest().is_some());
+        series.extend(metrics::read(clients, namespace, &quiet, SNAPSHOT_LOOKBACK_MINUTES).await?);
+    }
     let (fleet, groups): (Vec<Series>, Vec<Series>) =
         series.into_iter().partition(|s| s.group == FLEET);
     let worst = groups
@@ -80,7 +111,12 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
                 records::latest(clients, table, staging),
                 records::hold(clients, table, staging),
                 window_enabled(clients, production),
-                last_snapshot(clients, &settings.namespace),
+                last_snapshot(
+                    clients,
+                    &settings.namespace,
+                    settings.snapshot_minutes,
+                    Reach::Groups
+                ),
                 queue_depth(clients, queue_url),
             )
         })
@@ -109,12 +145,10 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
             style.bad("disabled")
         }
     ));
-    if let Some(hold) = &hold {
-        line(format!("  Hold:       {}", style.bad(&hold.describe())));
-    }
-    match &latest {
-        None => line("  Gate:       no staging execution decided yet".to_owned()),
-        Some(latest) => describe_decision(&mut line, latest, now, style),
+    let state = explain(latest.as_ref(), hold.as_ref());
+    describe_state(&mut line, &state, now, style);
+    if let Some(latest) = &latest {
+        describe_decision(&mut line, latest, now, style);
     }
     line(String::new());
     let snapshot_json = match &fleet {
@@ -169,6 +203,7 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         "staging_window": staging,
         "production_window_enabled": enabled,
         "hold": hold,
+        "state": state,
         "decision": latest.as_ref().map(|l| json!({
             "execution_id": l.execution_id,
             "execution_start": l.start,
@@ -182,6 +217,7 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         text,
         json,
         findings: false,
+        incomplete: false,
     })
 }
 
@@ -201,6 +237,234 @@ fn readable_time(value: &Value) -> String {
     )
 }
 
+/// The gate's state as an operator needs it first: open or not, what made it so, when, and why;
+/// then the events that led there, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateState {
+    /// Production may patch (a hold or a closing verdict makes this false).
+    pub open: bool,
+    /// What set it: `decision`, `recheck`, `approval`, `hold`, or `none` (nothing decided yet).
+    pub cause: &'static str,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+    /// Who, for an approval or a hold.
+    pub by: Option<String>,
+    /// Why: the failed checks (`name: detail`), or the operator's reason.
+    pub why: Vec<String>,
+    /// The staging execution the state rests on.
+    pub execution_id: Option<String>,
+    /// What led here.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One event in the gate's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// When (unknown for records that did not say).
+    pub at: Option<DateTime<Utc>>,
+    /// `decision`, `approval`, `recheck` or `hold`.
+    pub event: &'static str,
+    /// Production's state after it.
+    pub open: bool,
+    /// What happened, in one line.
+    pub summary: String,
+}
+
+/// `name: detail` of each failed check in a report's `checks`.
+fn failed_checks(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|check| check["passed"] == false)
+        .map(|check| {
+            format!(
+                "{}: {}",
+                check["name"].as_str().unwrap_or("?"),
+                check["detail"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Explains the gate from its records: the latest decision (with any approval in it), the re-check
+/// that last closed it, and a hold. Pure, so every combination is tested with plain data.
+pub fn explain(latest: Option<&records::Latest>, hold: Option<&Hold>) -> GateState {
+    let mut history = Vec::new();
+    let mut state = GateState {
+        open: false,
+        cause: "none",
+        at: None,
+        by: None,
+        why: vec!["no staging execution has been decided yet".to_owned()],
+        execution_id: None,
+        history: Vec::new(),
+    };
+    if let Some(latest) = latest {
+        let record = latest.record.clone().unwrap_or(Value::Null);
+        let approval = &record["approval"];
+        let execution = &latest.execution_id;
+        if approval.is_object() {
+            let over: Vec<String> = approval["approved_over"]["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
+            history.push(HistoryEntry {
+                at: None,
+                event: "decision",
+                open: false,
+                summary: format!(
+                    "staging execution {execution} decided CLOSED: failed {}",
+                    over.join(", ")
+                ),
+            });
+            history.push(HistoryEntry {
+                at: time_of(&approval["at"]),
+                event: "approval",
+                open: true,
+                summary: format!(
+                    "approved by {}: {}",
+                    approval["by"]["arn"].as_str().unwrap_or("?"),
+                    approval["reason"].as_str().unwrap_or("")
+                ),
+            });
+        } else {
+            let failed = failed_checks(&record);
+            let open = record["open"].as_bool().unwrap_or(latest.open);
+            history.push(HistoryEntry {
+                at: time_of(&record["decided_at"]),
+                event: "decision",
+                open,
+                summary: if failed.is_empty() {
+                    format!(
+                        "staging execution {execution} decided {}: every check passed ({})",
+                        if open { "OPEN" } else { "CLOSED" },
+                        record["checks"].as_array().map_or(0, Vec::len)
+                    )
+                } else {
+                    format!(
+                        "staging execution {execution} decided CLOSED: {}",
+                        failed.join("; ")
+                    )
+                },
+            });
+        }
+        let recheck = latest
+            .cause
+            .as_ref()
+            .filter(|cause| cause.kind == "recheck");
+        if let Some(cause) = recheck {
+            let report = cause.recheck.clone().unwrap_or(Value::Null);
+            let failed = failed_checks(&report);
+            history.push(HistoryEntry {
+                at: cause.at,
+                event: "recheck",
+                open: false,
+                summary: format!(
+                    "the re-check closed production: {}",
+                    if failed.is_empty() {
+                        "(its record could not be read)".to_owned()
+                    } else {
+                        failed.join("; ")
+                    }
+                ),
+            });
+        }
+        let last = history.last().cloned();
+        state = GateState {
+            open: latest.open,
+            cause: last.as_ref().map_or("decision", |entry| entry.event),
+            at: last.as_ref().and_then(|entry| entry.at),
+            by: approval["by"]["arn"]
+                .as_str()
+                .filter(|_| last.as_ref().is_some_and(|e| e.event == "approval"))
+                .map(str::to_owned),
+            why: match last.as_ref().map(|e| e.event) {
+                Some("recheck") => failed_checks(
+                    recheck
+                        .and_then(|cause| cause.recheck.as_ref())
+                        .unwrap_or(&Value::Null),
+                ),
+                Some("approval") => vec![approval["reason"].as_str().unwrap_or("").to_owned()],
+                _ => failed_checks(&record),
+            },
+            execution_id: Some(execution.clone()),
+            history: Vec::new(),
+        };
+    }
+    if let Some(hold) = hold {
+        history.push(HistoryEntry {
+            at: Some(hold.since),
+            event: "hold",
+            open: false,
+            summary: hold.describe(),
+        });
+        state.open = false;
+        state.cause = "hold";
+        state.at = Some(hold.since);
+        state.by = Some(hold.by.label());
+        state.why = vec![hold.reason.clone()];
+    }
+    state.history = history;
+    state
+}
+
+/// The state line (what production is, and why), then the history that led there.
+fn describe_state(
+    line: &mut impl FnMut(String),
+    state: &GateState,
+    now: DateTime<Utc>,
+    style: Style,
+) {
+    let verdict = if state.open {
+        style.good("OPEN")
+    } else {
+        style.bad("CLOSED")
+    };
+    let when = state
+        .at
+        .map(|t| {
+            format!(
+                " at {} ({} ago)",
+                t.format("%Y-%m-%d %H:%M UTC"),
+                age(now - t)
+            )
+        })
+        .unwrap_or_default();
+    let by = state
+        .by
+        .as_deref()
+        .map(|by| format!(" by {by}"))
+        .unwrap_or_default();
+    let cause = match state.cause {
+        "none" => "nothing decided yet".to_owned(),
+        "decision" => format!("by the decision{when}"),
+        "recheck" => format!("by the re-check{when}"),
+        "approval" => format!("by an approval{by}{when}"),
+        "hold" => format!("held{by}{when}"),
+        other => other.to_owned(),
+    };
+    line(format!("  Gate:       {verdict}, {cause}"));
+    for reason in &state.why {
+        line(format!("              {reason}"));
+    }
+    if !state.history.is_empty() {
+        line("  History:".to_owned());
+        for entry in &state.history {
+            line(format!(
+                "    {}  {}",
+                entry.at.map_or_else(
+                    || "(time not recorded)".to_owned(),
+                    |t| t.format("%Y-%m-%d %H:%M UTC").to_string()
+                ),
+                entry.summary
+            ));
+        }
+    }
+}
+
 fn describe_decision(
     line: &mut impl FnMut(String),
     latest: &records::Latest,
@@ -210,8 +474,9 @@ fn describe_decision(
     let record = latest.record.clone().unwrap_or(Value::Null);
     let decided = time_of(&record["decided_at"]);
     line(format!(
-        "  Gate:       {} for staging execution {}{}",
-        if latest.open {
+        "  Decision:   {} for staging execution {}{}",
+        // An approved decision was a closed one; the approval opened production.
+        if !record["approval"].is_object() && record["open"].as_bool().unwrap_or(latest.open) {
             style.good("OPEN")
         } else {
             style.bad("CLOSED")
@@ -270,5 +535,280 @@ fn describe_decision(
                 cutoff["approve_until_date"].as_str().unwrap_or("?")
             ));
         }
+    }
+}
+
+/// What `status` and `doctor` read from CloudWatch, against a mocked CloudWatch that counts calls.
+#[cfg(test)]
+mod reads {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+    use aws_sdk_cloudwatch::operation::list_metrics::ListMetricsOutput;
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataResult};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::sync::{Arc, Mutex};
+
+    /// Every group published a minute ago except `quiet`, whose last point is three days old.
+    fn cloudwatch(
+        groups: usize,
+        windows: Arc<Mutex<Vec<(i64, usize)>>>,
+    ) -> (aws_sdk_cloudwatch::Client, Vec<aws_smithy_mocks::Rule>) {
+        let list = mock!(aws_sdk_cloudwatch::Client::list_metrics).then_output(move || {
+            let mut out = ListMetricsOutput::builder();
+            for group in std::iter::once(FLEET.to_owned())
+                .chain((0..groups).map(|i| format!("g{i}")))
+                .chain(std::iter::once("quiet".to_owned()))
+            {
+                out = out.metrics(
+                    Metric::builder()
+                        .metric_name("CompliancePercent")
+                        .dimensions(Dimension::builder().name("PatchGroup").value(group).build())
+                        .build(),
+                );
+            }
+            out.build()
+        });
+        let data =
+            mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |req| {
+                let now = Utc::now().timestamp();
+                let start = req.start_time().map_or(0, |t| t.secs());
+                windows
+                    .lock()
+                    .unwrap()
+                    .push((now - start, req.metric_data_queries().len()));
+                let mut out = GetMetricDataOutput::builder();
+                for query in req.metric_data_queries() {
+                    let group = query
+                        .metric_stat()
+                        .and_then(|s| s.metric())
+                        .and_then(|m| m.dimensions().first())
+                        .and_then(|d| d.value())
+                        .unwrap_or_default();
+                    let at = if group == "quiet" {
+                        now - 3 * 86_400
+                    } else {
+                        now - 60
+                    };
+                    let mut result = MetricDataResult::builder().id(query.id().unwrap_or_default());
+                    if at >= start {
+                        let value = if group == "quiet" { 40.0 } else { 95.0 };
+                        result = result
+                            .timestamps(aws_smithy_types::DateTime::from_secs(at))
+                            .values(value);
+                    }
+                    out = out.metric_data_results(result.build());
+                }
+                out.build()
+            });
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&list, &data]);
+        (client, vec![list, data])
+    }
+
+    fn clients(cloudwatch: aws_sdk_cloudwatch::Client) -> Clients {
+        let mut clients = Clients::from_config(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+        );
+        clients.cloudwatch = cloudwatch;
+        clients
+    }
+
+    #[tokio::test]
+    async fn status_reads_the_last_two_intervals_and_looks_back_only_for_quiet_groups() {
+        let windows = Arc::new(Mutex::new(Vec::new()));
+        let (cloudwatch, rules) = cloudwatch(998, windows.clone());
+        let (fleet, worst) = last_snapshot(&clients(cloudwatch), "ns", 60, Reach::Groups)
+            .await
+            .unwrap();
+        assert_eq!(fleet.unwrap().latest().unwrap().1, 95.0);
+        let worst = worst.unwrap();
+        assert_eq!(
+            (worst.group.as_str(), worst.latest().unwrap().1),
+            ("quiet", 40.0),
+            "a group that stopped publishing still shows, with its last figure"
+        );
+        // 1,000 groups and the fleet (the mock lists them in one page; CloudWatch pages by 500):
+        // 2,000 queries in 4 calls over the last two intervals, then one call over 7 days for the
+        // quiet group's two metrics.
+        assert_eq!(rules[0].num_calls(), 1);
+        let windows = windows.lock().unwrap().clone();
+        let recent = 2 * 60 * 60 + 5 * 60;
+        let calls: Vec<(bool, usize)> = windows
+            .iter()
+            .map(|(span, queries)| ((span - recent).abs() <= 5, *queries))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                (true, 500),
+                (true, 500),
+                (true, 500),
+                (true, 500),
+                (false, 2)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn doctor_reads_the_fleet_figure_only() {
+        let windows = Arc::new(Mutex::new(Vec::new()));
+        let (cloudwatch, rules) = cloudwatch(998, windows.clone());
+        let (fleet, _) = last_snapshot(&clients(cloudwatch), "ns", 60, Reach::Fleet)
+            .await
+            .unwrap();
+        assert!(fleet.is_some());
+        assert_eq!(rules[0].num_calls(), 0, "no ListMetrics");
+        assert_eq!(windows.lock().unwrap().len(), 1);
+        assert_eq!(windows.lock().unwrap()[0].1, 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Cause, Latest};
+    use patch_gate::operator::Operator;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 12, 6, 7, minute, 0).unwrap()
+    }
+
+    fn decided(open: bool, failed: &[&str]) -> Latest {
+        let mut checks =
+            vec![json!({"name": "execution_succeeded", "passed": true, "detail": "ok"})];
+        checks.extend(
+            failed
+                .iter()
+                .map(|name| json!({"name": name, "passed": false, "detail": "it failed"})),
+        );
+        Latest {
+            execution_id: "e-1".into(),
+            start: Some(at(0)),
+            open,
+            record: Some(
+                json!({"open": open, "checks": checks, "decided_at": at(10).to_rfc3339()}),
+            ),
+            cause: Some(Cause {
+                kind: "decision".into(),
+                at: Some(at(10)),
+                recheck: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn nothing_decided_is_closed_and_says_so() {
+        let state = explain(None, None);
+        assert_eq!((state.open, state.cause), (false, "none"));
+        assert!(state.history.is_empty());
+    }
+
+    #[test]
+    fn an_open_decision_is_its_own_cause() {
+        let state = explain(Some(&decided(true, &[])), None);
+        assert_eq!(
+            (state.open, state.cause, state.at),
+            (true, "decision", Some(at(10)))
+        );
+        assert!(state.why.is_empty());
+        assert_eq!(state.history.len(), 1);
+        assert_eq!(
+            state.history[0].summary,
+            "staging execution e-1 decided OPEN: every check passed (1)"
+        );
+    }
+
+    #[test]
+    fn a_recheck_that_closed_production_is_named_with_the_check_that_failed() {
+        let mut latest = decided(true, &[]);
+        latest.open = false;
+        latest.cause = Some(Cause {
+            kind: "recheck".into(),
+            at: Some(at(40)),
+            recheck: Some(json!({"checks": [
+                {"name": "no_new_install_failures", "passed": true, "detail": "none"},
+                {"name": "health_alarms_ok", "passed": false, "detail": "alarm staging-health-canary in ALARM"}
+            ]})),
+        });
+        let state = explain(Some(&latest), None);
+        assert_eq!(
+            (state.open, state.cause, state.at),
+            (false, "recheck", Some(at(40)))
+        );
+        assert_eq!(
+            state.why,
+            ["health_alarms_ok: alarm staging-health-canary in ALARM"]
+        );
+        let events: Vec<(&str, bool)> = state.history.iter().map(|e| (e.event, e.open)).collect();
+        assert_eq!(events, [("decision", true), ("recheck", false)]);
+        let mut text = String::new();
+        describe_state(
+            &mut |l: String| {
+                text.push_str(&l);
+                text.push('\n');
+            },
+            &state,
+            at(45),
+            Style::plain(),
+        );
+        assert!(
+            text.starts_with(
+                "  Gate:       CLOSED, by the re-check at 2026-12-06 07:40 UTC (5 min ago)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("staging-health-canary"), "{text}");
+    }
+
+    #[test]
+    fn an_approval_names_who_and_why_over_the_closed_decision() {
+        let mut latest = decided(true, &[]);
+        latest.cause = Some(Cause {
+            kind: "approval".into(),
+            at: Some(at(20)),
+            recheck: None,
+        });
+        latest.record = Some(json!({
+            "open": true,
+            "checks": [{"name": "no_failed_patches", "passed": false, "detail": "2 failed"}],
+            "approval": {
+                "by": {"arn": "arn:aws:iam::111122223333:user/ana"},
+                "reason": "known-bad image (CHG-1)",
+                "at": at(20).to_rfc3339(),
+                "approved_over": {"checks": ["no_failed_patches"], "failed_instances": ["i-1"]}
+            }
+        }));
+        let state = explain(Some(&latest), None);
+        assert_eq!((state.open, state.cause), (true, "approval"));
+        assert_eq!(
+            state.by.as_deref(),
+            Some("arn:aws:iam::111122223333:user/ana")
+        );
+        assert_eq!(state.why, ["known-bad image (CHG-1)"]);
+        let events: Vec<(&str, bool)> = state.history.iter().map(|e| (e.event, e.open)).collect();
+        assert_eq!(events, [("decision", false), ("approval", true)]);
+    }
+
+    #[test]
+    fn a_hold_closes_whatever_was_decided_and_says_who_and_why() {
+        let hold = Hold {
+            by: Operator {
+                arn: "arn:aws:iam::111122223333:user/ana".into(),
+                account: None,
+                user_id: None,
+                claimed: true,
+            },
+            reason: "change freeze".into(),
+            since: at(30),
+        };
+        let state = explain(Some(&decided(true, &[])), Some(&hold));
+        assert_eq!(
+            (state.open, state.cause, state.at),
+            (false, "hold", Some(at(30)))
+        );
+        assert_eq!(state.why, ["change freeze"]);
+        assert_eq!(state.history.last().map(|e| e.event), Some("hold"));
     }
 }

@@ -172,5 +172,6 @@ pub async fn preview(
         text,
         json,
         findings: false,
+        incomplete: false,
     })
 }

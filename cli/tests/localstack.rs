@@ -322,10 +322,22 @@ async fn an_operator_approves_holds_and_releases_through_the_gate() {
     );
     assert!(status.stdout.contains("(CHG-1234)"), "{}", status.stdout);
     assert!(
-        status.stdout.contains("Gate:       OPEN"),
+        status
+            .stdout
+            .contains(&format!("Gate:       OPEN, by an approval by {caller} at ")),
         "{}",
         status.stdout
     );
+    let state = account.cli(&["--json", "status"]).await.json()["state"].clone();
+    assert_eq!(state["cause"], "approval", "{state}");
+    assert_eq!(state["by"], caller.as_str());
+    let events: Vec<&str> = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["decision", "approval"]);
     assert!(
         status
             .stdout
@@ -557,11 +569,52 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
         .await;
     let clean = account.cli(&["--json", "doctor"]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    assert_eq!(clean.json()["complete"], true);
     let findings = clean.json()["findings"].as_array().unwrap().clone();
     assert_eq!(findings.len(), 9);
     for finding in &findings {
         assert_eq!(finding["verdict"], "pass", "{finding}");
     }
+
+    // Staging left on its OS's default baseline (AWS's own): nothing to fix, and doctor says which.
+    let staging_baseline = account
+        .sim
+        .sim
+        .app
+        .state
+        .write()
+        .unwrap()
+        .baselines
+        .get_mut("pb-0c10000000000000a")
+        .map(|b| std::mem::take(&mut b.patch_groups))
+        .unwrap();
+    let defaulted = account.cli(&["--json", "doctor"]).await;
+    let registered = defaulted.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "baselines_registered")
+        .cloned()
+        .unwrap();
+    assert_eq!(registered["verdict"], "pass", "{registered}");
+    assert!(
+        registered["detail"]
+            .as_str()
+            .unwrap()
+            .contains("staging uses the default baseline arn:aws:ssm:"),
+        "{registered}"
+    );
+    account
+        .sim
+        .sim
+        .app
+        .state
+        .write()
+        .unwrap()
+        .baselines
+        .get_mut("pb-0c10000000000000a")
+        .unwrap()
+        .patch_groups = staging_baseline;
 
     // Faults, one per check.
     {
@@ -573,11 +626,10 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
             .unwrap()
             .patch_groups
             .clear();
-        state
-            .baselines
-            .get_mut(PRODUCTION_BASELINE)
-            .unwrap()
-            .operating_system = "UBUNTU".into();
+        let production = state.baselines.get_mut(PRODUCTION_BASELINE).unwrap();
+        production.operating_system = "UBUNTU".into();
+        // Registered for no group: production instances would patch on the default baseline.
+        production.patch_groups.clear();
     }
     events
         .disable_rule()
@@ -650,7 +702,9 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     assert!(
         failed["baselines_registered"]
             .0
-            .contains("patch group staging has no baseline registered")
+            .contains("production baseline pb-0c10000000000000b is registered for no patch group"),
+        "{}",
+        failed["baselines_registered"].0
     );
     assert!(failed["production_baselines_pinnable"].0.contains("UBUNTU"));
     assert!(failed["rules_enabled"].1.contains("enable-rule"));
@@ -670,6 +724,23 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
         text.stdout
     );
     assert!(text.stdout.contains("     fix: "), "{}", text.stdout);
+
+    // Nothing configured: the checks that need a setting are skipped and counted, "No finding" is
+    // not said, and the exit status says the deployment could not be checked.
+    // (Only the namespace is given, so the snapshot check passes and nothing fails.)
+    let namespace = ["--namespace".to_owned(), account.namespace.clone()];
+    let bare = account
+        .cli_raw([&namespace[..], &["doctor".to_owned()]].concat())
+        .await;
+    assert_eq!(bare.code, 2, "{}\n{}", bare.stdout, bare.stderr);
+    assert!(bare.stdout.contains("not fully checked"), "{}", bare.stdout);
+    assert!(!bare.stdout.contains("No finding:"), "{}", bare.stdout);
+    let bare = account
+        .cli_raw([&namespace[..], &["--json".to_owned(), "doctor".to_owned()]].concat())
+        .await;
+    assert_eq!(bare.code, 2);
+    assert_eq!(bare.json()["complete"], false);
+    assert!(bare.json()["skipped"].as_u64().unwrap() >= 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -15,6 +15,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
             "install-alerts",
             "compliance-snapshot",
             "patch-gate",
+            "patchpilot",
         ]),
         storm_threshold: 10,
         verbose: true,
@@ -41,10 +42,12 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "a skipped execution is no verdict",
         "a redelivered event repeats nothing",
         "re-check closed",
+        "status explains the closed gate",
         "doctor",
         "AWS-managed staging baseline pinned",
         "another team's failure reaches a human",
         "metrics survive LogLevel WARN",
+        "the kept week is reachable",
         "nothing dead-lettered",
         "roles allow every call",
     ] {
@@ -59,4 +62,46 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         4,
         "all four functions ran under the runtime API"
     );
+    readme_transcript_is_the_weeks(&report.transcript.join("\n"));
+}
+
+const BEGIN: &str = "<!-- operator transcript: written by the patch week test (PATCHPILOT_BLESS=1 rewrites it) -->\n```text\n";
+const END: &str = "```\n<!-- end of operator transcript -->";
+
+/// The README's transcript of the operator's first five minutes is this week's, up to what changes
+/// from run to run (ids, times, numbers): it cannot drift from what the commands print.
+/// `PATCHPILOT_BLESS=1` writes this run's transcript into the README instead.
+fn readme_transcript_is_the_weeks(transcript: &str) {
+    let path = patchpilot_test_support::workspace_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md reads");
+    let start = readme
+        .find(BEGIN)
+        .expect("the README has the transcript's start marker")
+        + BEGIN.len();
+    let end = start
+        + readme[start..]
+            .find(END)
+            .expect("the README has the transcript's end marker");
+    if std::env::var_os("PATCHPILOT_BLESS").is_some() {
+        let updated = format!("{}{transcript}\n{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).expect("README.md is written");
+        return;
+    }
+    let (kept, now) = (
+        patch_week::normalise_transcript(&readme[start..end]),
+        patch_week::normalise_transcript(transcript),
+    );
+    if kept != now {
+        let first = kept
+            .lines()
+            .zip(now.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(kept.lines().count().min(now.lines().count()));
+        panic!(
+            "the README's operator transcript differs from what the week printed, first at line {}:\n  README: {:?}\n  week:   {:?}\nrun `PATCHPILOT_BLESS=1 cargo test -p patchpilot-tests --test patch_week` to rewrite it",
+            first + 1,
+            kept.lines().nth(first),
+            now.lines().nth(first)
+        );
+    }
 }

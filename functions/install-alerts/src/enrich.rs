@@ -2,10 +2,10 @@
 //! access was denied): a failed read is recorded in `unreadable` and the alert goes out without it.
 
 use aws_sdk_ssm::types::MaintenanceWindowExecutionStatus;
-use patchpilot_shared::live_values::{PATCH_STATE_FILTER_FAILED, PatchState, invocation_outcome};
+use patchpilot_shared::live_values::invocation_outcome;
 use std::collections::BTreeMap;
 
-use aws_sdk_ssm::types::{CommandInvocationStatus, PatchOrchestratorFilter};
+use aws_sdk_ssm::types::CommandInvocationStatus;
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::budget::Budget;
 use std::sync::Arc;
@@ -14,8 +14,6 @@ use tokio::task::JoinSet;
 
 use crate::render::{FailedPatch, InstanceInfo, SummaryInstance};
 
-/// DescribeInstancePatches pages at most 50.
-const PATCH_PAGE: i32 = 50;
 /// ListCommandInvocations pages at most 50.
 const INVOCATION_PAGE: i32 = 50;
 /// DescribeInstancePatchStates takes at most 50 instance ids.
@@ -201,50 +199,13 @@ pub async fn failed_patches(
     limit: usize,
     unreadable: &mut Vec<String>,
 ) -> (Vec<FailedPatch>, usize) {
-    let mut listed = Vec::new();
-    let mut total = 0;
-    let mut pages = ssm
-        .describe_instance_patches()
-        .instance_id(instance_id)
-        .filters(
-            PatchOrchestratorFilter::builder()
-                .key("State")
-                .values(PATCH_STATE_FILTER_FAILED)
-                .build(),
-        )
-        .max_results(PATCH_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => {
-                for patch in page.patches() {
-                    // The filter asked for failed patches; a state read as something else is not
-                    // one (an unknown state is kept: the service put it under the filter).
-                    let state = PatchState::parse(patch.state().as_str());
-                    if !matches!(state, PatchState::Failed | PatchState::Unknown(_)) {
-                        continue;
-                    }
-                    total += 1;
-                    if listed.len() < limit {
-                        listed.push(FailedPatch {
-                            title: patch.title().to_owned(),
-                            kb_id: patch.kb_id().to_owned(),
-                            classification: patch.classification().to_owned(),
-                            severity: patch.severity().to_owned(),
-                        });
-                    }
-                }
-            }
-            Err(err) => {
-                unreadable.push(format!(
-                    "failed patches ({})",
-                    FunctionError::aws("ssm:DescribeInstancePatches", err)
-                ));
-                break;
-            }
-        }
+    let read = patchpilot_shared::aws::ssm::failed_patches(ssm, instance_id).await;
+    if let Some(err) = read.error {
+        unreadable.push(format!("failed patches ({err})"));
     }
+    let total = read.patches.len();
+    let mut listed = read.patches;
+    listed.truncate(limit);
     (listed, total)
 }
 

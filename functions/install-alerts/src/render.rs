@@ -17,18 +17,8 @@ pub const SCHEMA: &str = "patchpilot.install-alert/v1";
 /// Output tails are cut to this when a message must shrink.
 const SHRUNK_TAIL_BYTES: usize = 512;
 
-/// One failed patch as DescribeInstancePatches reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailedPatch {
-    /// The patch's title.
-    pub title: String,
-    /// The KB id or advisory id.
-    pub kb_id: String,
-    /// E.g. `Security`, `Bugfix`, `SecurityUpdates`.
-    pub classification: String,
-    /// E.g. `Critical`, `Important`.
-    pub severity: String,
-}
+/// One failed patch as DescribeInstancePatches reports it (one type for every function).
+pub use patchpilot_shared::aws::ssm::FailedPatch;
 
 /// What the enrichment learnt about the instance; any of it may be unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -3,13 +3,10 @@
 
 use patchpilot_shared::aws::pages::Pages;
 use patchpilot_shared::events::WindowExecutionStatus;
-use patchpilot_shared::live_values::PATCH_STATE_FILTER_FAILED;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
-use aws_sdk_ssm::types::{
-    InstanceInformationStringFilter, OperatingSystem, PatchOrchestratorFilter,
-};
+use aws_sdk_ssm::types::{InstanceInformationStringFilter, OperatingSystem};
 use chrono::{DateTime, Utc};
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::time::to_utc;
@@ -303,52 +300,31 @@ pub struct FailedPatchReads {
     pub unread: Vec<String>,
 }
 
-/// The failed patches (id and title, once each) of the given instances. An instance the service
-/// refuses as `InvalidInstanceId` (one terminated mid-run has left Systems Manager) is named in
-/// `unread` instead of failing the whole read: it reported no patch, so there is nothing to reject.
+/// The failed patches (once each by id) of the given instances. An instance the service refuses
+/// as `InvalidInstanceId` (one terminated mid-run has left Systems Manager) is named in `unread`
+/// instead of failing the whole read: it reported no patch, so there is nothing to reject.
 pub async fn failed_patches(
     ssm: &aws_sdk_ssm::Client,
     instance_ids: &[String],
 ) -> Result<FailedPatchReads, FunctionError> {
     let mut patches: BTreeMap<String, FailedPatch> = BTreeMap::new();
     let mut unread = Vec::new();
-    'instances: for instance in instance_ids {
-        let mut pages = Pages::new(
-            ssm.describe_instance_patches()
-                .instance_id(instance)
-                .filters(
-                    PatchOrchestratorFilter::builder()
-                        .key("State")
-                        .values(PATCH_STATE_FILTER_FAILED)
-                        .build(),
-                )
-                .max_results(50)
-                .into_paginator()
-                .send(),
-            "ssm:DescribeInstancePatches",
-        );
-        loop {
-            let page = match pages.next().await {
-                Ok(Some(page)) => page,
-                Ok(None) => break,
-                Err(FunctionError::Aws {
-                    code: Some(code),
-                    message,
-                    ..
-                }) if code == "InvalidInstanceId" => {
-                    unread.push(format!("{instance}: {code}: {message}"));
-                    continue 'instances;
-                }
-                Err(err) => return Err(err),
-            };
-            for patch in page.patches() {
-                patches
-                    .entry(patch.kb_id().to_owned())
-                    .or_insert_with(|| FailedPatch {
-                        kb_id: patch.kb_id().to_owned(),
-                        title: patch.title().to_owned(),
-                    });
+    for instance in instance_ids {
+        let read = patchpilot_shared::aws::ssm::failed_patches(ssm, instance).await;
+        match read.error {
+            Some(FunctionError::Aws {
+                code: Some(code),
+                message,
+                ..
+            }) if code == "InvalidInstanceId" => {
+                unread.push(format!("{instance}: {code}: {message}"));
+                continue;
             }
+            Some(err) => return Err(err),
+            None => {}
+        }
+        for patch in read.patches {
+            patches.entry(patch.kb_id.clone()).or_insert(patch);
         }
     }
     Ok(FailedPatchReads {

@@ -52,14 +52,9 @@ pub struct Rule {
     pub enable_non_security: Option<bool>,
 }
 
-/// A patch that failed on a staging instance, as DescribeInstancePatches names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailedPatch {
-    /// The patch's id as DescribeInstancePatches reports it.
-    pub kb_id: String,
-    /// The patch's title.
-    pub title: String,
-}
+/// A patch that failed on a staging instance, as DescribeInstancePatches names it (one type for
+/// every function).
+pub use patchpilot_shared::aws::ssm::FailedPatch;
 
 /// Operating systems whose rejected-patch lists take package names (user guide: "Package name
 /// formats for approved and rejected patch lists"): name, name.arch, name-version-release.arch …,
@@ -418,6 +413,8 @@ mod tests {
         FailedPatch {
             kb_id: kb_id.into(),
             title: title.into(),
+            classification: "Security".into(),
+            severity: "Important".into(),
         }
     }
 

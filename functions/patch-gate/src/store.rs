@@ -4,7 +4,9 @@
 //!   that finds it pending carries out the *recorded* verdict instead of judging again; one that finds
 //!   it complete repeats nothing;
 //! - `gate-recheck#<staging execution id>#<time>`: a re-check that closed the gate;
-//! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored;
+//! - `gate-latest#<staging window id>`: the newest execution decided, so older ones are ignored, with
+//!   what last set its `open` (`cause`: decision, re-check or approval; `cause_at`; `cause_record`, the
+//!   key of the record that says why), so `patchpilot status` can explain the gate's state;
 //! - `gate-hold#<staging window id>`: an operator's hold, while it lasts (no expiry);
 //! - `gate-operator#<staging window id>#<time>`: each operator request carried out (approve, hold,
 //!   release), with who asked and why.
@@ -17,6 +19,28 @@ use serde_json::Value;
 
 use crate::decide::{Decision, Execution};
 use crate::operator::Hold;
+
+/// What last set the latest pointer's `open`: the record it names says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The decision on the staging execution (`gate#<execution>`).
+    Decision,
+    /// A re-check that closed it (`gate-recheck#<execution>#<time>`).
+    Recheck,
+    /// An operator's approval over a closed decision (`gate#<execution>`, with the approval).
+    Approval,
+}
+
+impl Cause {
+    /// As the pointer stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decision => "decision",
+            Self::Recheck => "recheck",
+            Self::Approval => "approval",
+        }
+    }
+}
 
 /// A verdict claimed before production is touched: what a retry carries out if the invocation that
 /// made it stopped part-way (a timeout, a throttled write).
@@ -197,6 +221,9 @@ impl Store {
             .item("execution_start", n(latest.start.timestamp()))
             .item("execution_status", s(&latest.status))
             .item("open", AttributeValue::Bool(latest.open))
+            .item("cause", s(Cause::Decision.as_str()))
+            .item("cause_at", s(now.to_rfc3339()))
+            .item("cause_record", s(format!("gate#{}", latest.execution_id)))
             .condition_expression("attribute_not_exists(pk) OR execution_start <= :start")
             .expression_attribute_values(":start", n(latest.start.timestamp()))
             .send()
@@ -215,8 +242,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
         let key = format!("gate-recheck#{execution_id}#{}", now.to_rfc3339());
-        self.put_record(key, "gate_recheck", record, now).await?;
-        self.set_latest_open(window_id, execution_id, false).await
+        self.put_record(key.clone(), "gate_recheck", record, now)
+            .await?;
+        self.set_latest_open(window_id, execution_id, false, (Cause::Recheck, &key, now))
+            .await
     }
 
     /// Writes an audit record: its `kind`, the report as JSON, expiring with the decisions.
@@ -317,16 +346,24 @@ impl Store {
         if !written(update, "dynamodb:UpdateItem")? {
             return Ok(false);
         }
-        self.set_latest_open(window_id, execution_id, true).await?;
+        let key = format!("gate#{execution_id}");
+        self.set_latest_open(
+            window_id,
+            execution_id,
+            true,
+            (Cause::Approval, &key, Utc::now()),
+        )
+        .await?;
         Ok(true)
     }
 
-    /// Sets the latest pointer's `open`, if it still names `execution_id`.
+    /// Sets the latest pointer's `open` and what set it, if it still names `execution_id`.
     async fn set_latest_open(
         &self,
         window_id: &str,
         execution_id: &str,
         open: bool,
+        (cause, record_key, at): (Cause, &str, DateTime<Utc>),
     ) -> Result<(), FunctionError> {
         let update = self
             .table
@@ -334,10 +371,16 @@ impl Store {
             .update_item()
             .table_name(self.table.name())
             .key("pk", s(format!("gate-latest#{window_id}")))
-            .update_expression("SET #open = :open")
+            .update_expression(
+                "SET #open = :open, #cause = :cause, cause_at = :at, cause_record = :record",
+            )
             .condition_expression("execution_id = :execution")
             .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#cause", "cause")
             .expression_attribute_values(":open", AttributeValue::Bool(open))
+            .expression_attribute_values(":cause", s(cause.as_str()))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .expression_attribute_values(":record", s(record_key))
             .expression_attribute_values(":execution", s(execution_id))
             .send()
             .await;
@@ -471,6 +514,8 @@ mod mocked {
                         == Some("attribute_not_exists(pk) OR execution_start <= :start")
                     && req.expression_attribute_values().unwrap()[":start"]
                         == AttributeValue::N(at(2).timestamp().to_string())
+                    && item["cause"] == AttributeValue::S("decision".into())
+                    && item["cause_record"] == AttributeValue::S("gate#e-2".into())
             })
             .then_output(|| PutItemOutput::builder().build());
         let (decision, record) = (decision_put(), json!({"open": true}));
@@ -512,11 +557,17 @@ mod mocked {
         let record = mock!(Client::put_item)
             .match_requests(|req| req.condition_expression().is_none())
             .then_output(|| PutItemOutput::builder().build());
+        let key = format!("gate-recheck#e-2#{}", at(4).to_rfc3339());
         let close = mock!(Client::update_item)
-            .match_requests(|req| {
+            .match_requests(move |req| {
+                let values = req.expression_attribute_values().unwrap();
+                // The pointer says what closed it and where the reason is recorded.
                 req.condition_expression() == Some("execution_id = :execution")
-                    && req.expression_attribute_values().unwrap()[":execution"]
-                        == AttributeValue::S("e-2".into())
+                    && values[":execution"] == AttributeValue::S("e-2".into())
+                    && values[":open"] == AttributeValue::Bool(false)
+                    && values[":cause"] == AttributeValue::S("recheck".into())
+                    && values[":record"] == AttributeValue::S(key.clone())
+                    && values[":at"] == AttributeValue::S(at(4).to_rfc3339())
             })
             .then_output(|| UpdateItemOutput::builder().build());
         store(&[&record, &close])

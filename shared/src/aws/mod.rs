@@ -5,10 +5,13 @@
 //!   the SDK's typed error predicates rather than by code string.
 //! - [`pages`]: paginated reads page by page, a failure typed as its operation's error.
 //! - [`sns`]: the one subject sanitiser and the JSON envelope every notification goes through.
+//! - [`ssm`] (feature `ssm`): the Systems Manager reads more than one function makes.
 //! - [`time`]: the SDK's timestamps as `chrono` times.
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod pages;
 pub mod sns;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 pub mod time;

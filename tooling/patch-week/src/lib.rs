@@ -6,6 +6,7 @@
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
 pub mod iam_check;
+mod kept;
 mod log_level;
 mod messy;
 mod operator;
@@ -72,6 +73,12 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub init_times: BTreeMap<String, Duration>,
     pub elapsed: Duration,
+    /// The operator's first five minutes with the kept week, as a shell shows them: `--keep`, the
+    /// exports, then `patchpilot status`, `compliance`, `doctor` (the real binary, with only those
+    /// exports) and the week's own `gate approve`. The README carries it; a test keeps them equal.
+    pub transcript: Vec<String>,
+    /// Step 5b's approval, as typed and as answered, for the transcript.
+    pub(crate) approval: Option<(String, String)>,
 }
 
 impl Report {
@@ -107,6 +114,39 @@ impl Narrator {
             detail,
         });
     }
+}
+
+/// A transcript with what changes from run to run made constant, for comparing two of them: ids,
+/// ports, times, ages and every number. The words, the lines and their order must stay the same.
+pub fn normalise_transcript(text: &str) -> String {
+    // Ages come in their own units (`45 s ago`, `1 min ago`): the unit changes with the timing too.
+    let replacements = [
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "<uuid>",
+        ),
+        (r"\bi-[0-9a-f]{8,17}\b", "i-<id>"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:<port>"),
+        (r"/tmp/[^\s']+", "<tmp>"),
+        (
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?( UTC|Z|\+00:00)?",
+            "<time>",
+        ),
+        (r"\d{4}-\d{2}-\d{2}", "<date>"),
+        (r"\b\d+ (s|min|h|d)( \d+ (min|h))? (ago|old)\b", "<age> $4"),
+        (r"\b\d+(\.\d+)?\b", "N"),
+    ];
+    let mut text = text.to_owned();
+    for (pattern, with) in replacements {
+        let pattern = regex::Regex::new(pattern).expect("a valid pattern");
+        text = pattern.replace_all(&text, with).into_owned();
+    }
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -304,6 +344,9 @@ pub async fn play(options: &Options) -> Result<Report, String> {
         ),
         Err(err) => n.check("metrics survive LogLevel WARN", false, err),
     }
+    if let Err(err) = kept::check(&world, &mut n, &options.bin_dir).await {
+        n.check("the kept week is reachable", false, err);
+    }
     let failures = world.failures().await.unwrap_or(usize::MAX);
     n.check(
         "nothing dead-lettered",
@@ -331,18 +374,16 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     }
     n.say(format!("   ({:.0} s)", n.report.elapsed.as_secs_f64()));
     if options.keep {
-        println!("\nThe services keep running until Ctrl-C. In another shell:");
         println!(
-            "   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={}",
-            patchpilot_test_support::REGION
+            "\nThe services keep running until Ctrl-C. In another shell, paste (checked by row `the kept week is reachable`):"
         );
+        for line in kept::shell_lines(&kept::exports(&world)) {
+            println!("   {line}");
+        }
         println!(
-            "   export AWS_ENDPOINT_URL={} AWS_ENDPOINT_URL_SSM={} AWS_ENDPOINT_URL_DYNAMODB={}",
-            world.aws.localstack_url, world.sim.url, world.aws.dynamodb_url
+            "   target/debug/patchpilot status; target/debug/patchpilot compliance; target/debug/patchpilot doctor"
         );
-        println!(
-            "   .tools/awscli/bin/aws ssm describe-maintenance-windows; .tools/awscli/bin/aws cloudwatch describe-alarms"
-        );
+        println!("   .tools/awscli/bin/aws ssm describe-maintenance-windows");
         let _ = tokio::signal::ctrl_c().await;
     }
     Ok(n.report)
@@ -1181,12 +1222,35 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
             "alarm {alarm} in ALARM; re-check outcome {outcome}; production enabled: {enabled}"
         ),
     );
-    Ok(())
+    operator::status_explains_the_recheck(world, n, alarm).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcripts_compare_without_what_changes_from_run_to_run() {
+        let one = "Gate:       OPEN, by the decision at 2026-12-06 16:56 UTC (14 s ago)\n  \
+            staging execution fed35876-1442-4c35-b657-e54a7643aa84 on i-0a1b2c3d4e5f60718, \
+            13 invocations; last snapshot 45 s ago; export AWS_ENDPOINT_URL='http://127.0.0.1:35815'\n\
+            ok   snapshot_recent: the last snapshot is 1 min old; pb-0c10000000000000b AMAZON_LINUX_2023  ";
+        let two = "Gate:       OPEN, by the decision at 2026-12-07 09:01 UTC (1 min ago)\n  \
+            staging execution 0a1b2c3d-0000-4000-8000-000000000001 on i-99999999999999999, \
+            14 invocations; last snapshot 2 min ago; export AWS_ENDPOINT_URL='http://127.0.0.1:41000'\n\
+            ok   snapshot_recent: the last snapshot is 59 s old; pb-0c10000000000000b AMAZON_LINUX_2023";
+        assert_eq!(normalise_transcript(one), normalise_transcript(two));
+        // Identifiers with digits inside them stay as they are; words and their order still count.
+        let normalised = normalise_transcript(one);
+        assert!(
+            normalised.contains("pb-0c10000000000000b AMAZON_LINUX_2023"),
+            "{normalised}"
+        );
+        assert_ne!(
+            normalise_transcript("ok   baselines_registered"),
+            normalise_transcript("FAIL baselines_registered")
+        );
+    }
 
     #[test]
     fn numbers_read_as_people_read_them() {

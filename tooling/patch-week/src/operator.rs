@@ -84,11 +84,9 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
         },
     };
     let approved = patchpilot(&global, &clients, approve).await?;
-    show(
-        n,
-        &format!("gate approve --execution {execution} --reason \"{reason}\""),
-        &approved,
-    );
+    let typed = format!("gate approve --execution {execution} --reason \"{reason}\"");
+    show(n, &typed, &approved);
+    n.report.approval = Some((typed, approved.text.clone()));
     let enabled = production_enabled(world).await?;
     let pinned = world
         .ssm
@@ -147,6 +145,50 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
     Ok(())
 }
 
+/// After the re-check closed production: `status` leads with the state and its cause (the re-check,
+/// when, and the alarm by name), then the history that led there; `--json` says the same.
+pub(crate) async fn status_explains_the_recheck(
+    world: &World,
+    n: &mut Narrator,
+    alarm: &str,
+) -> Result<(), String> {
+    let global = settings(world);
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let status = patchpilot(&global, &clients, Command::Status).await?;
+    show(n, "status", &status);
+    let state = &status.json["state"];
+    let names_alarm = state["why"].as_array().is_some_and(|why| {
+        why.iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains(alarm)))
+    });
+    let history: Vec<&str> = state["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["event"].as_str())
+        .collect();
+    n.check(
+        "status explains the closed gate",
+        state["open"] == false
+            && state["cause"] == "recheck"
+            && names_alarm
+            && status.text.contains("CLOSED, by the re-check")
+            && history.last() == Some(&"recheck")
+            && history.len() >= 2,
+        format!(
+            "state: {} by {}; names {alarm}: {names_alarm}; history: {}",
+            if state["open"] == true {
+                "open"
+            } else {
+                "closed"
+            },
+            state["cause"].as_str().unwrap_or("?"),
+            history.join(" -> ")
+        ),
+    );
+    Ok(())
+}
+
 /// `doctor` on the week's account (clean), then on a copy with one fault per check.
 pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String> {
     n.say("\n9. `patchpilot doctor`: clean on this account; a copy with a fault per check gets each one named, with its fix");
@@ -173,6 +215,8 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         baseline.patch_groups.retain(|group| group != "staging");
         if baseline.id == PRODUCTION_BASELINE {
             baseline.operating_system = "UBUNTU".to_owned();
+            // Registered for no group: production would patch on the default baseline, unpinned.
+            baseline.patch_groups.clear();
         }
     }
     if let Some(rules) = state.parameters.get_mut(RULES_PARAMETER) {
@@ -235,7 +279,7 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
     let every = failed.len() == CHECKS.len() && CHECKS.iter().all(|c| failed.contains(*c));
     n.check(
         "doctor",
-        !clean.findings && faulty.findings && every,
+        !clean.findings && !clean.incomplete && faulty.findings && every,
         format!(
             "clean here ({} checks passed); on the copy {} of {} faults named with a fix",
             clean.json["findings"].as_array().map_or(0, Vec::len),
