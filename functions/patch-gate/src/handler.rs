@@ -5,21 +5,21 @@ use aws_sdk_ssm::types::{
     PatchAction, PatchComplianceLevel, PatchComplianceStatus, PatchFilter, PatchFilterGroup,
     PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
 use patchpilot_shared::events::WindowExecutionStatus;
 use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::GateConfig;
 use crate::decide::{Check, CheckName, Decision, Execution, Facts, RecheckFacts, decide, recheck};
 use crate::gather;
 use crate::notify;
-use crate::operator::{self, Approval, Hold};
-use crate::pin::{Filter, NotPinned, Pinned, pin};
+use crate::operator;
+use crate::pin::{Filter, Pinned, pin};
+use crate::report::{GateOutcome, GateReport, Trigger};
 use crate::store::{Latest, Pending, Recorded, Store};
 
 /// The function name metrics carry (dimension `Function`).
@@ -42,93 +42,6 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Decision records.
     pub dynamodb: aws_sdk_dynamodb::Client,
-}
-
-/// What one gate invocation did (`outcome` in its output and log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateOutcome {
-    /// Judged a finished staging execution and acted on production.
-    Decided,
-    /// Re-judged the latest decision on the schedule.
-    Rechecked,
-    /// The execution was already decided (a redelivered event): nothing changed.
-    Duplicate,
-    /// A newer staging execution was already decided: nothing changed.
-    Stale,
-    /// Not the gate's event (another window, not finished, nothing to re-check).
-    Ignored,
-    /// An operator opened production over a closed decision's failures.
-    Approved,
-    /// An operator put production on hold.
-    Held,
-    /// An operator released the hold.
-    Released,
-}
-
-/// What started a gate invocation (`trigger` in its output and message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// The staging window's execution changed state.
-    StagingExecution,
-    /// The re-check schedule.
-    ScheduledRecheck,
-    /// An operator's request (`patchpilot gate ...`).
-    Operator,
-}
-
-impl std::fmt::Display for Trigger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::StagingExecution => "staging_execution",
-            Self::ScheduledRecheck => "scheduled_recheck",
-            Self::Operator => "operator",
-        })
-    }
-}
-
-/// What an invocation did: the return value, the log line, and (for decisions) the audit record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GateReport {
-    /// What the invocation did.
-    pub outcome: GateOutcome,
-    /// Why nothing was decided (ignored, duplicate, stale).
-    pub reason: Option<String>,
-    /// What started it.
-    pub trigger: Trigger,
-    /// The staging window.
-    pub staging_window_id: String,
-    /// The production window.
-    pub production_window_id: String,
-    /// The staging execution judged.
-    pub execution: Option<Execution>,
-    /// Whether production may patch; `None` when nothing was decided.
-    pub open: Option<bool>,
-    /// Every check's result.
-    pub checks: Vec<Check>,
-    /// Instances that failed in staging.
-    pub failed_instances: Vec<String>,
-    /// What was done (under DRY_RUN: what would have been done).
-    pub actions: Vec<String>,
-    /// Production baselines pinned to what staging tested.
-    pub pinned: Vec<Pinned>,
-    /// Production baselines that could not be pinned, with why.
-    pub not_pinned: Vec<NotPinned>,
-    /// Under `DRY_RUN`: nothing was changed.
-    pub dry_run: bool,
-    /// When the decision was made.
-    pub decided_at: DateTime<Utc>,
-    /// The operator's approval this decision stands on (approve, and re-checks of approved decisions).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval: Option<Approval>,
-    /// The operator's hold that kept (or, on release, had kept) production closed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold: Option<Hold>,
-    /// Failed instances whose failed patches could not be read when pinning (Systems Manager no
-    /// longer answers for them, e.g. terminated mid-run), each with why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed_patches_unread: Vec<String>,
 }
 
 /// Why a finished execution is no verdict on staging, if it is not one.
@@ -210,10 +123,13 @@ impl Handler for Gate {
     /// Handles one event inside `budget`: staging's results must be read before the stop time, so
     /// the margin is left for acting and recording; otherwise nothing changes and the invocation
     /// ends in a retryable error.
+    ///
+    /// Each branch's future is boxed: nested inline, the four SDK clients' futures make the
+    /// invocation's future too deep for rustc to lay out without raising its recursion limit.
     async fn handle_within(&self, payload: Value, budget: &Budget) -> Handled<Self> {
         if let Some(request) = payload.get(operator::REQUEST_KEY) {
             let request = operator::parse(request)?;
-            let report = self.operate(request).await?;
+            let report = Box::pin(self.operate(request)).await?;
             self.emit_state(&report);
             patchpilot_shared::logging::report("gate", &report);
             return Ok(report);
@@ -231,10 +147,10 @@ impl Handler for Gate {
                         detail.window_execution_id, detail.status
                     )))
                 } else {
-                    self.decide_event(&detail.window_execution_id, budget).await?
+                    Box::pin(self.decide_event(&detail.window_execution_id, budget)).await?
                 }
             }
-            Event::Scheduled(..) => self.recheck(budget).await?,
+            Event::Scheduled(..) => Box::pin(self.recheck(budget)).await?,
             other => self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
                 "patch-gate handles the staging window's execution events and its schedule, not {:?}",
                 other.meta().detail_type

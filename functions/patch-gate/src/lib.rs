@@ -10,12 +10,14 @@ pub mod handler;
 pub mod notify;
 pub mod operator;
 pub mod pin;
+pub mod report;
 mod requests;
 pub mod store;
 
-pub use handler::{Clients, Gate, GateOutcome, GateReport, Trigger};
+pub use handler::{Clients, Gate};
 /// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
 pub use patchpilot_shared::runtime::Handler;
+pub use report::{GateOutcome, GateReport, Trigger};
 
 /// The output contract: the spellings scripts and alarms read from the gate's output and records.
 #[cfg(test)]

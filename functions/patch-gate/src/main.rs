@@ -1,9 +1,5 @@
 //! Wiring only: settings validated once, clients built once, then the runtime.
 
-// The gate's invocation future nests four SDK clients' calls; proving it `Send` for the runtime
-// goes deeper than rustc's default query depth of 128.
-#![recursion_limit = "256"]
-
 use lambda_runtime::Error;
 use patch_gate::config::GateConfig;
 use patch_gate::{Clients, Gate};

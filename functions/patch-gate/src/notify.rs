@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::handler::{GateOutcome, GateReport};
 use crate::pin::Pinned;
+use crate::report::{GateOutcome, GateReport};
 use patchpilot_shared::aws::sns::{MAX_MESSAGE_BYTES, envelope, published_bytes, subject};
 
 /// Failed instances the text names (all of them are in the document, size permitting).
@@ -240,7 +240,7 @@ fn write_pinned(f: &mut fmt::Formatter<'_>, pinned: &Pinned) -> fmt::Result {
 mod tests {
     use super::*;
     use crate::decide::{Check, CheckName};
-    use crate::handler::Trigger;
+    use crate::report::Trigger;
     use chrono::Utc;
 
     fn closed_with(failed: usize) -> GateReport {

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::decide::{Check, Decision, Execution};
-use crate::handler::{Gate, GateOutcome, GateReport, Trigger};
+use crate::handler::Gate;
 use crate::operator::{Approval, ApprovedOver, Hold, Operator, OperatorRequest, Request};
+use crate::report::{GateOutcome, GateReport, Trigger};
 
 /// The parts of a recorded decision an approval reads back.
 #[derive(Deserialize)]

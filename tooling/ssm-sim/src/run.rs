@@ -234,6 +234,7 @@ pub fn run_window(
                 parameters.insert("Operation".to_owned(), vec![operation]);
                 parameters.insert("RebootOption".to_owned(), vec![task.reboot_option.clone()]);
             }
+            let command_parameters = parameters.clone();
             let name = state
                 .instances
                 .get(instance_id)
@@ -292,7 +293,18 @@ pub fn run_window(
                 end: Some(end),
                 window_target_id: target_id.clone(),
                 owner_information: owner.clone(),
-                parameters: Some(json!({"documentName": task.document}).to_string()),
+                // The members the AWS CLI's describe-maintenance-window-execution-task-invocations
+                // example shows (ledger row 24), as the Run Command request the window sent.
+                parameters: Some(
+                    json!({
+                        "documentName": task.document,
+                        "instanceIds": [instance_id],
+                        "parameters": command_parameters,
+                        "maxConcurrency": "50",
+                        "maxErrors": "0",
+                    })
+                    .to_string(),
+                ),
             });
         }
         let task_status = if invocations.iter().all(|i| i.status == "SUCCESS") {

@@ -888,6 +888,95 @@ async fn an_instance_terminated_mid_run_times_out_and_leaves_systems_manager() {
     );
 }
 
+/// Execution records as the live service gives them: an unfinished execution has no `EndTime`, and
+/// an invocation's `Parameters` carry the Run Command request's members (the AWS CLI's example).
+#[tokio::test]
+async fn unfinished_executions_have_no_end_and_invocations_name_their_request() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let running = "0a1b2c3d-0000-4000-8000-000000000002";
+    sim.app.state.write().unwrap().executions.insert(
+        running.to_owned(),
+        ssm_sim::state::WindowExecution {
+            id: running.to_owned(),
+            window_id: STAGING_WINDOW.to_owned(),
+            status: "IN_PROGRESS".to_owned(),
+            status_details: None,
+            start: chrono::Utc::now(),
+            // A stored end on a running execution is not shown.
+            end: Some(chrono::Utc::now()),
+            tasks: vec![],
+        },
+    );
+    let execution = ssm
+        .get_maintenance_window_execution()
+        .window_execution_id(running)
+        .send()
+        .await
+        .unwrap();
+    assert!(execution.end_time().is_none());
+    let listed = ssm
+        .describe_maintenance_window_executions()
+        .window_id(STAGING_WINDOW)
+        .send()
+        .await
+        .unwrap();
+    let row = listed
+        .window_executions()
+        .iter()
+        .find(|e| e.window_execution_id() == Some(running))
+        .unwrap();
+    assert!(row.end_time().is_none());
+
+    let (status, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": STAGING_WINDOW})),
+    );
+    assert_eq!(status, 200, "{run}");
+    let execution_id = run["window_execution_id"].as_str().unwrap();
+    let tasks = ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(execution_id)
+        .send()
+        .await
+        .unwrap();
+    let patch_task = tasks
+        .window_execution_task_identities()
+        .iter()
+        .find(|task| task.task_arn() == Some("AWS-RunPatchBaseline"))
+        .unwrap();
+    let invocations = ssm
+        .describe_maintenance_window_execution_task_invocations()
+        .window_execution_id(execution_id)
+        .task_id(patch_task.task_execution_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let invocation = &invocations.window_execution_task_invocation_identities()[0];
+    assert!(
+        invocation.end_time().is_some(),
+        "a finished invocation has its end"
+    );
+    let parameters: serde_json::Value =
+        serde_json::from_str(invocation.parameters().unwrap()).unwrap();
+    assert_eq!(parameters["documentName"], "AWS-RunPatchBaseline");
+    assert_eq!(parameters["instanceIds"].as_array().unwrap().len(), 1);
+    assert_eq!(parameters["parameters"]["Operation"][0], "Install");
+    assert!(parameters["maxConcurrency"].is_string() && parameters["maxErrors"].is_string());
+    let command = ssm
+        .list_commands()
+        .command_id(invocation.execution_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        command.commands()[0].instance_ids(),
+        [parameters["instanceIds"][0].as_str().unwrap()]
+    );
+}
+
 /// AWS's own baselines apart from the account's, named by their ARN in AWS's account.
 #[tokio::test]
 async fn aws_provided_baselines_are_named_by_arn_and_listed_apart() {

@@ -243,7 +243,7 @@ pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
                 "Status": execution.status,
                 "StartTime": epoch(execution.start),
             });
-            if let Some(end) = execution.end {
+            if let Some(end) = execution.end.filter(|_| finished(&execution.status)) {
                 body["EndTime"] = epoch(end);
             }
             if let Some(details) = &execution.status_details {
@@ -256,6 +256,12 @@ pub fn describe_executions(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "WindowExecutions": page }), next))
 }
 
+/// `EndTime` is "the time the execution finished": an execution, task or invocation that has not
+/// finished has none, whatever the stored record says (ledger row 24).
+fn finished(status: &str) -> bool {
+    !matches!(status, "PENDING" | "IN_PROGRESS" | "CANCELLING")
+}
+
 /// An execution by id: status, times and its task ids (the output names no window).
 pub fn get_execution(state: &State, request: &Request<'_>) -> ApiResult {
     let execution = find_execution(state, request.required_str("WindowExecutionId")?)?;
@@ -265,7 +271,7 @@ pub fn get_execution(state: &State, request: &Request<'_>) -> ApiResult {
         "Status": execution.status,
         "StartTime": epoch(execution.start),
     });
-    if let Some(end) = execution.end {
+    if let Some(end) = execution.end.filter(|_| finished(&execution.status)) {
         body["EndTime"] = epoch(end);
     }
     if let Some(details) = &execution.status_details {
@@ -328,7 +334,7 @@ pub fn describe_execution_tasks(state: &State, request: &Request<'_>) -> ApiResu
                 "TaskArn": task.task_arn,
                 "TaskType": "RUN_COMMAND",
             });
-            if let Some(end) = task.end {
+            if let Some(end) = task.end.filter(|_| finished(&task.status)) {
                 body["EndTime"] = epoch(end);
             }
             if let Some(details) = &task.status_details {
@@ -374,7 +380,7 @@ pub fn describe_task_invocations(state: &State, request: &Request<'_>) -> ApiRes
                 "Status": invocation.status,
                 "StartTime": epoch(invocation.start),
             });
-            if let Some(end) = invocation.end {
+            if let Some(end) = invocation.end.filter(|_| finished(&invocation.status)) {
                 body["EndTime"] = epoch(end);
             }
             for (member, value) in [

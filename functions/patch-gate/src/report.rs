@@ -1,0 +1,96 @@
+//! What a gate invocation did, as its return value, its log line, its message and its record say:
+//! the types the handler fills and the notifier and the operator requests read.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::decide::{Check, Execution};
+use crate::operator::{Approval, Hold};
+use crate::pin::{NotPinned, Pinned};
+
+/// What one gate invocation did (`outcome` in its output and log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// Judged a finished staging execution and acted on production.
+    Decided,
+    /// Re-judged the latest decision on the schedule.
+    Rechecked,
+    /// The execution was already decided (a redelivered event): nothing changed.
+    Duplicate,
+    /// A newer staging execution was already decided: nothing changed.
+    Stale,
+    /// Not the gate's event (another window, not finished, nothing to re-check).
+    Ignored,
+    /// An operator opened production over a closed decision's failures.
+    Approved,
+    /// An operator put production on hold.
+    Held,
+    /// An operator released the hold.
+    Released,
+}
+
+/// What started a gate invocation (`trigger` in its output and message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The staging window's execution changed state.
+    StagingExecution,
+    /// The re-check schedule.
+    ScheduledRecheck,
+    /// An operator's request (`patchpilot gate ...`).
+    Operator,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StagingExecution => "staging_execution",
+            Self::ScheduledRecheck => "scheduled_recheck",
+            Self::Operator => "operator",
+        })
+    }
+}
+
+/// What an invocation did: the return value, the log line, and (for decisions) the audit record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateReport {
+    /// What the invocation did.
+    pub outcome: GateOutcome,
+    /// Why nothing was decided (ignored, duplicate, stale).
+    pub reason: Option<String>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The staging window.
+    pub staging_window_id: String,
+    /// The production window.
+    pub production_window_id: String,
+    /// The staging execution judged.
+    pub execution: Option<Execution>,
+    /// Whether production may patch; `None` when nothing was decided.
+    pub open: Option<bool>,
+    /// Every check's result.
+    pub checks: Vec<Check>,
+    /// Instances that failed in staging.
+    pub failed_instances: Vec<String>,
+    /// What was done (under DRY_RUN: what would have been done).
+    pub actions: Vec<String>,
+    /// Production baselines pinned to what staging tested.
+    pub pinned: Vec<Pinned>,
+    /// Production baselines that could not be pinned, with why.
+    pub not_pinned: Vec<NotPinned>,
+    /// Under `DRY_RUN`: nothing was changed.
+    pub dry_run: bool,
+    /// When the decision was made.
+    pub decided_at: DateTime<Utc>,
+    /// The operator's approval this decision stands on (approve, and re-checks of approved decisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// The operator's hold that kept (or, on release, had kept) production closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+    /// Failed instances whose failed patches could not be read when pinning (Systems Manager no
+    /// longer answers for them, e.g. terminated mid-run), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_patches_unread: Vec<String>,
+}
