@@ -975,6 +975,27 @@ async fn unfinished_executions_have_no_end_and_invocations_name_their_request() 
         command.commands()[0].instance_ids(),
         [parameters["instanceIds"][0].as_str().unwrap()]
     );
+    // ListCommands carries CloudWatchOutputConfig (empty values) like ListCommandInvocations does.
+    let output = command.commands()[0].cloud_watch_output_config().unwrap();
+    assert!(!output.cloud_watch_output_enabled());
+
+    // A command without a comment answers an empty string, as the list-commands example shows.
+    {
+        let mut state = sim.app.state.write().unwrap();
+        let id = invocation.execution_id().unwrap().to_owned();
+        state.commands.get_mut(&id).unwrap().comment = None;
+    }
+    let (code, raw, _) = aws_ssm(
+        &sim,
+        &[
+            "list-commands",
+            "--command-id",
+            invocation.execution_id().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0);
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(raw["Commands"][0]["Comment"], "");
 }
 
 /// AWS's own baselines apart from the account's, named by their ARN in AWS's account.

@@ -74,7 +74,7 @@ fn command_json(command: &Command) -> Value {
     let count = |pred: fn(&CommandInvocation) -> bool| {
         command.invocations.iter().filter(|i| pred(i)).count()
     };
-    let mut body = json!({
+    json!({
         "CommandId": command.id,
         "DocumentName": command.document_name,
         "DocumentVersion": "$DEFAULT",
@@ -97,11 +97,10 @@ fn command_json(command: &Command) -> Value {
         "OutputS3BucketName": "",
         "OutputS3KeyPrefix": "",
         "NotificationConfig": {"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
-    });
-    if let Some(comment) = &command.comment {
-        body["Comment"] = json!(comment);
-    }
-    body
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
+        // An empty comment is an empty string, not absent (the list-commands example: ledger row 25).
+        "Comment": command.comment.clone().unwrap_or_default(),
+    })
 }
 
 pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
@@ -164,9 +163,7 @@ fn invocation_json(
     if let Some(name) = &invocation.instance_name {
         body["InstanceName"] = json!(name);
     }
-    if let Some(comment) = &command.comment {
-        body["Comment"] = json!(comment);
-    }
+    body["Comment"] = json!(command.comment.clone().unwrap_or_default());
     if details {
         let mut plugin = json!({
             "Name": "PatchLinux",
@@ -271,8 +268,6 @@ pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult
         "StandardErrorUrl": "",
         "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
     });
-    if let Some(comment) = &command.comment {
-        body["Comment"] = json!(comment);
-    }
+    body["Comment"] = json!(command.comment.clone().unwrap_or_default());
     Ok(body)
 }
