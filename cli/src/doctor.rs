@@ -431,7 +431,7 @@ async fn tag_rules_parse(clients: &Clients, settings: &Settings) -> Finding {
             Err(err) => fail(
                 CHECK,
                 err.to_string(),
-                "fix the rules (see the README's rule reference); `patchpilot tag preview --rules-file F` tries a file first",
+                "fix the rules (see patch-group-tagger's rule reference in docs/functions.md); `patchpilot tag preview --rules-file F` tries a file first",
             ),
         },
     }

@@ -1,5 +1,5 @@
 //! patch-group-tagger: puts every instance in the right patch group by ordered rules, on launch and by
-//! a scheduled backfill. See the README's function reference.
+//! a scheduled backfill. See docs/functions.md.
 
 pub mod config;
 pub mod decide;

@@ -1,5 +1,5 @@
 //! The scenario file: a documented, versioned JSON description of a simulated account.
-//! The format is documented in the README (section "The SSM simulator"); `scenarios/` holds examples.
+//! The format is documented in docs/simulator.md; `scenarios/` holds examples.
 
 use std::collections::{BTreeMap, HashMap};
 
