@@ -3,6 +3,8 @@
 //! snapshot and its age; the failure queue's depth.
 
 use chrono::{DateTime, Utc};
+use patch_gate::GateReport;
+use patch_gate::decide::Check;
 use patch_gate::operator::Hold;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -221,22 +223,6 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
     })
 }
 
-/// A recorded RFC 3339 time.
-fn time_of(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// A recorded time as people read it (`2026-11-29 07:30 UTC`).
-fn readable_time(value: &Value) -> String {
-    time_of(value).map_or_else(
-        || "?".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-    )
-}
-
 /// The gate's state as an operator needs it first: open or not, what made it so, when, and why;
 /// then the events that led there, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -270,21 +256,18 @@ pub struct HistoryEntry {
     pub summary: String,
 }
 
-/// `name: detail` of each failed check in a report's `checks`.
-fn failed_checks(report: &Value) -> Vec<String> {
-    report["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|check| check["passed"] == false)
-        .map(|check| {
-            format!(
-                "{}: {}",
-                check["name"].as_str().unwrap_or("?"),
-                check["detail"].as_str().unwrap_or("")
-            )
-        })
+/// `name: detail` of each failed check.
+fn failed_checks(checks: &[Check]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|check| !check.passed)
+        .map(|check| format!("{}: {}", check.name, check.detail))
         .collect()
+}
+
+/// A stored record read as the gate's report (`None`: absent or not a report).
+fn report_of(record: Option<&Value>) -> Option<GateReport> {
+    record.and_then(|record| serde_json::from_value(record.clone()).ok())
 }
 
 /// Explains the gate from its records: the latest decision (with any approval in it), the re-check
@@ -301,94 +284,103 @@ pub fn explain(latest: Option<&records::Latest>, hold: Option<&Hold>) -> GateSta
         history: Vec::new(),
     };
     if let Some(latest) = latest {
-        let record = latest.record.clone().unwrap_or(Value::Null);
-        let approval = &record["approval"];
+        let report = report_of(latest.record.as_ref());
         let execution = &latest.execution_id;
-        if approval.is_object() {
-            let over: Vec<String> = approval["approved_over"]["checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect();
-            history.push(HistoryEntry {
+        let approval = report.as_ref().and_then(|r| r.approval.as_ref());
+        match (&report, approval) {
+            (_, Some(approval)) => {
+                let over: Vec<&str> = approval
+                    .approved_over
+                    .checks
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect();
+                history.push(HistoryEntry {
+                    at: None,
+                    event: "decision",
+                    open: false,
+                    summary: format!(
+                        "staging execution {execution} decided CLOSED: failed {}",
+                        over.join(", ")
+                    ),
+                });
+                history.push(HistoryEntry {
+                    at: Some(approval.at),
+                    event: "approval",
+                    open: true,
+                    summary: format!("approved by {}: {}", approval.by.arn, approval.reason),
+                });
+            }
+            (Some(report), None) => {
+                let failed = failed_checks(&report.checks);
+                let open = report.open.unwrap_or(latest.open);
+                history.push(HistoryEntry {
+                    at: Some(report.decided_at),
+                    event: "decision",
+                    open,
+                    summary: if failed.is_empty() {
+                        format!(
+                            "staging execution {execution} decided {}: every check passed ({})",
+                            if open { "OPEN" } else { "CLOSED" },
+                            report.checks.len()
+                        )
+                    } else {
+                        format!(
+                            "staging execution {execution} decided CLOSED: {}",
+                            failed.join("; ")
+                        )
+                    },
+                });
+            }
+            (None, None) => history.push(HistoryEntry {
                 at: None,
                 event: "decision",
-                open: false,
+                open: latest.open,
                 summary: format!(
-                    "staging execution {execution} decided CLOSED: failed {}",
-                    over.join(", ")
+                    "staging execution {execution} decided {} (its record could not be read)",
+                    if latest.open { "OPEN" } else { "CLOSED" }
                 ),
-            });
-            history.push(HistoryEntry {
-                at: time_of(&approval["at"]),
-                event: "approval",
-                open: true,
-                summary: format!(
-                    "approved by {}: {}",
-                    approval["by"]["arn"].as_str().unwrap_or("?"),
-                    approval["reason"].as_str().unwrap_or("")
-                ),
-            });
-        } else {
-            let failed = failed_checks(&record);
-            let open = record["open"].as_bool().unwrap_or(latest.open);
-            history.push(HistoryEntry {
-                at: time_of(&record["decided_at"]),
-                event: "decision",
-                open,
-                summary: if failed.is_empty() {
-                    format!(
-                        "staging execution {execution} decided {}: every check passed ({})",
-                        if open { "OPEN" } else { "CLOSED" },
-                        record["checks"].as_array().map_or(0, Vec::len)
-                    )
-                } else {
-                    format!(
-                        "staging execution {execution} decided CLOSED: {}",
-                        failed.join("; ")
-                    )
-                },
-            });
+            }),
         }
         let recheck = latest
             .cause
             .as_ref()
             .filter(|cause| cause.kind == "recheck");
+        let recheck_failed = recheck
+            .and_then(|cause| report_of(cause.recheck.as_ref()))
+            .map(|report| failed_checks(&report.checks));
         if let Some(cause) = recheck {
-            let report = cause.recheck.clone().unwrap_or(Value::Null);
-            let failed = failed_checks(&report);
             history.push(HistoryEntry {
                 at: cause.at,
                 event: "recheck",
                 open: false,
                 summary: format!(
                     "the re-check closed production: {}",
-                    if failed.is_empty() {
-                        "(its record could not be read)".to_owned()
-                    } else {
-                        failed.join("; ")
+                    match &recheck_failed {
+                        Some(failed) if !failed.is_empty() => failed.join("; "),
+                        _ => "(its record could not be read)".to_owned(),
                     }
                 ),
             });
         }
         let last = history.last().cloned();
+        let last_event = last.as_ref().map(|entry| entry.event);
         state = GateState {
             open: latest.open,
-            cause: last.as_ref().map_or("decision", |entry| entry.event),
+            cause: last_event.unwrap_or("decision"),
             at: last.as_ref().and_then(|entry| entry.at),
-            by: approval["by"]["arn"]
-                .as_str()
-                .filter(|_| last.as_ref().is_some_and(|e| e.event == "approval"))
-                .map(str::to_owned),
-            why: match last.as_ref().map(|e| e.event) {
-                Some("recheck") => failed_checks(
-                    recheck
-                        .and_then(|cause| cause.recheck.as_ref())
-                        .unwrap_or(&Value::Null),
-                ),
-                Some("approval") => vec![approval["reason"].as_str().unwrap_or("").to_owned()],
-                _ => failed_checks(&record),
+            by: approval
+                .filter(|_| last_event == Some("approval"))
+                .map(|approval| approval.by.arn.clone()),
+            why: match last_event {
+                Some("recheck") => recheck_failed.unwrap_or_default(),
+                Some("approval") => approval
+                    .map(|approval| vec![approval.reason.clone()])
+                    .unwrap_or_default(),
+                _ => report
+                    .as_ref()
+                    .map(|report| failed_checks(&report.checks))
+                    .unwrap_or_default(),
             },
             execution_id: Some(execution.clone()),
             history: Vec::new(),
@@ -471,68 +463,64 @@ fn describe_decision(
     now: DateTime<Utc>,
     style: Style,
 ) {
-    let record = latest.record.clone().unwrap_or(Value::Null);
-    let decided = time_of(&record["decided_at"]);
+    let Some(report) = report_of(latest.record.as_ref()) else {
+        line(format!(
+            "  Decision:   staging execution {}: {}",
+            latest.execution_id,
+            style.warn("its record is missing or could not be read")
+        ));
+        return;
+    };
+    // An approved decision was a closed one; the approval opened production.
+    let open = report.approval.is_none() && report.open.unwrap_or(latest.open);
     line(format!(
-        "  Decision:   {} for staging execution {}{}",
-        // An approved decision was a closed one; the approval opened production.
-        if !record["approval"].is_object() && record["open"].as_bool().unwrap_or(latest.open) {
+        "  Decision:   {} for staging execution {}, decided {} ({} ago)",
+        if open {
             style.good("OPEN")
         } else {
             style.bad("CLOSED")
         },
         latest.execution_id,
-        decided
-            .map(|t| format!(
-                ", decided {} ({} ago)",
-                t.format("%Y-%m-%d %H:%M UTC"),
-                age(now - t)
-            ))
-            .unwrap_or_default()
+        report.decided_at.format("%Y-%m-%d %H:%M UTC"),
+        age(now - report.decided_at)
     ));
-    let approval = &record["approval"];
-    if approval.is_object() {
-        let over: Vec<&str> = approval["approved_over"]["checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+    if let Some(approval) = &report.approval {
+        let over: Vec<&str> = approval
+            .approved_over
+            .checks
+            .iter()
+            .map(|c| c.as_str())
             .collect();
         line(format!(
             "  Approval:   by {} at {}: {}",
-            approval["by"]["arn"].as_str().unwrap_or("?"),
-            readable_time(&approval["at"]),
-            approval["reason"].as_str().unwrap_or("")
+            approval.by.arn,
+            approval.at.format("%Y-%m-%d %H:%M UTC"),
+            approval.reason
         ));
         line(format!("              over: {}", over.join(", ")));
     }
     line("  Checks:".to_owned());
-    for check in record["checks"].as_array().into_iter().flatten() {
-        let passed = check["passed"].as_bool().unwrap_or(false);
+    for check in &report.checks {
         line(format!(
             "    [{}] {}: {}",
-            if passed {
+            if check.passed {
                 style.good("pass")
             } else {
                 style.bad("FAIL")
             },
-            check["name"].as_str().unwrap_or("?"),
-            check["detail"].as_str().unwrap_or("")
+            check.name,
+            check.detail
         ));
     }
-    for pinned in record["pinned"].as_array().into_iter().flatten() {
+    for pinned in &report.pinned {
         line(format!(
             "  Pinned:     {} ({}) to staging's {}",
-            pinned["production_baseline_id"].as_str().unwrap_or("?"),
-            pinned["operating_system"].as_str().unwrap_or("?"),
-            pinned["staging_baseline_id"].as_str().unwrap_or("?")
+            pinned.production_baseline_id, pinned.operating_system, pinned.staging_baseline_id
         ));
-        for cutoff in pinned["cutoffs"].as_array().into_iter().flatten() {
+        for cutoff in &pinned.cutoffs {
             line(format!(
                 "              rule {}: {} -> ApproveUntilDate {}",
-                cutoff["rule"],
-                cutoff["staging"].as_str().unwrap_or("?"),
-                cutoff["approve_until_date"].as_str().unwrap_or("?")
+                cutoff.rule, cutoff.staging, cutoff.approve_until_date
             ));
         }
     }
@@ -675,6 +663,19 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 12, 6, 7, minute, 0).unwrap()
     }
 
+    /// A record as the gate writes it, with `members` over the required ones.
+    fn record(members: Value) -> Value {
+        let mut record = json!({
+            "outcome": "decided", "trigger": "staging_execution",
+            "staging_window_id": "mw-0c50858d01ff4a3b1", "production_window_id": "mw-0d61969e12ee5b4c2",
+            "checks": [], "decided_at": at(10).to_rfc3339(),
+        });
+        for (key, value) in members.as_object().unwrap() {
+            record[key] = value.clone();
+        }
+        record
+    }
+
     fn decided(open: bool, failed: &[&str]) -> Latest {
         let mut checks =
             vec![json!({"name": "execution_succeeded", "passed": true, "detail": "ok"})];
@@ -687,9 +688,7 @@ mod tests {
             execution_id: "e-1".into(),
             start: Some(at(0)),
             open,
-            record: Some(
-                json!({"open": open, "checks": checks, "decided_at": at(10).to_rfc3339()}),
-            ),
+            record: Some(record(json!({"open": open, "checks": checks}))),
             cause: Some(Cause {
                 kind: "decision".into(),
                 at: Some(at(10)),
@@ -727,10 +726,12 @@ mod tests {
         latest.cause = Some(Cause {
             kind: "recheck".into(),
             at: Some(at(40)),
-            recheck: Some(json!({"checks": [
-                {"name": "no_new_install_failures", "passed": true, "detail": "none"},
-                {"name": "health_alarms_ok", "passed": false, "detail": "alarm staging-health-canary in ALARM"}
-            ]})),
+            recheck: Some(record(
+                json!({"outcome": "rechecked", "trigger": "scheduled_recheck", "checks": [
+                    {"name": "no_new_install_failures", "passed": true, "detail": "none"},
+                    {"name": "health_alarms_ok", "passed": false, "detail": "alarm staging-health-canary in ALARM"}
+                ]}),
+            )),
         });
         let state = explain(Some(&latest), None);
         assert_eq!(
@@ -770,7 +771,7 @@ mod tests {
             at: Some(at(20)),
             recheck: None,
         });
-        latest.record = Some(json!({
+        latest.record = Some(record(json!({
             "open": true,
             "checks": [{"name": "no_failed_patches", "passed": false, "detail": "2 failed"}],
             "approval": {
@@ -779,7 +780,7 @@ mod tests {
                 "at": at(20).to_rfc3339(),
                 "approved_over": {"checks": ["no_failed_patches"], "failed_instances": ["i-1"]}
             }
-        }));
+        })));
         let state = explain(Some(&latest), None);
         assert_eq!((state.open, state.cause), (true, "approval"));
         assert_eq!(

@@ -20,7 +20,7 @@
 //! staging are rejected too. Pure: plain data in, plain data out.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// AWS's limit on ApprovedPatches and RejectedPatches.
 pub const MAX_PATCH_LIST: usize = 50;
@@ -29,7 +29,7 @@ pub const MAX_PATCH_LIST: usize = 50;
 pub const NO_APPROVAL_DATES: &[&str] = &["UBUNTU", "DEBIAN"];
 
 /// A patch filter: key and values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     /// The filter key, e.g. `CLASSIFICATION`.
     pub key: String,
@@ -38,7 +38,7 @@ pub struct Filter {
 }
 
 /// An approval rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     /// The patches it approves.
     pub filters: Vec<Filter>,
@@ -124,7 +124,7 @@ pub fn rejectable_name(operating_system: &str, patch: &FailedPatch) -> Result<St
 }
 
 /// An alternative patch repository (Linux): copied as it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     /// The repository's name.
     pub name: String,
@@ -162,7 +162,7 @@ pub struct Baseline {
 }
 
 /// How one rule's cutoff was set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cutoff {
     /// The rule's position in the baseline (0-based).
     pub rule: usize,
@@ -177,7 +177,7 @@ pub struct Cutoff {
 }
 
 /// What production's baseline becomes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pinned {
     /// The production baseline written.
     pub production_baseline_id: String,
@@ -186,39 +186,51 @@ pub struct Pinned {
     /// Their operating system.
     pub operating_system: String,
     /// Staging's global filters.
+    #[serde(default)]
     pub global_filters: Vec<Filter>,
     /// Staging's rules, each with a fixed cutoff.
     pub rules: Vec<Rule>,
     /// How each cutoff was set.
     pub cutoffs: Vec<Cutoff>,
     /// Staging's explicit approvals (at most 50).
+    #[serde(default)]
     pub approved_patches: Vec<String>,
     /// As staging's.
+    #[serde(default)]
     pub approved_patches_compliance_level: Option<String>,
     /// As staging's.
+    #[serde(default)]
     pub approved_patches_enable_non_security: Option<bool>,
     /// Staging's rejections plus the patches that failed in staging (at most 50).
+    #[serde(default)]
     pub rejected_patches: Vec<String>,
     /// As staging's.
+    #[serde(default)]
     pub rejected_patches_action: Option<String>,
     /// Staging's alternative repositories.
+    #[serde(default)]
     pub sources: Vec<Source>,
     /// As staging's (Windows).
+    #[serde(default)]
     pub available_security_updates_compliance_status: Option<String>,
     /// Entries that did not fit the 50-entry lists (reported, not applied).
+    #[serde(default)]
     pub approved_overflow: Vec<String>,
     /// Rejections that did not fit the 50-entry list (reported, not applied).
+    #[serde(default)]
     pub rejected_overflow: Vec<String>,
     /// Failed patches the production baseline's operating system cannot name in its rejected list,
     /// with why (reported, never silently dropped).
+    #[serde(default)]
     pub unrejectable: Vec<String>,
     /// What staging approved that production does not get this cycle (filled in by the handler).
+    #[serde(default)]
     pub held_back: Option<HeldBack>,
 }
 
 /// Patches staging had approved at its run that production will not get this cycle (released on the
 /// boundary day or after), as the service's effective-patch list tells it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldBack {
     /// How many.
     pub patches: usize,
@@ -229,7 +241,7 @@ pub struct HeldBack {
 }
 
 /// Why a production baseline was not pinned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotPinned {
     /// The production baseline.
     pub production_baseline_id: String,
