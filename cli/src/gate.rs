@@ -2,6 +2,7 @@
 //! (so IAM decides who may) and carrying the caller's identity as STS reports it.
 
 use aws_smithy_types::Blob;
+use patch_gate::{GateOutcome, GateReport};
 use serde_json::{Value, json};
 
 use crate::args::GateAction;
@@ -84,57 +85,62 @@ pub async fn run(
     let function = Settings::required(&settings.gate_function, "--gate-function")?;
     let operator = caller(clients).await?;
     let payload = request(action, operator);
-    let report = with_progress("the gate's answer", invoke(clients, function, &payload)).await?;
+    let answer = with_progress("the gate's answer", invoke(clients, function, &payload)).await?;
+    let report: GateReport =
+        serde_json::from_value(answer.clone()).map_err(|err| CliError::Gate {
+            error_type: "UnreadableAnswer".to_owned(),
+            message: format!("the gate's answer is not its report: {err}"),
+        })?;
     Ok(Output {
         text: describe(&report, style),
-        json: report,
+        json: answer,
         findings: false,
         incomplete: false,
     })
 }
 
-fn describe(report: &Value, style: Style) -> String {
+fn describe(report: &GateReport, style: Style) -> String {
     let mut text = String::new();
     let mut line = |s: String| {
         text.push_str(&s);
         text.push('\n');
     };
-    let window = report["production_window_id"].as_str().unwrap_or("?");
-    let open = report["open"].as_bool();
-    match report["outcome"].as_str().unwrap_or("?") {
-        "approved" => {
-            let approval = &report["approval"];
+    let window = &report.production_window_id;
+    match (report.outcome, &report.approval) {
+        (GateOutcome::Approved, approval) => {
             line(format!(
                 "{} production window {window} enabled over staging execution {}'s failures",
                 style.good("Approved:"),
-                report["execution"]["id"].as_str().unwrap_or("?")
+                report.execution.as_ref().map_or("?", |e| e.id.as_str())
             ));
-            line(format!(
-                "  by {}: {}",
-                approval["by"]["arn"].as_str().unwrap_or("?"),
-                approval["reason"].as_str().unwrap_or("")
-            ));
+            if let Some(approval) = approval {
+                line(format!("  by {}: {}", approval.by.arn, approval.reason));
+            }
         }
-        "held" => line(format!(
+        (GateOutcome::Held, _) => line(format!(
             "{} production window {window} disabled until `patchpilot gate release`",
             style.bad("Held:")
         )),
-        "released" => line(format!(
+        (GateOutcome::Released, _) => line(format!(
             "{} production window {window} {}",
             style.good("Released:"),
-            if open == Some(true) {
+            if report.open == Some(true) {
                 "enabled again (the latest decision is open)"
             } else {
                 "stays disabled (the latest decision is closed; approve it or wait for staging)"
             }
         )),
-        other => line(format!(
-            "{other}: {}",
-            report["reason"].as_str().unwrap_or("")
+        (other, _) => line(format!(
+            "{}: {}",
+            serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            report.reason.as_deref().unwrap_or("")
         )),
     }
-    for action in report["actions"].as_array().into_iter().flatten() {
-        line(format!("  - {}", action.as_str().unwrap_or("?")));
+    for action in &report.actions {
+        line(format!("  - {action}"));
     }
     text
 }
