@@ -99,7 +99,7 @@ echo "LocalStack $PATCHPILOT_LOCALSTACK_URL, DynamoDB (moto) $PATCHPILOT_DYNAMOD
 step "cargo test --workspace"
 log="$(mktemp)"
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
