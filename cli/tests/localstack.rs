@@ -202,6 +202,7 @@ impl Account {
                 verification: None,
                 start: Some(chrono::Utc::now() - chrono::Duration::hours(6)),
                 duration_minutes: 30,
+                alarm_states: Default::default(),
             };
             run_window(&mut state, request, &mut fastrand::Rng::new())
                 .unwrap()

@@ -544,6 +544,7 @@ async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
         verification: None,
         start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
         duration_minutes: 20,
+        alarm_states: Default::default(),
     };
     let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
     let fixture = fixture(state).await;
@@ -645,6 +646,7 @@ async fn a_failure_suppressed_by_another_teams_storm_is_carried_by_its_own_summa
             verification: None,
             start: Some(start),
             duration_minutes: 20,
+            alarm_states: Default::default(),
         };
         run_window(state, request, &mut fastrand::Rng::with_seed(seed)).unwrap()
     };
@@ -753,6 +755,7 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
         verification: None,
         start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
         duration_minutes: 20,
+        alarm_states: Default::default(),
     };
     let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
     let window_event = run

@@ -101,6 +101,7 @@ impl Fixture {
             verification: None,
             start: Some(start),
             duration_minutes: 30,
+            alarm_states: Default::default(),
         };
         run_window(&mut state, request, &mut fastrand::Rng::new())
             .unwrap()

@@ -591,6 +591,7 @@ fn run_request(
         verification: None,
         start: Some(start),
         duration_minutes: 40,
+        alarm_states: Default::default(),
     }
 }
 

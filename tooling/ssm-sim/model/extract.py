@@ -24,6 +24,7 @@ UpdateMaintenanceWindow DescribeMaintenanceWindows DescribeMaintenanceWindowTarg
 DescribeMaintenanceWindowExecutionTasks DescribeMaintenanceWindowExecutionTaskInvocations
 ListCommands ListCommandInvocations GetCommandInvocation GetParameter PutParameter
 DescribeEffectivePatchesForPatchBaseline GetMaintenanceWindowExecution CancelMaintenanceWindowExecution
+DescribeMaintenanceWindowTasks GetMaintenanceWindowTask UpdateMaintenanceWindowTask
 """.split())
 
 KEEP = {"type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum",

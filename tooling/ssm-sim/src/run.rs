@@ -61,6 +61,39 @@ pub struct RunRequest {
     pub start: Option<DateTime<Utc>>,
     #[serde(default = "five")]
     pub duration_minutes: i64,
+    /// CloudWatch's alarm states when the window starts (name → `OK`, `ALARM`,
+    /// `INSUFFICIENT_DATA`), as whoever drives the run read them. A task whose `AlarmConfiguration`
+    /// names an alarm in `ALARM` runs no invocation; one naming an alarm absent here could not be
+    /// read, and runs only with `IgnorePollAlarmFailure` (ledger row 26).
+    #[serde(default)]
+    pub alarm_states: BTreeMap<String, String>,
+}
+
+/// Whether a task's alarm lets it run, and if not, the `TriggeredAlarms` entry and the task's status.
+fn alarm_stop(
+    configuration: Option<&Value>,
+    states: &BTreeMap<String, String>,
+) -> Option<(Value, &'static str, String)> {
+    let configuration = configuration?;
+    let ignore_poll_failure = configuration["IgnorePollAlarmFailure"]
+        .as_bool()
+        .unwrap_or(false);
+    let name = configuration["Alarms"][0]["Name"].as_str()?;
+    match states.get(name).map(String::as_str) {
+        Some("ALARM") => Some((
+            json!({"Name": name, "State": "ALARM"}),
+            "CANCELLED",
+            format!("CloudWatch alarm {name} is in ALARM: the task's invocations did not run"),
+        )),
+        None if !ignore_poll_failure => Some((
+            json!({"Name": name, "State": "UNKNOWN"}),
+            "FAILED",
+            format!(
+                "CloudWatch alarm {name} could not be read and IgnorePollAlarmFailure is false"
+            ),
+        )),
+        _ => None,
+    }
 }
 
 fn five() -> i64 {
@@ -193,6 +226,26 @@ pub fn run_window(
     for task in window.tasks.iter().filter(|_| !skipped) {
         let task_execution_id = uuid(rng);
         let mut invocations = Vec::new();
+        let stopped = alarm_stop(task.alarm_configuration.as_ref(), &request.alarm_states);
+        if let Some((triggered, status, details)) = stopped {
+            events.push(event(state, "Maintenance Window Task Execution State-change Notification", vec![window_arn.clone()], start, json!({
+                "start-time": iso(start), "task-execution-id": task_execution_id, "end-time": iso(start),
+                "window-id": window.id, "window-execution-id": execution_id, "status": status,
+            }), rng));
+            tasks.push(TaskExecution {
+                id: task_execution_id,
+                task_id: task.id.clone(),
+                task_arn: task.document.clone(),
+                status: status.to_owned(),
+                status_details: Some(details),
+                start,
+                end: Some(start),
+                invocations,
+                alarm_configuration: task.alarm_configuration.clone(),
+                triggered_alarms: vec![triggered],
+            });
+            continue;
+        }
         for (instance_id, target_id, owner) in &targets {
             let outcome = request
                 .outcomes
@@ -325,6 +378,8 @@ pub fn run_window(
             start,
             end: Some(end),
             invocations,
+            alarm_configuration: task.alarm_configuration.clone(),
+            triggered_alarms: Vec::new(),
         });
     }
     let status = request.status.clone().unwrap_or_else(|| {

@@ -317,6 +317,13 @@ pub struct WindowTask {
     pub operation: Option<String>,
     #[serde(default = "reboot_if_needed")]
     pub reboot_option: String,
+    /// The task's name, when registered with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The CloudWatch alarm the task checks before its invocations run (API `AlarmConfiguration`:
+    /// `Alarms` with one `Name`, `IgnorePollAlarmFailure`), as the API spells it (ledger row 26).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_configuration: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +391,12 @@ pub struct TaskExecution {
     pub end: Option<DateTime<Utc>>,
     #[serde(default)]
     pub invocations: Vec<TaskInvocation>,
+    /// The task's `AlarmConfiguration` when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_configuration: Option<Value>,
+    /// The alarms that stopped it (`AlarmStateInformation`: `Name`, `State`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_alarms: Vec<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

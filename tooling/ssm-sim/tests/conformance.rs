@@ -95,6 +95,8 @@ fn every_published_example_conforms() {
                     .replace("{command}", &command)
                     .replace("{execution}", &execution)
                     .replace("{task}", &task)
+                    .replace("{window_task}", "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b")
+                    .replace("{window}", "mw-0c50858d01ff4a3b1")
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -103,6 +103,19 @@ fn every_operation_answers_in_its_documented_output_shape() {
             json!({"Name": "/patchpilot/test", "Value": "x", "Type": "String"}),
         ),
         ("GetParameter", json!({"Name": "/patchpilot/test"})),
+        (
+            "UpdateMaintenanceWindowTask",
+            json!({"WindowId": STAGING_WINDOW, "WindowTaskId": "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b",
+                   "AlarmConfiguration": {"Alarms": [{"Name": "brake"}], "IgnorePollAlarmFailure": false}}),
+        ),
+        (
+            "DescribeMaintenanceWindowTasks",
+            json!({"WindowId": STAGING_WINDOW}),
+        ),
+        (
+            "GetMaintenanceWindowTask",
+            json!({"WindowId": STAGING_WINDOW, "WindowTaskId": "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b"}),
+        ),
     ];
     let model = ServiceModel::load();
     let served: Vec<&str> = model.operation_names().collect();

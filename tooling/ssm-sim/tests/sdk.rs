@@ -1066,3 +1066,121 @@ async fn aws_provided_baselines_are_named_by_arn_and_listed_apart() {
         .unwrap_err();
     assert_eq!(update.code(), Some("AccessDeniedException"));
 }
+
+/// A window task's `AlarmConfiguration` as the brake uses it: attached with
+/// UpdateMaintenanceWindowTask and shown by the task reads; a run while the alarm is in ALARM runs no
+/// invocation, installs nothing and names the alarm in `TriggeredAlarms`; an alarm that cannot be
+/// read stops the task unless `IgnorePollAlarmFailure`; an alarm in OK lets it run.
+#[tokio::test]
+async fn a_task_whose_alarm_is_in_alarm_runs_nothing() {
+    use aws_sdk_ssm::types::{Alarm, AlarmConfiguration};
+    const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
+    const PATCH_TASK: &str = "8a4d5e6f-7a8b-4c93-8d4e-5f6a7b8c9d0e";
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let brake = AlarmConfiguration::builder()
+        .alarms(
+            Alarm::builder()
+                .name("patchpilot-gate-closed")
+                .build()
+                .unwrap(),
+        )
+        .ignore_poll_alarm_failure(false)
+        .build()
+        .unwrap();
+    let updated = ssm
+        .update_maintenance_window_task()
+        .window_id(PRODUCTION_WINDOW)
+        .window_task_id(PATCH_TASK)
+        .alarm_configuration(brake.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.alarm_configuration(), Some(&brake));
+    let listed = ssm
+        .describe_maintenance_window_tasks()
+        .window_id(PRODUCTION_WINDOW)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.tasks().len(), 1);
+    assert_eq!(listed.tasks()[0].alarm_configuration(), Some(&brake));
+    let task = ssm
+        .get_maintenance_window_task()
+        .window_id(PRODUCTION_WINDOW)
+        .window_task_id(PATCH_TASK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(task.task_arn(), Some("AWS-RunPatchBaseline"));
+    assert_eq!(task.alarm_configuration(), Some(&brake));
+    let missing = ssm
+        .get_maintenance_window_task()
+        .window_id(PRODUCTION_WINDOW)
+        .window_task_id("00000000-0000-4000-8000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("DoesNotExistException"));
+
+    let production = "i-00a00000000000065";
+    let missing_before = sim.app.state.read().unwrap().instances[production]
+        .counts
+        .missing;
+    assert!(missing_before > 0);
+    for (states, status, triggered) in [
+        (
+            json!({"patchpilot-gate-closed": "ALARM"}),
+            "CANCELLED",
+            Some("ALARM"),
+        ),
+        (json!({}), "FAILED", Some("UNKNOWN")),
+    ] {
+        let (code, run) = control(
+            &sim,
+            "POST",
+            "/_sim/window-executions",
+            Some(&json!({"window_id": PRODUCTION_WINDOW, "alarm_states": states})),
+        );
+        assert_eq!(code, 200, "{run}");
+        assert!(run["command_ids"].as_object().unwrap().is_empty(), "{run}");
+        let tasks = ssm
+            .describe_maintenance_window_execution_tasks()
+            .window_execution_id(run["window_execution_id"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let task = &tasks.window_execution_task_identities()[0];
+        assert_eq!(task.status().unwrap().as_str(), status);
+        assert_eq!(task.alarm_configuration(), Some(&brake));
+        assert_eq!(
+            task.triggered_alarms()
+                .iter()
+                .map(|a| a.state().as_str())
+                .next(),
+            triggered
+        );
+        assert_eq!(
+            sim.app.state.read().unwrap().instances[production]
+                .counts
+                .missing,
+            missing_before,
+            "nothing installed"
+        );
+    }
+    let (_, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": PRODUCTION_WINDOW,
+                     "alarm_states": {"patchpilot-gate-closed": "OK"}})),
+    );
+    assert!(!run["command_ids"].as_object().unwrap().is_empty(), "{run}");
+    assert!(
+        sim.app.state.read().unwrap().instances[production]
+            .counts
+            .missing
+            < missing_before,
+        "an alarm in OK lets the task install"
+    );
+}

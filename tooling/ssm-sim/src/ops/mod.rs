@@ -58,6 +58,9 @@ pub fn dispatch(
         "DescribeMaintenanceWindowExecutions" => windows::describe_executions(&read(), request),
         "GetMaintenanceWindowExecution" => windows::get_execution(&read(), request),
         "CancelMaintenanceWindowExecution" => windows::cancel_execution(&mut write(), request),
+        "DescribeMaintenanceWindowTasks" => windows::describe_window_tasks(&read(), request),
+        "GetMaintenanceWindowTask" => windows::get_window_task(&read(), request),
+        "UpdateMaintenanceWindowTask" => windows::update_window_task(&mut write(), request),
         "DescribeMaintenanceWindowExecutionTasks" => {
             windows::describe_execution_tasks(&read(), request)
         }

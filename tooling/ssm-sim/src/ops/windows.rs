@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{after_key, key_values_filters, page_of, with_token};
 use crate::api::{ApiError, ApiResult, Request};
 use crate::pagination::take_page;
-use crate::state::{State, Window, WindowExecution, epoch};
+use crate::state::{State, TaskKind, Window, WindowExecution, WindowTask, epoch};
 
 fn find<'a>(state: &'a State, id: &str) -> Result<&'a Window, ApiError> {
     state
@@ -340,6 +340,12 @@ pub fn describe_execution_tasks(state: &State, request: &Request<'_>) -> ApiResu
             if let Some(details) = &task.status_details {
                 body["StatusDetails"] = json!(details);
             }
+            if let Some(alarms) = &task.alarm_configuration {
+                body["AlarmConfiguration"] = alarms.clone();
+            }
+            if !task.triggered_alarms.is_empty() {
+                body["TriggeredAlarms"] = json!(task.triggered_alarms);
+            }
             (task.id.clone(), body)
         })
         .collect();
@@ -401,4 +407,159 @@ pub fn describe_task_invocations(state: &State, request: &Request<'_>) -> ApiRes
         json!({ "WindowExecutionTaskInvocationIdentities": page }),
         next,
     ))
+}
+
+/// The window's targets as a task names them (`WindowTargetIds`).
+fn task_targets(window: &Window) -> Value {
+    json!([{
+        "Key": "WindowTargetIds",
+        "Values": window.targets.iter().map(|target| target.id.as_str()).collect::<Vec<_>>(),
+    }])
+}
+
+/// A task as DescribeMaintenanceWindowTasks lists it (`MaintenanceWindowTask`).
+fn task_summary(state: &State, window: &Window, task: &WindowTask) -> Value {
+    let mut body = json!({
+        // A task registered without a role runs as Systems Manager's service-linked role, which
+        // the service then reports (user guide: "Using service-linked roles for Systems Manager").
+        "ServiceRoleArn": format!(
+            "arn:aws:iam::{}:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM",
+            state.account
+        ),
+        "TaskParameters": {},
+        "WindowId": window.id,
+        "WindowTaskId": task.id,
+        "TaskArn": task.document,
+        "Type": "RUN_COMMAND",
+        "Targets": task_targets(window),
+        "Priority": 1,
+        "MaxConcurrency": "50",
+        "MaxErrors": "0",
+        "CutoffBehavior": "CONTINUE_TASK",
+    });
+    if let Some(name) = &task.name {
+        body["Name"] = json!(name);
+    }
+    if let Some(alarms) = &task.alarm_configuration {
+        body["AlarmConfiguration"] = alarms.clone();
+    }
+    body
+}
+
+/// A task as GetMaintenanceWindowTask and UpdateMaintenanceWindowTask return it: the summary's
+/// members with `TaskType` for `Type` and the Run Command parameters the task sends.
+fn task_detail(state: &State, window: &Window, task: &WindowTask) -> Value {
+    let mut body = task_summary(state, window, task);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("Type");
+        object.insert("TaskType".to_owned(), json!("RUN_COMMAND"));
+    }
+    let mut parameters = serde_json::Map::new();
+    if task.kind == TaskKind::Patch {
+        parameters.insert(
+            "Operation".to_owned(),
+            json!([task.operation.as_deref().unwrap_or("Install")]),
+        );
+        parameters.insert("RebootOption".to_owned(), json!([task.reboot_option]));
+    }
+    body["TaskInvocationParameters"] = json!({"RunCommand": {"Parameters": parameters}});
+    body
+}
+
+fn find_task<'a>(window: &'a Window, id: &str) -> Result<&'a WindowTask, ApiError> {
+    window
+        .tasks
+        .iter()
+        .find(|task| task.id == id)
+        .ok_or_else(|| {
+            ApiError::does_not_exist(format!(
+                "Maintenance window task {id} does not exist in window {}",
+                window.id
+            ))
+        })
+}
+
+/// DescribeMaintenanceWindowTasks: the window's registered tasks, filtered by `WindowTaskId`,
+/// `TaskArn`, `Priority` or `TaskType` (API reference).
+pub fn describe_window_tasks(state: &State, request: &Request<'_>) -> ApiResult {
+    const OP: &str = "DescribeMaintenanceWindowTasks";
+    let window = find(state, request.required_str("WindowId")?)?;
+    let filters = key_values_filters(
+        request,
+        &["WindowTaskId", "TaskArn", "Priority", "TaskType"],
+    )?;
+    let rows = window
+        .tasks
+        .iter()
+        .filter(|task| {
+            filters.iter().all(|(key, values)| match *key {
+                "WindowTaskId" => values.contains(&task.id.as_str()),
+                "TaskArn" => values.contains(&task.document.as_str()),
+                "Priority" => values.contains(&"1"),
+                _ => values.contains(&"RUN_COMMAND"),
+            })
+        })
+        .map(|task| (task.id.clone(), task_summary(state, window, task)))
+        .collect();
+    let (page, next) = page_of(OP, request, rows, 10)?;
+    Ok(with_token(json!({ "Tasks": page }), next))
+}
+
+pub fn get_window_task(state: &State, request: &Request<'_>) -> ApiResult {
+    let window = find(state, request.required_str("WindowId")?)?;
+    let task = find_task(window, request.required_str("WindowTaskId")?)?;
+    Ok(task_detail(state, window, task))
+}
+
+/// UpdateMaintenanceWindowTask: the simulator keeps `AlarmConfiguration`, `Name` and the patch
+/// task's `Operation` and `RebootOption` parameters; with `Replace` true, an `AlarmConfiguration`
+/// or `Name` not given is removed (API reference: "fields that aren't specified are set to null").
+/// Other members are checked against the model and not kept (ledger row 26).
+pub fn update_window_task(state: &mut State, request: &Request<'_>) -> ApiResult {
+    let window_id = find(state, request.required_str("WindowId")?)?.id.clone();
+    let task_id = request.required_str("WindowTaskId")?;
+    let replace = request.bool("Replace").unwrap_or(false);
+    let window = state.windows.get_mut(&window_id).expect("found above");
+    find_task(window, task_id)?;
+    let task = window
+        .tasks
+        .iter_mut()
+        .find(|task| task.id == task_id)
+        .expect("found above");
+    match request.get("AlarmConfiguration") {
+        Some(alarms) => task.alarm_configuration = Some(alarms.clone()),
+        None if replace => task.alarm_configuration = None,
+        None => {}
+    }
+    match request.str("Name") {
+        Some(name) => task.name = Some(name.to_owned()),
+        None if replace => task.name = None,
+        None => {}
+    }
+    if let Some(parameters) = request
+        .get("TaskInvocationParameters")
+        .and_then(|p| p["RunCommand"]["Parameters"].as_object())
+    {
+        if let Some(operation) = parameters
+            .get("Operation")
+            .and_then(|values| values[0].as_str())
+        {
+            task.operation = Some(operation.to_owned());
+        }
+        if let Some(reboot) = parameters
+            .get("RebootOption")
+            .and_then(|values| values[0].as_str())
+        {
+            task.reboot_option = reboot.to_owned();
+        }
+    }
+    window.modified = Utc::now();
+    let window = &state.windows[&window_id];
+    let task = find_task(window, task_id)?;
+    // The update's answer is the task without its type (UpdateMaintenanceWindowTaskResult).
+    let mut body = task_detail(state, window, task);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("TaskType");
+    }
+    Ok(body)
 }
