@@ -63,6 +63,9 @@ pub struct Global {
     /// The tagger's tag key mode (`auto`, `Patch Group`, `PatchGroup`).
     #[arg(long, global = true, env = "PATCHPILOT_TAG_KEY")]
     pub tag_key: Option<String>,
+    /// The gate's brake alarm (in ALARM while production is closed or held).
+    #[arg(long, global = true, env = "PATCHPILOT_BRAKE_ALARM")]
+    pub brake_alarm: Option<String>,
     /// The prefix of the stack's EventBridge rules (default: the stack name and a dash).
     #[arg(long, global = true, env = "PATCHPILOT_RULE_PREFIX")]
     pub rule_prefix: Option<String>,
@@ -121,6 +124,14 @@ pub enum GateAction {
         /// Why, for the record.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Attach the gate's alarm to production's patch tasks (AlarmConfiguration), so Systems
+    /// Manager itself stops them while the gate is closed or held. Once per deployment.
+    Brake {
+        /// Replace another alarm a patch task already watches (a task takes one alarm; combining
+        /// both in a composite alarm keeps the other team's too).
+        #[arg(long)]
+        replace: bool,
     },
 }
 

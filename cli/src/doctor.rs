@@ -15,7 +15,7 @@ use crate::settings::Settings;
 use crate::{status, tag};
 
 /// Every check, by name, in the order they are reported.
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "windows",
     "staging_targets_group",
     "baselines_registered",
@@ -25,6 +25,7 @@ pub const CHECKS: [&str; 9] = [
     "failure_queue_empty",
     "tag_rules_parse",
     "account_concurrency",
+    "brake_attached",
 ];
 
 /// Concurrency the functions reserve with `ReserveConcurrency=true` (template.yaml: 1 + 5 + 1 + 2).
@@ -508,10 +509,72 @@ async fn account_concurrency(clients: &Clients, settings: &Settings) -> Finding 
     )
 }
 
+/// Production's patch tasks watch the gate's brake alarm, and the alarm exists.
+async fn brake_attached(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "brake_attached";
+    let (Some(window), Some(brake)) = (&settings.production_window, &settings.brake_alarm) else {
+        return skip(CHECK, "--production-window or --brake-alarm");
+    };
+    let alarms = clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(brake)
+        .send()
+        .await;
+    match alarms {
+        Ok(found) if found.metric_alarms().is_empty() => {
+            return fail(
+                CHECK,
+                format!("alarm {brake} does not exist"),
+                "deploy this version of the stack (it creates GateBrakeAlarm), or set --brake-alarm to its name",
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return unreadable(CHECK, CliError::sdk("cloudwatch:DescribeAlarms", err)),
+    }
+    let tasks = match crate::brake::patch_tasks(clients, window).await {
+        Ok(tasks) => tasks,
+        Err(err) => return unreadable(CHECK, err),
+    };
+    if tasks.is_empty() {
+        return fail(
+            CHECK,
+            format!("production window {window} has no AWS-RunPatchBaseline task"),
+            "register production's patch task, then run `patchpilot gate brake`",
+        );
+    }
+    let unbraked: Vec<String> = tasks
+        .iter()
+        .filter(|task| task.alarm.as_deref() != Some(brake.as_str()))
+        .map(|task| match &task.alarm {
+            Some(other) => format!("{} (watches {other})", task.window_task_id),
+            None => format!("{} (no alarm)", task.window_task_id),
+        })
+        .collect();
+    if unbraked.is_empty() {
+        pass(
+            CHECK,
+            format!(
+                "{} patch task(s) of {window} stop while {brake} is in ALARM",
+                tasks.len()
+            ),
+        )
+    } else {
+        fail(
+            CHECK,
+            format!(
+                "production can patch while the gate is closed if the window is enabled behind its back: {} not braked",
+                unbraked.join(", ")
+            ),
+            "patchpilot gate brake (a task watching another alarm needs a composite alarm of both, or --replace)",
+        )
+    }
+}
+
 /// Every check, in order.
 pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
     let baselines = production_baselines(clients, settings).await;
-    let (windows, targets, registered, rules, snapshot, queue, tag_rules, concurrency) = tokio::join!(
+    let (windows, targets, registered, rules, snapshot, queue, tag_rules, concurrency, brake) = tokio::join!(
         windows(clients, settings),
         staging_targets(clients, settings),
         baselines_registered(clients, settings, &baselines),
@@ -520,6 +583,7 @@ pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
         failure_queue_empty(clients, settings),
         tag_rules_parse(clients, settings),
         account_concurrency(clients, settings),
+        brake_attached(clients, settings),
     );
     vec![
         windows,
@@ -531,6 +595,7 @@ pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
         queue,
         tag_rules,
         concurrency,
+        brake,
     ]
 }
 

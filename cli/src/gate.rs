@@ -27,20 +27,25 @@ pub async fn caller(clients: &Clients) -> Result<Value, CliError> {
 }
 
 /// The request as the gate reads it.
-pub fn request(action: &GateAction, operator: Value) -> Value {
+pub fn request(action: &GateAction, operator: Value) -> Result<Value, CliError> {
     let (name, execution_id, reason) = match action {
         GateAction::Approve { execution, reason } => {
             ("approve", Some(execution.as_str()), Some(reason.as_str()))
         }
         GateAction::Hold { reason } => ("hold", None, Some(reason.as_str())),
         GateAction::Release { reason } => ("release", None, reason.as_deref()),
+        GateAction::Brake { .. } => {
+            return Err(CliError::Usage(
+                "the brake is set on production's tasks, not requested of the gate".into(),
+            ));
+        }
     };
-    json!({"operator_request": {
+    Ok(json!({"operator_request": {
         "action": name,
         "execution_id": execution_id,
         "reason": reason,
         "operator": operator,
-    }})
+    }}))
 }
 
 /// Invokes the gate with `payload`; its report, or its refusal as an error.
@@ -84,7 +89,7 @@ pub async fn run(
 ) -> Result<Output, CliError> {
     let function = Settings::required(&settings.gate_function, "--gate-function")?;
     let operator = caller(clients).await?;
-    let payload = request(action, operator);
+    let payload = request(action, operator)?;
     let answer = with_progress("the gate's answer", invoke(clients, function, &payload)).await?;
     let report: GateReport =
         serde_json::from_value(answer.clone()).map_err(|err| CliError::Gate {
@@ -158,12 +163,13 @@ mod tests {
                 reason: "flaky".into(),
             },
             operator.clone(),
-        );
+        )
+        .unwrap();
         assert_eq!(
             approve,
             json!({"operator_request": {"action": "approve", "execution_id": "e-1", "reason": "flaky", "operator": operator}})
         );
-        let release = request(&GateAction::Release { reason: None }, operator);
+        let release = request(&GateAction::Release { reason: None }, operator).unwrap();
         assert_eq!(release["operator_request"]["action"], "release");
         assert_eq!(release["operator_request"]["reason"], Value::Null);
     }

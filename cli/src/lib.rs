@@ -4,6 +4,7 @@
 //! and the stack's outputs (`--stack`), each overridable by a flag.
 
 pub mod args;
+pub mod brake;
 pub mod clients;
 pub mod compliance;
 pub mod doctor;
@@ -18,7 +19,7 @@ pub mod tag;
 
 use std::collections::BTreeMap;
 
-use args::{Cli, Command, TagAction};
+use args::{Cli, Command, GateAction, TagAction};
 use clients::Clients;
 use error::CliError;
 use output::{Output, Style};
@@ -42,6 +43,9 @@ pub async fn run(cli: &Cli, clients: &Clients, style: Style) -> Result<Output, C
     // command inside its own deep future (the patch week) would otherwise need a bigger stack.
     match &cli.command {
         Command::Status => Box::pin(status::run(clients, &settings, style)).await,
+        Command::Gate {
+            action: GateAction::Brake { replace },
+        } => Box::pin(brake::run(clients, &settings, *replace, style)).await,
         Command::Gate { action } => Box::pin(gate::run(clients, &settings, action, style)).await,
         Command::Compliance { snapshots } => {
             Box::pin(compliance::run(clients, &settings, *snapshots, style)).await

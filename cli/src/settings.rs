@@ -43,6 +43,8 @@ pub struct Settings {
     pub tag_key: Option<String>,
     /// The prefix of the deployment's EventBridge rules.
     pub rule_prefix: Option<String>,
+    /// The gate's brake alarm.
+    pub brake_alarm: Option<String>,
 }
 
 /// The stack output each setting is read from.
@@ -73,6 +75,8 @@ pub mod output {
     pub const DEFAULT_PATCH_GROUP: &str = "TaggerDefaultPatchGroup";
     /// The tagger's tag key mode.
     pub const TAG_KEY: &str = "TaggerTagKey";
+    /// The gate's brake alarm.
+    pub const BRAKE_ALARM: &str = "GateBrakeAlarm";
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -125,6 +129,7 @@ impl Settings {
             tag_rules_parameter: pick(&global.tag_rules_parameter, output::TAG_RULES_PARAMETER),
             default_patch_group: pick(&global.default_patch_group, output::DEFAULT_PATCH_GROUP),
             tag_key: pick(&global.tag_key, output::TAG_KEY),
+            brake_alarm: pick(&global.brake_alarm, output::BRAKE_ALARM),
             rule_prefix: non_empty(global.rule_prefix.clone())
                 .or_else(|| global.stack.as_ref().map(|stack| format!("{stack}-"))),
         })

@@ -42,6 +42,7 @@ struct Account {
     lambda: LambdaApi,
     namespace: String,
     rule_prefix: String,
+    brake_alarm: String,
 }
 
 async fn account() -> Account {
@@ -101,6 +102,7 @@ async fn account() -> Account {
         lambda,
         namespace: unique_name("PatchCompliance"),
         rule_prefix: format!("{}-", unique_name("patchpilot")),
+        brake_alarm: unique_name("gate-closed"),
     }
 }
 
@@ -119,6 +121,32 @@ impl Run {
 }
 
 impl Account {
+    /// The stack's brake alarm (template.yaml `GateBrakeAlarm`), in LocalStack.
+    async fn create_brake_alarm(&self) {
+        aws_sdk_cloudwatch::Client::new(&self.outbox.config)
+            .put_metric_alarm()
+            .alarm_name(&self.brake_alarm)
+            .namespace("patchpilot")
+            .metric_name("GateOpen")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+            .treat_missing_data("ignore")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The alarm production's patch task watches, as the simulator holds it.
+    fn production_task_alarm(&self) -> Option<String> {
+        self.sim.sim.app.state.read().unwrap().windows[PRODUCTION].tasks[0]
+            .alarm_configuration
+            .as_ref()
+            .and_then(|config| config["Alarms"][0]["Name"].as_str().map(str::to_owned))
+    }
+
     /// The deployment's settings as flags (what `--stack` would read).
     fn flags(&self) -> Vec<String> {
         self.flags_with(&[])
@@ -137,6 +165,7 @@ impl Account {
             ("--namespace", self.namespace.as_str()),
             ("--tag-rules", RULES),
             ("--rule-prefix", self.rule_prefix.as_str()),
+            ("--brake-alarm", self.brake_alarm.as_str()),
         ]
         .iter()
         .flat_map(|(flag, value)| {
@@ -568,11 +597,16 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     account
         .publish(&[("CompliancePercent", "(fleet)", 100.0)], 5)
         .await;
+    account.create_brake_alarm().await;
+    let unbraked = account.cli(&["--json", "doctor"]).await;
+    assert_eq!(unbraked.code, 1, "{}", unbraked.stdout);
+    let brake = account.cli(&["gate", "brake"]).await;
+    assert_eq!(brake.code, 0, "{}\n{}", brake.stdout, brake.stderr);
     let clean = account.cli(&["--json", "doctor"]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     assert_eq!(clean.json()["complete"], true);
     let findings = clean.json()["findings"].as_array().unwrap().clone();
-    assert_eq!(findings.len(), 9);
+    assert_eq!(findings.len(), 10);
     for finding in &findings {
         assert_eq!(finding["verdict"], "pass", "{finding}");
     }
@@ -685,6 +719,7 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
         [
             "account_concurrency",
             "baselines_registered",
+            "brake_attached",
             "failure_queue_empty",
             "production_baselines_pinnable",
             "rules_enabled",
@@ -742,6 +777,62 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     assert_eq!(bare.code, 2);
     assert_eq!(bare.json()["complete"], false);
     assert!(bare.json()["skipped"].as_u64().unwrap() >= 6);
+}
+
+/// `patchpilot gate brake` attaches the gate's alarm to production's patch task once, says so when
+/// run again, keeps another team's alarm unless told to replace it, and refuses without its settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_brake_is_attached_once_and_another_teams_alarm_is_kept() {
+    let account = account().await;
+    account.create_brake_alarm().await;
+    let first = account.cli(&["--json", "gate", "brake"]).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(first.json()["tasks"][0]["step"]["action"], "attach");
+    assert_eq!(
+        account.production_task_alarm(),
+        Some(account.brake_alarm.clone())
+    );
+    let again = account.cli(&["gate", "brake"]).await;
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+
+    account
+        .sim
+        .sim
+        .app
+        .state
+        .write()
+        .unwrap()
+        .windows
+        .get_mut(PRODUCTION)
+        .unwrap()
+        .tasks[0]
+        .alarm_configuration =
+        Some(json!({"Alarms": [{"Name": "web-health"}], "IgnorePollAlarmFailure": false}));
+    let kept = account.cli(&["gate", "brake"]).await;
+    assert_eq!(kept.code, 1, "{}", kept.stdout);
+    assert!(kept.stdout.contains("composite alarm"), "{}", kept.stdout);
+    assert_eq!(
+        account.production_task_alarm().as_deref(),
+        Some("web-health")
+    );
+    let replaced = account.cli(&["gate", "brake", "--replace"]).await;
+    assert_eq!(replaced.code, 0, "{}", replaced.stdout);
+    assert_eq!(
+        account.production_task_alarm(),
+        Some(account.brake_alarm.clone())
+    );
+
+    let unset = account
+        .cli_raw(vec![
+            "--production-window".into(),
+            PRODUCTION.into(),
+            "gate".into(),
+            "brake".into(),
+        ])
+        .await;
+    assert_eq!(unset.code, 2);
+    assert!(unset.stderr.contains("--brake-alarm"), "{}", unset.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -21,6 +21,17 @@ fn alarms_on_function_metrics_watch_metrics_the_functions_emit() {
         let declared: &[&str] = match function {
             "install-alerts" => install_alerts::handler::METRIC_NAMES,
             "patch-group-tagger" => patch_group_tagger::handler::METRIC_NAMES,
+            "patch-gate" => {
+                // The gate's metric carries the production window too.
+                let names: Vec<&str> = alarm.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+                assert_eq!(
+                    names,
+                    ["Function", patch_gate::handler::GATE_DIMENSION],
+                    "alarm {}",
+                    alarm.id
+                );
+                &[patch_gate::handler::GATE_METRIC]
+            }
             other => panic!(
                 "alarm {} watches function {other}, which emits no metrics",
                 alarm.id
@@ -35,7 +46,14 @@ fn alarms_on_function_metrics_watch_metrics_the_functions_emit() {
         checked.push(alarm.id);
     }
     checked.sort();
-    assert_eq!(checked, ["BackfillStalledAlarm", "SummaryIncompleteAlarm"]);
+    assert_eq!(
+        checked,
+        [
+            "BackfillStalledAlarm",
+            "GateBrakeAlarm",
+            "SummaryIncompleteAlarm"
+        ]
+    );
 }
 
 /// The stale-instances alarm must be able to fire whatever the snapshot's interval: one point per

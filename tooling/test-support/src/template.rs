@@ -143,18 +143,13 @@ impl Template {
         }
     }
 
-    /// The alarms the template declares; a `Ref X` namespace reads as `${X}`.
+    /// The alarms the template declares; a `Ref X` namespace or dimension value reads as `${X}`.
     pub fn alarms(&self) -> Vec<Alarm> {
         self.resources_of_type("AWS::CloudWatch::Alarm")
             .into_iter()
             .map(|id| {
                 let properties = &self.resource(&id)["Properties"];
-                let namespace = match &properties["Namespace"] {
-                    Value::Object(object) if object.contains_key("Ref") => {
-                        format!("${{{}}}", object["Ref"].as_str().unwrap_or_default())
-                    }
-                    other => other.as_str().unwrap_or_default().to_owned(),
-                };
+                let namespace = text_or_ref(&properties["Namespace"]);
                 let metric = properties["MetricName"]
                     .as_str()
                     .unwrap_or_default()
@@ -166,7 +161,7 @@ impl Template {
                     .map(|d| {
                         (
                             d["Name"].as_str().unwrap_or_default().to_owned(),
-                            d["Value"].as_str().unwrap_or_default().to_owned(),
+                            text_or_ref(&d["Value"]),
                         )
                     })
                     .collect();
@@ -676,6 +671,16 @@ impl<'a> Deployment<'a> {
             }
         }
         Ok(rules)
+    }
+}
+
+/// A property's text, or `${X}` for `Ref X`.
+fn text_or_ref(value: &Value) -> String {
+    match value {
+        Value::Object(object) if object.contains_key("Ref") => {
+            format!("${{{}}}", object["Ref"].as_str().unwrap_or_default())
+        }
+        other => other.as_str().unwrap_or_default().to_owned(),
     }
 }
 
