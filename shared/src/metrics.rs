@@ -7,9 +7,25 @@ use serde_json::{Map, Value, json};
 /// The CloudWatch namespace of the functions' EMF metrics.
 pub const NAMESPACE: &str = "patchpilot";
 
+/// How finely CloudWatch stores a metric (EMF `StorageResolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// One-minute points (the default; alarms evaluate periods of 60 s or more).
+    Standard,
+    /// One-second points, for alarms with 10-second periods (the gate's brake: it engages within
+    /// seconds of a close, and a close and an open share a period only if they share 10 seconds).
+    High,
+}
+
 /// The EMF document for `metrics` (name, count) of `function`.
 pub fn document(function: &str, metrics: &[(&str, f64)], timestamp_millis: i64) -> Value {
-    document_with(function, &[], metrics, timestamp_millis)
+    document_with(
+        function,
+        &[],
+        metrics,
+        Resolution::Standard,
+        timestamp_millis,
+    )
 }
 
 /// The EMF document with dimensions beyond `Function` (e.g. the production window a gate guards).
@@ -17,13 +33,17 @@ pub fn document_with(
     function: &str,
     dimensions: &[(&str, &str)],
     metrics: &[(&str, f64)],
+    resolution: Resolution,
     timestamp_millis: i64,
 ) -> Value {
     let mut dimension_names = vec!["Function"];
     dimension_names.extend(dimensions.iter().map(|(name, _)| *name));
     let definitions: Vec<Value> = metrics
         .iter()
-        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .map(|(name, _)| match resolution {
+            Resolution::Standard => json!({"Name": name, "Unit": "Count"}),
+            Resolution::High => json!({"Name": name, "Unit": "Count", "StorageResolution": 1}),
+        })
         .collect();
     let mut root = Map::new();
     root.insert(
@@ -66,11 +86,16 @@ pub fn level_for(configured: Option<&str>) -> &'static str {
 /// Prints the EMF line. Nothing is printed for an empty list, or when `PATCHPILOT_EMF=off` (for tools
 /// that run a handler in-process and print their own narrative, such as the patch week).
 pub fn emit(function: &str, metrics: &[(&str, f64)]) {
-    emit_with(function, &[], metrics);
+    emit_with(function, &[], metrics, Resolution::Standard);
 }
 
 /// [`emit`] with extra dimensions.
-pub fn emit_with(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, f64)]) {
+pub fn emit_with(
+    function: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64)],
+    resolution: Resolution,
+) {
     if metrics.is_empty()
         || std::env::var("PATCHPILOT_EMF").is_ok_and(|value| value.eq_ignore_ascii_case("off"))
     {
@@ -80,6 +105,7 @@ pub fn emit_with(function: &str, dimensions: &[(&str, &str)], metrics: &[(&str, 
         function,
         dimensions,
         metrics,
+        resolution,
         chrono::Utc::now().timestamp_millis(),
     );
     let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
@@ -148,6 +174,7 @@ mod tests {
             "patch-gate",
             &[("ProductionWindow", "mw-0d61969e12ee5b4c2")],
             &[("GateOpen", 1.0)],
+            Resolution::High,
             1,
         );
         assert_eq!(
@@ -156,5 +183,16 @@ mod tests {
         );
         assert_eq!(doc["ProductionWindow"], "mw-0d61969e12ee5b4c2");
         assert_eq!(doc["GateOpen"], 1.0);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"],
+            1,
+            "the brake's alarm evaluates 10-second periods, which need high-resolution points"
+        );
+        let standard = document("install-alerts", &[("AlertsSent", 1.0)], 1);
+        assert!(
+            standard["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]
+                .get("StorageResolution")
+                .is_none()
+        );
     }
 }

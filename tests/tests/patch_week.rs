@@ -34,6 +34,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "an instance terminated mid-window",
         "operator approved",
         "hold and release",
+        "the brake stops production behind the gate's back",
         "gate opened and pinned",
         "held back reported",
         "fleet compliant",

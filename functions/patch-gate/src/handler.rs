@@ -170,6 +170,8 @@ impl Gate {
                 FUNCTION,
                 &[(GATE_DIMENSION, &self.config.production_window_id)],
                 &[(GATE_METRIC, if open { 1.0 } else { 0.0 })],
+                // The brake alarm evaluates 10-second periods (template.yaml GateBrakeAlarm).
+                patchpilot_shared::metrics::Resolution::High,
             );
         }
     }

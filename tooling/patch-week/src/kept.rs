@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::world::{RULE_PREFIX, World};
 use crate::{
-    NAMESPACE, Narrator, PRODUCTION_BASELINE, PRODUCTION_WINDOW, RULES_PARAMETER, STAGING_WINDOW,
+    BRAKE_ALARM, NAMESPACE, Narrator, PRODUCTION_BASELINE, PRODUCTION_WINDOW, RULES_PARAMETER,
+    STAGING_WINDOW,
 };
 
 /// Each service the week runs, the AWS CLI command that reads it, and where it is served.
@@ -80,6 +81,7 @@ pub(crate) fn exports(world: &World) -> Vec<(String, String)> {
         ("PATCHPILOT_NAMESPACE", NAMESPACE.to_owned()),
         ("PATCHPILOT_TAG_RULES_PARAMETER", RULES_PARAMETER.to_owned()),
         ("PATCHPILOT_RULE_PREFIX", RULE_PREFIX.to_owned()),
+        ("PATCHPILOT_BRAKE_ALARM", BRAKE_ALARM.to_owned()),
     ];
     exports.extend(settings.map(|(name, value)| (name.to_owned(), value)));
     exports

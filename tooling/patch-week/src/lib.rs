@@ -5,6 +5,7 @@
 //! template.yaml, into the functions' binaries under the Lambda Runtime API, acting on LocalStack,
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
+mod brake;
 pub mod iam_check;
 mod kept;
 mod log_level;
@@ -35,6 +36,8 @@ pub const STAGING_WINDOW: &str = "mw-0c50858d01ff4a3b1";
 pub const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
 pub const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
 pub const NAMESPACE: &str = "PatchCompliance";
+/// The gate's brake alarm, as template.yaml names it for a stack called `patchpilot`.
+pub const BRAKE_ALARM: &str = "patchpilot-gate-closed";
 /// The application log level the week deploys with.
 pub const LOG_LEVEL: &str = "WARN";
 /// The tagger's rules live in Parameter Store, as a deployment that changes them without a redeploy
@@ -117,7 +120,7 @@ impl Narrator {
 }
 
 /// A transcript with what changes from run to run made constant, for comparing two of them: ids,
-/// ports, times, ages and every number. The words, the lines and their order must stay the same.
+/// ports, times, ages, every number and the length of a trend. The words, the lines and their order must stay the same.
 pub fn normalise_transcript(text: &str) -> String {
     // Ages come in their own units (`45 s ago`, `1 min ago`): the unit changes with the timing too.
     let replacements = [
@@ -135,6 +138,8 @@ pub fn normalise_transcript(text: &str) -> String {
         (r"\d{4}-\d{2}-\d{2}", "<date>"),
         (r"\b\d+ (s|min|h|d)( \d+ (min|h))? (ago|old)\b", "<age> $4"),
         (r"\b\d+(\.\d+)?\b", "N"),
+        // A compliance trend has as many points as snapshots fell in distinct minutes of the run.
+        (r"N(?: → N)+", "N → … → N"),
     ];
     let mut text = text.to_owned();
     for (pattern, with) in replacements {
@@ -334,6 +339,7 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     n.say(format!("   functions initialised: {}", inits.join(", ")));
     n.report.init_times = world.init_times.clone();
     create_alarms(&world).await?;
+    operator::attach_brake(&world, &mut n).await?;
 
     let result = week(&world, options, &mut n).await;
     match log_level::metric_lines(&world.log_dir, LOG_LEVEL) {
@@ -390,6 +396,7 @@ pub async fn play(options: &Options) -> Result<Report, String> {
 }
 
 async fn create_alarms(world: &World) -> Result<(), String> {
+    create_brake_alarm(world).await?;
     // The compliance alarms of template.yaml, with a 60-second period so the local week sees them
     // evaluate (in an account the period follows SnapshotIntervalMinutes).
     let template = patchpilot_test_support::template::Template::load();
@@ -434,6 +441,113 @@ async fn create_alarms(world: &World) -> Result<(), String> {
             .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
     }
     Ok(())
+}
+
+/// template.yaml's `GateBrakeAlarm` as this deployment resolves it.
+async fn create_brake_alarm(world: &World) -> Result<(), String> {
+    let template = patchpilot_test_support::template::Template::load();
+    let parameters: Vec<(&str, &str)> = world
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let deployment = patchpilot_test_support::template::Deployment::new(&template, &parameters);
+    let properties = deployment.resolve(&template.resource("GateBrakeAlarm")["Properties"])?;
+    let text = |name: &str| properties[name].as_str().unwrap_or_default().to_owned();
+    let number = |name: &str| {
+        properties[name]
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(1)
+    };
+    if text("AlarmName") != BRAKE_ALARM {
+        return Err(format!(
+            "template.yaml names the brake alarm {}, the week expects {BRAKE_ALARM}",
+            text("AlarmName")
+        ));
+    }
+    let mut request = world
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(BRAKE_ALARM)
+        .namespace(text("Namespace"))
+        .metric_name(text("MetricName"))
+        .statistic(aws_sdk_cloudwatch::types::Statistic::from(
+            text("Statistic").as_str(),
+        ))
+        .period(number("Period"))
+        .evaluation_periods(number("EvaluationPeriods"))
+        .threshold(properties["Threshold"].as_f64().unwrap_or(1.0))
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::from(
+            text("ComparisonOperator").as_str(),
+        ))
+        .treat_missing_data(text("TreatMissingData"));
+    for dimension in properties["Dimensions"].as_array().into_iter().flatten() {
+        request = request.dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name(dimension["Name"].as_str().unwrap_or_default())
+                .value(dimension["Value"].as_str().unwrap_or_default())
+                .build(),
+        );
+    }
+    request
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+    Ok(())
+}
+
+/// The states CloudWatch reports for the alarms `window`'s tasks watch, read as Systems Manager
+/// reads them when the window starts (an alarm CloudWatch does not know is left out: unreadable).
+pub async fn task_alarm_states(
+    world: &World,
+    window: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let names: Vec<String> = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?
+        .windows
+        .get(window)
+        .into_iter()
+        .flat_map(|w| &w.tasks)
+        .filter_map(|task| task.alarm_configuration.as_ref())
+        .filter_map(|config| config["Alarms"][0]["Name"].as_str().map(str::to_owned))
+        .collect();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let alarms = world
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(names))
+        .send()
+        .await
+        .map_err(|err| format!("cloudwatch:DescribeAlarms: {err:?}"))?;
+    Ok(alarms
+        .metric_alarms()
+        .iter()
+        .filter_map(|alarm| {
+            Some((
+                alarm.alarm_name()?.to_owned(),
+                alarm.state_value()?.as_str().to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// Waits (at most `limit`) until CloudWatch reports `alarm` in `state`; the state it last saw.
+pub async fn wait_for_alarm(world: &World, alarm: &str, state: &str, limit: Duration) -> String {
+    let waited = Instant::now();
+    loop {
+        let now = alarm_state(world, alarm).await;
+        if now == state || waited.elapsed() >= limit {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 pub async fn launch(
@@ -635,7 +749,8 @@ pub async fn run_with_terminations(
     start: DateTime<Utc>,
 ) -> Result<(String, String, usize), String> {
     let app = world.sim.app.clone();
-    let request = run_request(window, failing, terminated, start);
+    let mut request = run_request(window, failing, terminated, start);
+    request.alarm_states = task_alarm_states(world, window).await?;
     let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
         .await
         .map_err(|err| err.to_string())??;
@@ -995,6 +1110,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
 
     messy::terminated_mid_window(world, n, &terminated, &messages, &gate_messages).await?;
 
+    brake::behind_the_gates_back(world, n).await?;
     operator::approve_hold_release(world, n).await?;
 
     n.say("\n6. The failure is fixed; staging runs again cleanly; the gate opens production and pins its baseline");
@@ -1085,6 +1201,23 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     );
 
     n.say("\n7. Sunday: production runs; the snapshot shows the fleet compliant");
+    // Days pass between the gate's opening and Sunday; before production the re-check runs on its
+    // schedule (RecheckSchedule), and the gate publishes its state again: the brake follows it.
+    // LocalStack judges an alarm on every point of its last three periods (CloudWatch on the latest
+    // period), so the week lets three of the brake's 10-second periods pass after the operator's
+    // hold, release and the opening, which came within seconds of each other.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    world
+        .schedule("patch-gate", &messy::scheduled_recheck())
+        .await?;
+    world.settle(settle).await?;
+    let _ = world.take_deliveries().await;
+    let waited = Instant::now();
+    let brake = wait_for_alarm(world, BRAKE_ALARM, "OK", Duration::from_secs(60)).await;
+    n.say(format!(
+        "   the re-check before production: {BRAKE_ALARM} {brake} after {:.0} s",
+        waited.elapsed().as_secs_f64()
+    ));
     let (execution, status, _) = run(
         world,
         PRODUCTION_WINDOW,
@@ -1241,6 +1374,11 @@ mod tests {
             14 invocations; last snapshot 2 min ago; export AWS_ENDPOINT_URL='http://127.0.0.1:41000'\n\
             ok   snapshot_recent: the last snapshot is 59 s old; pb-0c10000000000000b AMAZON_LINUX_2023";
         assert_eq!(normalise_transcript(one), normalise_transcript(two));
+        assert_eq!(
+            normalise_transcript("  staging   100.0 %    13         7.7 → 100.0 (+92.3)"),
+            normalise_transcript("  staging   100.0 %    13         7.7 → 100.0 → 100.0 (+92.3)"),
+            "a trend's length follows the run's timing"
+        );
         // Identifiers with digits inside them stay as they are; words and their order still count.
         let normalised = normalise_transcript(one);
         assert!(

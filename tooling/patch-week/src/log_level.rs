@@ -8,18 +8,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Lambda's levels, lowest first.
-const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
-
-fn rank(level: &str) -> Option<usize> {
-    LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level))
-}
-
-/// Whether Lambda keeps `record` at `configured`: its level (INFO when missing or invalid) at or above.
-pub fn kept(record: &Value, configured: &str) -> bool {
-    let level = record["level"].as_str().and_then(rank).unwrap_or(2);
-    rank(configured).is_some_and(|configured| level >= configured)
-}
+/// Whether Lambda keeps `record` at `configured` (the filter itself lives with the EMF forwarder).
+pub use patchpilot_test_support::emf::lambda_keeps as kept;
 
 /// (metric lines printed, metric lines Lambda keeps at `configured`) in the functions' logs.
 pub fn metric_lines(log_dir: &Path, configured: &str) -> Result<(usize, usize), String> {
@@ -40,22 +30,4 @@ pub fn metric_lines(log_dir: &Path, configured: &str) -> Result<(usize, usize), 
         }
     }
     Ok((printed, survived))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_filter_is_lambdas() {
-        assert!(
-            !kept(&json!({"_aws": {}}), "WARN"),
-            "no level counts as INFO"
-        );
-        assert!(kept(&json!({"_aws": {}}), "INFO"));
-        assert!(kept(&json!({"level": "WARN"}), "WARN"));
-        assert!(!kept(&json!({"level": "nonsense"}), "WARN"));
-        assert!(kept(&json!({"level": "ERROR"}), "WARN"));
-    }
 }

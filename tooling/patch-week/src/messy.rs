@@ -37,7 +37,7 @@ async fn gate_messages(world: &World) -> usize {
         .count()
 }
 
-fn scheduled_recheck() -> Value {
+pub(crate) fn scheduled_recheck() -> Value {
     json!({
         "version": "0", "id": format!("{:032x}", fastrand::u128(..)),
         "detail-type": "Scheduled Event", "source": "aws.events",

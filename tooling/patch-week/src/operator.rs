@@ -14,8 +14,8 @@ use patchpilot_test_support::{isolated_account, sdk_config, sdk_config_as};
 
 use crate::world::{RULE_PREFIX, World};
 use crate::{
-    NAMESPACE, Narrator, PRODUCTION_BASELINE, PRODUCTION_WINDOW, RULES_PARAMETER, STAGING_WINDOW,
-    production_enabled,
+    BRAKE_ALARM, NAMESPACE, Narrator, PRODUCTION_BASELINE, PRODUCTION_WINDOW, RULES_PARAMETER,
+    STAGING_WINDOW, production_enabled,
 };
 
 /// The week's deployment, as `patchpilot --stack patchpilot` would read it.
@@ -31,6 +31,7 @@ fn settings(world: &World) -> Global {
         namespace: Some(NAMESPACE.to_owned()),
         tag_rules_parameter: Some(RULES_PARAMETER.to_owned()),
         rule_prefix: Some(RULE_PREFIX.to_owned()),
+        brake_alarm: Some(BRAKE_ALARM.to_owned()),
         ..Global::default()
     }
 }
@@ -64,6 +65,27 @@ fn show(n: &Narrator, command: &str, output: &Output) {
     for line in output.text.lines() {
         n.say(format!("     {line}"));
     }
+}
+
+/// At deployment: the operator attaches the gate's brake to production's patch task, once.
+pub(crate) async fn attach_brake(world: &World, n: &mut Narrator) -> Result<(), String> {
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let output = patchpilot(
+        &settings(world),
+        &clients,
+        Command::Gate {
+            action: GateAction::Brake { replace: false },
+        },
+    )
+    .await?;
+    show(n, "gate brake   # once, at deployment", &output);
+    if output.json["braked"] != true {
+        return Err(format!(
+            "patchpilot gate brake left production unbraked: {}",
+            output.text
+        ));
+    }
+    Ok(())
 }
 
 /// After the gate closed: an operator approves over the failure, then holds and releases production.

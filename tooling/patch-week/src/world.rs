@@ -250,6 +250,14 @@ impl World {
             resources: deployment.resources.clone(),
         };
         world.start_pumps();
+        // CloudWatch Logs' EMF extraction, which LocalStack lacks: the functions' metric lines, as
+        // Lambda's log-level filter keeps them, become metric data the alarms evaluate.
+        let logs = world.hosts.values().map(|host| host.log.clone()).collect();
+        world.pumps.push(patchpilot_test_support::emf::forward(
+            logs,
+            application_log_level,
+            world.cloudwatch.clone(),
+        ));
         Ok(world)
     }
 

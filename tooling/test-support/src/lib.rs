@@ -11,6 +11,7 @@
 //!   the translated template gives the function.
 
 pub mod calls;
+pub mod emf;
 pub mod iam;
 pub mod lambda_api;
 pub mod lambda_host;

@@ -1,0 +1,124 @@
+//! The brake Systems Manager enforces. Production's patch task watches the gate's alarm
+//! (`patchpilot gate brake`, once at deployment), so while the gate is closed a production window
+//! someone re-enables behind the gate's back, or one the gate failed to disable, runs nothing: the
+//! task's invocations are skipped and its execution names the alarm in `TriggeredAlarms`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::world::World;
+use crate::{BRAKE_ALARM, Narrator, PRODUCTION_WINDOW, run_with_terminations, wait_for_alarm};
+
+/// Instances of `group` and how many patches they miss, as the simulator holds them.
+fn missing(world: &World, group: &str) -> Result<(usize, i64), String> {
+    let state = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?;
+    let members = state.group_members.get(group).cloned().unwrap_or_default();
+    let missing = members
+        .iter()
+        .filter_map(|id| state.instances.get(id))
+        .map(|instance| instance.counts.missing)
+        .sum();
+    Ok((members.len(), missing))
+}
+
+/// Step 5c: production re-enabled while the gate is closed patches nothing.
+pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Result<(), String> {
+    n.say("\n5c. Someone re-enables production behind the gate's back; the brake keeps it from patching");
+    world.settle(Duration::from_secs(60)).await?;
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    // The gate published GateOpen 0 when it closed; CloudWatch evaluates the brake from that.
+    let brake = wait_for_alarm(world, BRAKE_ALARM, "ALARM", Duration::from_secs(60)).await;
+    n.say(format!("   {BRAKE_ALARM}: {brake}"));
+    world
+        .ssm
+        .update_maintenance_window()
+        .window_id(PRODUCTION_WINDOW)
+        .enabled(true)
+        .send()
+        .await
+        .map_err(|err| format!("ssm:UpdateMaintenanceWindow: {err:?}"))?;
+    n.say(format!(
+        "   $ aws ssm update-maintenance-window --window-id {PRODUCTION_WINDOW} --enabled   # someone"
+    ));
+    let (instances, missing_before) = missing(world, "production")?;
+    let (execution, status, _) =
+        run_with_terminations(world, PRODUCTION_WINDOW, &[], &[], Utc::now()).await?;
+    let tasks = world
+        .ssm
+        .describe_maintenance_window_execution_tasks()
+        .window_execution_id(&execution)
+        .send()
+        .await
+        .map_err(|err| format!("ssm:DescribeMaintenanceWindowExecutionTasks: {err:?}"))?;
+    let mut stopped = Vec::new();
+    let mut invocations = 0;
+    for task in tasks.window_execution_task_identities() {
+        let task_id = task.task_execution_id().unwrap_or_default();
+        invocations += world
+            .ssm
+            .describe_maintenance_window_execution_task_invocations()
+            .window_execution_id(&execution)
+            .task_id(task_id)
+            .send()
+            .await
+            .map_err(|err| {
+                format!("ssm:DescribeMaintenanceWindowExecutionTaskInvocations: {err:?}")
+            })?
+            .window_execution_task_invocation_identities()
+            .len();
+        stopped.extend(task.triggered_alarms().iter().map(|alarm| {
+            format!(
+                "{} stopped by {} ({})",
+                task.task_arn().unwrap_or_default(),
+                alarm.name(),
+                alarm.state().as_str()
+            )
+        }));
+    }
+    for line in &stopped {
+        n.say(format!("   production run {status}: {line}"));
+    }
+    let (_, missing_after) = missing(world, "production")?;
+    n.say(format!(
+        "   {invocations} invocations; the {instances} production instances still miss {missing_after} patches ({missing_before} before)"
+    ));
+    // The operator puts the window back as the gate left it.
+    world
+        .ssm
+        .update_maintenance_window()
+        .window_id(PRODUCTION_WINDOW)
+        .enabled(false)
+        .send()
+        .await
+        .map_err(|err| format!("ssm:UpdateMaintenanceWindow: {err:?}"))?;
+    world.settle(Duration::from_secs(60)).await?;
+    let _ = world.take_deliveries().await;
+    let paged: Vec<String> = world.alerts().await.iter().map(crate::kind_of).collect();
+    n.say(format!(
+        "   pages about the stopped run: {}",
+        if paged.is_empty() {
+            "none".to_owned()
+        } else {
+            paged.join(", ")
+        }
+    ));
+    n.check(
+        "the brake stops production behind the gate's back",
+        brake == "ALARM"
+            && invocations == 0
+            && stopped.iter().any(|line| line.contains(BRAKE_ALARM))
+            && missing_after == missing_before,
+        format!(
+            "{BRAKE_ALARM} {brake}; {invocations} invocations; TriggeredAlarms: {}",
+            stopped.join("; ")
+        ),
+    );
+    Ok(())
+}
