@@ -101,6 +101,45 @@ pub async fn last_snapshot(
     Ok((fleet.into_iter().next(), worst))
 }
 
+/// The brake alarm's state as CloudWatch reports it (`None`: no such alarm).
+async fn brake_state(clients: &Clients, alarm: &str) -> Result<Option<String>, CliError> {
+    let found = clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(alarm)
+        .send()
+        .await
+        .map_err(|err| CliError::sdk("cloudwatch:DescribeAlarms", err))?;
+    Ok(found
+        .metric_alarms()
+        .first()
+        .and_then(|a| a.state_value().map(|s| s.as_str().to_owned())))
+}
+
+/// What the brake does now, beside the gate's own state: the one case to act on is a brake in ALARM
+/// while the gate is open (a close and an open within one of its periods).
+pub fn describe_brake(alarm: &str, state: Option<&str>, gate_open: bool, style: Style) -> String {
+    match (state, gate_open) {
+        (None, _) => style.bad(&format!(
+            "alarm {alarm} does not exist (patchpilot doctor: brake_attached)"
+        )),
+        (Some("ALARM"), false) => format!(
+            "{} ({alarm} in ALARM): production's braked tasks do not run",
+            style.good("engaged")
+        ),
+        (Some("ALARM"), true) => style.warn(&format!(
+            "{alarm} is in ALARM while the gate is open: production's braked tasks will not run until the gate publishes its state again (its re-check before production, a decision or an operator request)"
+        )),
+        (Some("OK"), true) => format!("released ({alarm} OK)"),
+        (Some("OK"), false) => style.warn(&format!(
+            "{alarm} is OK while the gate is closed: it follows within seconds of the gate's metric; if it stays OK, check that the gate's GateOpen metric reaches CloudWatch"
+        )),
+        (Some(other), _) => format!(
+            "{alarm} {other}: no data yet, which does not stop tasks (until the gate's first decision)"
+        ),
+    }
+}
+
 /// Runs `status`.
 pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result<Output, CliError> {
     let table = Settings::required(&settings.table, "--table")?;
@@ -125,6 +164,10 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         .await;
     let (latest, hold, enabled, (fleet, worst), depth) =
         (latest?, hold?, enabled?, snapshot?, depth?);
+    let brake = match &settings.brake_alarm {
+        Some(alarm) => Some((alarm.clone(), brake_state(clients, alarm).await?)),
+        None => None,
+    };
     let now = Utc::now();
     let mut text = String::new();
     let mut line = |s: String| {
@@ -148,6 +191,12 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         }
     ));
     let state = explain(latest.as_ref(), hold.as_ref());
+    if let Some((alarm, alarm_state)) = &brake {
+        line(format!(
+            "  Brake:      {}",
+            describe_brake(alarm, alarm_state.as_deref(), state.open, style)
+        ));
+    }
     describe_state(&mut line, &state, now, style);
     if let Some(latest) = &latest {
         describe_decision(&mut line, latest, now, style);
@@ -204,6 +253,7 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         "production_window": production,
         "staging_window": staging,
         "production_window_enabled": enabled,
+        "brake": brake.as_ref().map(|(alarm, state)| json!({"alarm": alarm, "state": state})),
         "hold": hold,
         "state": state,
         "decision": latest.as_ref().map(|l| json!({
@@ -654,6 +704,20 @@ mod reads {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_brake_is_read_beside_the_gate() {
+        let plain = Style::plain();
+        assert!(describe_brake("b", Some("ALARM"), false, plain).starts_with("engaged"));
+        assert!(describe_brake("b", Some("OK"), true, plain).starts_with("released"));
+        let stuck = describe_brake("b", Some("ALARM"), true, plain);
+        assert!(stuck.contains("while the gate is open"), "{stuck}");
+        assert!(describe_brake("b", None, true, plain).contains("does not exist"));
+        assert!(
+            describe_brake("b", Some("INSUFFICIENT_DATA"), false, plain)
+                .contains("does not stop tasks")
+        );
+    }
+
     use super::*;
     use crate::records::{Cause, Latest};
     use patch_gate::operator::Operator;

@@ -184,8 +184,7 @@ mod tests {
         assert_eq!(doc["ProductionWindow"], "mw-0d61969e12ee5b4c2");
         assert_eq!(doc["GateOpen"], 1.0);
         assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"],
-            1,
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["StorageResolution"], 1,
             "the brake's alarm evaluates 10-second periods, which need high-resolution points"
         );
         let standard = document("install-alerts", &[("AlertsSent", 1.0)], 1);

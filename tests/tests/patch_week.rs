@@ -47,6 +47,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "doctor",
         "AWS-managed staging baseline pinned",
         "another team's failure reaches a human",
+        "the brake follows the gate",
         "metrics survive LogLevel WARN",
         "the kept week is reachable",
         "nothing dead-lettered",

@@ -122,3 +122,21 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
     );
     Ok(())
 }
+
+/// At the week's end: the brake agrees with the gate (released while production is enabled, engaged
+/// while it is not), as CloudWatch evaluates the gate's last published state.
+pub(crate) async fn follows_the_gate(world: &World, n: &mut Narrator) -> Result<(), String> {
+    let open = crate::production_enabled(world).await?;
+    let expected = if open { "OK" } else { "ALARM" };
+    let waited = std::time::Instant::now();
+    let state = wait_for_alarm(world, BRAKE_ALARM, expected, Duration::from_secs(60)).await;
+    n.check(
+        "the brake follows the gate",
+        state == expected,
+        format!(
+            "production enabled: {open}; {BRAKE_ALARM} {state} after {:.0} s",
+            waited.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}

@@ -1289,7 +1289,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
 
     messy::staging_on_the_aws_default_baseline(world, n).await?;
 
-    messy::another_teams_window(world, n, thursday).await
+    messy::another_teams_window(world, n, thursday).await?;
+    brake::follows_the_gate(world, n).await
 }
 
 /// A `staging-health-` composite alarm goes to ALARM; the gate's re-check schedule fires; production
