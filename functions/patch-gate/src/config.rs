@@ -53,6 +53,31 @@ pub struct GateConfig {
     pub tag_keys: Vec<String>,
     /// `DECISION_TTL_DAYS` (default 400): how long decision records are kept.
     pub decision_ttl_days: i64,
+    /// `PROMOTION_BUCKET`: where production's install ceiling (`InstallOverrideList`) is written
+    /// after a clean staging run; none: installs are not promoted.
+    pub promotion_bucket: Option<String>,
+    /// `MAX_PROMOTION_READS` (default 500): how many staging instances' installs are read; what only
+    /// the others installed is held back from production (never added).
+    pub max_promotion_reads: usize,
+}
+
+/// The key of production window `window`'s install ceiling in the promotion bucket.
+pub fn promotion_key(window: &str) -> String {
+    format!("promotion/{window}/install-override.yaml")
+}
+
+/// The key of the ceiling's record (entries and how they were drawn), beside the list.
+pub fn promotion_record_key(window: &str) -> String {
+    format!("promotion/{window}/promotion.json")
+}
+
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 fn is_window_id(id: &str) -> bool {
@@ -150,6 +175,17 @@ impl GateConfig {
             patch_documents,
             tag_keys,
             decision_ttl_days: vars.number("DECISION_TTL_DAYS", 400, 1, 3650)?,
+            promotion_bucket: match vars.optional("PROMOTION_BUCKET") {
+                Some(bucket) if !is_bucket_name(&bucket) => {
+                    return Err(vars.invalid(
+                        "PROMOTION_BUCKET",
+                        &bucket,
+                        "an S3 bucket name (3 to 63 lower-case letters, digits, hyphens, dots)",
+                    ));
+                }
+                bucket => bucket,
+            },
+            max_promotion_reads: vars.number("MAX_PROMOTION_READS", 500, 1, 100_000)?,
         })
     }
 }

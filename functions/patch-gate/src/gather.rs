@@ -13,6 +13,7 @@ use patchpilot_shared::aws::time::to_utc;
 
 use crate::decide::{Execution, Invocation, Member, Task};
 use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
+use crate::promote::InstanceInstalls;
 
 /// The SDK's status as the shared open enum (a value the SDK does not know is kept verbatim; none is
 /// read as the empty `Other`, which counts as not succeeded).
@@ -331,6 +332,48 @@ pub async fn failed_patches(
         patches: patches.into_values().collect(),
         unread,
     })
+}
+
+/// How many instances' installed patches are read at once.
+const INSTALLED_READS_AT_ONCE: usize = 4;
+
+/// What each of `instance_ids` has installed, read a few instances at a time. An instance whose
+/// read fails (refused, throttled past the SDK's retries) is kept with why: what it alone installed
+/// is then held back from production, never added.
+pub async fn installed_patches(
+    ssm: &aws_sdk_ssm::Client,
+    instance_ids: &[String],
+) -> Vec<InstanceInstalls> {
+    let mut read = Vec::with_capacity(instance_ids.len());
+    for chunk in instance_ids.chunks(INSTALLED_READS_AT_ONCE) {
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, id) in chunk.iter().enumerate() {
+            let ssm = ssm.clone();
+            let id = id.clone();
+            reads.spawn(async move {
+                let installed = patchpilot_shared::aws::ssm::installed_patches(&ssm, &id).await;
+                let patches = match installed.error {
+                    Some(err) => Err(err.to_string()),
+                    None => Ok(installed.patches),
+                };
+                (index, InstanceInstalls { instance_id: id, patches })
+            });
+        }
+        let mut slots: Vec<Option<InstanceInstalls>> = vec![None; chunk.len()];
+        while let Some(joined) = reads.join_next().await {
+            match joined {
+                Ok((index, one)) => slots[index] = Some(one),
+                Err(err) => tracing::error!(error = %err, "an installed-patches read did not finish"),
+            }
+        }
+        read.extend(slots.into_iter().zip(chunk).map(|(slot, id)| {
+            slot.unwrap_or_else(|| InstanceInstalls {
+                instance_id: id.clone(),
+                patches: Err("the read did not finish".to_owned()),
+            })
+        }));
+    }
+    read
 }
 
 /// The baseline registered for `group` on `operating_system`, as plain data.

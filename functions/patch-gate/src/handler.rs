@@ -13,13 +13,14 @@ use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
 use serde_json::Value;
 
-use crate::config::GateConfig;
+use crate::config::{GateConfig, promotion_key, promotion_record_key};
 use crate::decide::{Check, CheckName, Decision, Execution, Facts, RecheckFacts, decide, recheck};
 use crate::gather;
 use crate::notify;
 use crate::operator;
 use crate::pin::{Filter, Pinned, pin};
-use crate::report::{GateOutcome, GateReport, Trigger};
+use crate::promote::{self, InstanceInstalls};
+use crate::report::{GateOutcome, GateReport, Promoted, Trigger};
 use crate::store::{Latest, Pending, Recorded, Store};
 
 /// The function name metrics carry (dimension `Function`).
@@ -42,6 +43,17 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Decision records.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Production's install ceiling (`PROMOTION_BUCKET`).
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// The S3 client: path-style requests (`endpoint/bucket/key`), which S3 serves for every bucket
+/// name the template creates (no dots) and which an endpoint set by `AWS_ENDPOINT_URL` serves too.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Why a finished execution is no verdict on staging, if it is not one.
@@ -109,6 +121,7 @@ impl Gate {
             approval: None,
             hold: None,
             failed_patches_unread: Vec::new(),
+            promoted: None,
         }
     }
 }
@@ -500,6 +513,18 @@ impl Gate {
                 detail: reason,
             });
         }
+        if open
+            && may_pin
+            && let Some(bucket) = self.config.promotion_bucket.clone()
+            && let Err(reason) = self.promote(report, &bucket).await
+        {
+            open = false;
+            checks.push(Check {
+                name: CheckName::ProductionPinned,
+                passed: false,
+                detail: reason,
+            });
+        }
         if open {
             for pinned in &report.pinned {
                 let cutoffs: Vec<String> = pinned
@@ -575,6 +600,76 @@ impl Gate {
                 "{would}cancel production execution {execution} (tasks not yet started do not run; a task already running finishes)"
             ));
         }
+        Ok(())
+    }
+
+    /// Draws production's install ceiling from what staging's instances run and (unless DRY_RUN)
+    /// writes it to the promotion bucket: the `InstallOverrideList` production's patch task reads,
+    /// and its record beside it. An error closes the gate; so does reading no staging instance at all
+    /// (the list would hold nothing and production would install nothing while the gate said open).
+    async fn promote(&self, report: &mut GateReport, bucket: &str) -> Result<(), String> {
+        let execution = report.execution.clone().ok_or("no execution to promote")?;
+        let ssm = &self.clients.ssm;
+        let members =
+            gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys)
+                .await
+                .map_err(|err| format!("could not list staging's instances to promote what they installed: {err}"))?;
+        let cap = self.config.max_promotion_reads;
+        let ids: Vec<String> = members.into_iter().map(|m| m.instance_id).collect();
+        let mut instances = gather::installed_patches(ssm, &ids[..ids.len().min(cap)]).await;
+        instances.extend(ids.iter().skip(cap).map(|id| InstanceInstalls {
+            instance_id: id.clone(),
+            patches: Err(format!("not read: over MAX_PROMOTION_READS ({cap})")),
+        }));
+        let mut promotion =
+            promote::promotion(&execution.id, execution.start, Utc::now(), &instances);
+        if promotion.instances_read == 0 && !ids.is_empty() {
+            return Err(format!(
+                "could not read what any of staging's {} instances installed ({}); production would install nothing",
+                ids.len(),
+                promotion.instances_unread.first().map_or("", String::as_str)
+            ));
+        }
+        let window = &self.config.production_window_id;
+        let url = format!("s3://{bucket}/{}", promotion_key(window));
+        promotion.url = Some(url.clone());
+        let dry_run = self.config.common.dry_run;
+        if !dry_run {
+            let record = serde_json::to_vec(&promotion).unwrap_or_default();
+            for (key, body, content_type) in [
+                (promotion_record_key(window), record, "application/json"),
+                (
+                    promotion_key(window),
+                    promote::render(&promotion).into_bytes(),
+                    "application/yaml",
+                ),
+            ] {
+                self.clients
+                    .s3
+                    .put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .content_type(content_type)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        format!(
+                            "could not write s3://{bucket}/{key}: {}",
+                            FunctionError::aws("s3:PutObject", err)
+                        )
+                    })?;
+            }
+        }
+        let would = if dry_run { "would " } else { "" };
+        report.actions.push(format!(
+            "{would}promote the {} exact versions staging runs ({} installed in this run, from {} of {} instances) as production's install list {url}",
+            promotion.entries.len(),
+            promotion.installed_this_run,
+            promotion.instances_read,
+            ids.len()
+        ));
+        report.promoted = Some(Promoted::of(&promotion, &url));
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod notify;
 pub mod operator;
 pub mod pin;
+pub mod promote;
 pub mod report;
 mod requests;
 pub mod store;

@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         sns: aws_sdk_sns::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        s3: patch_gate::handler::s3_client(&sdk),
     };
     let gate = Gate::new(clients, config);
     let dead_letter = runtime::dead_letter_from_env(&sdk);

@@ -266,6 +266,7 @@ mod tests {
             approval: None,
             hold: None,
             failed_patches_unread: Vec::new(),
+            promoted: None,
         }
     }
 

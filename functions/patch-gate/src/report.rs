@@ -100,6 +100,47 @@ pub struct GateReport {
     /// longer answers for them, e.g. terminated mid-run), each with why.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub failed_patches_unread: Vec<String>,
+    /// Production's install ceiling written after a clean staging run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub promoted: Option<Promoted>,
+}
+
+/// What the gate promoted, as the report and the page tell it (the entries themselves are in the
+/// bucket: a fleet's list can outgrow a page and a record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promoted {
+    /// `s3://bucket/key` of the `InstallOverrideList`.
+    pub url: String,
+    /// Entries (exact versions) in it.
+    pub entries: usize,
+    /// Of them, installed by staging during this run.
+    pub installed_this_run: usize,
+    /// Staging instances read.
+    pub instances_read: usize,
+    /// Staging instances not read.
+    pub instances_unread: usize,
+    /// The first few unread or refused, with why.
+    pub examples: Vec<String>,
+}
+
+impl Promoted {
+    /// The summary of `promotion`, written at `url`.
+    pub fn of(promotion: &crate::promote::Promotion, url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            entries: promotion.entries.len(),
+            installed_this_run: promotion.installed_this_run,
+            instances_read: promotion.instances_read,
+            instances_unread: promotion.instances_unread.len(),
+            examples: promotion
+                .instances_unread
+                .iter()
+                .chain(&promotion.refused)
+                .take(10)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +173,7 @@ mod tests {
             approval: None,
             hold: None,
             failed_patches_unread: vec!["i-0gone000000000001: InvalidInstanceId: gone".into()],
+            promoted: None,
         };
         let written = serde_json::to_value(&report).unwrap();
         let read: GateReport = serde_json::from_value(written.clone()).unwrap();

@@ -371,6 +371,13 @@ fn harness(account: Account) -> Harness {
     ]);
     let gate = Gate::new(
         Clients {
+            // No promotion bucket is configured here: S3 is never called.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                    .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+                    .build(),
+            ),
             ssm,
             sns,
             cloudwatch,

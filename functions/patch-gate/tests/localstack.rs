@@ -47,6 +47,7 @@ async fn fixture() -> Fixture {
             sns: outbox.sns.clone(),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&outbox.config),
             dynamodb: outbox.dynamodb.clone(),
+            s3: patch_gate::handler::s3_client(&outbox.config),
         },
         outbox,
         sim,
@@ -211,6 +212,108 @@ async fn a_clean_staging_run_opens_production_and_pins_its_baseline_once() {
         "a duplicate changes nothing"
     );
     assert!(fixture.messages(0).await.is_empty());
+}
+
+/// The exact versions the simulator's staging instances run: what the promoted list must hold.
+fn staging_runs(fixture: &Fixture) -> Vec<(String, String)> {
+    use patchpilot_test_support::ssm_sim::state::PatchState;
+    let state = fixture.sim.sim.app.state.read().unwrap();
+    let mut runs: Vec<(String, String)> = state.group_members["staging"]
+        .iter()
+        .flat_map(|id| &state.instances[id].patches)
+        .filter(|patch| patch.state == PatchState::Installed)
+        .map(|patch| {
+            let info = &state.catalog[patch.patch as usize];
+            (info.id.clone(), info.title.clone())
+        })
+        .collect();
+    runs.sort();
+    runs.dedup();
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_staging_run_promotes_exactly_the_versions_staging_runs() {
+    let fixture = fixture().await;
+    let bucket = unique_name("promotion").to_ascii_lowercase();
+    let s3 = patch_gate::handler::s3_client(&fixture.outbox.config);
+    // Outside us-east-1 S3 wants the bucket's Region named, as LocalStack does.
+    let region = fixture.outbox.config.region().unwrap().to_string();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let event = fixture.run_staging(&[], start());
+    let report = fixture
+        .gate(&[("PROMOTION_BUCKET", bucket.as_str())])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(true), "{:#?}", report.checks);
+    let expected = staging_runs(&fixture);
+    assert!(!expected.is_empty(), "the staging run installed patches");
+
+    let key = patch_gate::config::promotion_key(PRODUCTION);
+    let object = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let body = object.body.collect().await.unwrap().into_bytes();
+    let list: serde_yaml::Value = serde_yaml::from_slice(&body).unwrap();
+    let listed: Vec<(String, String)> = list["patches"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["id"].as_str().unwrap().to_owned(),
+                entry["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected);
+    let promoted = report.promoted.expect("the report says what was promoted");
+    assert_eq!(promoted.url, format!("s3://{bucket}/{key}"));
+    assert_eq!(promoted.entries, expected.len());
+    assert_eq!(promoted.instances_unread, 0);
+    assert!(promoted.installed_this_run > 0, "{promoted:?}");
+    // The record beside the list reads back as the gate's own type.
+    let record = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(patch_gate::config::promotion_record_key(PRODUCTION))
+        .send()
+        .await
+        .unwrap();
+    let record: patch_gate::promote::Promotion =
+        serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(record.entries.len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_bucket_the_gate_cannot_write_keeps_production_closed() {
+    let fixture = fixture().await;
+    let event = fixture.run_staging(&[], start());
+    let missing = unique_name("no-such-bucket").to_ascii_lowercase();
+    let report = fixture
+        .gate(&[("PROMOTION_BUCKET", missing.as_str())])
+        .handle(event)
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let check = report
+        .checks
+        .iter()
+        .find(|check| check.name == CheckName::ProductionPinned)
+        .expect("the pin check says why");
+    assert!(!check.passed);
+    assert!(check.detail.contains(&missing), "{}", check.detail);
+    assert!(!fixture.production_enabled().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use aws_sdk_ssm::types::PatchOrchestratorFilter;
 use serde::Serialize;
 
 use crate::FunctionError;
-use crate::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
+use crate::live_values::{PATCH_STATE_FILTER_FAILED, PATCH_STATE_FILTER_INSTALLED, PatchState};
 
 /// DescribeInstancePatches' page size: the model allows 100, the service refuses more than 50
 /// (the fidelity ledger's row 9).
@@ -65,6 +65,69 @@ pub async fn failed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> Fai
                         kb_id: patch.kb_id().to_owned(),
                         classification: patch.classification().to_owned(),
                         severity: patch.severity().to_owned(),
+                    }),
+            ),
+            Err(err) => {
+                read.error = Some(FunctionError::aws("ssm:DescribeInstancePatches", err));
+                break;
+            }
+        }
+    }
+    read
+}
+
+/// One installed patch as DescribeInstancePatches reports it: the version an instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstalledPatch {
+    /// The KB id (Windows) or `name.arch` (Linux).
+    pub kb_id: String,
+    /// The title (Linux: `name.arch:epoch:version-release`, apt `name.arch:version`).
+    pub title: String,
+    /// When it was installed (`None` when the service reports the epoch: not known).
+    pub installed_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What was read of an instance's installed patches: all of them, or those before a read failed.
+#[derive(Debug, Default)]
+pub struct InstalledPatches {
+    /// The patches in state Installed, in the service's order.
+    pub patches: Vec<InstalledPatch>,
+    /// The failure that stopped the reading, if one did.
+    pub error: Option<FunctionError>,
+}
+
+/// Every patch in state `Installed` on `instance_id`, paged (one filter value: whether the service
+/// ORs several `State` values is not documented).
+pub async fn installed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> InstalledPatches {
+    let mut read = InstalledPatches::default();
+    let mut pages = ssm
+        .describe_instance_patches()
+        .instance_id(instance_id)
+        .filters(
+            PatchOrchestratorFilter::builder()
+                .key("State")
+                .values(PATCH_STATE_FILTER_INSTALLED)
+                .build(),
+        )
+        .max_results(PATCH_PAGE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => read.patches.extend(
+                page.patches()
+                    .iter()
+                    .filter(|patch| {
+                        PatchState::parse(patch.state().as_str()) == PatchState::Installed
+                    })
+                    .map(|patch| InstalledPatch {
+                        kb_id: patch.kb_id().to_owned(),
+                        title: patch.title().to_owned(),
+                        installed_time: chrono::DateTime::from_timestamp(
+                            patch.installed_time().secs(),
+                            patch.installed_time().subsec_nanos(),
+                        )
+                        .filter(|time| time.timestamp() > 0),
                     }),
             ),
             Err(err) => {

@@ -174,7 +174,7 @@ impl LocalAws {
                 ("GATEWAY_LISTEN", format!("127.0.0.1:{localstack_port}")),
                 (
                     "SERVICES",
-                    "ec2,sns,sqs,cloudwatch,events,sts,cloudformation".to_owned(),
+                    "ec2,sns,sqs,cloudwatch,events,sts,cloudformation,s3".to_owned(),
                 ),
                 ("LOCALSTACK_VOLUME_DIR", volume.display().to_string()),
                 // LocalStack keeps its state (CloudWatch's metrics database among it) under

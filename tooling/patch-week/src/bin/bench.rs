@@ -405,6 +405,12 @@ async fn calls_per_invocation(bench: &Bench) -> Result<(), String> {
             sns: sns.clone(),
             cloudwatch: cloudwatch.clone(),
             dynamodb: dynamodb.clone(),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                    .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+                    .build(),
+            ),
         },
         patch_gate::config::GateConfig::from_env(&gate_env).map_err(|e| e.to_string())?,
     );
