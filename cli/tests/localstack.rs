@@ -232,6 +232,7 @@ impl Account {
                 start: Some(chrono::Utc::now() - chrono::Duration::hours(6)),
                 duration_minutes: 30,
                 alarm_states: Default::default(),
+                override_lists: Default::default(),
             };
             run_window(&mut state, request, &mut fastrand::Rng::new())
                 .unwrap()

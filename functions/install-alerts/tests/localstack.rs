@@ -545,6 +545,7 @@ async fn a_failing_window_run_sends_the_threshold_then_one_window_summary() {
         start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
         duration_minutes: 20,
         alarm_states: Default::default(),
+        override_lists: Default::default(),
     };
     let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
     let fixture = fixture(state).await;
@@ -647,6 +648,7 @@ async fn a_failure_suppressed_by_another_teams_storm_is_carried_by_its_own_summa
             start: Some(start),
             duration_minutes: 20,
             alarm_states: Default::default(),
+            override_lists: Default::default(),
         };
         run_window(state, request, &mut fastrand::Rng::with_seed(seed)).unwrap()
     };
@@ -756,6 +758,7 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
         start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
         duration_minutes: 20,
         alarm_states: Default::default(),
+        override_lists: Default::default(),
     };
     let run = run_window(&mut state, request, &mut fastrand::Rng::with_seed(4)).unwrap();
     let window_event = run

@@ -103,6 +103,7 @@ impl Fixture {
             start: Some(start),
             duration_minutes: 30,
             alarm_states: Default::default(),
+            override_lists: Default::default(),
         };
         run_window(&mut state, request, &mut fastrand::Rng::new())
             .unwrap()

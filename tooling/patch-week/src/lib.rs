@@ -673,6 +673,7 @@ pub fn managed_instance(
             snapshot_id: None,
             reboot_option: "NoReboot".into(),
             last_no_reboot_install_operation_time: None,
+            install_override_list: None,
         }),
         counts,
     }
@@ -706,6 +707,7 @@ fn run_request(
         start: Some(start),
         duration_minutes: 40,
         alarm_states: Default::default(),
+        override_lists: Default::default(),
     }
 }
 

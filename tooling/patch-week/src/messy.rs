@@ -131,6 +131,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
         start: Some(Utc::now() - chrono::Duration::minutes(5)),
         duration_minutes: 1,
         alarm_states: Default::default(),
+        override_lists: Default::default(),
     };
     let (skipped, _) = tokio::task::spawn_blocking(move || app.run_window(request))
         .await

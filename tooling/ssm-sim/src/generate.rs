@@ -259,6 +259,7 @@ pub fn generate(options: &GenerateOptions) -> State {
             snapshot_id: None,
             reboot_option: "RebootIfNeeded".to_owned(),
             last_no_reboot_install_operation_time: None,
+            install_override_list: None,
         });
         let counts = PatchCounts::derive(&patches, &state.catalog);
         let (platform_type, platform_name, platform_version, operating_system) = if is_windows {

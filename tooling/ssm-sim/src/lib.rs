@@ -8,6 +8,7 @@ pub mod eventbridge;
 pub mod faults;
 pub mod generate;
 pub mod model;
+pub mod override_list;
 mod ops;
 pub mod pagination;
 pub mod run;

@@ -67,6 +67,35 @@ pub struct RunRequest {
     /// read, and runs only with `IgnorePollAlarmFailure` (ledger row 26).
     #[serde(default)]
     pub alarm_states: BTreeMap<String, String>,
+    /// The install override lists the run's tasks name (`InstallOverrideList` URL → the YAML it
+    /// holds), as whoever drives the run downloaded them. A task naming a URL absent here could not
+    /// download its list: its Install invocations fail and install nothing (ledger row 27).
+    #[serde(default)]
+    pub override_lists: BTreeMap<String, String>,
+}
+
+/// The install override list a patch task's Install runs with: `None` without one, or why the
+/// patching document fails.
+fn install_override(
+    parameters: &BTreeMap<String, Vec<String>>,
+    lists: &BTreeMap<String, String>,
+) -> Option<Result<(String, Vec<crate::override_list::Entry>), String>> {
+    let given = |name: &str| {
+        parameters
+            .get(name)
+            .and_then(|values| values.first())
+            .filter(|value| !value.is_empty())
+    };
+    let url = given("InstallOverrideList")?;
+    if given("BaselineOverride").is_some() {
+        return Some(Err(
+            "BaselineOverride and InstallOverrideList cannot be used together: the patching document fails".to_owned(),
+        ));
+    }
+    Some(match lists.get(url) {
+        None => Err(format!("could not download the install override list {url}")),
+        Some(text) => crate::override_list::parse(text).map(|entries| (url.clone(), entries)),
+    })
 }
 
 /// Whether a task's alarm lets it run, and if not, the `TriggeredAlarms` entry and the task's status.
@@ -259,33 +288,46 @@ pub fn run_window(
                     stderr: None,
                     terminated: false,
                 });
+            let operation = task
+                .operation
+                .clone()
+                .unwrap_or_else(|| "Install".to_owned());
+            // Scan ignores the list (user guide); an Install whose list cannot be used fails.
+            let override_list = (task.kind == TaskKind::Patch && operation == "Install")
+                .then(|| install_override(&task.parameters, &request.override_lists))
+                .flatten();
+            let unusable = override_list
+                .as_ref()
+                .and_then(|list| list.as_ref().err().cloned());
             let status = match task.kind {
                 TaskKind::Patch if outcome.terminated => "ExecutionTimedOut".to_owned(),
+                TaskKind::Patch if unusable.is_some() => "Failed".to_owned(),
                 TaskKind::Patch => outcome.status.clone(),
                 _ if outcome.terminated => "Undeliverable".to_owned(),
                 _ => request.verification.clone().unwrap_or_else(success),
             };
             let command_id = uuid(rng);
-            let (stdout, stderr) = match task.kind {
-                TaskKind::Patch => apply_patch_outcome(
+            let (stdout, stderr) = match (task.kind, &unusable) {
+                (TaskKind::Patch, Some(why)) if !outcome.terminated => {
+                    (String::new(), format!("{why}\n"))
+                }
+                (TaskKind::Patch, _) => apply_patch_outcome(
                     state,
                     instance_id,
-                    task.operation.as_deref().unwrap_or("Install"),
+                    &operation,
                     &task.reboot_option,
                     &outcome,
+                    override_list.as_ref().and_then(|list| list.as_ref().ok()),
                     start,
                     end,
                 ),
                 _ => (format!("verification {status}\n"), String::new()),
             };
-            let operation = task
-                .operation
-                .clone()
-                .unwrap_or_else(|| "Install".to_owned());
             let mut parameters = BTreeMap::new();
             if task.kind == TaskKind::Patch {
                 parameters.insert("Operation".to_owned(), vec![operation]);
                 parameters.insert("RebootOption".to_owned(), vec![task.reboot_option.clone()]);
+                parameters.extend(task.parameters.clone());
             }
             let command_parameters = parameters.clone();
             let name = state
@@ -462,18 +504,24 @@ pub fn scan(
         terminated: false,
     };
     for id in instance_ids {
-        apply_patch_outcome(state, id, "Scan", "NoReboot", &outcome, start, end);
+        apply_patch_outcome(state, id, "Scan", "NoReboot", &outcome, None, start, end);
     }
     Ok(())
 }
 
 /// Updates an instance's patches and report for its patch invocation; returns (stdout, stderr).
+/// With an install override list (its URL and entries), an Install installs the listed versions
+/// instead of the baseline's approved patches: an available patch no entry names is not installed
+/// (its state stays as the baseline says), and one whose id is listed at another version only is
+/// reported Failed, not replaced by the version available (ledger row 27).
+#[allow(clippy::too_many_arguments)]
 fn apply_patch_outcome(
     state: &mut State,
     instance_id: &str,
     operation: &str,
     reboot_option: &str,
     outcome: &InstanceOutcome,
+    override_list: Option<&(String, Vec<crate::override_list::Entry>)>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> (String, String) {
@@ -533,6 +581,43 @@ fn apply_patch_outcome(
                 patch.state,
                 PatchState::Missing | PatchState::Failed | PatchState::NotApproved
             );
+            if let Some((_, entries)) = override_list {
+                let info = &catalog[patch.patch as usize];
+                if !not_installed && patch.state != PatchState::InstalledPendingReboot {
+                    continue;
+                }
+                match crate::override_list::listed(entries, &info.id, &info.title) {
+                    crate::override_list::Listed::NotListed => {
+                        if not_installed && !approved(info) {
+                            patch.state = PatchState::NotApproved;
+                        }
+                    }
+                    crate::override_list::Listed::OtherVersion(wanted) => {
+                        patch.state = PatchState::Failed;
+                        patch.installed_time = None;
+                        failed_names.push(format!(
+                            "{} (the list wants {wanted}; not available)",
+                            info.title
+                        ));
+                    }
+                    crate::override_list::Listed::Install if to_fail.contains(id) => {
+                        patch.state = PatchState::Failed;
+                        patch.installed_time = None;
+                        failed_names.push(info.title.clone());
+                    }
+                    crate::override_list::Listed::Install => {
+                        patch.state = if outcome.pending_reboot.contains(id) {
+                            PatchState::InstalledPendingReboot
+                        } else if approved(info) {
+                            PatchState::Installed
+                        } else {
+                            PatchState::InstalledOther
+                        };
+                        patch.installed_time = Some(end);
+                    }
+                }
+                continue;
+            }
             if !approved(&catalog[patch.patch as usize]) {
                 // Not approved at this operation: neither installed nor reported.
                 if not_installed {
@@ -562,6 +647,7 @@ fn apply_patch_outcome(
         snapshot_id: None,
         reboot_option: reboot_option.to_owned(),
         last_no_reboot_install_operation_time: None,
+        install_override_list: override_list.map(|(url, _)| url.clone()),
     });
     state.recount(instance_id);
     let stdout = outcome.stdout.clone().unwrap_or_else(|| {

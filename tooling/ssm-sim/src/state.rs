@@ -198,6 +198,9 @@ pub struct PatchReport {
     pub reboot_option: String,
     #[serde(default)]
     pub last_no_reboot_install_operation_time: Option<DateTime<Utc>>,
+    /// The `InstallOverrideList` URL the operation ran with (InstancePatchState member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_override_list: Option<String>,
 }
 
 fn reboot_if_needed() -> String {
@@ -324,6 +327,10 @@ pub struct WindowTask {
     /// `Alarms` with one `Name`, `IgnorePollAlarmFailure`), as the API spells it (ledger row 26).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_configuration: Option<Value>,
+    /// The patch document's other parameters the task sends (`InstallOverrideList`,
+    /// `BaselineOverride`, `SnapshotId`, …), as Run Command takes them: name → values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1184,3 +1184,111 @@ async fn a_task_whose_alarm_is_in_alarm_runs_nothing() {
         "an alarm in OK lets the task install"
     );
 }
+
+/// A patch task given an `InstallOverrideList` (set with UpdateMaintenanceWindowTask, shown by
+/// GetMaintenanceWindowTask): an Install installs only the listed versions, reports a listed id
+/// whose listed version is not the one available as Failed, leaves the unlisted as the baseline
+/// says, and names the list in the instance's patch state. A list that cannot be downloaded fails
+/// the invocation and installs nothing; parameters sent without `Operation` leave the document's
+/// default, Scan.
+#[tokio::test]
+async fn an_install_with_an_override_list_installs_only_the_listed_versions() {
+    use aws_sdk_ssm::types::{
+        MaintenanceWindowRunCommandParameters, MaintenanceWindowTaskInvocationParameters,
+    };
+    const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
+    const PATCH_TASK: &str = "8a4d5e6f-7a8b-4c93-8d4e-5f6a7b8c9d0e";
+    const LIST: &str = "s3://promotion-bucket/promotion/list.yaml";
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    let parameters = |with_operation: bool| {
+        let mut run_command = MaintenanceWindowRunCommandParameters::builder()
+            .parameters("RebootOption", vec!["NoReboot".to_owned()])
+            .parameters("InstallOverrideList", vec![LIST.to_owned()]);
+        if with_operation {
+            run_command = run_command.parameters("Operation", vec!["Install".to_owned()]);
+        }
+        MaintenanceWindowTaskInvocationParameters::builder()
+            .run_command(run_command.build())
+            .build()
+    };
+    let update = |with_operation: bool| {
+        ssm.update_maintenance_window_task()
+            .window_id(PRODUCTION_WINDOW)
+            .window_task_id(PATCH_TASK)
+            .task_invocation_parameters(parameters(with_operation))
+            .send()
+    };
+    update(false).await.unwrap();
+    let read = || {
+        ssm.get_maintenance_window_task()
+            .window_id(PRODUCTION_WINDOW)
+            .window_task_id(PATCH_TASK)
+            .send()
+    };
+    let task = read().await.unwrap();
+    let sent = task
+        .task_invocation_parameters()
+        .and_then(|p| p.run_command())
+        .and_then(|r| r.parameters())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(sent["Operation"], ["Scan"], "left out: the document's default");
+    assert_eq!(sent["InstallOverrideList"], [LIST]);
+    update(true).await.unwrap();
+    let sent = read().await.unwrap();
+    let sent = sent
+        .task_invocation_parameters()
+        .and_then(|p| p.run_command())
+        .and_then(|r| r.parameters())
+        .unwrap();
+    assert_eq!(sent["Operation"], ["Install"]);
+    assert_eq!(sent["RebootOption"], ["NoReboot"]);
+
+    let production = "i-00a00000000000065";
+    let state_of = |id: &str| {
+        let state = sim.app.state.read().unwrap();
+        let index = state.catalog_index[id];
+        state.instances[production]
+            .patches
+            .iter()
+            .find(|p| p.patch == index)
+            .map(|p| p.state.as_str())
+            .unwrap()
+    };
+    // Not downloadable: the invocation fails and nothing is installed.
+    let (_, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": PRODUCTION_WINDOW})),
+    );
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(state_of("openssl.x86_64"), "Missing");
+
+    let list = "patches:\n  - id: 'kernel.x86_64'\n    title: 'kernel.x86_64:0:6.1.119-129.201.amzn2023'\n  - id: 'openssl.x86_64'\n    title: 'openssl.x86_64:1:3.0.7-1.amzn2023.0.1'\n";
+    let (code, run) = control(
+        &sim,
+        "POST",
+        "/_sim/window-executions",
+        Some(&json!({"window_id": PRODUCTION_WINDOW, "override_lists": {LIST: list}})),
+    );
+    assert_eq!(code, 200, "{run}");
+    assert_eq!(state_of("kernel.x86_64"), "Installed", "listed at its version");
+    assert_eq!(
+        state_of("openssl.x86_64"),
+        "Failed",
+        "listed at a version that is not available: reported, not replaced"
+    );
+    assert_eq!(state_of("python3.x86_64"), "Missing", "not listed");
+    let states = ssm
+        .describe_instance_patch_states()
+        .instance_ids(production)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        states.instance_patch_states()[0].install_override_list(),
+        Some(LIST)
+    );
+}

@@ -398,6 +398,7 @@ async fn summary(args: &Args, aws: &LocalAws) -> Result<(), String> {
         start: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
         duration_minutes: 20,
         alarm_states: Default::default(),
+        override_lists: Default::default(),
     };
     let run = run_window(
         &mut state,

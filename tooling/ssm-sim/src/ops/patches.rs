@@ -20,6 +20,8 @@ struct PatchStateRow<'a> {
     baseline_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     snapshot_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    install_override_list: Option<&'a str>,
     /// Empty when none was given, as the service returns it.
     owner_information: &'a str,
     installed_count: i64,
@@ -53,6 +55,7 @@ fn patch_state_row<'a>(instance: &'a Instance, report: &'a PatchReport) -> Patch
         patch_group: instance.patch_group.as_deref().unwrap_or_default(),
         baseline_id: &report.baseline_id,
         snapshot_id: report.snapshot_id.as_deref(),
+        install_override_list: report.install_override_list.as_deref(),
         owner_information: "",
         installed_count: counts.installed,
         installed_other_count: counts.installed_other,

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{after_key, key_values_filters, page_of, with_token};
-use crate::api::{ApiError, ApiResult, Request};
+use std::collections::BTreeMap;
+
+use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::pagination::take_page;
 use crate::state::{State, TaskKind, Window, WindowExecution, WindowTask, epoch};
 
@@ -462,6 +464,9 @@ fn task_detail(state: &State, window: &Window, task: &WindowTask) -> Value {
         );
         parameters.insert("RebootOption".to_owned(), json!([task.reboot_option]));
     }
+    for (name, values) in &task.parameters {
+        parameters.insert(name.clone(), json!(values));
+    }
     body["TaskInvocationParameters"] = json!({"RunCommand": {"Parameters": parameters}});
     body
 }
@@ -511,10 +516,13 @@ pub fn get_window_task(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(task_detail(state, window, task))
 }
 
-/// UpdateMaintenanceWindowTask: the simulator keeps `AlarmConfiguration`, `Name` and the patch
-/// task's `Operation` and `RebootOption` parameters; with `Replace` true, an `AlarmConfiguration`
-/// or `Name` not given is removed (API reference: "fields that aren't specified are set to null").
-/// Other members are checked against the model and not kept (ledger row 26).
+/// UpdateMaintenanceWindowTask: the simulator keeps `AlarmConfiguration`, `Name` and the Run Command
+/// parameters; with `Replace` true, an `AlarmConfiguration` or `Name` not given is removed (API
+/// reference: "fields that aren't specified are set to null"). Given `TaskInvocationParameters`,
+/// the task's parameters become exactly those given: a parameter left out is gone, and a patch
+/// task without `Operation` falls back to the document's default, `Scan` (whether the service merges
+/// the parameters is not documented: the worse case, ledger row 27). Other members are checked
+/// against the model and not kept (ledger row 26).
 pub fn update_window_task(state: &mut State, request: &Request<'_>) -> ApiResult {
     let window_id = find(state, request.required_str("WindowId")?)?.id.clone();
     let task_id = request.required_str("WindowTaskId")?;
@@ -536,22 +544,33 @@ pub fn update_window_task(state: &mut State, request: &Request<'_>) -> ApiResult
         None if replace => task.name = None,
         None => {}
     }
-    if let Some(parameters) = request
+    if let Some(run_command) = request
         .get("TaskInvocationParameters")
-        .and_then(|p| p["RunCommand"]["Parameters"].as_object())
+        .map(|p| &p["RunCommand"])
+        .filter(|run_command| run_command.is_object())
     {
-        if let Some(operation) = parameters
-            .get("Operation")
-            .and_then(|values| values[0].as_str())
-        {
-            task.operation = Some(operation.to_owned());
+        let mut given: BTreeMap<String, Vec<String>> = run_command["Parameters"]
+            .as_object()
+            .map(|parameters| {
+                parameters
+                    .iter()
+                    .map(|(name, values)| {
+                        let values = values
+                            .as_array()
+                            .map(|values| strings(values).into_iter().map(str::to_owned).collect())
+                            .unwrap_or_default();
+                        (name.clone(), values)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if task.kind == TaskKind::Patch {
+            let first = |values: Option<Vec<String>>| values.and_then(|v| v.into_iter().next());
+            task.operation = Some(first(given.remove("Operation")).unwrap_or_else(|| "Scan".to_owned()));
+            task.reboot_option =
+                first(given.remove("RebootOption")).unwrap_or_else(|| "RebootIfNeeded".to_owned());
         }
-        if let Some(reboot) = parameters
-            .get("RebootOption")
-            .and_then(|values| values[0].as_str())
-        {
-            task.reboot_option = reboot.to_owned();
-        }
+        task.parameters = given;
     }
     window.modified = Utc::now();
     let window = &state.windows[&window_id];
