@@ -66,6 +66,9 @@ pub struct Global {
     /// The gate's brake alarm (in ALARM while production is closed or held).
     #[arg(long, global = true, env = "PATCHPILOT_BRAKE_ALARM")]
     pub brake_alarm: Option<String>,
+    /// The `s3://` URL of the install list the gate promotes (`InstallOverrideList`).
+    #[arg(long, global = true, env = "PATCHPILOT_PROMOTION_LIST")]
+    pub promotion_list: Option<String>,
     /// The prefix of the stack's EventBridge rules (default: the stack name and a dash).
     #[arg(long, global = true, env = "PATCHPILOT_RULE_PREFIX")]
     pub rule_prefix: Option<String>,
@@ -130,6 +133,14 @@ pub enum GateAction {
     Brake {
         /// Replace another alarm a patch task already watches (a task takes one alarm; combining
         /// both in a composite alarm keeps the other team's too).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Point production's patch tasks at the install list the gate promotes after each clean
+    /// staging run (InstallOverrideList), so production installs only the versions staging runs.
+    /// Once per deployment.
+    Promote {
+        /// Replace another install list a patch task already uses.
         #[arg(long)]
         replace: bool,
     },

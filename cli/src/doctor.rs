@@ -15,7 +15,7 @@ use crate::settings::Settings;
 use crate::{status, tag};
 
 /// Every check, by name, in the order they are reported.
-pub const CHECKS: [&str; 10] = [
+pub const CHECKS: [&str; 11] = [
     "windows",
     "staging_targets_group",
     "baselines_registered",
@@ -26,6 +26,7 @@ pub const CHECKS: [&str; 10] = [
     "tag_rules_parse",
     "account_concurrency",
     "brake_attached",
+    "promotion_attached",
 ];
 
 /// Concurrency the functions reserve with `ReserveConcurrency=true` (template.yaml: 1 + 5 + 1 + 2).
@@ -198,7 +199,9 @@ async fn production_baselines(clients: &Clients, settings: &Settings) -> Vec<Bas
     baselines
 }
 
-fn baselines_pinnable(baselines: &[BaselineRead]) -> Finding {
+/// Production baselines exist and can be pinned by date; with a promoted install list, Ubuntu and
+/// Debian (no approval dates) are exact through the list instead.
+fn baselines_pinnable(baselines: &[BaselineRead], promoted: bool) -> Finding {
     const CHECK: &str = "production_baselines_pinnable";
     if baselines.is_empty() {
         return pass(
@@ -207,20 +210,32 @@ fn baselines_pinnable(baselines: &[BaselineRead]) -> Finding {
         );
     }
     let mut problems = Vec::new();
+    let mut listed_only = Vec::new();
     for BaselineRead { id, read } in baselines {
         match read {
             Err(err) => problems.push(format!("{id} cannot be read ({err})")),
+            Ok((os, _)) if NO_APPROVAL_DATES.contains(&os.as_str()) && promoted => {
+                listed_only.push(format!("{id} ({os})"));
+            }
             Ok((os, _)) if NO_APPROVAL_DATES.contains(&os.as_str()) => problems.push(format!(
-                "{id} is {os}, whose baselines take no approval dates, so it cannot be pinned"
+                "{id} is {os}, whose baselines take no approval dates, so it cannot be pinned without the promoted install list"
             )),
             Ok(_) => {}
         }
     }
     if problems.is_empty() {
+        let exact = if listed_only.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} take no approval dates and install exactly through the promoted list",
+                listed_only.join(", ")
+            )
+        };
         pass(
             CHECK,
             format!(
-                "{} production baseline(s) exist and can be pinned",
+                "{} production baseline(s) exist and can be pinned{exact}",
                 baselines.len()
             ),
         )
@@ -228,7 +243,7 @@ fn baselines_pinnable(baselines: &[BaselineRead]) -> Finding {
         fail(
             CHECK,
             problems.join("; "),
-            "deploy with ProductionBaselineIds naming existing, non-Ubuntu/Debian baselines (Ubuntu and Debian production needs its own approval process)",
+            "deploy with ProductionBaselineIds naming existing baselines; for Ubuntu and Debian, deploy with promotion (the PromotionInstallList output) and run `patchpilot gate promote`",
         )
     }
 }
@@ -571,10 +586,70 @@ async fn brake_attached(clients: &Clients, settings: &Settings) -> Finding {
     }
 }
 
+/// Production's Install tasks install from the list the gate promotes.
+async fn promotion_attached(clients: &Clients, settings: &Settings) -> Finding {
+    const CHECK: &str = "promotion_attached";
+    let (Some(window), Some(list)) = (&settings.production_window, &settings.promotion_list) else {
+        return skip(CHECK, "--production-window or --promotion-list");
+    };
+    let tasks = match crate::promote::task_parameters(clients, window).await {
+        Ok(tasks) => tasks,
+        Err(err) => return unreadable(CHECK, err),
+    };
+    let tasks: Vec<_> = tasks.into_iter().map(|(task, _)| task).collect();
+    let steps = crate::promote::plan(&tasks, list, false);
+    let installing = steps
+        .iter()
+        .filter(|(_, step)| *step != crate::promote::Step::ScanOnly)
+        .count();
+    let unpromoted: Vec<String> = steps
+        .iter()
+        .filter(|(_, step)| {
+            !matches!(
+                step,
+                crate::promote::Step::ScanOnly | crate::promote::Step::AlreadyAttached
+            )
+        })
+        .map(|(task, step)| format!("{} ({step:?})", task.task.window_task_id))
+        .collect();
+    if installing == 0 {
+        fail(
+            CHECK,
+            format!("production window {window} has no AWS-RunPatchBaseline Install task"),
+            "register production's patch task, then run `patchpilot gate promote`",
+        )
+    } else if unpromoted.is_empty() {
+        pass(
+            CHECK,
+            format!("{installing} Install task(s) of {window} install only from {list}"),
+        )
+    } else {
+        fail(
+            CHECK,
+            format!(
+                "production installs what its baseline approves, not only what staging runs: {}",
+                unpromoted.join(", ")
+            ),
+            "patchpilot gate promote (a task with its own list needs --replace; BaselineOverride cannot be combined with a list)",
+        )
+    }
+}
+
 /// Every check, in order.
 pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
     let baselines = production_baselines(clients, settings).await;
-    let (windows, targets, registered, rules, snapshot, queue, tag_rules, concurrency, brake) = tokio::join!(
+    let (
+        windows,
+        targets,
+        registered,
+        rules,
+        snapshot,
+        queue,
+        tag_rules,
+        concurrency,
+        brake,
+        promotion,
+    ) = tokio::join!(
         windows(clients, settings),
         staging_targets(clients, settings),
         baselines_registered(clients, settings, &baselines),
@@ -584,18 +659,20 @@ pub async fn findings(clients: &Clients, settings: &Settings) -> Vec<Finding> {
         tag_rules_parse(clients, settings),
         account_concurrency(clients, settings),
         brake_attached(clients, settings),
+        promotion_attached(clients, settings),
     );
     vec![
         windows,
         targets,
         registered,
-        baselines_pinnable(&baselines),
+        baselines_pinnable(&baselines, settings.promotion_list.is_some()),
         rules,
         snapshot,
         queue,
         tag_rules,
         concurrency,
         brake,
+        promotion,
     ]
 }
 
@@ -657,6 +734,35 @@ fn verdict_line(failed: usize, skipped: usize, checks: usize, style: Style) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ubuntu_production_is_pinnable_only_through_the_promoted_list() {
+        let baselines = || {
+            vec![
+                BaselineRead {
+                    id: "pb-0c10000000000000b".into(),
+                    read: Ok(("UBUNTU".into(), vec![])),
+                },
+                BaselineRead {
+                    id: "pb-0c10000000000000c".into(),
+                    read: Ok(("AMAZON_LINUX_2023".into(), vec![])),
+                },
+            ]
+        };
+        let unpromoted = baselines_pinnable(&baselines(), false);
+        assert_eq!(unpromoted.verdict, Verdict::Fail);
+        assert!(unpromoted.detail.contains("UBUNTU"));
+        assert!(unpromoted.fix.unwrap().contains("patchpilot gate promote"));
+        let promoted = baselines_pinnable(&baselines(), true);
+        assert_eq!(promoted.verdict, Verdict::Pass);
+        assert!(
+            promoted
+                .detail
+                .contains("pb-0c10000000000000b (UBUNTU) take no approval dates and install exactly through the promoted list"),
+            "{}",
+            promoted.detail
+        );
+    }
 
     #[test]
     fn concurrency_names_what_reserve_concurrency_would_fail_on() {

@@ -34,9 +34,9 @@ pub fn request(action: &GateAction, operator: Value) -> Result<Value, CliError> 
         }
         GateAction::Hold { reason } => ("hold", None, Some(reason.as_str())),
         GateAction::Release { reason } => ("release", None, reason.as_deref()),
-        GateAction::Brake { .. } => {
+        GateAction::Brake { .. } | GateAction::Promote { .. } => {
             return Err(CliError::Usage(
-                "the brake is set on production's tasks, not requested of the gate".into(),
+                "the brake and the promoted list are set on production's tasks, not requested of the gate".into(),
             ));
         }
     };

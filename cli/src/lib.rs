@@ -12,6 +12,7 @@ pub mod error;
 pub mod gate;
 pub mod metrics;
 pub mod output;
+pub mod promote;
 pub mod records;
 pub mod settings;
 pub mod status;
@@ -46,6 +47,9 @@ pub async fn run(cli: &Cli, clients: &Clients, style: Style) -> Result<Output, C
         Command::Gate {
             action: GateAction::Brake { replace },
         } => Box::pin(brake::run(clients, &settings, *replace, style)).await,
+        Command::Gate {
+            action: GateAction::Promote { replace },
+        } => Box::pin(promote::run(clients, &settings, *replace, style)).await,
         Command::Gate { action } => Box::pin(gate::run(clients, &settings, action, style)).await,
         Command::Compliance { snapshots } => {
             Box::pin(compliance::run(clients, &settings, *snapshots, style)).await

@@ -45,6 +45,8 @@ pub struct Settings {
     pub rule_prefix: Option<String>,
     /// The gate's brake alarm.
     pub brake_alarm: Option<String>,
+    /// The `s3://` URL of the install list the gate promotes to production.
+    pub promotion_list: Option<String>,
 }
 
 /// The stack output each setting is read from.
@@ -77,6 +79,8 @@ pub mod output {
     pub const TAG_KEY: &str = "TaggerTagKey";
     /// The gate's brake alarm.
     pub const BRAKE_ALARM: &str = "GateBrakeAlarm";
+    /// The install list the gate promotes.
+    pub const PROMOTION_LIST: &str = "PromotionInstallList";
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -130,6 +134,7 @@ impl Settings {
             default_patch_group: pick(&global.default_patch_group, output::DEFAULT_PATCH_GROUP),
             tag_key: pick(&global.tag_key, output::TAG_KEY),
             brake_alarm: pick(&global.brake_alarm, output::BRAKE_ALARM),
+            promotion_list: pick(&global.promotion_list, output::PROMOTION_LIST),
             rule_prefix: non_empty(global.rule_prefix.clone())
                 .or_else(|| global.stack.as_ref().map(|stack| format!("{stack}-"))),
         })

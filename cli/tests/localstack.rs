@@ -21,6 +21,8 @@ use patchpilot_test_support::{
 };
 use serde_json::{Value, json};
 
+const PROMOTION_LIST: &str =
+    "s3://patchpilot-promotion/promotion/mw-0d61969e12ee5b4c2/install-override.yaml";
 const STAGING: &str = "mw-0c50858d01ff4a3b1";
 const PRODUCTION: &str = "mw-0d61969e12ee5b4c2";
 const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
@@ -166,6 +168,7 @@ impl Account {
             ("--tag-rules", RULES),
             ("--rule-prefix", self.rule_prefix.as_str()),
             ("--brake-alarm", self.brake_alarm.as_str()),
+            ("--promotion-list", PROMOTION_LIST),
         ]
         .iter()
         .flat_map(|(flag, value)| {
@@ -603,11 +606,15 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
     assert_eq!(unbraked.code, 1, "{}", unbraked.stdout);
     let brake = account.cli(&["gate", "brake"]).await;
     assert_eq!(brake.code, 0, "{}\n{}", brake.stdout, brake.stderr);
+    let unpromoted = account.cli(&["--json", "doctor"]).await;
+    assert_eq!(unpromoted.code, 1, "{}", unpromoted.stdout);
+    let promote = account.cli(&["gate", "promote"]).await;
+    assert_eq!(promote.code, 0, "{}\n{}", promote.stdout, promote.stderr);
     let clean = account.cli(&["--json", "doctor"]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     assert_eq!(clean.json()["complete"], true);
     let findings = clean.json()["findings"].as_array().unwrap().clone();
-    assert_eq!(findings.len(), 10);
+    assert_eq!(findings.len(), 11);
     for finding in &findings {
         assert_eq!(finding["verdict"], "pass", "{finding}");
     }
@@ -722,7 +729,7 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
             "baselines_registered",
             "brake_attached",
             "failure_queue_empty",
-            "production_baselines_pinnable",
+            "promotion_attached",
             "rules_enabled",
             "snapshot_recent",
             "staging_targets_group",
@@ -743,7 +750,16 @@ async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix(
         "{}",
         failed["baselines_registered"].0
     );
-    assert!(failed["production_baselines_pinnable"].0.contains("UBUNTU"));
+    // The production baseline is Ubuntu's: exact only through the promoted list, which this
+    // deployment has (doctor's unit test shows the failure without it).
+    assert!(
+        failed["promotion_attached"]
+            .0
+            .contains("mw-0ffffffffffffffff")
+            || failed["promotion_attached"].0.contains("DoesNotExist"),
+        "{}",
+        failed["promotion_attached"].0
+    );
     assert!(failed["rules_enabled"].1.contains("enable-rule"));
     assert!(failed["failure_queue_empty"].0.contains("1 event(s)"));
     assert!(failed["tag_rules_parse"].0.contains("TAG_RULES"));
@@ -834,6 +850,84 @@ async fn the_brake_is_attached_once_and_another_teams_alarm_is_kept() {
         .await;
     assert_eq!(unset.code, 2);
     assert!(unset.stderr.contains("--brake-alarm"), "{}", unset.stderr);
+}
+
+/// The Run Command parameters of production's patch task, as the simulator keeps them.
+fn production_task_parameters(
+    account: &Account,
+) -> (Option<String>, BTreeMap<String, Vec<String>>) {
+    let state = account.sim.sim.app.state.read().unwrap();
+    let task = &state.windows[PRODUCTION].tasks[0];
+    (task.operation.clone(), task.parameters.clone())
+}
+
+/// `patchpilot gate promote` points production's Install task at the gate's promoted list once,
+/// sending the task's other parameters back with it (its Operation and RebootOption survive), keeps
+/// another list unless told to replace it, and refuses without its settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_promoted_list_is_attached_once_and_the_tasks_parameters_survive() {
+    let account = account().await;
+    let reboot_before = account.sim.sim.app.state.read().unwrap().windows[PRODUCTION].tasks[0]
+        .reboot_option
+        .clone();
+    let first = account.cli(&["--json", "gate", "promote"]).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(first.json()["tasks"][0]["step"]["action"], "attach");
+    let (operation, parameters) = production_task_parameters(&account);
+    assert_eq!(
+        operation.as_deref(),
+        Some("Install"),
+        "the task still installs"
+    );
+    assert_eq!(parameters["InstallOverrideList"], [PROMOTION_LIST]);
+    assert_eq!(
+        account.sim.sim.app.state.read().unwrap().windows[PRODUCTION].tasks[0].reboot_option,
+        reboot_before
+    );
+    let again = account.cli(&["gate", "promote"]).await;
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+
+    account
+        .sim
+        .sim
+        .app
+        .state
+        .write()
+        .unwrap()
+        .windows
+        .get_mut(PRODUCTION)
+        .unwrap()
+        .tasks[0]
+        .parameters
+        .insert(
+            "InstallOverrideList".into(),
+            vec!["s3://theirs/list.yaml".into()],
+        );
+    let kept = account.cli(&["gate", "promote"]).await;
+    assert_eq!(kept.code, 1, "{}", kept.stdout);
+    assert!(kept.stdout.contains("--replace"), "{}", kept.stdout);
+    let replaced = account.cli(&["gate", "promote", "--replace"]).await;
+    assert_eq!(replaced.code, 0, "{}", replaced.stdout);
+    assert_eq!(
+        production_task_parameters(&account).1["InstallOverrideList"],
+        [PROMOTION_LIST]
+    );
+
+    let unset = account
+        .cli_raw(vec![
+            "--production-window".into(),
+            PRODUCTION.into(),
+            "gate".into(),
+            "promote".into(),
+        ])
+        .await;
+    assert_eq!(unset.code, 2);
+    assert!(
+        unset.stderr.contains("--promotion-list"),
+        "{}",
+        unset.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

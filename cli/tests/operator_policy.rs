@@ -76,11 +76,28 @@ fn operators_may_attach_the_brake_to_production_only() {
     assert!(allowed("ssm:DescribeMaintenanceWindowTasks", &production));
     assert!(allowed("ssm:UpdateMaintenanceWindowTask", &production));
     assert!(!allowed("ssm:UpdateMaintenanceWindowTask", &staging));
+    assert!(allowed("ssm:GetMaintenanceWindowTask", &production));
+    assert!(!allowed("ssm:GetMaintenanceWindowTask", &staging));
     assert!(allowed("cloudwatch:DescribeAlarms", BRAKE_ARN));
     assert!(!allowed(
         "cloudwatch:DescribeAlarms",
         "arn:aws:cloudwatch:eu-west-1:000000000000:alarm:someone-elses"
     ));
+    // A task's service role passes back to Systems Manager only.
+    let role = "arn:aws:iam::000000000000:role/maintenance-window";
+    let pass = |service: &str| Request {
+        action: "iam:PassRole".into(),
+        resource: role.into(),
+        context: [("iam:PassedToService".to_owned(), vec![service.to_owned()])].into(),
+    };
+    assert_eq!(
+        decide(&operator_statements(), &pass("ssm.amazonaws.com")).unwrap(),
+        Decision::Allow
+    );
+    assert_ne!(
+        decide(&operator_statements(), &pass("ec2.amazonaws.com")).unwrap(),
+        Decision::Allow
+    );
     // The brake is set, never taken off by the operator's policy: no alarm writes.
     assert!(!allowed("cloudwatch:SetAlarmState", BRAKE_ARN));
     assert!(!allowed("cloudwatch:DeleteAlarms", BRAKE_ARN));
@@ -122,6 +139,7 @@ fn every_call_the_command_makes_is_allowed() {
         ("ssm:DescribeMaintenanceWindowTasks", &windows),
         ("ssm:DescribePatchGroups", "*"),
         ("ssm:GetMaintenanceWindow", &windows),
+        ("ssm:GetMaintenanceWindowTask", &windows),
         (
             "ssm:GetPatchBaseline",
             "arn:aws:ssm:eu-west-1:000000000000:patchbaseline/pb-0c10000000000000b",

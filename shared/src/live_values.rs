@@ -127,7 +127,10 @@ mod tests {
         );
         assert_eq!(PatchState::parse("Superseded").to_string(), "Superseded");
         assert_eq!(PATCH_STATE_FILTER_FAILED, PatchState::Failed.as_live());
-        assert_eq!(PATCH_STATE_FILTER_INSTALLED, PatchState::Installed.as_live());
+        assert_eq!(
+            PATCH_STATE_FILTER_INSTALLED,
+            PatchState::Installed.as_live()
+        );
     }
 
     #[test]

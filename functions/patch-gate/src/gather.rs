@@ -356,14 +356,22 @@ pub async fn installed_patches(
                     Some(err) => Err(err.to_string()),
                     None => Ok(installed.patches),
                 };
-                (index, InstanceInstalls { instance_id: id, patches })
+                (
+                    index,
+                    InstanceInstalls {
+                        instance_id: id,
+                        patches,
+                    },
+                )
             });
         }
         let mut slots: Vec<Option<InstanceInstalls>> = vec![None; chunk.len()];
         while let Some(joined) = reads.join_next().await {
             match joined {
                 Ok((index, one)) => slots[index] = Some(one),
-                Err(err) => tracing::error!(error = %err, "an installed-patches read did not finish"),
+                Err(err) => {
+                    tracing::error!(error = %err, "an installed-patches read did not finish")
+                }
             }
         }
         read.extend(slots.into_iter().zip(chunk).map(|(slot, id)| {

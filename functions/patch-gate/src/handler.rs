@@ -610,10 +610,11 @@ impl Gate {
     async fn promote(&self, report: &mut GateReport, bucket: &str) -> Result<(), String> {
         let execution = report.execution.clone().ok_or("no execution to promote")?;
         let ssm = &self.clients.ssm;
-        let members =
-            gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys)
-                .await
-                .map_err(|err| format!("could not list staging's instances to promote what they installed: {err}"))?;
+        let members = gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys)
+            .await
+            .map_err(|err| {
+                format!("could not list staging's instances to promote what they installed: {err}")
+            })?;
         let cap = self.config.max_promotion_reads;
         let ids: Vec<String> = members.into_iter().map(|m| m.instance_id).collect();
         let mut instances = gather::installed_patches(ssm, &ids[..ids.len().min(cap)]).await;
@@ -627,7 +628,10 @@ impl Gate {
             return Err(format!(
                 "could not read what any of staging's {} instances installed ({}); production would install nothing",
                 ids.len(),
-                promotion.instances_unread.first().map_or("", String::as_str)
+                promotion
+                    .instances_unread
+                    .first()
+                    .map_or("", String::as_str)
             ));
         }
         let window = &self.config.production_window_id;

@@ -315,7 +315,11 @@ mod tests {
             title: "Amazon Linux security advisory".to_owned(),
             installed_time: None,
         };
-        assert!(entry(&unversioned).unwrap_err().contains("name.arch:version"));
+        assert!(
+            entry(&unversioned)
+                .unwrap_err()
+                .contains("name.arch:version")
+        );
     }
 
     #[test]

@@ -263,7 +263,13 @@ async fn a_clean_staging_run_promotes_exactly_the_versions_staging_runs() {
     assert!(!expected.is_empty(), "the staging run installed patches");
 
     let key = patch_gate::config::promotion_key(PRODUCTION);
-    let object = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
     let body = object.body.collect().await.unwrap().into_bytes();
     let list: serde_yaml::Value = serde_yaml::from_slice(&body).unwrap();
     let listed: Vec<(String, String)> = list["patches"]

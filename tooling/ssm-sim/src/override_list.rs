@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn wildcards_match_runs_of_characters_and_nothing_else_is_special() {
         assert!(matches("bind*.x86_64", "bind-libs.x86_64"));
-        assert!(matches("*32:9.8.2-0.*.rc1.57.amzn1", "bind.x86_64:32:9.8.2-0.62.rc1.57.amzn1"));
+        assert!(matches(
+            "*32:9.8.2-0.*.rc1.57.amzn1",
+            "bind.x86_64:32:9.8.2-0.62.rc1.57.amzn1"
+        ));
         assert!(matches("kernel.x86_64", "kernel.x86_64"));
         assert!(!matches("kernel.x86_64", "kernel.x86_64x"));
         assert!(!matches("dhcp*", "dhclient.x86_64"));
@@ -95,12 +98,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(entries.len(), 2);
-        assert_eq!(listed(&entries, "kernel.x86_64", "kernel.x86_64:0:6.1-1"), Listed::Install);
         assert_eq!(
-            listed(&entries, "bind.x86_64", "bind.x86_64:32:9.8.2-0.63.rc1.57.amzn1"),
+            listed(&entries, "kernel.x86_64", "kernel.x86_64:0:6.1-1"),
+            Listed::Install
+        );
+        assert_eq!(
+            listed(
+                &entries,
+                "bind.x86_64",
+                "bind.x86_64:32:9.8.2-0.63.rc1.57.amzn1"
+            ),
             Listed::OtherVersion("32:9.8.2-0.62.rc1.57.amzn1".to_owned())
         );
-        assert_eq!(listed(&entries, "curl.x86_64", "curl.x86_64:0:8-1"), Listed::NotListed);
+        assert_eq!(
+            listed(&entries, "curl.x86_64", "curl.x86_64:0:8-1"),
+            Listed::NotListed
+        );
         assert!(parse("patches: nope").is_err());
     }
 }

@@ -93,7 +93,9 @@ fn install_override(
         ));
     }
     Some(match lists.get(url) {
-        None => Err(format!("could not download the install override list {url}")),
+        None => Err(format!(
+            "could not download the install override list {url}"
+        )),
         Some(text) => crate::override_list::parse(text).map(|entries| (url.clone(), entries)),
     })
 }

@@ -1233,7 +1233,11 @@ async fn an_install_with_an_override_list_installs_only_the_listed_versions() {
         .and_then(|r| r.parameters())
         .cloned()
         .unwrap_or_default();
-    assert_eq!(sent["Operation"], ["Scan"], "left out: the document's default");
+    assert_eq!(
+        sent["Operation"],
+        ["Scan"],
+        "left out: the document's default"
+    );
     assert_eq!(sent["InstallOverrideList"], [LIST]);
     update(true).await.unwrap();
     let sent = read().await.unwrap();
@@ -1274,7 +1278,11 @@ async fn an_install_with_an_override_list_installs_only_the_listed_versions() {
         Some(&json!({"window_id": PRODUCTION_WINDOW, "override_lists": {LIST: list}})),
     );
     assert_eq!(code, 200, "{run}");
-    assert_eq!(state_of("kernel.x86_64"), "Installed", "listed at its version");
+    assert_eq!(
+        state_of("kernel.x86_64"),
+        "Installed",
+        "listed at its version"
+    );
     assert_eq!(
         state_of("openssl.x86_64"),
         "Failed",

@@ -59,7 +59,13 @@ pub fn requests(
     let m = &call.members;
     let mut context = BTreeMap::new();
     let resources: Vec<String> = match (call.service.as_str(), call.operation.as_str()) {
-        ("ssm", "UpdateMaintenanceWindow" | "GetMaintenanceWindow") => one(m, "WindowId")
+        (
+            "ssm",
+            "UpdateMaintenanceWindow"
+            | "GetMaintenanceWindow"
+            | "GetMaintenanceWindowTask"
+            | "UpdateMaintenanceWindowTask",
+        ) => one(m, "WindowId")
             .map(|id| vec![arn("ssm", format!("maintenancewindow/{id}"))])
             .unwrap_or_default(),
         (
@@ -92,6 +98,12 @@ pub fn requests(
                 .collect()
         }
         ("sns", "Publish") => one(m, "TopicArn").into_iter().collect(),
+        ("s3", "PutObject" | "GetObject" | "HeadObject" | "DeleteObject") => {
+            match (one(m, "Bucket"), one(m, "Key")) {
+                (Some(bucket), Some(key)) => vec![format!("arn:aws:s3:::{bucket}/{key}")],
+                _ => Vec::new(),
+            }
+        }
         ("dynamodb", _) => one(m, "TableName")
             .map(|table| vec![arn("dynamodb", format!("table/{table}"))])
             .unwrap_or_default(),

@@ -7,7 +7,7 @@
 //! Requests are told apart as the SDKs send them: `X-Amz-Target` for the awsJson services (SSM,
 //! DynamoDB), `/service/<service>/operation/<Operation>` for rpcv2-CBOR (CloudWatch), and the
 //! `Action` form member for the query services (EC2, SNS), whose service is read from the SigV4
-//! credential scope.
+//! credential scope, and for S3 (REST, path-style) the method and path.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -122,12 +122,44 @@ impl RecordingProxy {
     }
 }
 
+/// The SigV4 credential scope's service: `Credential=<key>/<date>/<region>/<service>/aws4_request`.
+fn signed_service(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split('/').nth(3))
+}
+
+/// An S3 REST request, path-style (`/bucket/key`): the object operations the functions make.
+fn s3_call(method: &Method, uri: &Uri) -> (String, String, BTreeMap<String, Vec<String>>) {
+    let path = uri.path().trim_start_matches('/');
+    let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+    let operation = match (method.as_str(), key.is_empty()) {
+        ("PUT", false) => "PutObject",
+        ("GET", false) => "GetObject",
+        ("HEAD", false) => "HeadObject",
+        ("DELETE", false) => "DeleteObject",
+        ("PUT", true) => "CreateBucket",
+        _ => "ListBucket",
+    };
+    let mut members = BTreeMap::from([("Bucket".to_owned(), vec![bucket.to_owned()])]);
+    if !key.is_empty() {
+        members.insert("Key".to_owned(), vec![key.to_owned()]);
+    }
+    ("s3".to_owned(), operation.to_owned(), members)
+}
+
 /// The service, operation and members of a request, and which upstream serves it.
 fn classify(
+    method: &Method,
     headers: &HeaderMap,
     uri: &Uri,
     body: &[u8],
 ) -> Option<(String, String, BTreeMap<String, Vec<String>>)> {
+    if signed_service(headers) == Some("s3") {
+        return Some(s3_call(method, uri));
+    }
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.')?;
         let service = match prefix {
@@ -156,13 +188,7 @@ fn classify(
     let form = form_members(body);
     let operation = form.get("Action")?.first()?.clone();
     // SigV4: Credential=<key>/<date>/<region>/<service>/aws4_request
-    let service = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|credential| credential.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_owned();
+    let service = signed_service(headers).unwrap_or("unknown").to_owned();
     Some((service, operation, form))
 }
 
@@ -228,7 +254,7 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let classified = classify(&headers, &uri, &body);
+    let classified = classify(&method, &headers, &uri, &body);
     let upstream = match classified.as_ref().map(|(service, _, _)| service.as_str()) {
         Some("ssm") => &proxy.upstreams.ssm,
         Some("dynamodb") => &proxy.upstreams.dynamodb,

@@ -566,7 +566,8 @@ pub fn update_window_task(state: &mut State, request: &Request<'_>) -> ApiResult
             .unwrap_or_default();
         if task.kind == TaskKind::Patch {
             let first = |values: Option<Vec<String>>| values.and_then(|v| v.into_iter().next());
-            task.operation = Some(first(given.remove("Operation")).unwrap_or_else(|| "Scan".to_owned()));
+            task.operation =
+                Some(first(given.remove("Operation")).unwrap_or_else(|| "Scan".to_owned()));
             task.reboot_option =
                 first(given.remove("RebootOption")).unwrap_or_else(|| "RebootIfNeeded".to_owned());
         }
