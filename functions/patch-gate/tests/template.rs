@@ -43,6 +43,8 @@ fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
             "FailureQueue.Arn",
             "arn:aws:sqs:eu-west-1:000000000000:failures",
         ),
+        ("PromotionBucket", "stack-promotionbucket-1"),
+        ("PromotionBucket.Arn", "arn:aws:s3:::stack-promotionbucket-1"),
     ] {
         deployment.resources.insert(resource.into(), value.into());
     }
@@ -92,4 +94,19 @@ fn the_gate_may_stop_production_and_read_executions() {
     assert!(allowed("ssm:GetMaintenanceWindowExecution", "*"));
     assert!(allowed("ssm:DescribeMaintenanceWindowExecutions", "*"));
     assert!(allowed("ssm:CancelMaintenanceWindowExecution", "*"));
+}
+
+#[test]
+fn the_gate_writes_the_promoted_list_under_the_production_windows_prefix_only() {
+    let bucket = "arn:aws:s3:::stack-promotionbucket-1";
+    let list = patch_gate::config::promotion_key("mw-0d61969e12ee5b4c2");
+    let record = patch_gate::config::promotion_record_key("mw-0d61969e12ee5b4c2");
+    assert!(allowed("s3:PutObject", &format!("{bucket}/{list}")));
+    assert!(allowed("s3:PutObject", &format!("{bucket}/{record}")));
+    assert!(!allowed(
+        "s3:PutObject",
+        &format!("{bucket}/promotion/mw-0c50858d01ff4a3b1/install-override.yaml")
+    ));
+    assert!(!allowed("s3:DeleteObject", &format!("{bucket}/{list}")));
+    assert!(!allowed("s3:PutObject", "arn:aws:s3:::someone-elses/promotion/x"));
 }
