@@ -574,6 +574,19 @@ fn describe_decision(
             ));
         }
     }
+    if let Some(promoted) = &report.promoted {
+        line(format!(
+            "  Promoted:   {} exact versions staging runs ({} installed in its run; {} of {} instances read) -> {}",
+            promoted.entries,
+            promoted.installed_this_run,
+            promoted.instances_read,
+            promoted.instances_read + promoted.instances_unread,
+            promoted.url
+        ));
+        for example in &promoted.examples {
+            line(format!("              not promoted: {example}"));
+        }
+    }
 }
 
 /// What `status` and `doctor` read from CloudWatch, against a mocked CloudWatch that counts calls.

@@ -26,7 +26,10 @@ fn every_function_is_told_the_failure_queue_and_may_send_only_there() {
         ("AlertKey.Arn", "arn:aws:kms:eu-west-1:000000000000:key/k"),
         ("StateTable", "state"),
         ("PromotionBucket", "stack-promotionbucket-1"),
-        ("PromotionBucket.Arn", "arn:aws:s3:::stack-promotionbucket-1"),
+        (
+            "PromotionBucket.Arn",
+            "arn:aws:s3:::stack-promotionbucket-1",
+        ),
         (
             "StateTable.Arn",
             "arn:aws:dynamodb:eu-west-1:000000000000:table/state",

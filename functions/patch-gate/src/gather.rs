@@ -334,6 +334,27 @@ pub async fn failed_patches(
     })
 }
 
+/// What promotion reads: `group`'s members, and what the first `cap` of them have installed (the
+/// rest are named as not read). Returns the reads and how many members the group has.
+pub async fn promotion_reads(
+    ssm: &aws_sdk_ssm::Client,
+    group: &str,
+    tag_keys: &[String],
+    cap: usize,
+) -> Result<(Vec<InstanceInstalls>, usize), FunctionError> {
+    let ids: Vec<String> = members(ssm, group, tag_keys)
+        .await?
+        .into_iter()
+        .map(|m| m.instance_id)
+        .collect();
+    let mut instances = installed_patches(ssm, &ids[..ids.len().min(cap)]).await;
+    instances.extend(ids.iter().skip(cap).map(|id| InstanceInstalls {
+        instance_id: id.clone(),
+        patches: Err(format!("not read: over MAX_PROMOTION_READS ({cap})")),
+    }));
+    Ok((instances, ids.len()))
+}
+
 /// How many instances' installed patches are read at once.
 const INSTALLED_READS_AT_ONCE: usize = 4;
 

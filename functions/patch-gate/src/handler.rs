@@ -19,7 +19,7 @@ use crate::gather;
 use crate::notify;
 use crate::operator;
 use crate::pin::{Filter, Pinned, pin};
-use crate::promote::{self, InstanceInstalls};
+use crate::promote;
 use crate::report::{GateOutcome, GateReport, Promoted, Trigger};
 use crate::store::{Latest, Pending, Recorded, Store};
 
@@ -610,24 +610,21 @@ impl Gate {
     async fn promote(&self, report: &mut GateReport, bucket: &str) -> Result<(), String> {
         let execution = report.execution.clone().ok_or("no execution to promote")?;
         let ssm = &self.clients.ssm;
-        let members = gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys)
-            .await
-            .map_err(|err| {
-                format!("could not list staging's instances to promote what they installed: {err}")
-            })?;
-        let cap = self.config.max_promotion_reads;
-        let ids: Vec<String> = members.into_iter().map(|m| m.instance_id).collect();
-        let mut instances = gather::installed_patches(ssm, &ids[..ids.len().min(cap)]).await;
-        instances.extend(ids.iter().skip(cap).map(|id| InstanceInstalls {
-            instance_id: id.clone(),
-            patches: Err(format!("not read: over MAX_PROMOTION_READS ({cap})")),
-        }));
+        let (instances, members) = gather::promotion_reads(
+            ssm,
+            &self.config.staging_patch_group,
+            &self.config.tag_keys,
+            self.config.max_promotion_reads,
+        )
+        .await
+        .map_err(|err| {
+            format!("could not list staging's instances to promote what they installed: {err}")
+        })?;
         let mut promotion =
             promote::promotion(&execution.id, execution.start, Utc::now(), &instances);
-        if promotion.instances_read == 0 && !ids.is_empty() {
+        if promotion.instances_read == 0 && members > 0 {
             return Err(format!(
-                "could not read what any of staging's {} instances installed ({}); production would install nothing",
-                ids.len(),
+                "could not read what any of staging's {members} instances installed ({}); production would install nothing",
                 promotion
                     .instances_unread
                     .first()
@@ -671,7 +668,7 @@ impl Gate {
             promotion.entries.len(),
             promotion.installed_this_run,
             promotion.instances_read,
-            ids.len()
+            members
         ));
         report.promoted = Some(Promoted::of(&promotion, &url));
         Ok(())

@@ -44,7 +44,10 @@ fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
             "arn:aws:sqs:eu-west-1:000000000000:failures",
         ),
         ("PromotionBucket", "stack-promotionbucket-1"),
-        ("PromotionBucket.Arn", "arn:aws:s3:::stack-promotionbucket-1"),
+        (
+            "PromotionBucket.Arn",
+            "arn:aws:s3:::stack-promotionbucket-1",
+        ),
     ] {
         deployment.resources.insert(resource.into(), value.into());
     }
@@ -108,5 +111,8 @@ fn the_gate_writes_the_promoted_list_under_the_production_windows_prefix_only() 
         &format!("{bucket}/promotion/mw-0c50858d01ff4a3b1/install-override.yaml")
     ));
     assert!(!allowed("s3:DeleteObject", &format!("{bucket}/{list}")));
-    assert!(!allowed("s3:PutObject", "arn:aws:s3:::someone-elses/promotion/x"));
+    assert!(!allowed(
+        "s3:PutObject",
+        "arn:aws:s3:::someone-elses/promotion/x"
+    ));
 }

@@ -82,6 +82,14 @@ pub(crate) fn exports(world: &World) -> Vec<(String, String)> {
         ("PATCHPILOT_TAG_RULES_PARAMETER", RULES_PARAMETER.to_owned()),
         ("PATCHPILOT_RULE_PREFIX", RULE_PREFIX.to_owned()),
         ("PATCHPILOT_BRAKE_ALARM", BRAKE_ALARM.to_owned()),
+        (
+            "PATCHPILOT_PROMOTION_LIST",
+            format!(
+                "s3://{}/{}",
+                world.promotion_bucket,
+                patch_gate::config::promotion_key(PRODUCTION_WINDOW)
+            ),
+        ),
     ];
     exports.extend(settings.map(|(name, value)| (name.to_owned(), value)));
     exports

@@ -11,6 +11,7 @@ mod kept;
 mod log_level;
 mod messy;
 mod operator;
+mod promotion;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -154,7 +155,7 @@ pub fn normalise_transcript(text: &str) -> String {
         .to_owned()
 }
 
-fn list_or_none(items: &[String]) -> String {
+pub(crate) fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {
@@ -241,10 +242,13 @@ fn boundary_installs(
                 };
                 state.instances.values().any(|instance| {
                     instance.patch_group.as_deref() == Some(group)
-                        && instance
-                            .patches
-                            .iter()
-                            .any(|p| p.patch == *index && p.state == PatchState::Installed)
+                        && instance.patches.iter().any(|p| {
+                            p.patch == *index
+                                && matches!(
+                                    p.state,
+                                    PatchState::Installed | PatchState::InstalledOther
+                                )
+                        })
                 })
             })
             .map(|(id, _, _)| id.clone())
@@ -340,6 +344,7 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     n.report.init_times = world.init_times.clone();
     create_alarms(&world).await?;
     operator::attach_brake(&world, &mut n).await?;
+    operator::attach_promotion(&world, &mut n).await?;
 
     let result = week(&world, options, &mut n).await;
     match log_level::metric_lines(&world.log_dir, LOG_LEVEL) {
@@ -753,6 +758,7 @@ pub async fn run_with_terminations(
     let app = world.sim.app.clone();
     let mut request = run_request(window, failing, terminated, start);
     request.alarm_states = task_alarm_states(world, window).await?;
+    request.override_lists = promotion::override_lists(world, window).await?;
     let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
         .await
         .map_err(|err| err.to_string())??;
@@ -1141,6 +1147,12 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         .flat_map(|report| report["pinned"].as_array().cloned().unwrap_or_default())
         .map(|pinned| pinned["held_back"].clone())
         .collect();
+    let promoted = deliveries
+        .iter()
+        .filter(|d| d.function == "patch-gate")
+        .filter_map(|d| d.result.as_ref().ok())
+        .find_map(|report| report.get("promoted").cloned())
+        .unwrap_or(Value::Null);
     let messages = world.alerts().await;
     let baseline = world
         .ssm
@@ -1174,6 +1186,29 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         "gate opened and pinned",
         enabled && cutoffs == [expected_cutoff.clone()] && errors == 0,
         format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {} (staging ran {}, ApproveAfterDays 2)", cutoffs.join(", "), rerun.format("%Y-%m-%d %H:%M UTC")),
+    );
+    let staging_runs = promotion::installs_of(world, "staging")?;
+    let staging_pairs: std::collections::BTreeSet<(String, String)> = staging_runs
+        .iter()
+        .flat_map(|i| i.patches.iter().flatten())
+        .map(|p| (p.kb_id.clone(), p.title.clone()))
+        .collect();
+    let record = promotion::promoted(world).await;
+    let listed: std::collections::BTreeSet<(String, String)> = record
+        .iter()
+        .flat_map(|r| &r.entries)
+        .map(|e| (e.id.clone(), e.title.clone()))
+        .collect();
+    n.check(
+        "staging's versions promoted",
+        !listed.is_empty() && listed == staging_pairs && promoted["url"].is_string(),
+        format!(
+            "{} exact versions ({} installed in this run) from {} staging instances in {}",
+            promoted["entries"],
+            promoted["installed_this_run"],
+            promoted["instances_read"],
+            promoted["url"].as_str().unwrap_or("no list")
+        ),
     );
 
     n.check(
@@ -1220,13 +1255,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         "   the re-check before production: {BRAKE_ALARM} {brake} after {:.0} s",
         waited.elapsed().as_secs_f64()
     ));
-    let (execution, status, _) = run(
-        world,
-        PRODUCTION_WINDOW,
-        &[],
-        Utc::now() - chrono::Duration::minutes(50),
-    )
-    .await?;
+    let production_start = Utc::now() - chrono::Duration::minutes(50);
+    let (execution, status, _) = run(world, PRODUCTION_WINDOW, &[], production_start).await?;
     n.say(format!("   execution {execution} ended {status}"));
     world.settle(settle).await?;
     let deliveries = world.take_deliveries().await;
@@ -1271,16 +1301,39 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ),
     );
 
+    // The date pin alone would hold back what staging approved on the boundary day; the promoted
+    // list installs it in production as staging ran it, and what staging did not approve stays out.
     let (staging_has, production_has) = boundary_installs(world, &boundary)?;
     n.check(
-        "boundary day stays out",
-        production_has.is_empty() && staging_has.len() == boundary.iter().filter(|b| b.2).count(),
+        "the boundary day as staging ran it",
+        production_has == staging_has
+            && staging_has.len() == boundary.iter().filter(|b| b.2).count(),
         format!(
             "installed in staging: {}; in production: {}",
             list_or_none(&staging_has),
             list_or_none(&production_has)
         ),
     );
+    let (installed, excess) = match promotion::promoted(world).await {
+        Ok(record) => promotion::production_within(
+            &record,
+            &promotion::installs_of(world, "production")?,
+            (
+                production_start,
+                production_start + chrono::Duration::minutes(40),
+            ),
+        ),
+        Err(err) => (0, vec![err]),
+    };
+    n.check(
+        "production installed only what staging ran",
+        installed > 0 && excess.is_empty(),
+        format!(
+            "{installed} installs in production's run; outside the promoted list: {}",
+            list_or_none(&excess)
+        ),
+    );
+    promotion::late_package_stays_out(world, n).await?;
 
     messy::other_things_happen(world, n).await?;
 

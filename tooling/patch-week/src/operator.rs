@@ -32,6 +32,11 @@ fn settings(world: &World) -> Global {
         tag_rules_parameter: Some(RULES_PARAMETER.to_owned()),
         rule_prefix: Some(RULE_PREFIX.to_owned()),
         brake_alarm: Some(BRAKE_ALARM.to_owned()),
+        promotion_list: Some(format!(
+            "s3://{}/{}",
+            world.promotion_bucket,
+            patch_gate::config::promotion_key(PRODUCTION_WINDOW)
+        )),
         ..Global::default()
     }
 }
@@ -82,6 +87,27 @@ pub(crate) async fn attach_brake(world: &World, n: &mut Narrator) -> Result<(), 
     if output.json["braked"] != true {
         return Err(format!(
             "patchpilot gate brake left production unbraked: {}",
+            output.text
+        ));
+    }
+    Ok(())
+}
+
+/// At deployment: the operator points production's Install task at the list the gate promotes, once.
+pub(crate) async fn attach_promotion(world: &World, n: &mut Narrator) -> Result<(), String> {
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let output = patchpilot(
+        &settings(world),
+        &clients,
+        Command::Gate {
+            action: GateAction::Promote { replace: false },
+        },
+    )
+    .await?;
+    show(n, "gate promote   # once, at deployment", &output);
+    if output.json["promoted"] != true {
+        return Err(format!(
+            "patchpilot gate promote left production unpromoted: {}",
             output.text
         ));
     }
@@ -211,6 +237,9 @@ pub(crate) async fn status_explains_the_recheck(
     Ok(())
 }
 
+/// A production baseline the copy's deployment names, which does not exist.
+const DELETED_BASELINE: &str = "pb-0c1000000000000ff";
+
 /// `doctor` on the week's account (clean), then on a copy with one fault per check.
 pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String> {
     n.say("\n9. `patchpilot doctor`: clean on this account; a copy with a fault per check gets each one named, with its fix");
@@ -236,7 +265,6 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
     for baseline in state.baselines.values_mut() {
         baseline.patch_groups.retain(|group| group != "staging");
         if baseline.id == PRODUCTION_BASELINE {
-            baseline.operating_system = "UBUNTU".to_owned();
             // Registered for no group: production would patch on the default baseline, unpinned.
             baseline.patch_groups.clear();
         }
@@ -285,8 +313,10 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         reserved: Some(1),
     };
     copy_clients.lambda = aws_sdk_lambda::Client::new(&sdk_config(&copy_lambda.url).await);
+    // The copy's gate also names a production baseline that was deleted.
     let faulty_global = Global {
         failure_queue_url: Some(queue),
+        production_baselines: Some(format!("{PRODUCTION_BASELINE},{DELETED_BASELINE}")),
         ..global
     };
     let faulty = patchpilot(&faulty_global, &copy_clients, Command::Doctor).await?;

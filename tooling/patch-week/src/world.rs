@@ -51,6 +51,10 @@ pub struct World {
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// S3 (path-style), for the promotion bucket.
+    pub s3: aws_sdk_s3::Client,
+    /// The stack's promotion bucket (`PromotionBucket`).
+    pub promotion_bucket: String,
     pub topic_arn: String,
     /// A queue subscribed to the alert topic: what a subscriber receives.
     pub alerts_queue: String,
@@ -105,6 +109,18 @@ impl World {
         create_table(&dynamodb, &table).await;
         let failure_queue = queue(&sqs, "patchpilot-failures").await?;
         let failure_arn = queue_arn(&sqs, &failure_queue).await?;
+        let s3 = patch_gate::handler::s3_client(&config);
+        let promotion_bucket = "patchpilot-promotionbucket-local".to_owned();
+        s3.create_bucket()
+            .bucket(&promotion_bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| aws_err("s3:CreateBucket", err))?;
 
         let template = Template::load();
         let mut deployment = Deployment::new(&template, parameters);
@@ -126,6 +142,13 @@ impl World {
         deployment
             .resources
             .insert("FailureQueue.Arn".into(), failure_arn);
+        deployment
+            .resources
+            .insert("PromotionBucket".into(), promotion_bucket.clone());
+        deployment.resources.insert(
+            "PromotionBucket.Arn".into(),
+            format!("arn:aws:s3:::{promotion_bucket}"),
+        );
 
         let recorder = Recorder::default();
         let mut proxies = Vec::new();
@@ -222,6 +245,8 @@ impl World {
             ssm,
             ec2: aws_sdk_ec2::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            s3,
+            promotion_bucket,
             aws,
             sim,
             config,

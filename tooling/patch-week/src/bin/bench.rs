@@ -43,6 +43,9 @@ struct Args {
     max_backfill: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Only the exact-promotion call counts (no binaries, no LocalStack).
+    #[arg(long)]
+    promotion_only: bool,
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -428,6 +431,61 @@ async fn calls_per_invocation(bench: &Bench) -> Result<(), String> {
     Ok(())
 }
 
+/// The SSM reads exact promotion adds to a clean staging decision (the gate's own
+/// `promotion_reads`, interceptor-counted against the simulator) at 1,000 and 50,000 staging
+/// instances, with the default `MAX_PROMOTION_READS`; the two S3 writes are fixed.
+async fn promotion_calls(args: &Args) -> Result<(), String> {
+    const CAP: usize = 500;
+    println!(
+        "\n2c. Exact promotion: calls a clean staging decision adds (MAX_PROMOTION_READS {CAP}; 12 patches per instance)"
+    );
+    println!(
+        "{:>9} {:>6} {:>8} {:>9}  calls",
+        "instances", "read", "entries", "wall"
+    );
+    for instances in [1_000usize, 50_000] {
+        let state = generate(&GenerateOptions {
+            seed: args.seed,
+            instances,
+            groups: 1,
+            ungrouped: 0.0,
+            never_reported: 0.0,
+            windows: 0.0,
+            ..GenerateOptions::default()
+        });
+        let sim = Background::start(state, FaultSettings::default()).map_err(|e| e.to_string())?;
+        let counter = CallCounter::default();
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk_config(&sim.url).await)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let started = Instant::now();
+        let (reads, members) = patch_gate::gather::promotion_reads(
+            &ssm,
+            "pg-0000",
+            &patchpilot_shared::default_patch_group_tag_keys(),
+            CAP,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now();
+        let promotion =
+            patch_gate::promote::promotion("bench", now - chrono::Duration::hours(1), now, &reads);
+        let calls = counter.all();
+        let detail: Vec<String> = calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        println!(
+            "{members:>9} {:>6} {:>8} {:>8.1}s  SSM {} ({}) + S3 PutObject 2",
+            promotion.instances_read,
+            promotion.entries.len(),
+            started.elapsed().as_secs_f64(),
+            calls.values().sum::<usize>(),
+            detail.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// compliance-snapshot's release binary against a generated fleet: wall time, SSM calls against the
 /// minimum, PutMetricData calls, retries (throttled responses), peak RSS.
 async fn fleet_scale(bin_dir: &Path, args: &Args, aws: &LocalAws) -> Result<(), String> {
@@ -696,11 +754,21 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     println!("patchpilot benchmarks (seed {})", args.seed);
     machine();
+    if args.promotion_only {
+        return match promotion_calls(&args).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("patchpilot-bench: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let result = async {
         let bench = bench_world(&args.bin_dir).await?;
         cold_and_warm(&bench, &args.bin_dir, &args).await?;
         calls_per_invocation(&bench).await?;
         gate_scale(&bench, &args.bin_dir).await?;
+        promotion_calls(&args).await?;
         tagger_scale(&args.bin_dir, &bench.world.aws, args.max_backfill).await?;
         fleet_scale(&args.bin_dir, &args, &bench.world.aws).await?;
         sizes(&args.bin_dir);

@@ -1,0 +1,284 @@
+//! Exact promotion in the week: the install list the gate promotes after a clean staging run is
+//! what production's patch task installs from (`patchpilot gate promote` attached it at
+//! deployment). The simulator takes the list as Systems Manager's agent would download it; the
+//! week checks production installed exactly what staging ran, and that a package only production's
+//! instances have (one that reached the repository after staging's run with an old updated date,
+//! which the date pin would approve) stays out.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use patch_gate::promote::{InstalledPatch, InstanceInstalls, Promotion, exceeded};
+use patchpilot_test_support::ssm_sim::state::{InstancePatch, PatchInfo, PatchState};
+
+use crate::world::World;
+use crate::{Narrator, PRODUCTION_WINDOW, list_or_none};
+
+/// The package that reaches the repository after staging's run, on production's instances only,
+/// with an updated date weeks old.
+pub const LATE_PACKAGE: &str = "libxml2.x86_64";
+
+/// The install lists `window`'s tasks name, downloaded from S3 as the instances would (a list that
+/// cannot be read is left out: the simulator fails those invocations, as the document fails).
+pub async fn override_lists(
+    world: &World,
+    window: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let urls: Vec<String> = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?
+        .windows
+        .get(window)
+        .into_iter()
+        .flat_map(|w| &w.tasks)
+        .filter_map(|task| task.parameters.get("InstallOverrideList"))
+        .filter_map(|values| values.first().cloned())
+        .collect();
+    let mut lists = BTreeMap::new();
+    for url in urls {
+        let Some((bucket, key)) = url
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        let Ok(object) = world.s3.get_object().bucket(bucket).key(key).send().await else {
+            continue;
+        };
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|err| format!("s3:GetObject {url}: {err}"))?
+            .into_bytes();
+        lists.insert(url, String::from_utf8_lossy(&body).into_owned());
+    }
+    Ok(lists)
+}
+
+/// The record the gate wrote beside the list.
+pub async fn promoted(world: &World) -> Result<Promotion, String> {
+    let key = patch_gate::config::promotion_record_key(PRODUCTION_WINDOW);
+    let object = world
+        .s3
+        .get_object()
+        .bucket(&world.promotion_bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|err| format!("s3:GetObject {key}: {err:?}"))?;
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|err| format!("s3:GetObject {key}: {err}"))?
+        .into_bytes();
+    serde_json::from_slice(&body).map_err(|err| format!("{key}: {err}"))
+}
+
+/// What each instance of `group` has installed, as DescribeInstancePatches would report it.
+pub fn installs_of(world: &World, group: &str) -> Result<Vec<InstanceInstalls>, String> {
+    let state = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?;
+    Ok(state
+        .instances
+        .values()
+        .filter(|instance| instance.patch_group.as_deref() == Some(group))
+        .map(|instance| InstanceInstalls {
+            instance_id: instance.id.clone(),
+            patches: Ok(instance
+                .patches
+                .iter()
+                .filter(|p| matches!(p.state, PatchState::Installed | PatchState::InstalledOther))
+                .map(|p| {
+                    let info = &state.catalog[p.patch as usize];
+                    InstalledPatch {
+                        kb_id: info.id.clone(),
+                        title: info.title.clone(),
+                        installed_time: p.installed_time,
+                    }
+                })
+                .collect()),
+        })
+        .collect())
+}
+
+/// Step 7's production run, judged against the promoted list: every install of the run is in it.
+pub fn production_within(
+    promotion: &Promotion,
+    production: &[InstanceInstalls],
+    run: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+) -> (usize, Vec<String>) {
+    let installed = production
+        .iter()
+        .flat_map(|i| i.patches.iter().flatten())
+        .filter(|p| {
+            p.installed_time
+                .is_some_and(|at| at >= run.0 && at <= run.1)
+        })
+        .count();
+    let excess = exceeded(promotion, run.0, run.1, production)
+        .into_iter()
+        .map(|e| format!("{} {} on {}", e.id, e.title, e.instance_id))
+        .collect();
+    (installed, excess)
+}
+
+/// A package reaches the repository after staging's run with an updated date weeks old, and only
+/// `group`'s instances have it yet (production's date-pinned baseline approves it).
+pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
+    let mut state = world
+        .sim
+        .app
+        .state
+        .write()
+        .map_err(|_| "simulator state poisoned")?;
+    let index = match state.catalog_index.get(LATE_PACKAGE) {
+        Some(index) => *index,
+        None => {
+            let index = state.catalog.len() as u32;
+            state.catalog.push(PatchInfo {
+                id: LATE_PACKAGE.to_owned(),
+                title: format!("{LATE_PACKAGE}:0:2.10.4-1.amzn2023.0.9"),
+                classification: "Security".into(),
+                severity: "Important".into(),
+                compliance_level: "HIGH".into(),
+                cve_ids: Some("CVE-2026-31020".into()),
+                release_date: Some(Utc::now() - chrono::Duration::days(20)),
+            });
+            state.catalog_index.insert(LATE_PACKAGE.to_owned(), index);
+            index
+        }
+    };
+    let members: Vec<String> = state.group_members.get(group).cloned().unwrap_or_default();
+    for id in &members {
+        if let Some(instance) = state.instances.get_mut(id) {
+            instance.patches.push(InstancePatch {
+                patch: index,
+                state: PatchState::Missing,
+                installed_time: None,
+            });
+        }
+        state.recount(id);
+    }
+    Ok(())
+}
+
+/// Step 7a: production's make-up run with the late package present. The date pin approves it; the
+/// promoted list does not name it, so no production instance installs it.
+pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(), String> {
+    n.say(format!(
+        "\n7a. {LATE_PACKAGE} reaches the repository after staging's run with an updated date weeks old; only production's instances have it; production runs again"
+    ));
+    late_package_reaches(world, "production")?;
+    let start = Utc::now() - chrono::Duration::minutes(5);
+    let (execution, status, _) = crate::run(world, PRODUCTION_WINDOW, &[], start).await?;
+    world.settle(std::time::Duration::from_secs(60)).await?;
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    let promotion = promoted(world).await?;
+    let production = installs_of(world, "production")?;
+    let with_late: Vec<String> = production
+        .iter()
+        .filter(|i| i.patches.iter().flatten().any(|p| p.kb_id == LATE_PACKAGE))
+        .map(|i| i.instance_id.clone())
+        .collect();
+    let (held, approved_by_pin) = {
+        let state = world
+            .sim
+            .app
+            .state
+            .read()
+            .map_err(|_| "simulator state poisoned")?;
+        let index = state.catalog_index[LATE_PACKAGE];
+        let held = state
+            .group_members
+            .get("production")
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                state.instances[*id]
+                    .patches
+                    .iter()
+                    .any(|p| p.patch == index && p.state == PatchState::Missing)
+            })
+            .count();
+        let baseline = state.baselines.get(crate::PRODUCTION_BASELINE).cloned();
+        let approved = baseline.is_some_and(|b| {
+            patchpilot_test_support::ssm_sim::approval::evaluate(&b, &state.catalog[index as usize])
+                .approved_at(Utc::now())
+        });
+        (held, approved)
+    };
+    n.say(format!(
+        "   execution {execution} ended {status}; production's pinned baseline approves {LATE_PACKAGE}: {approved_by_pin}; the promoted list names it: {}",
+        promotion.entries.iter().any(|e| e.id == LATE_PACKAGE)
+    ));
+    n.check(
+        "a late package stays out of production",
+        status == "SUCCESS" && approved_by_pin && with_late.is_empty() && held > 0,
+        format!(
+            "installed on: {}; held by promotion (Missing) on {held} production instance(s)",
+            list_or_none(&with_late)
+        ),
+    );
+
+    // The next cycle: staging's instances get the package too, staging runs it, the gate promotes
+    // it, and production installs it.
+    n.say(format!(
+        "   the next cycle: {LATE_PACKAGE} reaches staging's instances; staging runs clean; the gate promotes it; production runs"
+    ));
+    late_package_reaches(world, "staging")?;
+    let (_, staging_status, _) = crate::run(
+        world,
+        crate::STAGING_WINDOW,
+        &[],
+        // Started long enough ago that its 40 minutes have ended: the gate promotes what was
+        // installed by the time it decides.
+        Utc::now() - chrono::Duration::minutes(45),
+    )
+    .await?;
+    world.settle(std::time::Duration::from_secs(60)).await?;
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    let listed = promoted(world)
+        .await?
+        .entries
+        .iter()
+        .any(|e| e.id == LATE_PACKAGE);
+    let (_, production_status, _) = crate::run(
+        world,
+        PRODUCTION_WINDOW,
+        &[],
+        Utc::now() - chrono::Duration::minutes(3),
+    )
+    .await?;
+    world.settle(std::time::Duration::from_secs(60)).await?;
+    let _ = world.take_deliveries().await;
+    let _ = world.alerts().await;
+    let production = installs_of(world, "production")?;
+    let without: Vec<String> = production
+        .iter()
+        .filter(|i| !i.patches.iter().flatten().any(|p| p.kb_id == LATE_PACKAGE))
+        .map(|i| i.instance_id.clone())
+        .collect();
+    n.check(
+        "the next cycle promotes it",
+        staging_status == "SUCCESS"
+            && production_status == "SUCCESS"
+            && listed
+            && without.is_empty(),
+        format!(
+            "staging {staging_status}, listed: {listed}; production {production_status}, without it: {}",
+            list_or_none(&without)
+        ),
+    );
+    Ok(())
+}
