@@ -131,3 +131,20 @@ pub async fn hold(
         .and_then(record_of)
         .and_then(|record| serde_json::from_value(record).ok()))
 }
+
+/// The gate's latest check of a production run against the promoted list, if one was made.
+pub async fn verification(
+    clients: &Clients,
+    table: &str,
+    production_window: &str,
+) -> Result<Option<patch_gate::promote::Verification>, CliError> {
+    Ok(item(
+        clients,
+        table,
+        &format!("gate-verified#{production_window}"),
+    )
+    .await?
+    .as_ref()
+    .and_then(record_of)
+    .and_then(|record| serde_json::from_value(record["verified"].clone()).ok()))
+}

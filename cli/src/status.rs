@@ -140,17 +140,40 @@ pub fn describe_brake(alarm: &str, state: Option<&str>, gate_open: bool, style: 
     }
 }
 
+/// The last production run's check against the promoted list, in one line.
+pub fn describe_verification(verified: &patch_gate::promote::Verification, style: Style) -> String {
+    if verified.exceeded.is_empty() {
+        format!(
+            "  Verified:   production execution {}: {} installs on {} instances, all within what staging ran ({})",
+            verified.production_execution_id,
+            verified.installs,
+            verified.instances_checked,
+            style.good("Promotion kept")
+        )
+    } else {
+        format!(
+            "  Verified:   production execution {}: {}",
+            verified.production_execution_id,
+            style.bad(&format!(
+                "Promotion.Exceeded: {} install(s) outside what staging ran",
+                verified.exceeded.len()
+            ))
+        )
+    }
+}
+
 /// Runs `status`.
 pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result<Output, CliError> {
     let table = Settings::required(&settings.table, "--table")?;
     let staging = Settings::required(&settings.staging_window, "--staging-window")?;
     let production = Settings::required(&settings.production_window, "--production-window")?;
     let queue_url = Settings::required(&settings.failure_queue_url, "--failure-queue-url")?;
-    let (latest, hold, enabled, snapshot, depth) =
+    let (latest, hold, verified, enabled, snapshot, depth) =
         with_progress("the gate, the snapshot and the failure queue", async {
             tokio::join!(
                 records::latest(clients, table, staging),
                 records::hold(clients, table, staging),
+                records::verification(clients, table, production),
                 window_enabled(clients, production),
                 last_snapshot(
                     clients,
@@ -162,8 +185,8 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
             )
         })
         .await;
-    let (latest, hold, enabled, (fleet, worst), depth) =
-        (latest?, hold?, enabled?, snapshot?, depth?);
+    let (latest, hold, verified, enabled, (fleet, worst), depth) =
+        (latest?, hold?, verified?, enabled?, snapshot?, depth?);
     let brake = match &settings.brake_alarm {
         Some(alarm) => Some((alarm.clone(), brake_state(clients, alarm).await?)),
         None => None,
@@ -200,6 +223,15 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
     describe_state(&mut line, &state, now, style);
     if let Some(latest) = &latest {
         describe_decision(&mut line, latest, now, style);
+    }
+    if let Some(verified) = &verified {
+        line(describe_verification(verified, style));
+        for excess in verified.exceeded.iter().take(10) {
+            line(format!(
+                "              {} {} on {}",
+                excess.id, excess.title, excess.instance_id
+            ));
+        }
     }
     line(String::new());
     let snapshot_json = match &fleet {
@@ -255,6 +287,7 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         "production_window_enabled": enabled,
         "brake": brake.as_ref().map(|(alarm, state)| json!({"alarm": alarm, "state": state})),
         "hold": hold,
+        "verified": verified,
         "state": state,
         "decision": latest.as_ref().map(|l| json!({
             "execution_id": l.execution_id,

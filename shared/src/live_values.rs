@@ -36,9 +36,6 @@ pub enum PatchState {
 /// The `State` filter value for failed patches, as the API reference and the CLI examples spell it.
 pub const PATCH_STATE_FILTER_FAILED: &str = "Failed";
 
-/// The `State` filter value for installed patches, in the same spelling.
-pub const PATCH_STATE_FILTER_INSTALLED: &str = "Installed";
-
 /// Letters and digits only, lower case: `INSTALLED_PENDING_REBOOT` and `InstalledPendingReboot` read
 /// alike, as do `Delivery Timed Out` and `DeliveryTimedOut`.
 pub fn fold(text: &str) -> String {
@@ -127,10 +124,6 @@ mod tests {
         );
         assert_eq!(PatchState::parse("Superseded").to_string(), "Superseded");
         assert_eq!(PATCH_STATE_FILTER_FAILED, PatchState::Failed.as_live());
-        assert_eq!(
-            PATCH_STATE_FILTER_INSTALLED,
-            PatchState::Installed.as_live()
-        );
     }
 
     #[test]

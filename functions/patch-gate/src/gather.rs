@@ -14,6 +14,7 @@ use patchpilot_shared::aws::time::to_utc;
 use crate::decide::{Execution, Invocation, Member, Task};
 use crate::pin::{Baseline, FailedPatch, Filter, HeldBack, Rule, Source};
 use crate::promote::InstanceInstalls;
+use patchpilot_shared::live_values::PatchState;
 
 /// The SDK's status as the shared open enum (a value the SDK does not know is kept verbatim; none is
 /// read as the empty `Other`, which counts as not succeeded).
@@ -176,6 +177,65 @@ async fn invocations(
         }
     }
     Ok(found)
+}
+
+/// The instances `execution_id`'s patch tasks ran on: from each invocation's `Parameters` (the Run
+/// Command request the window sent, `instanceIds`, as the AWS CLI's
+/// describe-maintenance-window-execution-task-invocations example shows it), or, when an invocation
+/// does not carry them, from its Run Command command.
+pub async fn patched_instances(
+    ssm: &aws_sdk_ssm::Client,
+    execution_id: &str,
+    patch_documents: &[String],
+) -> Result<Vec<String>, FunctionError> {
+    let mut instances = Vec::new();
+    let mut tasks = Pages::new(
+        ssm.describe_maintenance_window_execution_tasks()
+            .window_execution_id(execution_id)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeMaintenanceWindowExecutionTasks",
+    );
+    while let Some(page) = tasks.next().await? {
+        for task in page.window_execution_task_identities() {
+            if !patch_documents
+                .iter()
+                .any(|d| Some(d.as_str()) == task.task_arn())
+            {
+                continue;
+            }
+            let mut pages = Pages::new(
+                ssm.describe_maintenance_window_execution_task_invocations()
+                    .window_execution_id(execution_id)
+                    .task_id(task.task_execution_id().unwrap_or_default())
+                    .max_results(100)
+                    .into_paginator()
+                    .send(),
+                "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
+            );
+            while let Some(page) = pages.next().await? {
+                for invocation in page.window_execution_task_invocation_identities() {
+                    let named: Vec<String> = invocation
+                        .parameters()
+                        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                        .and_then(|p| p["instanceIds"].as_array().cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|id| id.as_str().map(str::to_owned))
+                        .collect();
+                    if !named.is_empty() {
+                        instances.extend(named);
+                    } else if let Some(command) = invocation.execution_id() {
+                        instances.extend(command_instances(ssm, command).await?);
+                    }
+                }
+            }
+        }
+    }
+    instances.sort();
+    instances.dedup();
+    Ok(instances)
 }
 
 async fn command_instances(
@@ -347,7 +407,10 @@ pub async fn promotion_reads(
         .into_iter()
         .map(|m| m.instance_id)
         .collect();
-    let mut instances = installed_patches(ssm, &ids[..ids.len().min(cap)]).await;
+    // What staging runs through its baseline's approval: `InstalledOther` (installed outside it) is
+    // not promoted.
+    let mut instances =
+        installed_patches(ssm, &ids[..ids.len().min(cap)], &[PatchState::Installed]).await;
     instances.extend(ids.iter().skip(cap).map(|id| InstanceInstalls {
         instance_id: id.clone(),
         patches: Err(format!("not read: over MAX_PROMOTION_READS ({cap})")),
@@ -358,12 +421,13 @@ pub async fn promotion_reads(
 /// How many instances' installed patches are read at once.
 const INSTALLED_READS_AT_ONCE: usize = 4;
 
-/// What each of `instance_ids` has installed, read a few instances at a time. An instance whose
-/// read fails (refused, throttled past the SDK's retries) is kept with why: what it alone installed
-/// is then held back from production, never added.
+/// What each of `instance_ids` has in one of `states`, read a few instances at a time. An instance
+/// whose read fails (refused, throttled past the SDK's retries) is kept with why: for promotion, what
+/// it alone installed is then held back from production, never added.
 pub async fn installed_patches(
     ssm: &aws_sdk_ssm::Client,
     instance_ids: &[String],
+    states: &[PatchState],
 ) -> Vec<InstanceInstalls> {
     let mut read = Vec::with_capacity(instance_ids.len());
     for chunk in instance_ids.chunks(INSTALLED_READS_AT_ONCE) {
@@ -371,8 +435,10 @@ pub async fn installed_patches(
         for (index, id) in chunk.iter().enumerate() {
             let ssm = ssm.clone();
             let id = id.clone();
+            let states = states.to_vec();
             reads.spawn(async move {
-                let installed = patchpilot_shared::aws::ssm::installed_patches(&ssm, &id).await;
+                let installed =
+                    patchpilot_shared::aws::ssm::patches_in_states(&ssm, &id, &states).await;
                 let patches = match installed.error {
                     Some(err) => Err(err.to_string()),
                     None => Ok(installed.patches),

@@ -27,6 +27,8 @@ use crate::store::{Latest, Pending, Recorded, Store};
 pub const FUNCTION: &str = "patch-gate";
 /// The decision metric: 1 open, 0 closed, per production window.
 pub const GATE_METRIC: &str = "GateOpen";
+/// Installs of a production run outside the promoted list (0 when it kept to it).
+pub const EXCEEDED_METRIC: &str = "PromotionExceeded";
 /// The dimension naming the production window the gate guards.
 pub const GATE_DIMENSION: &str = "ProductionWindow";
 /// Failed instances whose failed patches are read for production's rejected list.
@@ -122,6 +124,7 @@ impl Gate {
             hold: None,
             failed_patches_unread: Vec::new(),
             promoted: None,
+            verified: None,
         }
     }
 }
@@ -148,6 +151,12 @@ impl Handler for Gate {
             return Ok(report);
         }
         let report = match Event::parse(payload)? {
+            Event::WindowExecution(_, detail)
+                if detail.window_id == self.config.production_window_id
+                    && detail.status.is_terminal() =>
+            {
+                Box::pin(self.verify_production(&detail.window_execution_id)).await?
+            }
             Event::WindowExecution(_, detail) => {
                 if detail.window_id != self.config.staging_window_id {
                     self.report(GateOutcome::Ignored, Trigger::StagingExecution, Some(format!(
@@ -672,6 +681,161 @@ impl Gate {
         ));
         report.promoted = Some(Promoted::of(&promotion, &url));
         Ok(())
+    }
+
+    /// A finished production execution, checked against the promoted list: every install of the run
+    /// on the instances its patch task ran on must be a version staging runs. Anything outside it
+    /// pages (`Promotion.Exceeded`: package, version, instance), is counted in the
+    /// `PromotionExceeded` metric and recorded for `patchpilot status`. Without a promotion bucket
+    /// or a list there is nothing to check against.
+    async fn verify_production(&self, execution_id: &str) -> Result<GateReport, FunctionError> {
+        let ignored = |reason: String| {
+            let mut report = self.report(
+                GateOutcome::Ignored,
+                Trigger::ProductionExecution,
+                Some(reason),
+            );
+            report.execution = None;
+            report
+        };
+        let Some(bucket) = self.config.promotion_bucket.clone() else {
+            return Ok(ignored(format!(
+                "production execution {execution_id}: installs are not promoted (no PROMOTION_BUCKET), nothing to check"
+            )));
+        };
+        let ssm = &self.clients.ssm;
+        let window = &self.config.production_window_id;
+        let Some(execution) = gather::execution(ssm, window, execution_id)
+            .await
+            .map_err(FunctionError::retryable)?
+        else {
+            return Ok(ignored(format!(
+                "execution {execution_id} is not one of production window {window}'s"
+            )));
+        };
+        let key = promotion_record_key(window);
+        let read = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await;
+        let object = match read {
+            Ok(object) => object,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(ignored(format!(
+                    "production execution {execution_id}: no list promoted yet (s3://{bucket}/{key}), nothing to check"
+                )));
+            }
+            Err(err) => return Err(FunctionError::aws("s3:GetObject", err).retryable()),
+        };
+        let body = object.body.collect().await.map_err(|err| {
+            FunctionError::Invariant(format!("s3://{bucket}/{key} could not be read: {err}"))
+        })?;
+        let promotion: promote::Promotion =
+            serde_json::from_slice(&body.into_bytes()).map_err(|err| {
+                FunctionError::Invariant(format!(
+                    "s3://{bucket}/{key} is not a promotion record: {err}"
+                ))
+            })?;
+        let mut instances =
+            gather::patched_instances(ssm, execution_id, &self.config.patch_documents)
+                .await
+                .map_err(FunctionError::retryable)?;
+        instances.truncate(self.config.max_promotion_reads);
+        // Installs outside the baseline are reported `InstalledOther`: a listed version the pinned
+        // baseline does not approve, or a package someone installed by hand. Both are read.
+        let reads = gather::installed_patches(
+            ssm,
+            &instances,
+            &[
+                patchpilot_shared::live_values::PatchState::Installed,
+                patchpilot_shared::live_values::PatchState::InstalledOther,
+            ],
+        )
+        .await;
+        let verified = promote::verify(
+            &promotion,
+            execution_id,
+            execution.start,
+            Utc::now(),
+            &reads,
+        );
+        patchpilot_shared::metrics::emit_with(
+            FUNCTION,
+            &[(GATE_DIMENSION, window)],
+            &[(EXCEEDED_METRIC, verified.exceeded.len() as f64)],
+            patchpilot_shared::metrics::Resolution::Standard,
+        );
+        let mut report = self.report(GateOutcome::Verified, Trigger::ProductionExecution, None);
+        report.execution = Some(execution);
+        report.verified = Some(verified.clone());
+        if !self.config.common.dry_run {
+            if !verified.exceeded.is_empty() {
+                self.page_exceeded(&verified).await?;
+            }
+            let record = serde_json::to_value(&report).unwrap_or(Value::Null);
+            self.store
+                .save_verification(window, &record, Utc::now())
+                .await
+                .map_err(FunctionError::retryable)?;
+        }
+        Ok(report)
+    }
+
+    /// Pages `Promotion.Exceeded`: production installed versions staging never ran.
+    async fn page_exceeded(&self, verified: &promote::Verification) -> Result<(), FunctionError> {
+        let window = &self.config.production_window_id;
+        let count = verified.exceeded.len();
+        let subject = patchpilot_shared::aws::sns::subject(&format!(
+            "Promotion exceeded: {window} installed {count} version{} staging never ran",
+            if count == 1 { "" } else { "s" }
+        ));
+        let mut text = format!(
+            "Production execution {} installed {count} version(s) outside the list promoted from staging execution {}:\n",
+            verified.production_execution_id, verified.staging_execution_id
+        );
+        for excess in verified.exceeded.iter().take(50) {
+            text.push_str(&format!(
+                "  {} {} on {}\n",
+                excess.id, excess.title, excess.instance_id
+            ));
+        }
+        let mut document =
+            serde_json::json!({"kind": "Promotion.Exceeded", "verification": verified});
+        if let Some(list) = document["verification"]["exceeded"].as_array_mut() {
+            list.truncate(1_000);
+        }
+        let mut publish = self
+            .clients
+            .sns
+            .publish()
+            .topic_arn(&self.config.topic_arn)
+            .subject(subject)
+            .message_structure("json")
+            .message(patchpilot_shared::aws::sns::envelope(
+                &text,
+                &document.to_string(),
+            ));
+        for (name, value) in [
+            ("kind", "promotion_exceeded"),
+            ("severity", "High"),
+            ("window_id", window.as_str()),
+        ] {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
+            publish = publish.message_attributes(name, attribute);
+        }
+        publish
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
     }
 
     /// Computes and (unless DRY_RUN) applies every production baseline's pin. An error closes the gate.

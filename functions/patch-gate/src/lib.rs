@@ -30,15 +30,32 @@ mod output_contract {
     #[test]
     fn outcome_trigger_and_check_spellings_do_not_change() {
         use GateOutcome::*;
-        let outcomes = [Decided, Rechecked, Duplicate, Stale, Ignored].map(|o| json!(o));
+        let outcomes = [Decided, Rechecked, Duplicate, Stale, Ignored, Verified].map(|o| json!(o));
         assert_eq!(
             outcomes,
-            ["decided", "rechecked", "duplicate", "stale", "ignored"].map(|s| json!(s))
+            [
+                "decided",
+                "rechecked",
+                "duplicate",
+                "stale",
+                "ignored",
+                "verified"
+            ]
+            .map(|s| json!(s))
         );
-        let triggers = [Trigger::StagingExecution, Trigger::ScheduledRecheck];
+        let triggers = [
+            Trigger::StagingExecution,
+            Trigger::ScheduledRecheck,
+            Trigger::ProductionExecution,
+        ];
         assert_eq!(
             triggers.map(|t| json!(t)),
-            ["staging_execution", "scheduled_recheck"].map(|s| json!(s))
+            [
+                "staging_execution",
+                "scheduled_recheck",
+                "production_execution"
+            ]
+            .map(|s| json!(s))
         );
         assert_eq!(
             triggers.map(|t| t.to_string()),

@@ -267,6 +267,7 @@ mod tests {
             hold: None,
             failed_patches_unread: Vec::new(),
             promoted: None,
+            verified: None,
         }
     }
 

@@ -221,6 +221,62 @@ pub fn exceeded(
     excess
 }
 
+/// A production run checked against the promoted list (`Promotion.Exceeded` when it installed more).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The production execution.
+    pub production_execution_id: String,
+    /// The staging execution whose list it was checked against.
+    pub staging_execution_id: String,
+    /// The list.
+    pub list_url: Option<String>,
+    /// Production instances whose installs were read.
+    pub instances_checked: usize,
+    /// Installs during the run, on those instances.
+    pub installs: usize,
+    /// Installs outside the list: each package, version, instance.
+    pub exceeded: Vec<Excess>,
+    /// Production instances whose installs could not be read, with why.
+    pub unread: Vec<String>,
+}
+
+/// Checks what `production` installed between `run_start` and `run_end` against `promotion`.
+pub fn verify(
+    promotion: &Promotion,
+    production_execution_id: &str,
+    run_start: DateTime<Utc>,
+    run_end: DateTime<Utc>,
+    production: &[InstanceInstalls],
+) -> Verification {
+    let in_run = |patch: &&InstalledPatch| {
+        patch
+            .installed_time
+            .is_some_and(|at| at >= run_start && at <= run_end)
+    };
+    Verification {
+        production_execution_id: production_execution_id.to_owned(),
+        staging_execution_id: promotion.staging_execution_id.clone(),
+        list_url: promotion.url.clone(),
+        instances_checked: production.iter().filter(|i| i.patches.is_ok()).count(),
+        installs: production
+            .iter()
+            .filter_map(|i| i.patches.as_ref().ok())
+            .flatten()
+            .filter(in_run)
+            .count(),
+        exceeded: exceeded(promotion, run_start, run_end, production),
+        unread: production
+            .iter()
+            .filter_map(|i| {
+                i.patches
+                    .as_ref()
+                    .err()
+                    .map(|why| format!("{}: {why}", i.instance_id))
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +406,11 @@ mod tests {
                 installed("zlib.x86_64", "0:1.3-1", Some(3)),
             ],
         )];
-        let excess = exceeded(&ceiling, at(19), at(21), &production);
+        let verified = verify(&ceiling, "exec-p", at(19), at(21), &production);
+        assert_eq!(verified.installs, 2);
+        assert_eq!(verified.instances_checked, 1);
+        assert_eq!(verified.staging_execution_id, "exec-1");
+        let excess = verified.exceeded;
         assert_eq!(
             excess,
             [Excess {

@@ -28,6 +28,8 @@ pub enum GateOutcome {
     Held,
     /// An operator released the hold.
     Released,
+    /// Checked a finished production execution's installs against the promoted list.
+    Verified,
 }
 
 /// What started a gate invocation (`trigger` in its output and message).
@@ -40,6 +42,8 @@ pub enum Trigger {
     ScheduledRecheck,
     /// An operator's request (`patchpilot gate ...`).
     Operator,
+    /// The production window's execution ended.
+    ProductionExecution,
 }
 
 impl std::fmt::Display for Trigger {
@@ -48,6 +52,7 @@ impl std::fmt::Display for Trigger {
             Self::StagingExecution => "staging_execution",
             Self::ScheduledRecheck => "scheduled_recheck",
             Self::Operator => "operator",
+            Self::ProductionExecution => "production_execution",
         })
     }
 }
@@ -103,6 +108,9 @@ pub struct GateReport {
     /// Production's install ceiling written after a clean staging run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub promoted: Option<Promoted>,
+    /// A production run checked against the promoted list.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verified: Option<crate::promote::Verification>,
 }
 
 /// What the gate promoted, as the report and the page tell it (the entries themselves are in the
@@ -174,6 +182,7 @@ mod tests {
             hold: None,
             failed_patches_unread: vec!["i-0gone000000000001: InvalidInstanceId: gone".into()],
             promoted: None,
+            verified: None,
         };
         let written = serde_json::to_value(&report).unwrap();
         let read: GateReport = serde_json::from_value(written.clone()).unwrap();

@@ -248,6 +248,23 @@ impl Store {
             .await
     }
 
+    /// The latest check of a production run against the promoted list, per production window
+    /// (`patchpilot status` reads it).
+    pub async fn save_verification(
+        &self,
+        production_window_id: &str,
+        record: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
+        self.put_record(
+            format!("gate-verified#{production_window_id}"),
+            "gate_verification",
+            record,
+            now,
+        )
+        .await
+    }
+
     /// Writes an audit record: its `kind`, the report as JSON, expiring with the decisions.
     async fn put_record(
         &self,

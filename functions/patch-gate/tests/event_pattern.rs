@@ -1,6 +1,6 @@
-//! The StagingFinished rule's pattern, read from template.yaml with the staging window id filled in,
-//! in LocalStack EventBridge: terminal statuses of the staging window match; other windows and
-//! unfinished executions don't.
+//! The StagingFinished rule's pattern, read from template.yaml with the window ids filled in, in
+//! LocalStack EventBridge: terminal statuses of the staging window (judged) and of the production
+//! window (checked against the promoted list) match; other windows and unfinished executions don't.
 
 // Test code: helpers state their expectations by unwrapping (the lints deny it in the functions).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,6 +11,7 @@ use patchpilot_test_support::{LocalAws, assert_matches_finished_windows, event_p
 use serde_json::{Value, json};
 
 const STAGING: &str = "mw-0c50858d01ff4a3b1";
+const PRODUCTION: &str = "mw-0d61969e12ee5b4c2";
 
 fn event(window: &str, status: &str) -> String {
     let mut event: Value = serde_json::from_str(include_str!(
@@ -23,18 +24,22 @@ fn event(window: &str, status: &str) -> String {
 }
 
 #[tokio::test]
-async fn only_the_staging_windows_finished_executions_match() {
+async fn only_the_staging_and_production_windows_finished_executions_match() {
     let pattern = Template::load()
         .event_pattern(
             "PatchGateFunction",
             "StagingFinished",
-            &[("StagingWindowId", STAGING)],
+            &[
+                ("StagingWindowId", STAGING),
+                ("ProductionWindowId", PRODUCTION),
+            ],
         )
         .to_string();
     let events = aws_sdk_eventbridge::Client::new(&LocalAws::shared().sdk_config().await);
     assert_matches_finished_windows(&events, &pattern, |status| event(STAGING, status)).await;
+    assert_matches_finished_windows(&events, &pattern, |status| event(PRODUCTION, status)).await;
     for status in WindowExecutionStatus::KNOWN {
-        let other_window = event("mw-0d61969e12ee5b4c2", status.as_str());
+        let other_window = event("mw-0e72a7af23ff6c5d3", status.as_str());
         assert!(
             !event_pattern_matches(&events, &pattern, &other_window).await,
             "another window's {status} must not match"

@@ -236,22 +236,7 @@ fn staging_runs(fixture: &Fixture) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_staging_run_promotes_exactly_the_versions_staging_runs() {
     let fixture = fixture().await;
-    let bucket = unique_name("promotion").to_ascii_lowercase();
-    let s3 = patch_gate::handler::s3_client(&fixture.outbox.config);
-    // Outside us-east-1 S3 wants the bucket's Region named, as LocalStack does.
-    let region = fixture.outbox.config.region().unwrap().to_string();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                    region.as_str(),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (bucket, s3) = promotion_bucket(&fixture).await;
     let event = fixture.run_staging(&[], start());
     let report = fixture
         .gate(&[("PROMOTION_BUCKET", bucket.as_str())])
@@ -300,6 +285,136 @@ async fn a_clean_staging_run_promotes_exactly_the_versions_staging_runs() {
     let record: patch_gate::promote::Promotion =
         serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(record.entries.len(), expected.len());
+}
+
+/// A bucket in the fixture's LocalStack account and the gate's S3 client.
+async fn promotion_bucket(fixture: &Fixture) -> (String, aws_sdk_s3::Client) {
+    let bucket = unique_name("promotion").to_ascii_lowercase();
+    let s3 = patch_gate::handler::s3_client(&fixture.outbox.config);
+    let region = fixture.outbox.config.region().unwrap().to_string();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (bucket, s3)
+}
+
+/// Production's run, installing from the promoted list, checked by the gate when it ends: within the
+/// list it says so and pages nobody; an install outside it (a package someone installed by hand
+/// during the run) pages `Promotion.Exceeded` naming package, version and instance, and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_production_run_outside_the_promoted_list_pages_promotion_exceeded() {
+    use patchpilot_test_support::ssm_sim::state::{InstancePatch, PatchInfo, PatchState};
+    let fixture = fixture().await;
+    let (bucket, s3) = promotion_bucket(&fixture).await;
+    let gate = fixture.gate(&[("PROMOTION_BUCKET", bucket.as_str())]);
+    let staged = start();
+    let report = gate.handle(fixture.run_staging(&[], staged)).await.unwrap();
+    assert_eq!(report.open, Some(true), "{:#?}", report.checks);
+    assert_eq!(fixture.messages(1).await.len(), 1, "the opening");
+
+    // Production's task installs from the list, as `patchpilot gate promote` leaves it.
+    let key = patch_gate::config::promotion_key(PRODUCTION);
+    let url = format!("s3://{bucket}/{key}");
+    let list = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let list = String::from_utf8(list.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    let production_start = staged + chrono::Duration::hours(1);
+    let run = |plant: bool| {
+        let mut state = fixture.sim.sim.app.state.write().unwrap();
+        state.windows.get_mut(PRODUCTION).unwrap().tasks[0]
+            .parameters
+            .insert("InstallOverrideList".into(), vec![url.clone()]);
+        if plant {
+            let index = state.catalog.len() as u32;
+            state.catalog.push(PatchInfo {
+                id: "telnet.x86_64".into(),
+                title: "telnet.x86_64:1:0.17-85.amzn2023".into(),
+                classification: "Bugfix".into(),
+                severity: "Low".into(),
+                compliance_level: "LOW".into(),
+                cve_ids: None,
+                release_date: None,
+            });
+            state.catalog_index.insert("telnet.x86_64".into(), index);
+            let instance = state.instances.get_mut("i-00a00000000000065").unwrap();
+            instance.patches.push(InstancePatch {
+                patch: index,
+                state: PatchState::Installed,
+                installed_time: Some(production_start + chrono::Duration::minutes(5)),
+            });
+        }
+        let request = RunRequest {
+            window_id: PRODUCTION.into(),
+            outcomes: BTreeMap::new(),
+            status: None,
+            verification: None,
+            start: Some(production_start),
+            duration_minutes: 30,
+            alarm_states: Default::default(),
+            override_lists: BTreeMap::from([(url.clone(), list.clone())]),
+        };
+        run_window(&mut state, request, &mut fastrand::Rng::new())
+            .unwrap()
+            .events
+            .into_iter()
+            .find(|e| e["detail-type"] == "Maintenance Window Execution State-change Notification")
+            .unwrap()
+    };
+
+    let clean = gate.handle(run(false)).await.unwrap();
+    assert_eq!(clean.outcome, GateOutcome::Verified, "{:?}", clean.reason);
+    let verified = clean.verified.unwrap();
+    assert!(verified.installs > 0, "{verified:?}");
+    assert!(verified.exceeded.is_empty(), "{verified:?}");
+    assert!(
+        fixture.messages(0).await.is_empty(),
+        "within the list: no page"
+    );
+
+    let planted = gate.handle(run(true)).await.unwrap();
+    let verified = planted.verified.unwrap();
+    assert_eq!(
+        verified
+            .exceeded
+            .iter()
+            .map(|e| (e.id.as_str(), e.title.as_str(), e.instance_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(
+            "telnet.x86_64",
+            "telnet.x86_64:1:0.17-85.amzn2023",
+            "i-00a00000000000065"
+        )]
+    );
+    let pages = fixture.messages(1).await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(
+        pages[0]["Subject"],
+        format!("Promotion exceeded: {PRODUCTION} installed 1 version staging never ran")
+    );
+    assert_eq!(
+        pages[0]["MessageAttributes"]["kind"]["Value"],
+        "promotion_exceeded"
+    );
+    let doc: Value = serde_json::from_str(pages[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["kind"], "Promotion.Exceeded");
+    assert_eq!(
+        doc["verification"]["exceeded"][0]["instance_id"],
+        "i-00a00000000000065"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,7 +653,7 @@ async fn other_windows_and_unfinished_executions_are_ignored() {
         "../../../events/patch-gate/staging-window-success.json"
     ))
     .unwrap();
-    event["detail"]["window-id"] = json!(PRODUCTION);
+    event["detail"]["window-id"] = json!("mw-0e72a7af23ff6c5d3");
     assert_eq!(
         gate.handle(event.clone()).await.unwrap().outcome,
         GateOutcome::Ignored

@@ -4,7 +4,7 @@ use aws_sdk_ssm::types::PatchOrchestratorFilter;
 use serde::Serialize;
 
 use crate::FunctionError;
-use crate::live_values::{PATCH_STATE_FILTER_FAILED, PATCH_STATE_FILTER_INSTALLED, PatchState};
+use crate::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
 
 /// DescribeInstancePatches' page size: the model allows 100, the service refuses more than 50
 /// (the fidelity ledger's row 9).
@@ -96,17 +96,41 @@ pub struct InstalledPatches {
     pub error: Option<FunctionError>,
 }
 
-/// Every patch in state `Installed` on `instance_id`, paged (one filter value: whether the service
-/// ORs several `State` values is not documented).
+/// Every patch in state `Installed` on `instance_id`, paged.
 pub async fn installed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> InstalledPatches {
+    patches_in_states(ssm, instance_id, &[PatchState::Installed]).await
+}
+
+/// Every patch in one of `states` on `instance_id`: one paged read per state (whether the service
+/// ORs several `State` filter values is not documented), in the order of `states`.
+pub async fn patches_in_states(
+    ssm: &aws_sdk_ssm::Client,
+    instance_id: &str,
+    states: &[PatchState],
+) -> InstalledPatches {
     let mut read = InstalledPatches::default();
+    for state in states {
+        read_state(ssm, instance_id, state, &mut read).await;
+        if read.error.is_some() {
+            break;
+        }
+    }
+    read
+}
+
+async fn read_state(
+    ssm: &aws_sdk_ssm::Client,
+    instance_id: &str,
+    state: &PatchState,
+    read: &mut InstalledPatches,
+) {
     let mut pages = ssm
         .describe_instance_patches()
         .instance_id(instance_id)
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values(PATCH_STATE_FILTER_INSTALLED)
+                .values(state.as_live())
                 .build(),
         )
         .max_results(PATCH_PAGE)
@@ -117,9 +141,7 @@ pub async fn installed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> 
             Ok(page) => read.patches.extend(
                 page.patches()
                     .iter()
-                    .filter(|patch| {
-                        PatchState::parse(patch.state().as_str()) == PatchState::Installed
-                    })
+                    .filter(|patch| PatchState::parse(patch.state().as_str()) == *state)
                     .map(|patch| InstalledPatch {
                         kb_id: patch.kb_id().to_owned(),
                         title: patch.title().to_owned(),
@@ -136,7 +158,6 @@ pub async fn installed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> 
             }
         }
     }
-    read
 }
 
 #[cfg(test)]

@@ -1262,6 +1262,13 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     let deliveries = world.take_deliveries().await;
     let (_, errors) = delivery_summary(&deliveries);
     let _ = world.alerts().await;
+    // The gate's own check of the run against the promoted list.
+    let gate_verified = deliveries
+        .iter()
+        .filter(|d| d.function == "patch-gate")
+        .filter_map(|d| d.result.as_ref().ok())
+        .find_map(|report| report.get("verified").cloned())
+        .unwrap_or(Value::Null);
     // The snapshot the production run's end triggered, as the function reported it; and the metric
     // (several snapshots can share a minute, so the newest shows as the period's maximum).
     let reported = deliveries
@@ -1327,10 +1334,16 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     };
     n.check(
         "production installed only what staging ran",
-        installed > 0 && excess.is_empty(),
+        installed > 0
+            && excess.is_empty()
+            && gate_verified["exceeded"].as_array().is_some_and(Vec::is_empty)
+            && gate_verified["installs"].as_u64() == Some(installed as u64),
         format!(
-            "{installed} installs in production's run; outside the promoted list: {}",
-            list_or_none(&excess)
+            "{installed} installs in production's run; outside the promoted list: {}; the gate's check when the run ended: {} installs on {} instances, {} outside",
+            list_or_none(&excess),
+            gate_verified["installs"],
+            gate_verified["instances_checked"],
+            gate_verified["exceeded"].as_array().map_or(0, Vec::len)
         ),
     );
     promotion::late_package_stays_out(world, n).await?;

@@ -11,6 +11,8 @@ use chrono::Utc;
 use patch_gate::promote::{InstalledPatch, InstanceInstalls, Promotion, exceeded};
 use patchpilot_test_support::ssm_sim::state::{InstancePatch, PatchInfo, PatchState};
 
+use serde_json::Value;
+
 use crate::world::World;
 use crate::{Narrator, PRODUCTION_WINDOW, list_or_none};
 
@@ -171,6 +173,46 @@ pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A package installed by hand at `at` on the first production instance (not from the list):
+/// what the after-run check must catch. Returns `id title on instance`.
+fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<String, String> {
+    const PLANTED: &str = "telnet.x86_64";
+    let mut state = world
+        .sim
+        .app
+        .state
+        .write()
+        .map_err(|_| "simulator state poisoned")?;
+    let index = state.catalog.len() as u32;
+    let title = format!("{PLANTED}:1:0.17-85.amzn2023");
+    state.catalog.push(PatchInfo {
+        id: PLANTED.to_owned(),
+        title: title.clone(),
+        classification: "Bugfix".into(),
+        severity: "Low".into(),
+        compliance_level: "LOW".into(),
+        cve_ids: None,
+        release_date: None,
+    });
+    state.catalog_index.insert(PLANTED.to_owned(), index);
+    let instance = state
+        .group_members
+        .get("production")
+        .and_then(|members| members.first())
+        .cloned()
+        .ok_or("no production instance")?;
+    if let Some(found) = state.instances.get_mut(&instance) {
+        found.patches.push(InstancePatch {
+            patch: index,
+            // Installed outside the baseline's approval: Patch Manager reports it InstalledOther.
+            state: PatchState::InstalledOther,
+            installed_time: Some(at),
+        });
+    }
+    state.recount(&instance);
+    Ok(format!("{PLANTED} {title} on {instance}"))
+}
+
 /// Step 7a: production's make-up run with the late package present. The date pin approves it; the
 /// promoted list does not name it, so no production instance installs it.
 pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(), String> {
@@ -178,11 +220,51 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         "\n7a. {LATE_PACKAGE} reaches the repository after staging's run with an updated date weeks old; only production's instances have it; production runs again"
     ));
     late_package_reaches(world, "production")?;
-    let start = Utc::now() - chrono::Duration::minutes(5);
+    // Runs here start long enough ago that their 40 minutes have ended when the gate checks them.
+    let start = Utc::now() - chrono::Duration::minutes(50);
+    // Someone installs a package by hand on one production instance while the window runs.
+    let planted = plant_a_manual_install(world, start + chrono::Duration::minutes(2))?;
     let (execution, status, _) = crate::run(world, PRODUCTION_WINDOW, &[], start).await?;
     world.settle(std::time::Duration::from_secs(60)).await?;
-    let _ = world.take_deliveries().await;
-    let _ = world.alerts().await;
+    let verified: Vec<Value> = world
+        .take_deliveries()
+        .await
+        .into_iter()
+        .filter(|d| d.function == "patch-gate")
+        .filter_map(|d| d.result.ok())
+        .filter_map(|report| report.get("verified").cloned())
+        .collect();
+    let pages: Vec<String> = world
+        .alerts()
+        .await
+        .iter()
+        .filter(|m| m["MessageAttributes"]["kind"]["Value"] == "promotion_exceeded")
+        .filter_map(|m| m["Subject"].as_str().map(str::to_owned))
+        .collect();
+    let caught: Vec<String> = verified
+        .iter()
+        .flat_map(|v| v["exceeded"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            format!(
+                "{} {} on {}",
+                e["id"].as_str().unwrap_or_default(),
+                e["title"].as_str().unwrap_or_default(),
+                e["instance_id"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    for subject in &pages {
+        n.say(format!("   [promotion_exceeded] {subject}"));
+    }
+    n.check(
+        "the after-run check catches a planted excess",
+        caught == [planted.clone()] && pages.len() == 1,
+        format!(
+            "planted: {planted}; the gate found outside the list: {}; pages: {}",
+            list_or_none(&caught),
+            pages.len()
+        ),
+    );
     let promotion = promoted(world).await?;
     let production = installs_of(world, "production")?;
     let with_late: Vec<String> = production
@@ -257,7 +339,7 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         world,
         PRODUCTION_WINDOW,
         &[],
-        Utc::now() - chrono::Duration::minutes(3),
+        Utc::now() - chrono::Duration::minutes(44),
     )
     .await?;
     world.settle(std::time::Duration::from_secs(60)).await?;
