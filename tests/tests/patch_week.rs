@@ -41,6 +41,7 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "fleet compliant",
         "the boundary day as staging ran it",
         "production installed only what staging ran",
+        "an Ubuntu pair promoted exactly",
         "the after-run check catches a planted excess",
         "a late package stays out of production",
         "the next cycle promotes it",

@@ -166,7 +166,7 @@ pub(crate) fn list_or_none(items: &[String]) -> String {
 /// Two patches released on the boundary day of the staging run at `run` (ApproveAfterDays 2): one
 /// just before run − 2 days (staging approves it; production's whole-day cutoff holds it back) and
 /// one just after (staging does not approve it; the old date-only cutoff would have let production
-/// install it untested). Added to every instance as not yet approved. Returns (id, release, approved
+/// install it untested). Added to every Amazon Linux instance as not yet approved. Returns (id, release, approved
 /// by staging at the run).
 fn release_on_the_boundary_day(
     world: &World,
@@ -206,7 +206,13 @@ fn release_on_the_boundary_day(
             release_date: Some(released),
         });
         state.catalog_index.insert(id.to_owned(), index);
-        let ids: Vec<String> = state.instances.keys().cloned().collect();
+        // Amazon Linux packages: on the Amazon Linux instances only.
+        let ids: Vec<String> = state
+            .instances
+            .values()
+            .filter(|instance| instance.operating_system == "AMAZON_LINUX_2023")
+            .map(|instance| instance.id.clone())
+            .collect();
         for instance in &ids {
             if let Some(found) = state.instances.get_mut(instance) {
                 found.patches.push(InstancePatch {
@@ -1121,7 +1127,8 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
     brake::behind_the_gates_back(world, n).await?;
     operator::approve_hold_release(world, n).await?;
 
-    n.say("\n6. The failure is fixed; staging runs again cleanly; the gate opens production and pins its baseline");
+    n.say("\n6. The failure is fixed; an Ubuntu instance joins each group; staging runs again cleanly; the gate opens production, pins its baseline and promotes what staging runs");
+    let ubuntu = promotion::ubuntu_pair_joins(world).await?;
     let rerun = Utc::now() - chrono::Duration::hours(1);
     let boundary = release_on_the_boundary_day(world, rerun)?;
     for (id, released, approved) in &boundary {
@@ -1346,6 +1353,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
             gate_verified["exceeded"].as_array().map_or(0, Vec::len)
         ),
     );
+    promotion::ubuntu_pair_promoted(world, n, (&ubuntu.0, &ubuntu.1)).await?;
     promotion::late_package_stays_out(world, n).await?;
 
     messy::other_things_happen(world, n).await?;

@@ -364,3 +364,135 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
     );
     Ok(())
 }
+
+/// The apt packages Ubuntu's instances are offered: no release dates (Ubuntu baselines take none).
+const APT_PATCHES: &[(&str, &str)] = &[
+    ("openssl.amd64", "openssl.amd64:3.0.2-0ubuntu1.18"),
+    ("libc6.amd64", "libc6.amd64:2.35-0ubuntu3.8"),
+    ("sudo.amd64", "sudo.amd64:1.9.9-1ubuntu2.4"),
+];
+
+/// Before step 6: an Ubuntu instance joins each group (launched in EC2 with its patch group tag),
+/// with the apt packages above missing; one Ubuntu baseline (approval by filters only, no dates) is
+/// registered for both groups. Returns (staging instance, production instance).
+pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String> {
+    let mut ids = Vec::new();
+    for group in ["staging", "production"] {
+        let launched = crate::launch(
+            &world.ec2,
+            1,
+            &[
+                ("Environment", group),
+                ("Patch Group", group),
+                ("Name", &format!("{group}-ubuntu")),
+            ],
+            false,
+        )
+        .await?;
+        ids.push((launched.first().cloned().ok_or("no instance launched")?, group));
+    }
+    let mut state = world
+        .sim
+        .app
+        .state
+        .write()
+        .map_err(|_| "simulator state poisoned")?;
+    let mut indexes = Vec::new();
+    for (id, title) in APT_PATCHES {
+        let index = state.catalog.len() as u32;
+        state.catalog.push(PatchInfo {
+            id: (*id).to_owned(),
+            title: (*title).to_owned(),
+            classification: "Security".into(),
+            severity: "Important".into(),
+            compliance_level: "HIGH".into(),
+            cve_ids: None,
+            release_date: None,
+        });
+        state.catalog_index.insert((*id).to_owned(), index);
+        indexes.push(index);
+    }
+    let baseline: patchpilot_test_support::ssm_sim::state::Baseline =
+        serde_json::from_value(serde_json::json!({
+            "id": "pb-0c10000000000000e",
+            "name": "patchpilot-ubuntu",
+            "operating_system": "UBUNTU",
+            "description": "Ubuntu: security updates, no approval dates (Ubuntu baselines take none)",
+            "approval_rules": {"PatchRules": [{"PatchFilterGroup": {"PatchFilters": [
+                {"Key": "PRIORITY", "Values": ["Required", "Important", "Standard"]}]},
+                "ComplianceLevel": "HIGH", "EnableNonSecurity": false}]},
+            "patch_groups": ["staging", "production"]
+        }))
+        .map_err(|err| err.to_string())?;
+    state.baselines.insert(baseline.id.clone(), baseline);
+    for (id, group) in &ids {
+        let tags = BTreeMap::from([
+            ("Environment".to_owned(), (*group).to_owned()),
+            ("Patch Group".to_owned(), (*group).to_owned()),
+        ]);
+        let mut instance = crate::managed_instance(&state, id, group, &tags);
+        instance.platform_name = "Ubuntu".into();
+        instance.platform_version = "22.04".into();
+        instance.operating_system = "UBUNTU".into();
+        instance.patches = indexes
+            .iter()
+            .map(|index| InstancePatch {
+                patch: *index,
+                state: PatchState::Missing,
+                installed_time: None,
+            })
+            .collect();
+        state.instances.insert(id.clone(), instance);
+        state.recount(id);
+    }
+    state.reindex_groups();
+    Ok((ids[0].0.clone(), ids[1].0.clone()))
+}
+
+/// The apt versions `instance` has installed.
+fn apt_installed(world: &World, instance: &str) -> Result<Vec<String>, String> {
+    let state = world
+        .sim
+        .app
+        .state
+        .read()
+        .map_err(|_| "simulator state poisoned")?;
+    let mut installed: Vec<String> = state
+        .instances
+        .get(instance)
+        .into_iter()
+        .flat_map(|i| &i.patches)
+        .filter(|p| matches!(p.state, PatchState::Installed | PatchState::InstalledOther))
+        .map(|p| state.catalog[p.patch as usize].title.clone())
+        .filter(|title| title.contains(".amd64:"))
+        .collect();
+    installed.sort();
+    Ok(installed)
+}
+
+/// After step 7: the Ubuntu pair. Staging's instance installed the apt versions its baseline
+/// approves; production's installed exactly those, from the promoted list (no dates to pin).
+pub async fn ubuntu_pair_promoted(
+    world: &World,
+    n: &mut Narrator,
+    (staging, production): (&str, &str),
+) -> Result<(), String> {
+    let staged = apt_installed(world, staging)?;
+    let produced = apt_installed(world, production)?;
+    let listed = promoted(world).await?;
+    let listed_apt = listed
+        .entries
+        .iter()
+        .filter(|e| e.id.ends_with(".amd64"))
+        .count();
+    n.check(
+        "an Ubuntu pair promoted exactly",
+        !staged.is_empty() && produced == staged && listed_apt == staged.len(),
+        format!(
+            "staging's Ubuntu instance runs {}; production's installed {}; {listed_apt} apt entries in the list",
+            list_or_none(&staged),
+            list_or_none(&produced)
+        ),
+    );
+    Ok(())
+}
