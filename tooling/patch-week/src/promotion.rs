@@ -389,7 +389,10 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
             false,
         )
         .await?;
-        ids.push((launched.first().cloned().ok_or("no instance launched")?, group));
+        ids.push((
+            launched.first().cloned().ok_or("no instance launched")?,
+            group,
+        ));
     }
     let mut state = world
         .sim
