@@ -808,34 +808,16 @@ impl Gate {
         if let Some(list) = document["verification"]["exceeded"].as_array_mut() {
             list.truncate(1_000);
         }
-        let mut publish = self
-            .clients
-            .sns
-            .publish()
-            .topic_arn(&self.config.topic_arn)
-            .subject(subject)
-            .message_structure("json")
-            .message(patchpilot_shared::aws::sns::envelope(
-                &text,
-                &document.to_string(),
-            ));
-        for (name, value) in [
-            ("kind", "promotion_exceeded"),
-            ("severity", "High"),
-            ("window_id", window.as_str()),
-        ] {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
-            publish = publish.message_attributes(name, attribute);
-        }
-        publish
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
+        self.publish(
+            subject,
+            patchpilot_shared::aws::sns::envelope(&text, &document.to_string()),
+            &[
+                ("kind", "promotion_exceeded"),
+                ("severity", "High"),
+                ("window_id", window.as_str()),
+            ],
+        )
+        .await
     }
 
     /// Computes and (unless DRY_RUN) applies every production baseline's pin. An error closes the gate.
@@ -989,21 +971,38 @@ impl Gate {
 
     pub(crate) async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
         let message = notify::message(report, &self.config.staging_patch_group);
+        let attributes: Vec<(&str, &str)> = message
+            .attributes
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        self.publish(message.subject, message.envelope, &attributes)
+            .await
+    }
+
+    /// Publishes a `MessageStructure=json` message with string attributes to the alert topic; a
+    /// failure is retryable.
+    async fn publish(
+        &self,
+        subject: String,
+        envelope: String,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), FunctionError> {
         let mut publish = self
             .clients
             .sns
             .publish()
             .topic_arn(&self.config.topic_arn)
-            .subject(message.subject)
+            .subject(subject)
             .message_structure("json")
-            .message(message.envelope);
-        for (name, value) in message.attributes {
+            .message(envelope);
+        for (name, value) in attributes {
             let attribute = MessageAttributeValue::builder()
                 .data_type("String")
-                .string_value(value)
+                .string_value(*value)
                 .build()
                 .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
-            publish = publish.message_attributes(name, attribute);
+            publish = publish.message_attributes(*name, attribute);
         }
         publish
             .send()

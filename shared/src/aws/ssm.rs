@@ -33,17 +33,24 @@ pub struct FailedPatches {
     pub error: Option<FunctionError>,
 }
 
-/// Every patch in state `Failed` on `instance_id`, paged. A patch the service returns under the
-/// filter but in another known state is not one (an unknown state is kept: the service put it there).
-pub async fn failed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> FailedPatches {
-    let mut read = FailedPatches::default();
+/// The patches DescribeInstancePatches lists on `instance_id` under `State` filter `state`, each
+/// kept by `keep` (on its reported state) and mapped by `map`, page by page: what was read, and the
+/// failure that stopped the reading, if one did.
+async fn read_in_state<T>(
+    ssm: &aws_sdk_ssm::Client,
+    instance_id: &str,
+    state: &str,
+    keep: impl Fn(&PatchState) -> bool,
+    map: impl Fn(&aws_sdk_ssm::types::PatchComplianceData) -> T,
+) -> (Vec<T>, Option<FunctionError>) {
+    let mut read = Vec::new();
     let mut pages = ssm
         .describe_instance_patches()
         .instance_id(instance_id)
         .filters(
             PatchOrchestratorFilter::builder()
                 .key("State")
-                .values(PATCH_STATE_FILTER_FAILED)
+                .values(state)
                 .build(),
         )
         .max_results(PATCH_PAGE)
@@ -51,29 +58,40 @@ pub async fn failed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> Fai
         .send();
     while let Some(page) = pages.next().await {
         match page {
-            Ok(page) => read.patches.extend(
+            Ok(page) => read.extend(
                 page.patches()
                     .iter()
-                    .filter(|patch| {
-                        matches!(
-                            PatchState::parse(patch.state().as_str()),
-                            PatchState::Failed | PatchState::Unknown(_)
-                        )
-                    })
-                    .map(|patch| FailedPatch {
-                        title: patch.title().to_owned(),
-                        kb_id: patch.kb_id().to_owned(),
-                        classification: patch.classification().to_owned(),
-                        severity: patch.severity().to_owned(),
-                    }),
+                    .filter(|patch| keep(&PatchState::parse(patch.state().as_str())))
+                    .map(&map),
             ),
             Err(err) => {
-                read.error = Some(FunctionError::aws("ssm:DescribeInstancePatches", err));
-                break;
+                return (
+                    read,
+                    Some(FunctionError::aws("ssm:DescribeInstancePatches", err)),
+                );
             }
         }
     }
-    read
+    (read, None)
+}
+
+/// Every patch in state `Failed` on `instance_id`, paged. A patch the service returns under the
+/// filter but in another known state is not one (an unknown state is kept: the service put it there).
+pub async fn failed_patches(ssm: &aws_sdk_ssm::Client, instance_id: &str) -> FailedPatches {
+    let (patches, error) = read_in_state(
+        ssm,
+        instance_id,
+        PATCH_STATE_FILTER_FAILED,
+        |state| matches!(state, PatchState::Failed | PatchState::Unknown(_)),
+        |patch| FailedPatch {
+            title: patch.title().to_owned(),
+            kb_id: patch.kb_id().to_owned(),
+            classification: patch.classification().to_owned(),
+            severity: patch.severity().to_owned(),
+        },
+    )
+    .await;
+    FailedPatches { patches, error }
 }
 
 /// One installed patch as DescribeInstancePatches reports it: the version an instance runs.
@@ -110,54 +128,29 @@ pub async fn patches_in_states(
 ) -> InstalledPatches {
     let mut read = InstalledPatches::default();
     for state in states {
-        read_state(ssm, instance_id, state, &mut read).await;
-        if read.error.is_some() {
+        let (patches, error) = read_in_state(
+            ssm,
+            instance_id,
+            state.as_live(),
+            |reported| reported == state,
+            |patch| InstalledPatch {
+                kb_id: patch.kb_id().to_owned(),
+                title: patch.title().to_owned(),
+                installed_time: chrono::DateTime::from_timestamp(
+                    patch.installed_time().secs(),
+                    patch.installed_time().subsec_nanos(),
+                )
+                .filter(|time| time.timestamp() > 0),
+            },
+        )
+        .await;
+        read.patches.extend(patches);
+        if error.is_some() {
+            read.error = error;
             break;
         }
     }
     read
-}
-
-async fn read_state(
-    ssm: &aws_sdk_ssm::Client,
-    instance_id: &str,
-    state: &PatchState,
-    read: &mut InstalledPatches,
-) {
-    let mut pages = ssm
-        .describe_instance_patches()
-        .instance_id(instance_id)
-        .filters(
-            PatchOrchestratorFilter::builder()
-                .key("State")
-                .values(state.as_live())
-                .build(),
-        )
-        .max_results(PATCH_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => read.patches.extend(
-                page.patches()
-                    .iter()
-                    .filter(|patch| PatchState::parse(patch.state().as_str()) == *state)
-                    .map(|patch| InstalledPatch {
-                        kb_id: patch.kb_id().to_owned(),
-                        title: patch.title().to_owned(),
-                        installed_time: chrono::DateTime::from_timestamp(
-                            patch.installed_time().secs(),
-                            patch.installed_time().subsec_nanos(),
-                        )
-                        .filter(|time| time.timestamp() > 0),
-                    }),
-            ),
-            Err(err) => {
-                read.error = Some(FunctionError::aws("ssm:DescribeInstancePatches", err));
-                break;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
