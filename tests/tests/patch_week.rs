@@ -4,9 +4,13 @@
 use patch_week::{Options, play};
 use patchpilot_test_support::debug_binaries;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
-    let report = play(&Options {
+/// The week's future is large (every step's state machine) and a debug build polls it deep: it runs
+/// on a thread with a stack of its own rather than the test harness's 2 MiB, which it outgrew.
+const WEEK_STACK: usize = 64 * 1024 * 1024;
+
+#[test]
+fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
+    let options = Options {
         fleet: 30,
         seed: 3,
         failures: 12,
@@ -20,9 +24,23 @@ async fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         storm_threshold: 10,
         verbose: true,
         keep: false,
-    })
-    .await
-    .expect("the week runs");
+    };
+    let report = std::thread::Builder::new()
+        .name("patch-week".into())
+        .stack_size(WEEK_STACK)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .thread_stack_size(8 * 1024 * 1024)
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(Box::pin(play(&options)))
+        })
+        .expect("the week's thread starts")
+        .join()
+        .expect("the week's thread does not panic")
+        .expect("the week runs");
     for step in [
         "tagger",
         "staging run",

@@ -349,10 +349,12 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     n.say(format!("   functions initialised: {}", inits.join(", ")));
     n.report.init_times = world.init_times.clone();
     create_alarms(&world).await?;
-    operator::attach_brake(&world, &mut n).await?;
-    operator::attach_promotion(&world, &mut n).await?;
+    Box::pin(operator::attach_brake(&world, &mut n)).await?;
+    Box::pin(operator::attach_promotion(&world, &mut n)).await?;
 
-    let result = week(&world, options, &mut n).await;
+    // Boxed: the week's future is large (every step's state machine), and a debug build polling it
+    // on the test thread's stack overflows it.
+    let result = Box::pin(week(&world, options, &mut n)).await;
     match log_level::metric_lines(&world.log_dir, LOG_LEVEL) {
         Ok((printed, kept)) => n.check(
             "metrics survive LogLevel WARN",
@@ -1122,13 +1124,20 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         ),
     );
 
-    messy::terminated_mid_window(world, n, &terminated, &messages, &gate_messages).await?;
+    Box::pin(messy::terminated_mid_window(
+        world,
+        n,
+        &terminated,
+        &messages,
+        &gate_messages,
+    ))
+    .await?;
 
-    brake::behind_the_gates_back(world, n).await?;
-    operator::approve_hold_release(world, n).await?;
+    Box::pin(brake::behind_the_gates_back(world, n)).await?;
+    Box::pin(operator::approve_hold_release(world, n)).await?;
 
     n.say("\n6. The failure is fixed; an Ubuntu instance joins each group; staging runs again cleanly; the gate opens production, pins its baseline and promotes what staging runs");
-    let ubuntu = promotion::ubuntu_pair_joins(world).await?;
+    let ubuntu = Box::pin(promotion::ubuntu_pair_joins(world)).await?;
     let rerun = Utc::now() - chrono::Duration::hours(1);
     let boundary = release_on_the_boundary_day(world, rerun)?;
     for (id, released, approved) in &boundary {
@@ -1353,20 +1362,25 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
             gate_verified["exceeded"].as_array().map_or(0, Vec::len)
         ),
     );
-    promotion::ubuntu_pair_promoted(world, n, (&ubuntu.0, &ubuntu.1)).await?;
-    promotion::late_package_stays_out(world, n).await?;
+    Box::pin(promotion::ubuntu_pair_promoted(
+        world,
+        n,
+        (&ubuntu.0, &ubuntu.1),
+    ))
+    .await?;
+    Box::pin(promotion::late_package_stays_out(world, n)).await?;
 
-    messy::other_things_happen(world, n).await?;
+    Box::pin(messy::other_things_happen(world, n)).await?;
 
     n.say("\n8. A staging health alarm fires (a composite alarm, the usual shape of a service-health signal); the scheduled re-check closes production again");
-    recheck_after_health_alarm(world, n).await?;
+    Box::pin(recheck_after_health_alarm(world, n)).await?;
 
-    operator::doctor(world, n).await?;
+    Box::pin(operator::doctor(world, n)).await?;
 
-    messy::staging_on_the_aws_default_baseline(world, n).await?;
+    Box::pin(messy::staging_on_the_aws_default_baseline(world, n)).await?;
 
-    messy::another_teams_window(world, n, thursday).await?;
-    brake::follows_the_gate(world, n).await
+    Box::pin(messy::another_teams_window(world, n, thursday)).await?;
+    Box::pin(brake::follows_the_gate(world, n)).await
 }
 
 /// A `staging-health-` composite alarm goes to ALARM; the gate's re-check schedule fires; production
