@@ -153,10 +153,11 @@ async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
         groups.keys().cloned().collect::<Vec<_>>()
     );
     assert!(summary.groups_failed.is_empty());
-    // Calls: discovery, ceil(reported / 100) per group, and the two inventory passes of 50.
+    // Calls: discovery, ceil(reported / 5) per group (the simulator answers at the model's output
+    // cap, whatever the 100 asked for), and the two inventory passes of 50.
     let minimum_group_pages: usize = groups
         .values()
-        .map(|g| (g.instances as usize).div_ceil(100).max(1))
+        .map(|g| (g.instances as usize).div_ceil(5).max(1))
         .sum();
     assert_eq!(
         summary.ssm_calls["DescribeInstancePatchStatesForPatchGroup"],
@@ -497,7 +498,7 @@ async fn available_security_updates_count_when_the_baseline_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_the_rest() {
     use patchpilot_shared::budget::{Budget, MIN_MARGIN};
-    let state = generate(&GenerateOptions {
+    let mut state = generate(&GenerateOptions {
         seed: 12,
         instances: 4000,
         groups: 8,
@@ -505,6 +506,8 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
         missing: 0.2,
         ..GenerateOptions::default()
     });
+    // Pages of 100, so some groups finish inside the budget and some do not.
+    state.wide_group_pages = true;
     let (groups, _, _) = expected(&state);
     let fixture = Fixture::new(state).await;
     fixture.sim.sim.app.faults.set(FaultSettings {

@@ -348,6 +348,7 @@ async fn a_production_run_outside_the_promoted_list_pages_promotion_exceeded() {
                 compliance_level: "LOW".into(),
                 cve_ids: None,
                 release_date: None,
+                repository: None,
             });
             state.catalog_index.insert("telnet.x86_64".into(), index);
             let instance = state.instances.get_mut("i-00a00000000000065").unwrap();

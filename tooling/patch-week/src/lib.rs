@@ -204,6 +204,7 @@ fn release_on_the_boundary_day(
             compliance_level: "CRITICAL".into(),
             cve_ids: None,
             release_date: Some(released),
+            repository: None,
         });
         state.catalog_index.insert(id.to_owned(), index);
         // Amazon Linux packages: on the Amazon Linux instances only.

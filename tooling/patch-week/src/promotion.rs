@@ -154,6 +154,7 @@ pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
                 compliance_level: "HIGH".into(),
                 cve_ids: Some("CVE-2026-31020".into()),
                 release_date: Some(Utc::now() - chrono::Duration::days(20)),
+                repository: None,
             });
             state.catalog_index.insert(LATE_PACKAGE.to_owned(), index);
             index
@@ -193,6 +194,7 @@ fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<St
         compliance_level: "LOW".into(),
         cve_ids: None,
         release_date: None,
+        repository: None,
     });
     state.catalog_index.insert(PLANTED.to_owned(), index);
     let instance = state
@@ -411,6 +413,7 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
             compliance_level: "HIGH".into(),
             cve_ids: None,
             release_date: None,
+            repository: None,
         });
         state.catalog_index.insert((*id).to_owned(), index);
         indexes.push(index);

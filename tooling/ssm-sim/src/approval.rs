@@ -143,6 +143,7 @@ mod tests {
             compliance_level: "CRITICAL".into(),
             cve_ids: None,
             release_date: Some(released),
+            repository: None,
         }
     }
 

@@ -157,6 +157,7 @@ pub fn generate(options: &GenerateOptions) -> State {
             compliance_level: level.to_owned(),
             cve_ids: (index % 2 == 0).then(|| format!("CVE-2026-{:05}", 20000 + index)),
             release_date: Some(now - Duration::days((index % 60) as i64)),
+            repository: None,
             id,
         });
     }
@@ -180,6 +181,7 @@ pub fn generate(options: &GenerateOptions) -> State {
             compliance_level: level.to_owned(),
             cve_ids: (index % 3 == 0).then(|| format!("CVE-2026-{:05}", 30000 + index)),
             release_date: Some(now - Duration::days((index % 60) as i64)),
+            repository: None,
             id,
         });
     }

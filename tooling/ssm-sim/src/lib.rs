@@ -15,6 +15,7 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod server;
+pub mod sources;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -53,6 +53,10 @@ struct ServeArgs {
     /// Seed for fault draws and generated ids.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Serve up to 100 instance patch states per DescribeInstancePatchStatesForPatchGroup page
+    /// instead of the service model's cap of 5 (ledger row 30).
+    #[arg(long)]
+    wide_group_pages: bool,
     /// EventBridge endpoint (e.g. LocalStack's) that window runs send their events to.
     #[arg(long, env = "SSM_SIM_EVENTS_URL")]
     events_url: Option<String>,
@@ -98,6 +102,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ..Default::default()
         }
     };
+    let mut state = state;
+    state.wide_group_pages = args.wide_group_pages;
     let loaded = summary(&state);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -557,11 +557,17 @@ fn apply_patch_outcome(
         .map(|baseline| state.baseline_public_id(baseline))
         .unwrap_or_else(|| "pb-0000000000000000".to_owned());
     let catalog = state.catalog.clone();
-    // What the instance's baseline approves when the operation starts (no baseline: everything).
+    let product = crate::sources::product_of(instance);
+    // Whether the repositories the instance patches from carry it (ledger row 29).
+    let served =
+        |info: &crate::state::PatchInfo| crate::sources::served(baseline.as_ref(), &product, info);
+    // What the instance's baseline approves when the operation starts (no baseline: everything),
+    // among what its repositories serve.
     let approved = |info: &crate::state::PatchInfo| {
-        baseline
-            .as_ref()
-            .is_none_or(|b| crate::approval::evaluate(b, info).approved_at(start))
+        served(info)
+            && baseline
+                .as_ref()
+                .is_none_or(|b| crate::approval::evaluate(b, info).approved_at(start))
     };
     let failed_ok = outcome.status == "Success";
     let instance = state.instances.get_mut(instance_id).expect("checked above");
@@ -599,6 +605,14 @@ fn apply_patch_outcome(
                         patch.installed_time = None;
                         failed_names.push(format!(
                             "{} (the list wants {wanted}; not available)",
+                            info.title
+                        ));
+                    }
+                    crate::override_list::Listed::Install if !served(info) => {
+                        patch.state = PatchState::Failed;
+                        patch.installed_time = None;
+                        failed_names.push(format!(
+                            "{} (not in the repositories the baseline patches from)",
                             info.title
                         ));
                     }

@@ -26,6 +26,10 @@ pub struct PatchInfo {
     pub cve_ids: Option<String>,
     #[serde(default)]
     pub release_date: Option<DateTime<Utc>>,
+    /// The repository URL that serves it; absent: the operating system's default repositories
+    /// (see `crate::sources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 fn unspecified() -> String {
@@ -512,9 +516,26 @@ pub struct State {
     pub executions: BTreeMap<String, WindowExecution>,
     pub commands: BTreeMap<String, Command>,
     pub parameters: BTreeMap<String, Parameter>,
+    /// `DescribeInstancePatchStatesForPatchGroup` answers up to the 100 a request may ask for,
+    /// instead of the 5 the service model caps its output at (ledger row 30; the default is the
+    /// model's cap, the worse case).
+    pub wide_group_pages: bool,
 }
 
+/// The most instance patch states botocore's model lets one
+/// `DescribeInstancePatchStatesForPatchGroup` response hold (`InstancePatchStatesList`, max 5).
+pub const GROUP_PAGE_MODEL_CAP: usize = 5;
+
 impl State {
+    /// The most instance patch states one `DescribeInstancePatchStatesForPatchGroup` page holds.
+    pub fn group_page_cap(&self) -> usize {
+        if self.wide_group_pages {
+            100
+        } else {
+            GROUP_PAGE_MODEL_CAP
+        }
+    }
+
     /// Rebuilds the patch-group index after instances were added, removed or regrouped.
     pub fn reindex_groups(&mut self) {
         let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -19,7 +19,16 @@ const STAGING_WINDOW: &str = "mw-0c50858d01ff4a3b1";
 
 #[tokio::test]
 async fn pages_cover_each_group_exactly_once_in_stable_order() {
-    let state = generated(2_000, 3);
+    for wide in [false, true] {
+        pages_cover_each_group(wide).await;
+    }
+}
+
+/// Every group paged at several sizes, at the model's output cap (5) or at up to 100 (ledger row 30).
+async fn pages_cover_each_group(wide_group_pages: bool) {
+    let mut state = generated(600, 3);
+    state.wide_group_pages = wide_group_pages;
+    let cap = if wide_group_pages { 100 } else { 5 };
     let expected: BTreeMap<String, BTreeSet<String>> = state
         .group_members
         .iter()
@@ -50,11 +59,19 @@ async fn pages_cover_each_group_exactly_once_in_stable_order() {
                 .flat_map(|page| page.instance_patch_states())
                 .map(|state| state.instance_id().to_owned())
                 .collect();
+            let full = (page_size as usize).min(cap);
+            let (last, before) = pages.split_last().unwrap();
             assert!(
+                before
+                    .iter()
+                    .all(|page| page.instance_patch_states().len() == full),
+                "every page but the last holds {full} at MaxResults {page_size}: {:?}",
                 pages
                     .iter()
-                    .all(|page| page.instance_patch_states().len() <= page_size as usize)
+                    .map(|p| p.instance_patch_states().len())
+                    .collect::<Vec<_>>()
             );
+            assert!(last.instance_patch_states().len() <= full);
             let unique: BTreeSet<String> = ids.iter().cloned().collect();
             assert_eq!(
                 unique.len(),
@@ -1299,4 +1316,96 @@ async fn an_install_with_an_override_list_installs_only_the_listed_versions() {
         states.instance_patch_states()[0].install_override_list(),
         Some(LIST)
     );
+}
+
+#[tokio::test]
+async fn only_the_baselines_repositories_serve_patches() {
+    use aws_sdk_ssm::types::PatchSource;
+    const PRODUCTION_WINDOW: &str = "mw-0d61969e12ee5b4c2";
+    const PRODUCTION_BASELINE: &str = "pb-0c10000000000000b";
+    const MIRROR: &str = "https://mirror.example.com/al2023";
+    let mut state = patch_week_state();
+    let kernel = state.catalog_index["kernel.x86_64"];
+    state.catalog[kernel as usize].repository = Some(MIRROR.to_owned());
+    let sim = start(state);
+    let ssm = client(&sim);
+    let production = "i-00a00000000000065";
+    let state_of = |id: &str| {
+        let state = sim.app.state.read().unwrap();
+        let index = state.catalog_index[id];
+        state.instances[production]
+            .patches
+            .iter()
+            .find(|p| p.patch == index)
+            .map(|p| p.state.as_str())
+            .unwrap()
+    };
+    let reported = || async {
+        ssm.describe_instance_patches()
+            .instance_id(production)
+            .send()
+            .await
+            .unwrap()
+            .patches()
+            .iter()
+            .map(|p| (p.kb_id().to_owned(), p.state().as_str().to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let run = || {
+        control(
+            &sim,
+            "POST",
+            "/_sim/window-executions",
+            Some(&json!({"window_id": PRODUCTION_WINDOW})),
+        )
+    };
+    let (code, body) = run();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(state_of("openssl.x86_64"), "Installed", "{body}");
+    assert_eq!(
+        state_of("kernel.x86_64"),
+        "NotApproved",
+        "served by a repository the instance does not patch from: neither installed nor reported"
+    );
+    assert!(!reported().await.contains_key("kernel.x86_64"));
+    // A newer python3 reaches the default repositories.
+    {
+        let mut state = sim.app.state.write().unwrap();
+        let python = state.catalog_index["python3.x86_64"];
+        let instance = state.instances.get_mut(production).unwrap();
+        let patch = instance
+            .patches
+            .iter_mut()
+            .find(|p| p.patch == python)
+            .unwrap();
+        patch.state = ssm_sim::state::PatchState::Missing;
+        patch.installed_time = None;
+    }
+
+    ssm.update_patch_baseline()
+        .baseline_id(PRODUCTION_BASELINE)
+        .sources(
+            PatchSource::builder()
+                .name("mirror")
+                .products("AmazonLinux2023")
+                .configuration(format!(
+                    "[mirror]\nname=mirror\nbaseurl={MIRROR}\nenabled=1"
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = run();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(state_of("kernel.x86_64"), "Installed", "{body}");
+    assert_eq!(
+        state_of("python3.x86_64"),
+        "NotApproved",
+        "the default repositories are not used once a source names the product"
+    );
+    let reported = reported().await;
+    assert_eq!(reported["kernel.x86_64"], "Installed");
+    assert!(!reported.contains_key("python3.x86_64"));
 }

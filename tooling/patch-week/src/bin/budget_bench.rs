@@ -44,6 +44,13 @@ struct Args {
     /// Fleets for section 2.
     #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 500_000])]
     fleets: Vec<usize>,
+    /// Patch groups per fleet for section 2.
+    #[arg(long, value_delimiter = ',', default_values_t = [200usize, 1_000])]
+    groups: Vec<usize>,
+    /// Instance patch states per DescribeInstancePatchStatesForPatchGroup page, for sections 1
+    /// and 2: 5 (the service model's output cap, the simulator's default) and/or 100 (ledger row 30).
+    #[arg(long, value_delimiter = ',', default_values_t = [5usize, 100])]
+    group_pages: Vec<usize>,
     /// Group concurrencies for section 1.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16])]
     concurrency: Vec<usize>,
@@ -115,49 +122,53 @@ async fn rate_limit(args: &Args, aws: &LocalAws) -> Result<(), String> {
         "{:<9} {:>11} {:>7} {:>10} {:>10} {:>9} {:>8} {:>8}",
         "retry", "concurrency", "calls", "throttled", "ok calls/s", "failed", "wall", "complete"
     );
-    let state = generate(&GenerateOptions {
-        seed: args.seed,
-        instances: 10_000,
-        groups: 50,
-        ..GenerateOptions::default()
-    });
-    let sim = Background::start(state, FaultSettings::default()).map_err(|e| e.to_string())?;
-    for mode in ["standard", "adaptive"] {
-        for concurrency in &args.concurrency {
-            sim.app.faults.set(FaultSettings {
-                latency_ms: 50,
-                rate_limit: 20.0,
-                seed: args.seed,
-                ..FaultSettings::default()
-            });
-            sim.app.faults.reset_stats();
-            let mut env = base_env(aws, &sim);
-            env.extend([
-                ("METRIC_NAMESPACE".to_owned(), "BudgetRate".to_owned()),
-                ("RETRY_MODE".to_owned(), mode.to_owned()),
-                ("CONCURRENCY".to_owned(), concurrency.to_string()),
-            ]);
-            let (outcome, wall, _) =
-                snapshot_run(&args.bin_dir, env, Duration::from_secs(900)).await?;
-            let (calls, throttled) = requests(&sim);
-            let (failed, complete) = match &outcome {
-                Ok(summary) => (
-                    summary["groups_failed"]
-                        .as_array()
-                        .map_or(0, Vec::len)
-                        .to_string(),
-                    summary["complete"].to_string(),
-                ),
-                Err(err) => (
-                    format!("error: {}", err.chars().take(60).collect::<String>()),
-                    "-".to_owned(),
-                ),
-            };
-            println!(
-                "{mode:<9} {concurrency:>11} {calls:>7} {throttled:>10} {:>10.1} {failed:>9} {:>7.1}s {complete:>8}",
-                (calls - throttled) as f64 / wall.as_secs_f64(),
-                wall.as_secs_f64()
-            );
+    for page in &args.group_pages {
+        println!("{page} instance patch states a page");
+        let mut state = generate(&GenerateOptions {
+            seed: args.seed,
+            instances: 10_000,
+            groups: 50,
+            ..GenerateOptions::default()
+        });
+        state.wide_group_pages = *page == 100;
+        let sim = Background::start(state, FaultSettings::default()).map_err(|e| e.to_string())?;
+        for mode in ["standard", "adaptive"] {
+            for concurrency in &args.concurrency {
+                sim.app.faults.set(FaultSettings {
+                    latency_ms: 50,
+                    rate_limit: 20.0,
+                    seed: args.seed,
+                    ..FaultSettings::default()
+                });
+                sim.app.faults.reset_stats();
+                let mut env = base_env(aws, &sim);
+                env.extend([
+                    ("METRIC_NAMESPACE".to_owned(), "BudgetRate".to_owned()),
+                    ("RETRY_MODE".to_owned(), mode.to_owned()),
+                    ("CONCURRENCY".to_owned(), concurrency.to_string()),
+                ]);
+                let (outcome, wall, _) =
+                    snapshot_run(&args.bin_dir, env, Duration::from_secs(900)).await?;
+                let (calls, throttled) = requests(&sim);
+                let (failed, complete) = match &outcome {
+                    Ok(summary) => (
+                        summary["groups_failed"]
+                            .as_array()
+                            .map_or(0, Vec::len)
+                            .to_string(),
+                        summary["complete"].to_string(),
+                    ),
+                    Err(err) => (
+                        format!("error: {}", err.chars().take(60).collect::<String>()),
+                        "-".to_owned(),
+                    ),
+                };
+                println!(
+                    "{mode:<9} {concurrency:>11} {calls:>7} {throttled:>10} {:>10.1} {failed:>9} {:>7.1}s {complete:>8}",
+                    (calls - throttled) as f64 / wall.as_secs_f64(),
+                    wall.as_secs_f64()
+                );
+            }
         }
     }
     Ok(())
@@ -169,9 +180,10 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         "\n2. Fleet scale under the budget: compliance-snapshot, 50 ms per call, 20 requests/s, 900 s timeout, defaults"
     );
     println!(
-        "{:>9} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}  target",
+        "{:>9} {:>7} {:>5} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}  target",
         "instances",
         "groups",
+        "page",
         "calls",
         "throttled",
         "wall",
@@ -180,15 +192,23 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         "inventory",
         "rss"
     );
-    for instances in &args.fleets {
-        let groups = (instances / 500).max(1);
+    let runs = args.fleets.iter().flat_map(|instances| {
+        args.groups.iter().flat_map(move |groups| {
+            args.group_pages
+                .iter()
+                .map(move |page| (*instances, *groups, *page))
+        })
+    });
+    for (instances, groups, page) in runs {
+        let instances = &instances;
         let generated = Instant::now();
-        let state = generate(&GenerateOptions {
+        let mut state = generate(&GenerateOptions {
             seed: args.seed,
             instances: *instances,
             groups,
             ..GenerateOptions::default()
         });
+        state.wide_group_pages = page == 100;
         let generated = generated.elapsed();
         let sim = Background::start(
             state,
@@ -217,7 +237,7 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         };
         let full = published == groups && inventory == "done";
         println!(
-            "{instances:>9} {groups:>7} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / {}  (fleet generated in {:.0} s)",
+            "{instances:>9} {groups:>7} {page:>5} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / {}  (fleet generated in {:.0} s)",
             wall.as_secs_f64(),
             verdict(rss < RSS_TARGET_MB),
             if *instances <= 100_000 {

@@ -211,7 +211,9 @@ pub fn describe_for_patch_group(state: &State, request: &Request<'_>) -> Result<
                 .as_ref()
                 .map(|report| (instance.id.clone(), patch_state_row(instance, report)))
         });
-    let (page, next) = take_page(OP, items, request.page_size(50));
+    // At most what the response may hold, whatever MaxResults asks (ledger row 30).
+    let size = request.page_size(50).min(state.group_page_cap());
+    let (page, next) = take_page(OP, items, size);
     page_text(page, next)
 }
 
