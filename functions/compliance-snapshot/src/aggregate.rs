@@ -136,6 +136,107 @@ impl GroupStats {
     }
 }
 
+/// One group's figures from `DescribePatchGroupState`: how many instances have at least one patch in
+/// each state. One call per group whatever the group's size (the per-instance pages may hold as few as
+/// 5 states each: ledger row 30), so every group gets these in every snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GroupCounts {
+    /// Instances in the group (`Instances`).
+    pub instances: u64,
+    /// With a missing patch.
+    pub with_missing: u64,
+    /// With a failed patch.
+    pub with_failed: u64,
+    /// With a patch installed and awaiting a reboot.
+    pub with_pending_reboot: u64,
+    /// With a rejected patch installed.
+    pub with_rejected: u64,
+    /// With a non-compliant critical patch.
+    pub with_critical: u64,
+    /// With a non-compliant security patch.
+    pub with_security: u64,
+    /// With another non-compliant patch.
+    pub with_other: u64,
+}
+
+impl GroupCounts {
+    fn reasons(&self) -> [u64; 7] {
+        [
+            self.with_missing,
+            self.with_failed,
+            self.with_pending_reboot,
+            self.with_rejected,
+            self.with_critical,
+            self.with_security,
+            self.with_other,
+        ]
+    }
+
+    /// The non-compliant instances (by [`InstanceState::is_compliant`]) these counts allow: at least
+    /// the largest count (those instances certainly are), at most their sum (if no instance had two
+    /// reasons), never more than the group. The counts do not say how the sets overlap.
+    pub fn non_compliant_bounds(&self) -> (u64, u64) {
+        let reasons = self.reasons();
+        let least = reasons
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .min(self.instances);
+        let most = reasons.iter().sum::<u64>().min(self.instances);
+        (least, most)
+    }
+
+    /// Whether the counts fix the non-compliant number exactly (every instance compliant, every one
+    /// not, or a single reason).
+    pub fn is_exact(&self) -> bool {
+        let (least, most) = self.non_compliant_bounds();
+        least == most
+    }
+
+    /// The counts as group stats: non-compliant at its lower bound, so compliance is the most the
+    /// counts allow (exact when [`Self::is_exact`]). The per-instance figures (patch totals,
+    /// staleness, oldest operation) stay zero: only the per-instance pass knows them.
+    pub fn as_stats(&self) -> GroupStats {
+        let (non_compliant, _) = self.non_compliant_bounds();
+        GroupStats {
+            instances: self.instances,
+            compliant: self.instances - non_compliant,
+            non_compliant,
+            with_failed: self.with_failed,
+            with_missing: self.with_missing,
+            with_critical: self.with_critical,
+            with_security: self.with_security,
+            with_pending_reboot: self.with_pending_reboot,
+            ..GroupStats::default()
+        }
+    }
+}
+
+/// What a snapshot knows of one group: its counts, and its per-instance stats when the per-instance
+/// pass read it in full this time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupFigures {
+    /// From `DescribePatchGroupState`.
+    pub counts: GroupCounts,
+    /// From `DescribeInstancePatchStatesForPatchGroup`, every page read.
+    pub detail: Option<GroupStats>,
+}
+
+impl GroupFigures {
+    /// The stats to publish: the per-instance ones when read (exact), else the counts'.
+    pub fn stats(&self) -> GroupStats {
+        self.detail
+            .clone()
+            .unwrap_or_else(|| self.counts.as_stats())
+    }
+
+    /// Compliance published as a bound (the most the counts allow), not an exact figure.
+    pub fn is_estimate(&self) -> bool {
+        self.detail.is_none() && !self.counts.is_exact()
+    }
+}
+
 /// A CloudWatch unit, as the metrics use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Unit {
@@ -163,6 +264,32 @@ pub struct DataPoint {
 /// The dimension value of fleet-wide data points. Patch group names cannot contain parentheses, so
 /// it never collides with a group.
 pub const FLEET: &str = "(fleet)";
+
+/// The metrics a group publishes: every metric when its per-instance pass was read, else those the
+/// counts give (the patch totals, staleness and oldest operation are left out, never published as
+/// zeros).
+pub fn figures_points(
+    patch_group: &str,
+    figures: &GroupFigures,
+    now: DateTime<Utc>,
+) -> Vec<DataPoint> {
+    let points = group_points(patch_group, &figures.stats(), now);
+    if figures.detail.is_some() {
+        return points;
+    }
+    points
+        .into_iter()
+        .filter(|point| !PER_INSTANCE_ONLY.contains(&point.metric))
+        .collect()
+}
+
+/// The metrics only the per-instance pass can give.
+pub const PER_INSTANCE_ONLY: &[&str] = &[
+    "MissingPatches",
+    "FailedPatches",
+    "StaleInstances",
+    "OldestScanAgeHours",
+];
 
 /// The metrics every group and the fleet publish, from their stats.
 pub fn group_points(patch_group: &str, stats: &GroupStats, now: DateTime<Utc>) -> Vec<DataPoint> {
@@ -229,6 +356,37 @@ pub struct FleetFacts {
     pub groups_failed: u64,
     /// Groups not read before the invocation's stop time.
     pub groups_skipped_for_time: u64,
+}
+
+/// The fleet's data points from the groups' figures: as [`fleet_points`] over each group's stats,
+/// plus how many groups were published from counts alone (`GroupsDetailSkipped`) and how many of
+/// those have a compliance that is a bound (`GroupsEstimated`). The fleet's per-instance figures
+/// (stale, patch totals) sum the groups read in full.
+pub fn fleet_figures_points(
+    groups: &[(String, GroupFigures)],
+    facts: &FleetFacts,
+    now: DateTime<Utc>,
+) -> Vec<DataPoint> {
+    let stats: Vec<(String, GroupStats)> = groups
+        .iter()
+        .map(|(group, figures)| (group.clone(), figures.stats()))
+        .collect();
+    let mut points = fleet_points(&stats, facts, now);
+    let count = |keep: fn(&GroupFigures) -> bool| {
+        groups.iter().filter(|(_, figures)| keep(figures)).count() as f64
+    };
+    for (metric, value) in [
+        ("GroupsDetailSkipped", count(|f| f.detail.is_none())),
+        ("GroupsEstimated", count(GroupFigures::is_estimate)),
+    ] {
+        points.push(DataPoint {
+            metric,
+            patch_group: FLEET.to_owned(),
+            unit: Unit::Count,
+            value,
+        });
+    }
+    points
 }
 
 /// The fleet's data points: the merged stats of every group read, plus never-reported and ungrouped
@@ -309,6 +467,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "GroupsReported",
     "GroupsFailed",
     "GroupsSkippedForTime",
+    "GroupsDetailSkipped",
+    "GroupsEstimated",
 ];
 
 #[cfg(test)]
@@ -325,6 +485,128 @@ mod tests {
             operation_end: Some(now() - Duration::hours(hours_ago)),
             ..Default::default()
         }
+    }
+
+    /// The counts `DescribePatchGroupState` would give for `states`.
+    fn counts_of(states: &[InstanceState]) -> GroupCounts {
+        let with = |field: fn(&InstanceState) -> i64| {
+            states.iter().filter(|state| field(state) > 0).count() as u64
+        };
+        GroupCounts {
+            instances: states.len() as u64,
+            with_missing: with(|s| s.missing),
+            with_failed: with(|s| s.failed),
+            with_pending_reboot: with(|s| s.installed_pending_reboot),
+            with_rejected: with(|s| s.installed_rejected),
+            with_critical: with(|s| s.critical_non_compliant),
+            with_security: with(|s| s.security_non_compliant),
+            with_other: with(|s| s.other_non_compliant),
+        }
+    }
+
+    /// For any group, the counts' bounds hold the true non-compliant number, an exact verdict is
+    /// right, and the compliance published from counts is never below the truth by construction
+    /// (it is the most the counts allow) and equals it when exact.
+    #[test]
+    fn counts_bound_the_true_compliance_of_any_group() {
+        let mut rng = fastrand::Rng::with_seed(26);
+        for _ in 0..5_000 {
+            let size = rng.usize(0..40);
+            // Sparse reasons, so groups with none, one and several reasons all occur.
+            let mut draw = || i64::from(rng.u8(0..10) == 0) * rng.i64(1..4);
+            let states: Vec<InstanceState> = (0..size)
+                .map(|_| InstanceState {
+                    missing: draw(),
+                    failed: draw(),
+                    installed_pending_reboot: draw(),
+                    installed_rejected: draw(),
+                    critical_non_compliant: draw(),
+                    security_non_compliant: draw(),
+                    other_non_compliant: draw(),
+                    operation_end: Some(now()),
+                })
+                .collect();
+            let mut truth = GroupStats::default();
+            for state in &states {
+                truth.add(state, now(), Duration::hours(168));
+            }
+            let counts = counts_of(&states);
+            let (least, most) = counts.non_compliant_bounds();
+            assert!(
+                least <= truth.non_compliant && truth.non_compliant <= most,
+                "{counts:?}: {least}..={most} vs {}",
+                truth.non_compliant
+            );
+            let estimated = counts.as_stats();
+            assert_eq!(estimated.instances, truth.instances);
+            assert!(estimated.compliant >= truth.compliant);
+            if counts.is_exact() {
+                assert_eq!(estimated.compliant, truth.compliant, "{counts:?}");
+            }
+            for (a, b) in [
+                (estimated.with_failed, truth.with_failed),
+                (estimated.with_missing, truth.with_missing),
+                (estimated.with_critical, truth.with_critical),
+                (estimated.with_security, truth.with_security),
+                (estimated.with_pending_reboot, truth.with_pending_reboot),
+            ] {
+                assert_eq!(a, b, "the per-reason counts are exact");
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_without_its_per_instance_pass_leaves_those_metrics_out() {
+        let counts = GroupCounts {
+            instances: 10,
+            with_missing: 3,
+            with_critical: 2,
+            ..GroupCounts::default()
+        };
+        let figures = GroupFigures {
+            counts: counts.clone(),
+            detail: None,
+        };
+        assert!(figures.is_estimate(), "two reasons: 3 to 5 non-compliant");
+        let points = figures_points("web", &figures, now());
+        let value = |metric: &str| points.iter().find(|p| p.metric == metric).map(|p| p.value);
+        assert_eq!(
+            value("CompliancePercent"),
+            Some(70.0),
+            "the most the counts allow"
+        );
+        assert_eq!(value("InstancesWithMissingPatches"), Some(3.0));
+        for metric in PER_INSTANCE_ONLY {
+            assert_eq!(value(metric), None, "{metric} is not published as zero");
+        }
+        let read = GroupFigures {
+            counts,
+            detail: Some(GroupStats {
+                instances: 10,
+                compliant: 6,
+                non_compliant: 4,
+                stale: 1,
+                ..GroupStats::default()
+            }),
+        };
+        assert!(!read.is_estimate());
+        let points = figures_points("web", &read, now());
+        let value = |metric: &str| points.iter().find(|p| p.metric == metric).map(|p| p.value);
+        assert_eq!(
+            value("CompliancePercent"),
+            Some(60.0),
+            "the per-instance figure wins"
+        );
+        assert_eq!(value("StaleInstances"), Some(1.0));
+        let fleet = fleet_figures_points(
+            &[("a".into(), figures), ("b".into(), read)],
+            &FleetFacts::default(),
+            now(),
+        );
+        let value = |metric: &str| fleet.iter().find(|p| p.metric == metric).map(|p| p.value);
+        assert_eq!(value("GroupsDetailSkipped"), Some(1.0));
+        assert_eq!(value("GroupsEstimated"), Some(1.0));
+        assert_eq!(value("CompliantInstances"), Some(13.0));
     }
 
     #[test]

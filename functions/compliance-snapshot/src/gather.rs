@@ -3,18 +3,21 @@
 
 use patchpilot_shared::aws::pages::Pages;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::time::to_utc;
 
-use crate::aggregate::{GroupStats, InstanceState};
+use crate::aggregate::{GroupCounts, GroupStats, InstanceState};
 
 /// SSM calls made, by operation.
 pub type CallCounts = BTreeMap<&'static str, usize>;
 
-/// DescribePatchGroups and DescribeInstancePatchStatesForPatchGroup return at most 100 per page.
+/// DescribePatchGroups takes at most 100 a page; so does DescribeInstancePatchStatesForPatchGroup's
+/// request, although its response may hold fewer (the model caps it at 5): the paginator follows
+/// NextToken whatever each page holds.
 const GROUP_PAGE: i32 = 100;
 /// DescribeInstanceInformation returns at most 50 per page.
 const INFORMATION_PAGE: i32 = 50;
@@ -44,6 +47,31 @@ pub async fn discover_groups(
     Ok(groups)
 }
 
+/// One group's counts: a single `DescribePatchGroupState` call, whatever the group's size.
+pub async fn group_counts(
+    ssm: &aws_sdk_ssm::Client,
+    group: &str,
+) -> Result<GroupCounts, FunctionError> {
+    let state = ssm
+        .describe_patch_group_state()
+        .patch_group(group)
+        .send()
+        .await
+        .map_err(|err| FunctionError::aws("ssm:DescribePatchGroupState", err))?;
+    let count = |value: i32| u64::try_from(value).unwrap_or(0);
+    let optional = |value: Option<i32>| value.map_or(0, count);
+    Ok(GroupCounts {
+        instances: count(state.instances()),
+        with_missing: count(state.instances_with_missing_patches()),
+        with_failed: count(state.instances_with_failed_patches()),
+        with_pending_reboot: optional(state.instances_with_installed_pending_reboot_patches()),
+        with_rejected: optional(state.instances_with_installed_rejected_patches()),
+        with_critical: optional(state.instances_with_critical_non_compliant_patches()),
+        with_security: optional(state.instances_with_security_non_compliant_patches()),
+        with_other: optional(state.instances_with_other_non_compliant_patches()),
+    })
+}
+
 /// One group's stats, read page by page; `pages_read` counts the calls made, also when the read is
 /// cut off part way.
 pub async fn read_group(
@@ -51,7 +79,7 @@ pub async fn read_group(
     group: &str,
     now: DateTime<Utc>,
     stale_after: Duration,
-    pages_read: &mut usize,
+    pages_read: &AtomicUsize,
 ) -> Result<GroupStats, FunctionError> {
     let mut stats = GroupStats::default();
     let mut pages = ssm
@@ -61,7 +89,7 @@ pub async fn read_group(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        *pages_read += 1;
+        pages_read.fetch_add(1, Ordering::Relaxed);
         let page = page.map_err(|err| {
             FunctionError::aws("ssm:DescribeInstancePatchStatesForPatchGroup", err)
         })?;

@@ -1,8 +1,9 @@
 //! Trigger → discover → read groups (bounded concurrency) → aggregate → publish → summarise.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
 use patchpilot_shared::runtime::{Handled, Handler};
@@ -12,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::aggregate::{self, DataPoint, FleetFacts, GroupStats};
+use crate::aggregate::{self, DataPoint, FleetFacts, GroupCounts, GroupFigures, GroupStats};
 use crate::config::SnapshotConfig;
 use crate::gather::{self, CallCounts};
 use crate::publish;
@@ -73,8 +74,14 @@ pub struct Summary {
     /// Every group and the inventory were read. False: the invocation's deadline came first and
     /// what was read in time was published (`groups_skipped_for_time`, `inventory_skipped_for_time`).
     pub complete: bool,
-    /// Groups not read before the stop time: left out of this snapshot, never published as zeros.
+    /// Groups whose counts were not read before the stop time: left out of this snapshot, never
+    /// published as zeros.
     pub groups_skipped_for_time: Vec<String>,
+    /// Groups published from their counts alone: the per-instance pass did not read them in full
+    /// before the stop time (or failed), so their patch totals and staleness are left out this time.
+    pub groups_detail_skipped: Vec<String>,
+    /// Of those, the groups whose compliance is a bound (the most the counts allow), not exact.
+    pub groups_estimated: Vec<String>,
     /// The fleet inventory was not finished in time (never-reported and ungrouped counts left out).
     pub inventory_skipped_for_time: bool,
     /// Why the fleet inventory could not be read.
@@ -144,6 +151,8 @@ impl Handler for Snapshot {
                 groups_failed: vec![],
                 complete: true,
                 groups_skipped_for_time: vec![],
+                groups_detail_skipped: vec![],
+                groups_estimated: vec![],
                 inventory_skipped_for_time: false,
                 inventory_error: None,
                 data_points: 0,
@@ -159,10 +168,15 @@ impl Handler for Snapshot {
 }
 
 impl Snapshot {
-    /// Takes and publishes one snapshot. Groups that fail are left out and named; after publishing the
-    /// rest, the invocation ends in a retryable error so the failure is seen. Reading stops at the
-    /// budget's stop time: what was read is published, what was not is named and counted
-    /// (`GroupsSkippedForTime`), and the invocation ends `Ok`, since a retry would only repeat it.
+    /// Takes and publishes one snapshot, in two passes. First every group's counts
+    /// (`DescribePatchGroupState`, one call a group) and the fleet inventory: the alarmed figures, for
+    /// every group. Then, with the time left, the per-instance pass group by group (exact compliance,
+    /// patch totals, staleness), the groups whose counts leave compliance uncertain first. Groups
+    /// that fail are left out and named; after publishing the rest, the invocation ends in a
+    /// retryable error so the failure is seen. Reading stops at the budget's stop time: what was read
+    /// is published, what was not is named and counted (`GroupsSkippedForTime` for counts,
+    /// `GroupsDetailSkipped` for the per-instance pass), and the invocation ends `Ok`, since a retry
+    /// would only repeat it.
     pub async fn run(&self, budget: &Budget) -> Result<Summary, FunctionError> {
         let now = Utc::now();
         let mut calls = CallCounts::new();
@@ -173,10 +187,15 @@ impl Snapshot {
         let mut points: Vec<DataPoint> = reading
             .published
             .iter()
-            .flat_map(|(group, stats)| aggregate::group_points(group, stats, now))
+            .flat_map(|(group, figures)| aggregate::figures_points(group, figures, now))
             .collect();
-        let fleet_points = aggregate::fleet_points(&reading.published, &reading.facts, now);
-        let fleet = fleet_summary(&reading.published, &fleet_points);
+        let fleet_points = aggregate::fleet_figures_points(&reading.published, &reading.facts, now);
+        let stats: Vec<(String, GroupStats)> = reading
+            .published
+            .iter()
+            .map(|(group, figures)| (group.clone(), figures.stats()))
+            .collect();
+        let fleet = fleet_summary(&stats, &fleet_points);
         points.extend(fleet_points);
         let (outcome, put_calls) = if self.config.common.dry_run {
             (SnapshotOutcome::DryRun, 0)
@@ -185,6 +204,12 @@ impl Snapshot {
             let calls = publish::publish(&self.cloudwatch, namespace, &points, now).await?;
             (SnapshotOutcome::Published, calls)
         };
+        let groups_estimated = reading
+            .published
+            .iter()
+            .filter(|(_, figures)| figures.is_estimate())
+            .map(|(group, _)| group.clone())
+            .collect();
         let summary = Summary {
             outcome,
             reason: None,
@@ -195,8 +220,12 @@ impl Snapshot {
                 .map(|(group, _)| group)
                 .collect(),
             groups_failed: reading.failed,
-            complete: reading.skipped.is_empty() && !reading.inventory_skipped,
+            complete: reading.skipped.is_empty()
+                && reading.detail_skipped.is_empty()
+                && !reading.inventory_skipped,
             groups_skipped_for_time: reading.skipped,
+            groups_detail_skipped: reading.detail_skipped,
+            groups_estimated,
             inventory_skipped_for_time: reading.inventory_skipped,
             inventory_error: reading.inventory_error,
             data_points: points.len(),
@@ -208,8 +237,9 @@ impl Snapshot {
         if !summary.complete {
             tracing::warn!(
                 groups_skipped_for_time = summary.groups_skipped_for_time.len(),
+                groups_detail_skipped = summary.groups_detail_skipped.len(),
                 inventory_skipped_for_time = summary.inventory_skipped_for_time,
-                "the deadline came first: what was read in time is published; raise the timeout or CONCURRENCY, or narrow PATCH_GROUPS"
+                "the deadline came first: what was read in time is published; the per-instance pass starts elsewhere next time; raise the timeout or CONCURRENCY, or narrow PATCH_GROUPS"
             );
         }
         ended(summary)
@@ -232,7 +262,7 @@ impl Snapshot {
             )))
     }
 
-    /// Groups nobody registered with a baseline, found and read when the inventory shows tagged
+    /// Groups nobody registered with a baseline, found and counted when the inventory shows tagged
     /// instances the registered groups do not account for (only when groups are discovered, not
     /// configured). A failure here is named as a failed group `(unregistered groups)`: the rest is
     /// published, and the invocation ends in a retryable error as for any failed group.
@@ -240,10 +270,14 @@ impl Snapshot {
         &self,
         reading: &mut Reading,
         known: &[String],
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
         budget: &Budget,
     ) {
-        let seen: u64 = reading.published.iter().map(|(_, s)| s.instances).sum();
+        let seen: u64 = reading
+            .published
+            .iter()
+            .map(|(_, figures)| figures.counts.instances)
+            .sum();
         let unaccounted = reading.facts.grouped.is_some_and(|grouped| grouped > seen);
         if !self.config.patch_groups.is_empty() || !unaccounted || !reading.failed.is_empty() {
             return;
@@ -277,25 +311,24 @@ impl Snapshot {
                 return;
             }
         };
-        let (read, group_calls) = self.read_groups(&groups, now, budget).await;
-        *reading
-            .calls
-            .entry("DescribeInstancePatchStatesForPatchGroup")
-            .or_default() += group_calls;
-        reading.record(read);
-        reading.published.sort_by(|a, b| a.0.cmp(&b.0));
+        self.read_groups(reading, &groups, now, budget).await;
     }
 
-    /// Reads the groups and (when configured) the fleet inventory side by side.
+    /// Reads the groups (counts, then the per-instance pass) and, when configured, the fleet
+    /// inventory side by side.
     async fn read(
         &self,
         groups: &[String],
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
         budget: &Budget,
-        mut calls: CallCounts,
+        calls: CallCounts,
     ) -> Reading {
-        let ((read, group_calls), (inventory, inventory_calls)) =
-            tokio::join!(self.read_groups(groups, now, budget), async {
+        let mut reading = Reading {
+            calls,
+            ..Reading::default()
+        };
+        let ((), (inventory, inventory_calls)) =
+            tokio::join!(self.read_groups(&mut reading, groups, now, budget), async {
                 let mut inventory_calls = CallCounts::new();
                 let inventory = if self.config.fleet_inventory {
                     let tag_keys = &self.config.tag_keys;
@@ -306,17 +339,9 @@ impl Snapshot {
                 };
                 (inventory, inventory_calls)
             });
-        *calls
-            .entry("DescribeInstancePatchStatesForPatchGroup")
-            .or_default() += group_calls;
         for (operation, count) in inventory_calls {
-            *calls.entry(operation).or_default() += count;
+            *reading.calls.entry(operation).or_default() += count;
         }
-        let mut reading = Reading {
-            calls,
-            ..Reading::default()
-        };
-        reading.record(read);
         match inventory {
             Some(Some(Ok((managed, grouped)))) => {
                 reading.facts.managed = Some(managed);
@@ -329,53 +354,125 @@ impl Snapshot {
         reading
     }
 
-    /// Reads every group, at most `concurrency` at a time, each cut off at the budget's stop time.
-    /// Results come back sorted by group; every group comes back, a reader that panicked as failed.
+    /// `groups`' counts, then their per-instance pass with the time left; the groups are filed in
+    /// `reading`, kept sorted.
     async fn read_groups(
         &self,
+        reading: &mut Reading,
         groups: &[String],
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
         budget: &Budget,
-    ) -> (Vec<(String, GroupRead)>, usize) {
+    ) {
+        let (read, count_calls) = self.read_counts(groups, budget).await;
+        *reading.calls.entry("DescribePatchGroupState").or_default() += count_calls;
+        reading.record(read);
+        reading.published.sort_by(|a, b| a.0.cmp(&b.0));
+        self.read_details(reading, groups, now, budget).await;
+    }
+
+    /// Every group's counts, one call each.
+    async fn read_counts(
+        &self,
+        groups: &[String],
+        budget: &Budget,
+    ) -> (Vec<(String, GroupRead<GroupCounts>)>, usize) {
+        self.read_each(groups, budget, |ssm, group, calls| async move {
+            calls.fetch_add(1, Ordering::Relaxed);
+            gather::group_counts(&ssm, &group).await
+        })
+        .await
+    }
+
+    /// The per-instance pass over those of `groups` whose counts were published, in
+    /// [`detail_order`], with the time left: each group read in full gets its exact figures; the
+    /// rest keep their counts and are named.
+    async fn read_details(
+        &self,
+        reading: &mut Reading,
+        groups: &[String],
+        now: DateTime<Utc>,
+        budget: &Budget,
+    ) {
+        let wanted: std::collections::BTreeSet<&String> = groups.iter().collect();
+        let candidates: Vec<(String, GroupFigures)> = reading
+            .published
+            .iter()
+            .filter(|(group, _)| wanted.contains(group))
+            .cloned()
+            .collect();
+        let order = detail_order(&candidates, now);
+        let stale_after = self.config.stale_after;
+        let (read, pages) = self
+            .read_each(&order, budget, move |ssm, group, pages| async move {
+                gather::read_group(&ssm, &group, now, stale_after, &pages).await
+            })
+            .await;
+        *reading
+            .calls
+            .entry("DescribeInstancePatchStatesForPatchGroup")
+            .or_default() += pages;
+        for (group, result) in read {
+            let Ok(at) = reading
+                .published
+                .binary_search_by(|(published, _)| published.cmp(&group))
+            else {
+                continue;
+            };
+            match result {
+                GroupRead::Read(stats) => reading.published[at].1.detail = Some(stats),
+                GroupRead::Failed(error) => {
+                    reading.detail_skipped.push(group.clone());
+                    reading.failed.push(GroupFailure {
+                        patch_group: group,
+                        error: format!("per-instance pass (its counts are published): {error}"),
+                    });
+                }
+                GroupRead::OutOfTime => reading.detail_skipped.push(group),
+            }
+        }
+        reading.detail_skipped.sort();
+        reading.facts.groups_failed = reading.failed.len() as u64;
+    }
+
+    /// Reads every group with `read` (given a counter of the calls it makes, which stays right when
+    /// the stop time cuts a read off), at most `concurrency` at a time, each cut off at the budget's
+    /// stop time. Results come back sorted by group with the calls made; every group comes back, a
+    /// reader that panicked as failed.
+    async fn read_each<T, F, Fut>(
+        &self,
+        groups: &[String],
+        budget: &Budget,
+        read: F,
+    ) -> (Vec<(String, GroupRead<T>)>, usize)
+    where
+        T: Send + 'static,
+        F: Fn(aws_sdk_ssm::Client, String, Arc<AtomicUsize>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, FunctionError>> + Send + 'static,
+    {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let calls = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
         let mut names = std::collections::HashMap::new();
         for group in groups {
-            let (ssm, group, permits, budget) =
-                (self.ssm.clone(), group.clone(), permits.clone(), *budget);
-            let stale_after = self.config.stale_after;
+            let (permits, budget) = (permits.clone(), *budget);
+            let reading = read(self.ssm.clone(), group.clone(), calls.clone());
             let name = group.clone();
             let handle = tasks.spawn(async move {
                 let Some(_permit) = budget.run(permits.acquire_owned()).await else {
-                    return (group, GroupRead::OutOfTime, 0);
+                    return (name, GroupRead::OutOfTime);
                 };
-                let mut pages = 0;
-                let read = budget
-                    .run(gather::read_group(
-                        &ssm,
-                        &group,
-                        now,
-                        stale_after,
-                        &mut pages,
-                    ))
-                    .await;
-                let read = match read {
-                    Some(Ok(stats)) => GroupRead::Read(stats),
-                    Some(Err(err)) => GroupRead::Failed(err.to_string()),
-                    None => GroupRead::OutOfTime,
-                };
-                (group, read, pages)
+                match budget.run(reading).await {
+                    Some(Ok(value)) => (name, GroupRead::Read(value)),
+                    Some(Err(err)) => (name, GroupRead::Failed(err.to_string())),
+                    None => (name, GroupRead::OutOfTime),
+                }
             });
-            names.insert(handle.id(), name);
+            names.insert(handle.id(), group.clone());
         }
         let mut results = Vec::with_capacity(groups.len());
-        let mut pages = 0;
         while let Some(joined) = tasks.join_next_with_id().await {
             match joined {
-                Ok((_, (group, read, group_pages))) => {
-                    pages += group_pages;
-                    results.push((group, read));
-                }
+                Ok((_, (group, read))) => results.push((group, read)),
                 Err(err) => {
                     tracing::error!(error = %err, "a group reader stopped unexpectedly");
                     if let Some(group) = names.remove(&err.id()) {
@@ -388,14 +485,45 @@ impl Snapshot {
             }
         }
         results.sort_by(|a, b| a.0.cmp(&b.0));
-        (results, pages)
+        (results, calls.load(Ordering::Relaxed))
     }
+}
+
+/// The order the per-instance pass reads groups in: those whose counts leave compliance uncertain
+/// first (only the pass can say), then the rest; within each, starting at a point that moves with
+/// the minute, so a pass the deadline cuts short reaches other groups next time instead of the same
+/// ones first again.
+fn detail_order(published: &[(String, GroupFigures)], now: DateTime<Utc>) -> Vec<String> {
+    let minute = u64::try_from(now.timestamp() / 60).unwrap_or(0);
+    // A multiplicative hash of the minute: consecutive runs start far apart.
+    let mixed = minute.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
+    let rotated = |exact: bool| {
+        let class: Vec<&String> = published
+            .iter()
+            .filter(|(_, figures)| figures.counts.is_exact() == exact)
+            .map(|(group, _)| group)
+            .collect();
+        let start = if class.is_empty() {
+            0
+        } else {
+            (mixed % class.len() as u64) as usize
+        };
+        let (before, after) = class.split_at(start);
+        after
+            .iter()
+            .chain(before)
+            .map(|group| (*group).clone())
+            .collect::<Vec<_>>()
+    };
+    let mut order = rotated(false);
+    order.extend(rotated(true));
+    order
 }
 
 /// How reading one group ended.
 #[derive(Debug)]
-enum GroupRead {
-    Read(GroupStats),
+enum GroupRead<T> {
+    Read(T),
     Failed(String),
     /// Not finished before the stop time.
     OutOfTime,
@@ -404,12 +532,14 @@ enum GroupRead {
 /// What one snapshot read, sorted for publishing.
 #[derive(Default)]
 struct Reading {
-    /// Groups read in full, with their figures.
-    published: Vec<(String, GroupStats)>,
-    /// Groups whose read failed, with why.
+    /// Groups whose counts were read, with their figures (sorted by group).
+    published: Vec<(String, GroupFigures)>,
+    /// Groups with a read that failed, with why.
     failed: Vec<GroupFailure>,
-    /// Groups not read before the stop time.
+    /// Groups whose counts were not read before the stop time.
     skipped: Vec<String>,
+    /// Published groups the per-instance pass did not read in full.
+    detail_skipped: Vec<String>,
     /// The fleet-level facts (inventory counts, failed and skipped group counts).
     facts: FleetFacts,
     inventory_error: Option<String>,
@@ -418,11 +548,17 @@ struct Reading {
 }
 
 impl Reading {
-    /// Files each group's read as published, failed or skipped, and updates the fleet's counts.
-    fn record(&mut self, read: Vec<(String, GroupRead)>) {
+    /// Files each group's counts as published, failed or skipped, and updates the fleet's counts.
+    fn record(&mut self, read: Vec<(String, GroupRead<GroupCounts>)>) {
         for (group, result) in read {
             match result {
-                GroupRead::Read(stats) => self.published.push((group, stats)),
+                GroupRead::Read(counts) => self.published.push((
+                    group,
+                    GroupFigures {
+                        counts,
+                        detail: None,
+                    },
+                )),
                 GroupRead::Failed(error) => self.failed.push(GroupFailure {
                     patch_group: group,
                     error,

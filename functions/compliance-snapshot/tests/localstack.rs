@@ -164,6 +164,13 @@ async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
         minimum_group_pages
     );
     assert_eq!(summary.ssm_calls["DescribePatchGroups"], 1);
+    assert_eq!(
+        summary.ssm_calls["DescribePatchGroupState"],
+        groups.len(),
+        "one counts call a group"
+    );
+    assert!(summary.complete && summary.groups_detail_skipped.is_empty());
+    assert!(summary.groups_estimated.is_empty());
     assert_eq!(summary.put_metric_data_calls, 1);
 
     for (group, expected) in &groups {
@@ -490,14 +497,9 @@ async fn available_security_updates_count_when_the_baseline_says_so() {
     }
 }
 
-/// A snapshot slower than its deadline: 100 ms per SSM call, eight groups of five pages each read two
-/// at a time, the inventory's 160 pages, and a budget that stops reading after about a second. What
-/// was read in time is published exactly; groups cut off are named, counted in
-/// `GroupsSkippedForTime` and never published as zeros; the inventory's figures are left out; and
-/// the invocation ends `Ok`, since a retry would only repeat it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_the_rest() {
-    use patchpilot_shared::budget::{Budget, MIN_MARGIN};
+/// A fleet generated for the deadline tests: eight groups of about 450 reporting instances, 100 ms
+/// per SSM call, and the snapshot reading the groups `concurrency` at a time.
+async fn slow_fleet(concurrency: &str) -> (BTreeMap<String, Expected>, Fixture, Snapshot) {
     let mut state = generate(&GenerateOptions {
         seed: 12,
         instances: 4000,
@@ -506,7 +508,7 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
         missing: 0.2,
         ..GenerateOptions::default()
     });
-    // Pages of 100, so some groups finish inside the budget and some do not.
+    // Pages of 100: five a group, so some groups' per-instance pass finishes inside the budget.
     state.wide_group_pages = true;
     let (groups, _, _) = expected(&state);
     let fixture = Fixture::new(state).await;
@@ -516,16 +518,22 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
     });
     let snapshot = fixture
         .snapshot(&[
-            ("CONCURRENCY", "2"),
+            ("CONCURRENCY", concurrency),
             (
                 "PATCH_GROUPS",
                 &groups.keys().cloned().collect::<Vec<_>>().join(","),
             ),
         ])
         .await;
-    // Reading stops 1.2 s in; the margin after it is production's smallest (`MIN_MARGIN`), which
-    // is what publishing may take in an account, and on a loaded test machine LocalStack needs it.
-    let deadline = Duration::from_millis(1200) + MIN_MARGIN;
+    (groups, fixture, snapshot)
+}
+
+/// Runs `snapshot` with reading stopped `reading` in; the margin after it is production's smallest
+/// (`MIN_MARGIN`), which is what publishing may take in an account, and on a loaded test machine
+/// LocalStack needs it. The snapshot must have answered within the deadline.
+async fn within(snapshot: &Snapshot, reading: Duration) -> compliance_snapshot::Summary {
+    use patchpilot_shared::budget::{Budget, MIN_MARGIN};
+    let deadline = reading + MIN_MARGIN;
     let budget = Budget::new(deadline, MIN_MARGIN);
     let started = std::time::Instant::now();
     let summary = snapshot.handle_within(scheduled(), &budget).await.unwrap();
@@ -534,9 +542,92 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
         took < deadline,
         "stopped and published within the deadline: {took:?}"
     );
+    summary
+}
+
+/// A snapshot slower than its deadline: every group's counts come first (eight calls, two at a time),
+/// then the per-instance pass (five pages a group) until reading stops 2 s in. Every group's
+/// alarmed figures are published; the groups the per-instance pass read publish exact figures, the
+/// others publish their counts, leave staleness and patch totals out (never zeros), and are named
+/// and counted in `GroupsDetailSkipped`; the inventory's figures are left out; and the invocation
+/// ends `Ok`, since a retry would only repeat it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_cut_short_publishes_every_groups_counts_and_names_what_it_did_not_read_in_full()
+{
+    let (groups, fixture, snapshot) = slow_fleet("2").await;
+    let summary = within(&snapshot, Duration::from_millis(2000)).await;
     assert!(!summary.complete);
     assert!(summary.inventory_skipped_for_time);
     assert!(summary.groups_failed.is_empty());
+    assert!(summary.groups_skipped_for_time.is_empty(), "{summary:?}");
+    assert_eq!(
+        summary.groups_published,
+        groups.keys().cloned().collect::<Vec<_>>(),
+        "every group's counts"
+    );
+    assert_eq!(summary.ssm_calls["DescribePatchGroupState"], groups.len());
+    let skipped = &summary.groups_detail_skipped;
+    let detailed: Vec<&String> = groups.keys().filter(|g| !skipped.contains(g)).collect();
+    assert!(
+        !detailed.is_empty() && !skipped.is_empty(),
+        "{detailed:?} / {skipped:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (group, expected) in &groups {
+        assert_eq!(
+            fixture.value("Instances", group).await,
+            Some(expected.instances),
+            "{group}"
+        );
+        let percent = fixture.value("CompliancePercent", group).await.unwrap();
+        let exact = expected.compliant * 100.0 / expected.instances;
+        if skipped.contains(group) {
+            assert!(
+                percent >= exact - 1e-9,
+                "{group}: the most the counts allow"
+            );
+            assert_eq!(
+                fixture.value("StaleInstances", group).await,
+                None,
+                "{group}: staleness not read, not published as zero"
+            );
+        } else {
+            assert!((percent - exact).abs() < 1e-9, "{group}: exact");
+            assert_eq!(
+                fixture.value("FailedPatches", group).await,
+                Some(expected.failed_patches),
+                "{group}"
+            );
+        }
+    }
+    assert_eq!(
+        fixture.value("GroupsDetailSkipped", "(fleet)").await,
+        Some(skipped.len() as f64)
+    );
+    assert_eq!(
+        fixture.value("GroupsSkippedForTime", "(fleet)").await,
+        Some(0.0)
+    );
+    let fleet_instances: f64 = groups.values().map(|g| g.instances).sum();
+    assert_eq!(
+        fixture.value("Instances", "(fleet)").await,
+        Some(fleet_instances)
+    );
+    assert_eq!(
+        fixture.value("NeverReportedInstances", "(fleet)").await,
+        None,
+        "the inventory did not finish"
+    );
+}
+
+/// A deadline that comes before even the counts are read (one group at a time, reading stopped
+/// 350 ms in): the groups counted are published, the rest are named, counted in
+/// `GroupsSkippedForTime` (which pages) and never published as zeros.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_whose_counts_the_deadline_cut_off_are_named_and_never_published_as_zeros() {
+    let (groups, fixture, snapshot) = slow_fleet("1").await;
+    let summary = within(&snapshot, Duration::from_millis(350)).await;
+    assert!(!summary.complete);
     let (published, skipped) = (&summary.groups_published, &summary.groups_skipped_for_time);
     assert!(
         !published.is_empty() && !skipped.is_empty(),
@@ -567,15 +658,5 @@ async fn a_snapshot_cut_short_by_its_deadline_publishes_what_it_read_and_names_t
     assert_eq!(
         fixture.value("GroupsSkippedForTime", "(fleet)").await,
         Some(skipped.len() as f64)
-    );
-    let fleet_instances: f64 = published.iter().map(|g| groups[g].instances).sum();
-    assert_eq!(
-        fixture.value("Instances", "(fleet)").await,
-        Some(fleet_instances)
-    );
-    assert_eq!(
-        fixture.value("NeverReportedInstances", "(fleet)").await,
-        None,
-        "the inventory did not finish"
     );
 }
