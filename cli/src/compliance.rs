@@ -53,7 +53,14 @@ pub async fn run(
     let minutes = i64::from(settings.snapshot_minutes) * (i64::from(snapshots) + 1);
     let series = with_progress("compliance metrics", async {
         let groups = metrics::groups(clients, &settings.namespace).await?;
-        metrics::read(clients, &settings.namespace, &groups, minutes).await
+        metrics::read(
+            clients,
+            &settings.namespace,
+            &groups,
+            minutes,
+            metrics::Resolution::Snapshots,
+        )
+        .await
     })
     .await?;
     let rows = ordered(series);

@@ -40,6 +40,7 @@ fn query(
     namespace: &str,
     metric: &str,
     group: &str,
+    period: i32,
 ) -> Result<MetricDataQuery, CliError> {
     let dimension = Dimension::builder().name(DIMENSION).value(group).build();
     let metric = Metric::builder()
@@ -49,7 +50,7 @@ fn query(
         .build();
     let stat = MetricStat::builder()
         .metric(metric)
-        .period(60)
+        .period(period)
         .stat("Maximum")
         .build();
     Ok(MetricDataQuery::builder()
@@ -90,13 +91,34 @@ pub async fn groups(clients: &Clients, namespace: &str) -> Result<Vec<String>, C
     Ok(groups)
 }
 
-/// Every group's snapshots from the last `minutes`.
+/// How finely [`read`] asks for points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// One point a minute: every snapshot.
+    Snapshots,
+    /// One point an hour (the hour's highest): a long look back for the latest figure, 60 times
+    /// fewer points than by the minute (at most 168 a query over 7 days).
+    Hourly,
+}
+
+impl Resolution {
+    fn seconds(self) -> i32 {
+        match self {
+            Self::Snapshots => 60,
+            Self::Hourly => 3600,
+        }
+    }
+}
+
+/// Every group's snapshots from the last `minutes`, at `resolution`.
 pub async fn read(
     clients: &Clients,
     namespace: &str,
     groups: &[String],
     minutes: i64,
+    resolution: Resolution,
 ) -> Result<Vec<Series>, CliError> {
+    let period = resolution.seconds();
     let end = Utc::now();
     let start = end - chrono::Duration::minutes(minutes);
     let mut queries = Vec::new();
@@ -106,8 +128,15 @@ pub async fn read(
             namespace,
             "CompliancePercent",
             group,
+            period,
         )?);
-        queries.push(query(format!("n{i}"), namespace, "Instances", group)?);
+        queries.push(query(
+            format!("n{i}"),
+            namespace,
+            "Instances",
+            group,
+            period,
+        )?);
     }
     let mut values: BTreeMap<String, Vec<(DateTime<Utc>, f64)>> = BTreeMap::new();
     for batch in queries.chunks(QUERIES_PER_CALL) {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::clients::Clients;
 use crate::error::CliError;
-use crate::metrics::{self, FLEET, Series};
+use crate::metrics::{self, FLEET, Resolution, Series};
 use crate::output::{Output, Style, age, with_progress};
 use crate::records;
 use crate::settings::Settings;
@@ -64,9 +64,9 @@ pub enum Reach {
 }
 
 /// The last snapshot: the fleet's series and the worst group's. Reads only what it shows: the last
-/// two snapshot intervals first (a point or two per group and metric), then the 7-day lookback only
-/// for the groups that had none in that window, so a group that stopped publishing still shows its
-/// age. At G groups that is ⌈(G+1)/500⌉ ListMetrics pages and ⌈2(G+1)/500⌉ GetMetricData calls
+/// two snapshot intervals first (a point or two per group and metric), then the 7-day lookback, by
+/// the hour, only for the groups that had none in that window, so a group that stopped publishing
+/// still shows its age (to the hour) and last figure. At G groups that is ⌈(G+1)/500⌉ ListMetrics pages and ⌈2(G+1)/500⌉ GetMetricData calls
 /// when every group is current (no page of points overflows: at most a few points per query).
 pub async fn last_snapshot(
     clients: &Clients,
@@ -79,7 +79,8 @@ pub async fn last_snapshot(
         Reach::Groups => metrics::groups(clients, namespace).await?,
     };
     let recent = 2 * i64::from(interval_minutes) + 5;
-    let mut series = metrics::read(clients, namespace, &groups, recent).await?;
+    let mut series =
+        metrics::read(clients, namespace, &groups, recent, Resolution::Snapshots).await?;
     let quiet: Vec<String> = series
         .iter()
         .filter(|s| s.latest().is_none())
@@ -87,7 +88,9 @@ pub async fn last_snapshot(
         .collect();
     if !quiet.is_empty() {
         series.retain(|s| s.latest().is_some());
-        series.extend(metrics::read(clients, namespace, &quiet, SNAPSHOT_LOOKBACK_MINUTES).await?);
+        let lookback = SNAPSHOT_LOOKBACK_MINUTES;
+        let hourly = Resolution::Hourly;
+        series.extend(metrics::read(clients, namespace, &quiet, lookback, hourly).await?);
     }
     let (fleet, groups): (Vec<Series>, Vec<Series>) =
         series.into_iter().partition(|s| s.group == FLEET);
@@ -635,7 +638,7 @@ mod reads {
     /// Every group published a minute ago except `quiet`, whose last point is three days old.
     fn cloudwatch(
         groups: usize,
-        windows: Arc<Mutex<Vec<(i64, usize)>>>,
+        windows: Arc<Mutex<Vec<(i64, usize, i32)>>>,
     ) -> (aws_sdk_cloudwatch::Client, Vec<aws_smithy_mocks::Rule>) {
         let list = mock!(aws_sdk_cloudwatch::Client::list_metrics).then_output(move || {
             let mut out = ListMetricsOutput::builder();
@@ -656,10 +659,17 @@ mod reads {
             mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_compute_output(move |req| {
                 let now = Utc::now().timestamp();
                 let start = req.start_time().map_or(0, |t| t.secs());
-                windows
-                    .lock()
-                    .unwrap()
-                    .push((now - start, req.metric_data_queries().len()));
+                let period = req
+                    .metric_data_queries()
+                    .first()
+                    .and_then(|q| q.metric_stat())
+                    .and_then(|s| s.period())
+                    .unwrap_or_default();
+                windows.lock().unwrap().push((
+                    now - start,
+                    req.metric_data_queries().len(),
+                    period,
+                ));
                 let mut out = GetMetricDataOutput::builder();
                 for query in req.metric_data_queries() {
                     let group = query
@@ -714,24 +724,42 @@ mod reads {
         );
         // 1,000 groups and the fleet (the mock lists them in one page; CloudWatch pages by 500):
         // 2,000 queries in 4 calls over the last two intervals, then one call over 7 days for the
-        // quiet group's two metrics.
+        // quiet group's two metrics, by the hour.
         assert_eq!(rules[0].num_calls(), 1);
         let windows = windows.lock().unwrap().clone();
         let recent = 2 * 60 * 60 + 5 * 60;
-        let calls: Vec<(bool, usize)> = windows
+        let calls: Vec<(bool, usize, i32)> = windows
             .iter()
-            .map(|(span, queries)| ((span - recent).abs() <= 5, *queries))
+            .map(|(span, queries, period)| ((span - recent).abs() <= 5, *queries, *period))
             .collect();
         assert_eq!(
             calls,
             [
-                (true, 500),
-                (true, 500),
-                (true, 500),
-                (true, 500),
-                (false, 2)
+                (true, 500, 60),
+                (true, 500, 60),
+                (true, 500, 60),
+                (true, 500, 60),
+                (false, 2, 3600)
             ]
         );
+    }
+
+    /// The README's table: GetMetricData calls `status` makes at 10, 200 and 1,000 groups (and the
+    /// fleet), every group current but the one quiet group the mock adds, which costs one call more.
+    #[tokio::test]
+    async fn status_calls_at_10_200_and_1000_groups() {
+        for (groups, expected) in [(10, 1), (200, 1), (1_000, 5)] {
+            let windows = Arc::new(Mutex::new(Vec::new()));
+            // The mock adds a quiet group: `groups - 1` current ones, the quiet one and the fleet.
+            let (cloudwatch, _rules) = cloudwatch(groups - 1, windows.clone());
+            last_snapshot(&clients(cloudwatch), "ns", 60, Reach::Groups)
+                .await
+                .unwrap();
+            let windows = windows.lock().unwrap();
+            let recent = windows.iter().filter(|(_, _, period)| *period == 60).count();
+            assert_eq!((groups, recent), (groups, expected));
+            assert_eq!(windows.len(), recent + 1, "one look back for the quiet group");
+        }
     }
 
     #[tokio::test]
