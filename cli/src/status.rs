@@ -756,9 +756,16 @@ mod reads {
                 .await
                 .unwrap();
             let windows = windows.lock().unwrap();
-            let recent = windows.iter().filter(|(_, _, period)| *period == 60).count();
+            let recent = windows
+                .iter()
+                .filter(|(_, _, period)| *period == 60)
+                .count();
             assert_eq!((groups, recent), (groups, expected));
-            assert_eq!(windows.len(), recent + 1, "one look back for the quiet group");
+            assert_eq!(
+                windows.len(),
+                recent + 1,
+                "one look back for the quiet group"
+            );
         }
     }
 

@@ -77,6 +77,36 @@ impl Budget {
         }
     }
 
+    /// This budget with `reserve` more kept back before the deadline: for work whose own cost after
+    /// the stop time is known to grow with what was read (publishing it).
+    pub fn reserving(&self, reserve: Duration) -> Self {
+        Self {
+            // A reserve larger than the clock can go back: spent at once.
+            stop_at: self.stop_at.map(|stop_at| {
+                stop_at
+                    .checked_sub(reserve)
+                    .unwrap_or_else(|| Instant::now().min(stop_at))
+            }),
+            margin: self.margin.saturating_add(reserve),
+        }
+    }
+
+    /// This budget with its margin given back but for `slack`: for the last work of an invocation
+    /// (publishing what was read), which may use the margin and must end just before the deadline.
+    /// Unbounded stays unbounded.
+    pub fn with_margin(&self, slack: Duration) -> Self {
+        Self {
+            stop_at: self.stop_at.map(|stop_at| {
+                let deadline = stop_at.checked_add(self.margin).unwrap_or(stop_at);
+                deadline
+                    .checked_sub(slack)
+                    .unwrap_or(stop_at)
+                    .max(stop_at.min(deadline))
+            }),
+            margin: slack,
+        }
+    }
+
     /// The margin kept after the stop time.
     pub fn margin(&self) -> Duration {
         self.margin
@@ -193,6 +223,45 @@ mod tests {
         pace.record(Duration::from_millis(100));
         assert_eq!(pace.expected(), Duration::from_millis(900));
         assert_eq!(pace.units(), 3);
+    }
+
+    #[test]
+    fn a_reserve_moves_the_stop_time_earlier_and_widens_the_margin() {
+        let budget = Budget::new(Duration::from_secs(100), Duration::from_secs(5));
+        let reserved = budget.reserving(Duration::from_secs(20));
+        assert_eq!(reserved.margin(), Duration::from_secs(25));
+        let gap = budget.remaining() - reserved.remaining();
+        assert!(
+            gap.abs_diff(Duration::from_secs(20)) < Duration::from_millis(50),
+            "{gap:?}"
+        );
+        let spent = budget.reserving(Duration::from_secs(200));
+        assert!(spent.is_spent() && spent.remaining() == Duration::ZERO);
+        assert!(
+            !Budget::unbounded()
+                .reserving(Duration::from_secs(60))
+                .is_spent()
+        );
+    }
+
+    #[test]
+    fn the_last_work_may_use_the_margin_but_for_its_slack() {
+        let budget = Budget::new(Duration::from_secs(100), Duration::from_secs(30));
+        let last = budget.with_margin(Duration::from_secs(1));
+        assert_eq!(last.margin(), Duration::from_secs(1));
+        let gained = last.remaining() - budget.remaining();
+        assert!(
+            gained.abs_diff(Duration::from_secs(29)) < Duration::from_millis(50),
+            "{gained:?}"
+        );
+        let reserved = budget.reserving(Duration::from_secs(20));
+        let back = reserved.with_margin(Duration::from_secs(1));
+        assert!(back.remaining().abs_diff(last.remaining()) < Duration::from_millis(50));
+        assert!(
+            !Budget::unbounded()
+                .with_margin(Duration::from_secs(1))
+                .is_spent()
+        );
     }
 
     #[test]

@@ -445,6 +445,14 @@ pub fn fleet_points(
     points
 }
 
+/// The most data points one group publishes ([`group_points`] with every figure present).
+pub const POINTS_PER_GROUP: usize = 13;
+
+/// The most data points a snapshot of `groups` groups publishes: each group's and the fleet's.
+pub fn most_points(groups: usize) -> usize {
+    groups * POINTS_PER_GROUP + METRIC_NAMES.len()
+}
+
 /// Every metric name the function can publish (the template's alarms and dashboard are tested
 /// against this list).
 pub const METRIC_NAMES: &[&str] = &[
@@ -553,6 +561,38 @@ mod tests {
                 assert_eq!(a, b, "the per-reason counts are exact");
             }
         }
+    }
+
+    #[test]
+    fn the_publishing_estimate_covers_every_point() {
+        let full = GroupStats {
+            instances: 3,
+            compliant: 1,
+            oldest_operation: Some(now()),
+            ..GroupStats::default()
+        };
+        assert_eq!(group_points("web", &full, now()).len(), POINTS_PER_GROUP);
+        let groups: Vec<(String, GroupStats)> =
+            (0..5).map(|n| (format!("g{n}"), full.clone())).collect();
+        let facts = FleetFacts {
+            managed: Some(20),
+            grouped: Some(18),
+            ..FleetFacts::default()
+        };
+        let figures: Vec<(String, GroupFigures)> = groups
+            .iter()
+            .map(|(group, stats)| {
+                (
+                    group.clone(),
+                    GroupFigures {
+                        counts: GroupCounts::default(),
+                        detail: Some(stats.clone()),
+                    },
+                )
+            })
+            .collect();
+        let fleet = fleet_figures_points(&figures, &facts, now());
+        assert!(5 * POINTS_PER_GROUP + fleet.len() <= most_points(5));
     }
 
     #[test]

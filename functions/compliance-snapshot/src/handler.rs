@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use patchpilot_shared::CommonConfig;
@@ -90,6 +91,13 @@ pub struct Summary {
     pub data_points: usize,
     /// PutMetricData calls made.
     pub put_metric_data_calls: usize,
+    /// Data points the deadline kept from being published (the last batches; never the fleet's
+    /// first).
+    pub points_cut_for_time: usize,
+    /// How long publishing took, in milliseconds (measured: what the reserve must cover).
+    pub publish_ms: u64,
+    /// The time the reads left for publishing beyond the margin, in milliseconds.
+    pub publish_reserve_ms: u64,
     /// SSM calls made, by operation.
     pub ssm_calls: CallCounts,
     /// The fleet's headline figures.
@@ -157,6 +165,9 @@ impl Handler for Snapshot {
                 inventory_error: None,
                 data_points: 0,
                 put_metric_data_calls: 0,
+                points_cut_for_time: 0,
+                publish_ms: 0,
+                publish_reserve_ms: 0,
                 ssm_calls: CallCounts::new(),
                 fleet: FleetSummary::default(),
             };
@@ -181,6 +192,11 @@ impl Snapshot {
         let now = Utc::now();
         let mut calls = CallCounts::new();
         let groups = self.groups(budget, &mut calls).await?;
+        // The reads stop early enough to publish what they read: the margin, and the time the
+        // PutMetricData calls for every group's points are allowed.
+        let publishing =
+            publish::publish_reserve(aggregate::most_points(groups.len()), budget.margin());
+        let budget = &budget.reserving(publishing);
         let mut reading = self.read(&groups, now, budget, calls).await;
         self.read_unregistered_groups(&mut reading, &groups, now, budget)
             .await;
@@ -197,13 +213,21 @@ impl Snapshot {
             .collect();
         let fleet = fleet_summary(&stats, &fleet_points);
         points.extend(fleet_points);
-        let (outcome, put_calls) = if self.config.common.dry_run {
-            (SnapshotOutcome::DryRun, 0)
+        // The fleet's points first, then each group's alarmed figures: if the deadline cuts
+        // publishing short, what is lost is the least watched.
+        points.sort_by_key(|point| (point.patch_group != aggregate::FLEET, publish_rank(point)));
+        let publish_started = std::time::Instant::now();
+        let (outcome, published) = if self.config.common.dry_run {
+            (SnapshotOutcome::DryRun, publish::Published::default())
         } else {
             let namespace = &self.config.namespace;
-            let calls = publish::publish(&self.cloudwatch, namespace, &points, now).await?;
-            (SnapshotOutcome::Published, calls)
+            // Publishing may use the margin too, up to a second before the deadline.
+            let last_second = budget.with_margin(Duration::from_secs(1));
+            let published =
+                publish::publish(&self.cloudwatch, namespace, &points, now, &last_second).await?;
+            (SnapshotOutcome::Published, published)
         };
+        let publish_ms = u64::try_from(publish_started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let groups_estimated = reading
             .published
             .iter()
@@ -222,14 +246,18 @@ impl Snapshot {
             groups_failed: reading.failed,
             complete: reading.skipped.is_empty()
                 && reading.detail_skipped.is_empty()
-                && !reading.inventory_skipped,
+                && !reading.inventory_skipped
+                && published.points_cut == 0,
             groups_skipped_for_time: reading.skipped,
             groups_detail_skipped: reading.detail_skipped,
             groups_estimated,
             inventory_skipped_for_time: reading.inventory_skipped,
             inventory_error: reading.inventory_error,
             data_points: points.len(),
-            put_metric_data_calls: put_calls,
+            put_metric_data_calls: published.calls,
+            points_cut_for_time: published.points_cut,
+            publish_ms,
+            publish_reserve_ms: u64::try_from(publishing.as_millis()).unwrap_or(u64::MAX),
             ssm_calls: reading.calls,
             fleet,
         };
@@ -239,6 +267,7 @@ impl Snapshot {
                 groups_skipped_for_time = summary.groups_skipped_for_time.len(),
                 groups_detail_skipped = summary.groups_detail_skipped.len(),
                 inventory_skipped_for_time = summary.inventory_skipped_for_time,
+                points_cut_for_time = summary.points_cut_for_time,
                 "the deadline came first: what was read in time is published; the per-instance pass starts elsewhere next time; raise the timeout or CONCURRENCY, or narrow PATCH_GROUPS"
             );
         }
@@ -314,7 +343,7 @@ impl Snapshot {
         self.read_groups(reading, &groups, now, budget).await;
     }
 
-    /// Reads the groups (counts, then the per-instance pass) and, when configured, the fleet
+    /// Reads the groups' counts, then their per-instance pass and, when configured, the fleet
     /// inventory side by side.
     async fn read(
         &self,
@@ -327,8 +356,12 @@ impl Snapshot {
             calls,
             ..Reading::default()
         };
-        let ((), (inventory, inventory_calls)) =
-            tokio::join!(self.read_groups(&mut reading, groups, now, budget), async {
+        // The counts alone first: they are the alarmed figures, and the inventory's pages would
+        // take half of a throttled account's rate from them.
+        self.count_groups(&mut reading, groups, budget).await;
+        let ((), (inventory, inventory_calls)) = tokio::join!(
+            self.read_details(&mut reading, groups, now, budget),
+            async {
                 let mut inventory_calls = CallCounts::new();
                 let inventory = if self.config.fleet_inventory {
                     let tag_keys = &self.config.tag_keys;
@@ -338,7 +371,8 @@ impl Snapshot {
                     None
                 };
                 (inventory, inventory_calls)
-            });
+            }
+        );
         for (operation, count) in inventory_calls {
             *reading.calls.entry(operation).or_default() += count;
         }
@@ -363,11 +397,16 @@ impl Snapshot {
         now: DateTime<Utc>,
         budget: &Budget,
     ) {
+        self.count_groups(reading, groups, budget).await;
+        self.read_details(reading, groups, now, budget).await;
+    }
+
+    /// `groups`' counts, filed in `reading` (kept sorted).
+    async fn count_groups(&self, reading: &mut Reading, groups: &[String], budget: &Budget) {
         let (read, count_calls) = self.read_counts(groups, budget).await;
         *reading.calls.entry("DescribePatchGroupState").or_default() += count_calls;
         reading.record(read);
         reading.published.sort_by(|a, b| a.0.cmp(&b.0));
-        self.read_details(reading, groups, now, budget).await;
     }
 
     /// Every group's counts, one call each.
@@ -518,6 +557,17 @@ fn detail_order(published: &[(String, GroupFigures)], now: DateTime<Utc>) -> Vec
     let mut order = rotated(false);
     order.extend(rotated(true));
     order
+}
+
+/// The order points are published in within the fleet's and then the groups': the alarmed and
+/// headline figures first.
+fn publish_rank(point: &DataPoint) -> u8 {
+    match point.metric {
+        "GroupsReported" | "GroupsSkippedForTime" | "CompliancePercent" => 0,
+        "WorstGroupCompliancePercent" | "StaleInstances" | "Instances" => 1,
+        "CompliantInstances" | "NonCompliantInstances" | "InstancesWithFailedPatches" => 2,
+        _ => 3,
+    }
 }
 
 /// How reading one group ended.

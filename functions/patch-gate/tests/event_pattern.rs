@@ -13,11 +13,19 @@ use serde_json::{Value, json};
 const STAGING: &str = "mw-0c50858d01ff4a3b1";
 const PRODUCTION: &str = "mw-0d61969e12ee5b4c2";
 
+/// The sample event of `window`'s execution ending (the production sample for the production
+/// window, else the staging one with its window id replaced), with `status`.
 fn event(window: &str, status: &str) -> String {
-    let mut event: Value = serde_json::from_str(include_str!(
-        "../../../events/patch-gate/staging-window-success.json"
-    ))
-    .unwrap();
+    let sample = if window == PRODUCTION {
+        include_str!("../../../events/patch-gate/production-window-finished.json")
+    } else {
+        include_str!("../../../events/patch-gate/staging-window-success.json")
+    };
+    let mut event: Value = serde_json::from_str(sample).unwrap();
+    assert!(
+        window != PRODUCTION || event["detail"]["window-id"] == PRODUCTION,
+        "the production sample names the production window"
+    );
     event["detail"]["window-id"] = json!(window);
     event["detail"]["status"] = json!(status);
     event.to_string()

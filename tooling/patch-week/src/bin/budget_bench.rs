@@ -228,8 +228,12 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         let mut env = base_env(aws, &sim);
         env.push(("METRIC_NAMESPACE".to_owned(), format!("Budget{instances}")));
-        let (outcome, wall, rss) =
-            snapshot_run(&args.bin_dir, env, Duration::from_secs(args.timeout_seconds)).await?;
+        let (outcome, wall, rss) = snapshot_run(
+            &args.bin_dir,
+            env,
+            Duration::from_secs(args.timeout_seconds),
+        )
+        .await?;
         let (calls, throttled) = requests(&sim);
         let summary = outcome.map_err(|e| format!("snapshot at {instances}: {e}"))?;
         let published = summary["groups_published"].as_array().map_or(0, Vec::len);
@@ -247,11 +251,14 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         };
         let full = published == groups && inventory == "done";
         println!(
-            "{instances:>9} {groups:>7} {page:>5} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {detailed:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / alarmed figures of every group: {} / every figure: {}  (fleet generated in {:.0} s)",
+            "{instances:>9} {groups:>7} {page:>5} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {detailed:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / alarmed figures of every group: {} / every figure: {}  (publishing {} ms of {} ms kept beyond the margin, {} points cut; fleet generated in {:.0} s)",
             wall.as_secs_f64(),
             verdict(rss < RSS_TARGET_MB),
             verdict(published == groups),
             verdict(full && detailed == groups),
+            summary["publish_ms"],
+            summary["publish_reserve_ms"],
+            summary["points_cut_for_time"],
             generated.as_secs_f64()
         );
     }
