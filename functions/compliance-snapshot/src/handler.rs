@@ -180,9 +180,10 @@ impl Handler for Snapshot {
 
 impl Snapshot {
     /// Takes and publishes one snapshot, in two passes. First every group's counts
-    /// (`DescribePatchGroupState`, one call a group) and the fleet inventory: the alarmed figures, for
-    /// every group. Then, with the time left, the per-instance pass group by group (exact compliance,
-    /// patch totals, staleness), the groups whose counts leave compliance uncertain first. Groups
+    /// (`DescribePatchGroupState`, one call a group), alone: the alarmed figures, for every group.
+    /// Then, with the time left, the per-instance pass group by group (exact compliance, patch
+    /// totals, staleness), the groups whose counts leave compliance uncertain first, beside the fleet
+    /// inventory. Groups
     /// that fail are left out and named; after publishing the rest, the invocation ends in a
     /// retryable error so the failure is seen. Reading stops at the budget's stop time: what was read
     /// is published, what was not is named and counted (`GroupsSkippedForTime` for counts,
