@@ -97,11 +97,9 @@ impl Budget {
     pub fn with_margin(&self, slack: Duration) -> Self {
         Self {
             stop_at: self.stop_at.map(|stop_at| {
+                // Never earlier than this budget's own stop time.
                 let deadline = stop_at.checked_add(self.margin).unwrap_or(stop_at);
-                deadline
-                    .checked_sub(slack)
-                    .unwrap_or(stop_at)
-                    .max(stop_at.min(deadline))
+                deadline.checked_sub(slack).unwrap_or(stop_at).max(stop_at)
             }),
             margin: slack,
         }

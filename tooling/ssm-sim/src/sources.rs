@@ -9,8 +9,6 @@
 //! A source serves a patch when its `Configuration` (a `deb …` line, or a yum `.repo` section) names
 //! the patch's repository URL. Snapshot archives (a repository as it was at a time) are not modelled.
 
-use serde_json::Value;
-
 use crate::state::{Baseline, Instance, PatchInfo};
 
 /// The product name a `PatchSource`'s `Products` use for `instance`: its platform name without
@@ -53,14 +51,10 @@ pub fn served(baseline: Option<&Baseline>, product: &str, patch: &PatchInfo) -> 
     }
 }
 
-/// A `PatchSource` as the API takes it (for tests and the patch week).
-pub fn source(name: &str, products: &[&str], configuration: &str) -> Value {
-    serde_json::json!({"Name": name, "Products": products, "Configuration": configuration})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn patch(repository: Option<&str>) -> PatchInfo {
         PatchInfo {
@@ -82,6 +76,11 @@ mod tests {
         .unwrap();
         baseline.sources = sources;
         baseline
+    }
+
+    /// A `PatchSource` as the API takes it.
+    fn source(name: &str, products: &[&str], configuration: &str) -> Value {
+        serde_json::json!({"Name": name, "Products": products, "Configuration": configuration})
     }
 
     const MIRROR: &str = "http://mirror.example.com/ubuntu";

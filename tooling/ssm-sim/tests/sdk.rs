@@ -1267,16 +1267,7 @@ async fn an_install_with_an_override_list_installs_only_the_listed_versions() {
     assert_eq!(sent["RebootOption"], ["NoReboot"]);
 
     let production = "i-00a00000000000065";
-    let state_of = |id: &str| {
-        let state = sim.app.state.read().unwrap();
-        let index = state.catalog_index[id];
-        state.instances[production]
-            .patches
-            .iter()
-            .find(|p| p.patch == index)
-            .map(|p| p.state.as_str())
-            .unwrap()
-    };
+    let state_of = |id: &str| patch_state(&sim, production, id);
     // Not downloadable: the invocation fails and nothing is installed.
     let (_, run) = control(
         &sim,
@@ -1330,16 +1321,7 @@ async fn only_the_baselines_repositories_serve_patches() {
     let sim = start(state);
     let ssm = client(&sim);
     let production = "i-00a00000000000065";
-    let state_of = |id: &str| {
-        let state = sim.app.state.read().unwrap();
-        let index = state.catalog_index[id];
-        state.instances[production]
-            .patches
-            .iter()
-            .find(|p| p.patch == index)
-            .map(|p| p.state.as_str())
-            .unwrap()
-    };
+    let state_of = |id: &str| patch_state(&sim, production, id);
     let reported = || async {
         ssm.describe_instance_patches()
             .instance_id(production)

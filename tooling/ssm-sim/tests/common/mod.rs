@@ -145,3 +145,16 @@ pub fn aws_ssm(sim: &Background, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// The state the simulator holds for `patch` (a catalog id) on `instance`, as `PatchState::as_str`
+/// spells it (`NotApproved` for one it neither reports nor installs).
+pub fn patch_state(sim: &Background, instance: &str, patch: &str) -> &'static str {
+    let state = sim.app.state.read().unwrap();
+    let index = state.catalog_index[patch];
+    state.instances[instance]
+        .patches
+        .iter()
+        .find(|p| p.patch == index)
+        .map(|p| p.state.as_str())
+        .unwrap()
+}
