@@ -2,7 +2,11 @@
 # The whole test suite, as CI runs it: tools, formatting, lints, unit and integration tests against
 # LocalStack, moto and the SSM simulator, the template's linters, and a SAM build.
 #
-# Nothing is tested less to go faster; what can wait on something else overlaps instead:
+# Nothing is tested less to go faster; work is done once, and what can wait on something else
+# overlaps instead:
+# - clippy lints the workspace's crates *while* the test build compiles them (clippy's own driver as
+#   the workspace's compiler wrapper, `-D warnings`, every target), instead of a separate `cargo
+#   clippy` pass that would type-check every dependency a second time;
 # - the tool environments install (downloads) while clippy compiles;
 # - the arm64 `sam build` (the longest step, much of it one-threaded fat-LTO links) starts as soon as
 #   the tools are in and runs beside everything else at the lowest CPU priority, taking the cycles
@@ -80,11 +84,17 @@ background setup_and_sam_build bash -c "
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# `cargo clippy` is `cargo check` with clippy-driver as RUSTC_WORKSPACE_WRAPPER and its arguments in
+# CLIPPY_ARGS; the same wrapper on the test build lints every workspace target as it compiles
+# (dependencies are compiled by plain rustc either way). Only the test commands get it: the SAM build
+# beside them compiles the shipped binaries with plain rustc.
+clippy_driver="$(rustup which clippy-driver)"
+linted() {
+  RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
+}
 
-step "cargo test --workspace --no-run (the build)"
-cargo test --workspace --no-run --quiet
+step "cargo test --workspace --all-targets --no-run, linted as it builds (clippy -D warnings)"
+linted cargo test --workspace --all-targets --no-run --quiet
 
 step "tools ready (for LocalStack and moto)"
 until [ -e "$work/tools.ready" ]; do
@@ -99,7 +109,7 @@ echo "LocalStack $PATCHPILOT_LOCALSTACK_URL, DynamoDB (moto) $PATCHPILOT_DYNAMOD
 step "cargo test --workspace"
 log="$(mktemp)"
 set +e
-cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+linted cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

@@ -88,11 +88,20 @@ pub enum Command {
         #[command(subcommand)]
         action: GateAction,
     },
-    /// The latest compliance per patch group, worst first, with the trend.
+    /// The latest compliance per patch group, worst first, with the trend; or, with --coverage, the
+    /// instances patching does not reach, by id.
     Compliance {
         /// How many snapshots the trend covers.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=48))]
         snapshots: u32,
+        /// List the instances patching does not reach: running EC2 instances Systems Manager does
+        /// not manage, managed ones that never reported, stale or ungrouped (exit 1 when any).
+        #[arg(long)]
+        coverage: bool,
+        /// With --coverage: a last patch report older than this many hours is stale (the stack's
+        /// StaleAfterHours).
+        #[arg(long, default_value_t = 168, requires = "coverage", value_parser = clap::value_parser!(u32).range(1..=8760))]
+        stale_hours: u32,
     },
     /// The tagger's own decisions on the fleet as it is; nothing is written.
     Tag {

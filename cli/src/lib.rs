@@ -7,6 +7,7 @@ pub mod args;
 pub mod brake;
 pub mod clients;
 pub mod compliance;
+pub mod coverage;
 pub mod doctor;
 pub mod error;
 pub mod gate;
@@ -51,7 +52,12 @@ pub async fn run(cli: &Cli, clients: &Clients, style: Style) -> Result<Output, C
             action: GateAction::Promote { replace },
         } => Box::pin(promote::run(clients, &settings, *replace, style)).await,
         Command::Gate { action } => Box::pin(gate::run(clients, &settings, action, style)).await,
-        Command::Compliance { snapshots } => {
+        Command::Compliance {
+            coverage: true,
+            stale_hours,
+            ..
+        } => Box::pin(coverage::run(clients, *stale_hours, style)).await,
+        Command::Compliance { snapshots, .. } => {
             Box::pin(compliance::run(clients, &settings, *snapshots, style)).await
         }
         Command::Tag {

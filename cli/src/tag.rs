@@ -77,6 +77,11 @@ pub fn policy(settings: &Settings, source: &str, rules: &str) -> Result<Policy, 
 
 /// Every instance of the fleet (pending and running), as the tagger sees it.
 pub async fn fleet(clients: &Clients) -> Result<Vec<InstanceFacts>, CliError> {
+    instances(clients, &["pending", "running"]).await
+}
+
+/// Every instance in one of `states`, as the tagger sees it.
+pub async fn instances(clients: &Clients, states: &[&str]) -> Result<Vec<InstanceFacts>, CliError> {
     let mut facts = Vec::new();
     let mut pages = clients
         .ec2
@@ -84,10 +89,11 @@ pub async fn fleet(clients: &Clients) -> Result<Vec<InstanceFacts>, CliError> {
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("instance-state-name")
-                .values("pending")
-                .values("running")
+                .set_values(Some(states.iter().map(|s| (*s).to_owned()).collect()))
                 .build(),
         )
+        // The most a page may hold (EC2 takes 5–1,000 with filters): a bounded answer per call.
+        .max_results(1000)
         .into_paginator()
         .send();
     while let Some(page) = pages

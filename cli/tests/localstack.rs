@@ -585,6 +585,136 @@ async fn a_tag_preview_uses_the_taggers_decisions_and_writes_nothing() {
     assert!(run.stderr.contains("colour"), "{}", run.stderr);
 }
 
+/// `compliance --coverage` joins EC2's running instances with Systems Manager's managed nodes and
+/// their patch states: each gap once, by id, and exit 1 while there is any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coverage_lists_each_instance_patching_does_not_reach_by_id() {
+    let account = account().await;
+    let ec2 = aws_sdk_ec2::Client::new(&account.outbox.config);
+    let launch = |group: Option<&'static str>| {
+        let ec2 = ec2.clone();
+        async move {
+            let mut request = ec2
+                .run_instances()
+                .image_id("ami-0123456789abcdef0")
+                .min_count(1)
+                .max_count(1);
+            if let Some(group) = group {
+                request = request.tag_specifications(
+                    aws_sdk_ec2::types::TagSpecification::builder()
+                        .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                        .tags(
+                            aws_sdk_ec2::types::Tag::builder()
+                                .key("Patch Group")
+                                .value(group)
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            request.send().await.unwrap().instances()[0]
+                .instance_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let fresh = launch(Some("staging")).await;
+    let never = launch(Some("staging")).await;
+    let unmanaged_grouped = launch(Some("staging")).await;
+    let unmanaged_bare = launch(None).await;
+    let (stale, never_reported, managed) = {
+        let mut state = account.sim.sim.app.state.write().unwrap();
+        let ids: Vec<String> = state.instances.keys().cloned().collect();
+        assert!(state.rename_instance(&ids[0], &fresh));
+        assert!(state.rename_instance(&ids[1], &never));
+        let now = chrono::Utc::now();
+        for instance in state.instances.values_mut() {
+            if let Some(report) = instance.report.as_mut() {
+                // Every other node last reported 8 days ago (stale at the default 168 h).
+                report.end = now - chrono::Duration::days(8);
+                report.start = report.end - chrono::Duration::minutes(4);
+            }
+        }
+        let report = state
+            .instances
+            .get_mut(&fresh)
+            .unwrap()
+            .report
+            .as_mut()
+            .unwrap();
+        report.end = now - chrono::Duration::hours(1);
+        report.start = report.end - chrono::Duration::minutes(4);
+        state.instances.get_mut(&never).unwrap().report = None;
+        let stale = state
+            .instances
+            .values()
+            .filter(|i| i.report.is_some())
+            .count()
+            - 1;
+        let never_reported = state
+            .instances
+            .values()
+            .filter(|i| i.report.is_none() && i.patch_group.is_some())
+            .count();
+        assert!(never_reported >= 1);
+        (stale, never_reported, state.instances.len())
+    };
+
+    let run = account.cli(&["--json", "compliance", "--coverage"]).await;
+    assert_eq!(run.code, 1, "findings exit 1: {}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["running_instances"], 4);
+    assert_eq!(json["managed_nodes"], managed);
+    assert_eq!(json["unmanaged"], 2);
+    assert_eq!(json["never_reported"], never_reported);
+    assert_eq!(json["stale"], stale);
+    let gap = |id: &str| {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["instance_id"] == id)
+            .map(|f| {
+                (
+                    f["gap"].as_str().unwrap().to_owned(),
+                    f["patch_group"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        gap(&unmanaged_grouped),
+        [("unmanaged".to_owned(), json!("staging"))]
+    );
+    assert_eq!(
+        gap(&unmanaged_bare),
+        [("unmanaged".to_owned(), Value::Null)]
+    );
+    assert_eq!(
+        gap(&never),
+        [("never_reported".to_owned(), json!("staging"))]
+    );
+    assert!(gap(&fresh).is_empty(), "reported an hour ago: covered");
+
+    let run = account
+        .cli(&["compliance", "--coverage", "--stale-hours", "240"])
+        .await;
+    assert_eq!(run.code, 1);
+    let summary =
+        format!("2 not managed by Systems Manager, {never_reported} never reported a patch state.");
+    assert!(run.stdout.contains(&summary), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("too old"),
+        "8 days is within 240 h: {}",
+        run.stdout
+    );
+    let run = account.cli(&["compliance", "--stale-hours", "240"]).await;
+    assert_eq!(
+        run.code, 2,
+        "--stale-hours without --coverage is a usage error"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn doctor_is_clean_on_a_good_deployment_and_names_each_fault_with_its_fix() {
     let account = account().await;

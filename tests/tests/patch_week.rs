@@ -57,6 +57,7 @@ fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         "held back reported",
         "staging's versions promoted",
         "fleet compliant",
+        "coverage counts the unmanaged",
         "the boundary day as staging ran it",
         "production installed only what staging ran",
         "an Ubuntu pair promoted exactly",

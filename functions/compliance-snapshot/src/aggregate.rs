@@ -450,7 +450,7 @@ pub const POINTS_PER_GROUP: usize = 13;
 
 /// The most data points a snapshot of `groups` groups publishes: each group's and the fleet's.
 pub fn most_points(groups: usize) -> usize {
-    groups * POINTS_PER_GROUP + METRIC_NAMES.len()
+    groups * (POINTS_PER_GROUP + crate::coverage::POINTS_PER_GROUP) + METRIC_NAMES.len()
 }
 
 /// Every metric name the function can publish (the template's alarms and dashboard are tested
@@ -471,6 +471,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "OldestScanAgeHours",
     "NeverReportedInstances",
     "UngroupedInstances",
+    "UnmanagedInstances",
     "WorstGroupCompliancePercent",
     "GroupsReported",
     "GroupsFailed",

@@ -19,6 +19,9 @@ pub struct SnapshotConfig {
     /// `FLEET_INVENTORY` (default true): also count managed instances that never reported or are in
     /// no patch group (two DescribeInstanceInformation passes over the fleet).
     pub fleet_inventory: bool,
+    /// `EC2_COVERAGE` (default: as `FLEET_INVENTORY`): also count running EC2 instances Systems
+    /// Manager does not manage (DescribeInstances beside the inventory's managed listing).
+    pub ec2_coverage: bool,
     /// `PATCH_GROUP_TAG_KEYS` (default `Patch Group,PatchGroup`): tag keys that put an instance in a group.
     pub tag_keys: Vec<String>,
     /// `SNAPSHOT_ON_WINDOW_END` (default true): a finished maintenance-window execution triggers a snapshot.
@@ -50,13 +53,23 @@ impl SnapshotConfig {
         if vars.optional("RETRY_MODE").is_none() {
             common.retry_mode = RetryMode::Adaptive;
         }
+        let fleet_inventory = vars.flag("FLEET_INVENTORY", true)?;
+        let ec2_coverage = vars.flag("EC2_COVERAGE", fleet_inventory)?;
+        if ec2_coverage && !fleet_inventory {
+            return Err(vars.invalid(
+                "EC2_COVERAGE",
+                "true",
+                "false while FLEET_INVENTORY is false (coverage joins the running instances with the inventory's managed ones)",
+            ));
+        }
         Ok(Self {
             common,
             namespace,
             patch_groups: vars.list("PATCH_GROUPS"),
             stale_after: Duration::hours(vars.number("STALE_AFTER_HOURS", 168, 1, 24 * 365)?),
             concurrency: vars.number("CONCURRENCY", 4, 1, 32)?,
-            fleet_inventory: vars.flag("FLEET_INVENTORY", true)?,
+            fleet_inventory,
+            ec2_coverage,
             tag_keys,
             on_window_end: vars.flag("SNAPSHOT_ON_WINDOW_END", true)?,
         })
@@ -80,6 +93,15 @@ mod tests {
             "the snapshot reads adaptively by default"
         );
         assert!(config.fleet_inventory);
+        assert!(config.ec2_coverage);
+        let env = HashMap::from([("FLEET_INVENTORY", "false")]);
+        assert!(!SnapshotConfig::from_env(&env).unwrap().ec2_coverage);
+        let env = HashMap::from([("FLEET_INVENTORY", "false"), ("EC2_COVERAGE", "true")]);
+        let err = SnapshotConfig::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("EC2_COVERAGE") && err.contains("FLEET_INVENTORY"),
+            "{err}"
+        );
         assert!(config.patch_groups.is_empty());
         let env = HashMap::from([("METRIC_NAMESPACE", "AWS/SSM")]);
         let err = SnapshotConfig::from_env(&env).unwrap_err().to_string();

@@ -11,6 +11,7 @@ use patchpilot_shared::FunctionError;
 use patchpilot_shared::aws::time::to_utc;
 
 use crate::aggregate::{GroupCounts, GroupStats, InstanceState};
+use crate::coverage::{self, Coverage, ManagedIds};
 
 /// SSM calls made, by operation.
 pub type CallCounts = BTreeMap<&'static str, usize>;
@@ -171,32 +172,55 @@ pub async fn unregistered_groups(
     Ok(found.into_iter().collect())
 }
 
-/// Managed instances, and those carrying a patch-group tag: counted, not kept. The two passes run
-/// side by side.
+/// The fleet inventory: managed instances, those carrying a patch-group tag, and (for coverage) the
+/// managed EC2 instances' ids, packed.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// Managed instances (every node DescribeInstanceInformation lists).
+    pub managed: u64,
+    /// Managed instances with a patch-group tag.
+    pub grouped: u64,
+    /// The managed EC2 instances, when asked for (sealed for lookup).
+    pub managed_ids: Option<ManagedIds>,
+}
+
+/// Managed instances, and those carrying a patch-group tag: counted, not kept (only packed ids when
+/// `keep_ids`, for coverage). The two passes run side by side.
 pub async fn inventory(
     ssm: &aws_sdk_ssm::Client,
     tag_keys: &[String],
+    keep_ids: bool,
     calls: &mut CallCounts,
-) -> Result<(u64, u64), FunctionError> {
+) -> Result<Inventory, FunctionError> {
     let tagged = InstanceInformationStringFilter::builder()
         .key("tag-key")
         .set_values(Some(tag_keys.to_vec()))
         .build()
         .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?;
+    let mut managed_ids = keep_ids.then(ManagedIds::default);
     let (managed, grouped) = tokio::join!(
-        count_instances(ssm, None),
-        count_instances(ssm, Some(tagged))
+        count_instances(ssm, None, managed_ids.as_mut()),
+        count_instances(ssm, Some(tagged), None)
     );
     let (managed, managed_pages) = managed?;
     let (grouped, grouped_pages) = grouped?;
     *calls.entry("DescribeInstanceInformation").or_default() += managed_pages + grouped_pages;
-    Ok((managed, grouped))
+    if let Some(ids) = managed_ids.as_mut() {
+        ids.seal();
+    }
+    Ok(Inventory {
+        managed,
+        grouped,
+        managed_ids,
+    })
 }
 
-/// Counts the managed instances matching `filter`; returns (count, pages read).
+/// Counts the managed instances matching `filter`, keeping their ids in `ids` when given; returns
+/// (count, pages read).
 async fn count_instances(
     ssm: &aws_sdk_ssm::Client,
     filter: Option<InstanceInformationStringFilter>,
+    mut ids: Option<&mut ManagedIds>,
 ) -> Result<(u64, usize), FunctionError> {
     let mut count = 0;
     let mut pages = Pages::new(
@@ -209,6 +233,59 @@ async fn count_instances(
     );
     while let Some(page) = pages.next().await? {
         count += page.instance_information_list().len() as u64;
+        if let Some(ids) = ids.as_deref_mut() {
+            for info in page.instance_information_list() {
+                ids.insert(info.instance_id().unwrap_or_default());
+            }
+        }
     }
     Ok((count, pages.read()))
+}
+
+/// DescribeInstances returns at most 1,000 instances a page.
+const EC2_PAGE: i32 = 1000;
+
+/// The running EC2 instances, streamed page by page against the managed ids: how many run, and how
+/// many of them Systems Manager does not manage, for the fleet and per patch-group tag. `pages_read`
+/// counts the calls made, also when the read fails part way.
+pub async fn coverage(
+    ec2: &aws_sdk_ec2::Client,
+    managed: &ManagedIds,
+    tag_keys: &[String],
+    pages_read: &mut usize,
+) -> Result<Coverage, FunctionError> {
+    let running = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("running")
+        .build();
+    let mut pages = Pages::new(
+        ec2.describe_instances()
+            .filters(running)
+            .max_results(EC2_PAGE)
+            .into_paginator()
+            .send(),
+        "ec2:DescribeInstances",
+    );
+    let mut coverage = Coverage::default();
+    let outcome = async {
+        while let Some(page) = pages.next().await? {
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let Some(id) = instance.instance_id() else {
+                    continue;
+                };
+                let tag = |key: &str| {
+                    instance
+                        .tags()
+                        .iter()
+                        .find(|tag| tag.key() == Some(key))
+                        .and_then(|tag| tag.value())
+                };
+                coverage.add(id, coverage::group_of(tag, tag_keys), managed);
+            }
+        }
+        Ok::<_, FunctionError>(())
+    }
+    .await;
+    *pages_read += pages.read();
+    outcome.map(|()| coverage)
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::aggregate::{self, DataPoint, FleetFacts, GroupCounts, GroupFigures, GroupStats};
 use crate::config::SnapshotConfig;
+use crate::coverage::{self, Coverage};
 use crate::gather::{self, CallCounts};
 use crate::publish;
 
@@ -45,6 +46,8 @@ pub struct FleetSummary {
     pub never_reported: Option<u64>,
     /// Managed instances in no patch group (with the inventory).
     pub ungrouped: Option<u64>,
+    /// Running EC2 instances Systems Manager does not manage (with EC2 coverage).
+    pub unmanaged: Option<u64>,
 }
 
 /// What a snapshot invocation did (`outcome` in its output and log).
@@ -100,6 +103,8 @@ pub struct Summary {
     pub publish_reserve_ms: u64,
     /// SSM calls made, by operation.
     pub ssm_calls: CallCounts,
+    /// EC2 DescribeInstances calls made (coverage).
+    pub ec2_calls: usize,
     /// The fleet's headline figures.
     pub fleet: FleetSummary,
 }
@@ -108,6 +113,7 @@ pub struct Summary {
 pub struct Snapshot {
     ssm: aws_sdk_ssm::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    ec2: aws_sdk_ec2::Client,
     config: SnapshotConfig,
 }
 
@@ -116,11 +122,13 @@ impl Snapshot {
     pub fn new(
         ssm: aws_sdk_ssm::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
+        ec2: aws_sdk_ec2::Client,
         config: SnapshotConfig,
     ) -> Self {
         Self {
             ssm,
             cloudwatch,
+            ec2,
             config,
         }
     }
@@ -169,6 +177,7 @@ impl Handler for Snapshot {
                 publish_ms: 0,
                 publish_reserve_ms: 0,
                 ssm_calls: CallCounts::new(),
+                ec2_calls: 0,
                 fleet: FleetSummary::default(),
             };
             patchpilot_shared::logging::report("ignored", &summary);
@@ -212,8 +221,12 @@ impl Snapshot {
             .iter()
             .map(|(group, figures)| (group.clone(), figures.stats()))
             .collect();
-        let fleet = fleet_summary(&stats, &fleet_points);
+        let mut fleet = fleet_summary(&stats, &fleet_points);
         points.extend(fleet_points);
+        if let Some(coverage) = &reading.coverage {
+            fleet.unmanaged = Some(coverage.fleet.unmanaged);
+            points.extend(coverage::points(coverage, &reading.published));
+        }
         // The fleet's points first, then each group's alarmed figures: if the deadline cuts
         // publishing short, what is lost is the least watched.
         points.sort_by_key(|point| (point.patch_group != aggregate::FLEET, publish_rank(point)));
@@ -260,6 +273,7 @@ impl Snapshot {
             publish_ms,
             publish_reserve_ms: u64::try_from(publishing.as_millis()).unwrap_or(u64::MAX),
             ssm_calls: reading.calls,
+            ec2_calls: reading.ec2_calls,
             fleet,
         };
         patchpilot_shared::logging::report("snapshot", &summary);
@@ -360,33 +374,55 @@ impl Snapshot {
         // The counts alone first: they are the alarmed figures, and the inventory's pages would
         // take half of a throttled account's rate from them.
         self.count_groups(&mut reading, groups, budget).await;
-        let ((), (inventory, inventory_calls)) = tokio::join!(
+        let ((), fleet) = tokio::join!(
             self.read_details(&mut reading, groups, now, budget),
-            async {
-                let mut inventory_calls = CallCounts::new();
-                let inventory = if self.config.fleet_inventory {
-                    let tag_keys = &self.config.tag_keys;
-                    let read = gather::inventory(&self.ssm, tag_keys, &mut inventory_calls);
-                    Some(budget.run(read).await)
-                } else {
-                    None
-                };
-                (inventory, inventory_calls)
-            }
+            self.read_fleet(budget)
         );
-        for (operation, count) in inventory_calls {
+        for (operation, count) in fleet.calls {
             *reading.calls.entry(operation).or_default() += count;
         }
-        match inventory {
-            Some(Some(Ok((managed, grouped)))) => {
-                reading.facts.managed = Some(managed);
-                reading.facts.grouped = Some(grouped);
+        reading.ec2_calls = fleet.ec2_calls;
+        match fleet.inventory {
+            Some(Some(Ok(inventory))) => {
+                reading.facts.managed = Some(inventory.managed);
+                reading.facts.grouped = Some(inventory.grouped);
             }
             Some(Some(Err(err))) => reading.inventory_error = Some(err.to_string()),
             Some(None) => reading.inventory_skipped = true,
             None => {}
         }
+        match fleet.coverage {
+            Some(Some(Ok(coverage))) => reading.coverage = Some(coverage),
+            Some(Some(Err(err))) => {
+                reading.inventory_error = Some(format!("EC2 coverage: {err}"));
+            }
+            Some(None) => reading.inventory_skipped = true,
+            None => {}
+        }
         reading
+    }
+
+    /// The fleet inventory (when configured), then the running EC2 instances against its managed
+    /// ones (when coverage is configured), each within the budget.
+    async fn read_fleet(&self, budget: &Budget) -> FleetRead {
+        let mut fleet = FleetRead::default();
+        if !self.config.fleet_inventory {
+            return fleet;
+        }
+        let tag_keys = &self.config.tag_keys;
+        let keep_ids = self.config.ec2_coverage;
+        let read = gather::inventory(&self.ssm, tag_keys, keep_ids, &mut fleet.calls);
+        let inventory = budget.run(read).await;
+        let managed_ids = match &inventory {
+            Some(Ok(inventory)) => inventory.managed_ids.as_ref(),
+            _ => None,
+        };
+        if let Some(ids) = managed_ids {
+            let read = gather::coverage(&self.ec2, ids, tag_keys, &mut fleet.ec2_calls);
+            fleet.coverage = Some(budget.run(read).await);
+        }
+        fleet.inventory = Some(inventory);
+        fleet
     }
 
     /// `groups`' counts, then their per-instance pass with the time left; the groups are filed in
@@ -565,7 +601,7 @@ fn detail_order(published: &[(String, GroupFigures)], now: DateTime<Utc>) -> Vec
 fn publish_rank(point: &DataPoint) -> u8 {
     match point.metric {
         "GroupsReported" | "GroupsSkippedForTime" | "CompliancePercent" => 0,
-        "WorstGroupCompliancePercent" | "StaleInstances" | "Instances" => 1,
+        "WorstGroupCompliancePercent" | "StaleInstances" | "UnmanagedInstances" | "Instances" => 1,
         "CompliantInstances" | "NonCompliantInstances" | "InstancesWithFailedPatches" => 2,
         _ => 3,
     }
@@ -595,7 +631,20 @@ struct Reading {
     facts: FleetFacts,
     inventory_error: Option<String>,
     inventory_skipped: bool,
+    /// Running EC2 instances and the unmanaged among them, when coverage ran in time.
+    coverage: Option<Coverage>,
     calls: CallCounts,
+    ec2_calls: usize,
+}
+
+/// What the fleet-wide reads returned: `None` when not configured; `Some(None)` when the stop time
+/// came first.
+#[derive(Default)]
+struct FleetRead {
+    inventory: Option<Option<Result<gather::Inventory, FunctionError>>>,
+    coverage: Option<Option<Result<Coverage, FunctionError>>>,
+    calls: CallCounts,
+    ec2_calls: usize,
 }
 
 impl Reading {
@@ -665,5 +714,6 @@ fn fleet_summary(groups: &[(String, GroupStats)], fleet_points: &[DataPoint]) ->
         stale: value("StaleInstances").unwrap_or(0.0) as u64,
         never_reported: value("NeverReportedInstances").map(|v| v as u64),
         ungrouped: value("UngroupedInstances").map(|v| v as u64),
+        unmanaged: None,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod coverage;
 pub mod gather;
 pub mod handler;
 pub mod publish;

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let snapshot = Snapshot::new(
         aws_sdk_ssm::Client::new(&sdk),
         aws_sdk_cloudwatch::Client::new(&sdk),
+        aws_sdk_ec2::Client::new(&sdk),
         config,
     );
     let dead_letter = runtime::dead_letter_from_env(&sdk);

@@ -64,6 +64,8 @@ fn expected(state: &State) -> (BTreeMap<String, Expected>, f64, f64) {
 
 struct Fixture {
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// EC2 in an account of the fixture's own: only the instances its test launches run there.
+    ec2: aws_sdk_ec2::Client,
     namespace: String,
     sim: Simulator,
 }
@@ -73,6 +75,7 @@ impl Fixture {
         let config = LocalAws::shared().sdk_config().await;
         Self {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&LocalAws::shared().isolated_sdk_config().await),
             namespace: unique_name("PatchCompliance"),
             sim: Simulator::start(state),
         }
@@ -92,7 +95,7 @@ impl Fixture {
                 .retry_config(patchpilot_shared::clients::retry_config(&config.common))
                 .build(),
         );
-        Snapshot::new(ssm, self.cloudwatch.clone(), config)
+        Snapshot::new(ssm, self.cloudwatch.clone(), self.ec2.clone(), config)
     }
 
     /// The latest value of `metric` for `group`, read back through GetMetricData.
@@ -267,6 +270,86 @@ async fn a_group_nobody_registered_is_found_and_not_counted_as_never_reported() 
         "only the instances that really never reported"
     );
     assert!(summary.ssm_calls["DescribeInstancePatchStates"] > 0);
+}
+
+/// Launches one running EC2 instance in the fixture's account, tagged into `group` when given.
+async fn launch(ec2: &aws_sdk_ec2::Client, group: Option<&str>) -> String {
+    use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+    let mut request = ec2
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1);
+    if let Some(group) = group {
+        request = request.tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("Patch Group").value(group).build())
+                .build(),
+        );
+    }
+    let launched = request.send().await.unwrap();
+    launched.instances()[0].instance_id().unwrap().to_owned()
+}
+
+/// Coverage: running EC2 instances that Systems Manager does not manage are counted for the fleet
+/// and for the group their tag names; managed ones, stopped ones, and managed nodes EC2 does not run
+/// are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_instances_systems_manager_does_not_manage_are_counted_per_group_and_for_the_fleet()
+{
+    let mut state = fleet();
+    let (groups, _, _) = expected(&state);
+    let group = groups.keys().next().unwrap().clone();
+    let ec2 = &aws_sdk_ec2::Client::new(&LocalAws::shared().isolated_sdk_config().await);
+    // Two of the group's simulated (managed) instances take the ids of two real ones.
+    let members: Vec<String> = state.group_members[&group][..2].to_vec();
+    for member in &members {
+        let id = launch(ec2, Some(&group)).await;
+        assert!(state.rename_instance(member, &id));
+    }
+    // Unmanaged: two in the group, one with no group tag. Stopped: one, not counted.
+    for tag in [Some(group.as_str()), Some(group.as_str()), None] {
+        launch(ec2, tag).await;
+    }
+    let stopped = launch(ec2, Some(&group)).await;
+    ec2.stop_instances()
+        .instance_ids(&stopped)
+        .send()
+        .await
+        .unwrap();
+    let mut fixture = Fixture::new(state).await;
+    fixture.ec2 = ec2.clone();
+
+    let summary = fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!(summary.fleet.unmanaged, Some(3), "{summary:?}");
+    assert_eq!(summary.ec2_calls, 1);
+    assert_eq!(
+        fixture.value("UnmanagedInstances", "(fleet)").await,
+        Some(3.0)
+    );
+    assert_eq!(fixture.value("UnmanagedInstances", &group).await, Some(2.0));
+    let other = groups.keys().nth(1).unwrap();
+    assert_eq!(
+        fixture.value("UnmanagedInstances", other).await,
+        Some(0.0),
+        "a published group with no unmanaged instance says 0"
+    );
+
+    // Without the inventory there is no coverage, and no EC2 call.
+    let summary = fixture
+        .snapshot(&[("FLEET_INVENTORY", "false"), ("DRY_RUN", "true")])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!((summary.fleet.unmanaged, summary.ec2_calls), (None, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

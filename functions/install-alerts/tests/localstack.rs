@@ -162,21 +162,6 @@ fn failed_patch_ids(state: &State, instance_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Moves the simulator's instance `from` to the id EC2 gave a real (LocalStack) instance.
-fn rename_instance(state: &mut State, from: &str, to: &str) {
-    let mut instance = state.instances.remove(from).unwrap();
-    instance.id = to.to_owned();
-    state.instances.insert(to.to_owned(), instance);
-    state.reindex_groups();
-    for command in state.commands.values_mut() {
-        for invocation in &mut command.invocations {
-            if invocation.instance_id == from {
-                invocation.instance_id = to.to_owned();
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_install_pages_once_with_what_failed_where() {
     let command_id = "11111111-2222-4333-8444-555555555555";
@@ -202,7 +187,7 @@ async fn a_failed_install_pages_once_with_what_failed_where() {
         .await
         .unwrap();
     let instance_id = launched.instances()[0].instance_id().unwrap().to_owned();
-    rename_instance(&mut state, &sim_instance, &instance_id);
+    assert!(state.rename_instance(&sim_instance, &instance_id));
     let expected_patches = failed_patch_ids(&state, &instance_id);
     assert!(!expected_patches.is_empty());
     let mut fixture = fixture(state).await;

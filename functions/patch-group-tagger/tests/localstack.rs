@@ -295,6 +295,7 @@ async fn rules_from_parameter_store_are_read_and_bad_ones_fail_cold_start() {
         .ssm
         .put_parameter()
         .name("/patchpilot/tag-rules")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
         .value(RULES)
         .send()
         .await
@@ -324,6 +325,7 @@ async fn rules_from_parameter_store_are_read_and_bad_ones_fail_cold_start() {
         .ssm
         .put_parameter()
         .name("/patchpilot/bad-rules")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
         .value(r#"[{"name": "x", "patch_group": "y", "match": {"colour": "red"}}]"#)
         .send()
         .await

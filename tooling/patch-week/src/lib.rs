@@ -319,18 +319,10 @@ pub async fn play(options: &Options) -> Result<Report, String> {
         ("LogLevel", LOG_LEVEL),
     ];
     let mut state = scenario()?;
-    state.parameters.insert(
-        RULES_PARAMETER.to_owned(),
-        patchpilot_test_support::ssm_sim::state::Parameter {
-            name: RULES_PARAMETER.to_owned(),
-            kind: "String".to_owned(),
-            value: RULES.to_owned(),
-            version: 1,
-            last_modified: Utc::now(),
-            description: Some("patch-group-tagger rules".to_owned()),
-            data_type: "text".to_owned(),
-        },
-    );
+    state.insert_parameter(patchpilot_test_support::ssm_sim::state::Parameter {
+        description: Some("patch-group-tagger rules".to_owned()),
+        ..patchpilot_test_support::ssm_sim::state::Parameter::new(RULES_PARAMETER, "String", RULES)
+    });
     let world = World::start(state, &options.bin_dir, &parameters, &log_dir).await?;
     n.say(format!(
         "   LocalStack {}, moto {}, simulator {}; function logs in {}",
@@ -1272,6 +1264,9 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         "   the re-check before production: {BRAKE_ALARM} {brake} after {:.0} s",
         waited.elapsed().as_secs_f64()
     ));
+    // A vendor appliance: it runs, but no agent ever registers it with Systems Manager, so no
+    // compliance figure can show it; only the snapshot's coverage (EC2 against the managed nodes) does.
+    let appliance = launch(&world.ec2, 1, &[("Name", "vendor-appliance")], false).await?;
     let production_start = Utc::now() - chrono::Duration::minutes(50);
     let (execution, status, _) = run(world, PRODUCTION_WINDOW, &[], production_start).await?;
     n.say(format!("   execution {execution} ended {status}"));
@@ -1288,12 +1283,14 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
         .unwrap_or(Value::Null);
     // The snapshot the production run's end triggered, as the function reported it; and the metric
     // (several snapshots can share a minute, so the newest shows as the period's maximum).
-    let reported = deliveries
+    let snapshot = deliveries
         .iter()
         .rev()
         .find(|d| d.function == "compliance-snapshot")
-        .and_then(|d| d.result.as_ref().ok())
-        .and_then(|summary| summary["fleet"]["compliance_percent"].as_f64());
+        .and_then(|d| d.result.as_ref().ok());
+    let reported = snapshot.and_then(|summary| summary["fleet"]["compliance_percent"].as_f64());
+    let unmanaged = snapshot.and_then(|summary| summary["fleet"]["unmanaged"].as_u64());
+    let unmanaged_metric = metric_stat(world, "UnmanagedInstances", "(fleet)", "Maximum").await;
     let fleet = metric_stat(world, "CompliancePercent", "(fleet)", "Maximum").await;
     let staging = metric_stat(world, "CompliancePercent", "staging", "Maximum").await;
     let production = metric_stat(world, "CompliancePercent", "production", "Maximum").await;
@@ -1322,6 +1319,17 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
             percent(production),
             percent(reported),
             percent(fleet)
+        ),
+    );
+
+    n.check(
+        "coverage counts the unmanaged",
+        unmanaged == Some(1) && unmanaged_metric == Some(1.0),
+        format!(
+            "{} runs without an agent: the snapshot counts {} running instance(s) Systems Manager does not manage (CloudWatch UnmanagedInstances {})",
+            appliance.join(", "),
+            unmanaged.map_or("no".to_owned(), |u| u.to_string()),
+            unmanaged_metric.map_or("none".to_owned(), |u| u.to_string())
         ),
     );
 

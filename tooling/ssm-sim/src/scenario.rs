@@ -201,7 +201,7 @@ impl Scenario {
             state.commands.insert(command.id.clone(), command);
         }
         for parameter in self.parameters {
-            state.parameters.insert(parameter.name.clone(), parameter);
+            state.insert_parameter(parameter);
         }
         state.reindex_groups();
         state.recount_all();

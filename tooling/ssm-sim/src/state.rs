@@ -327,6 +327,12 @@ pub struct WindowTask {
     /// The task's name, when registered with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The task's description, when given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The role the task runs as, when given one (otherwise Systems Manager's service-linked role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_role_arn: Option<String>,
     /// The CloudWatch alarm the task checks before its invocations run (API `AlarmConfiguration`:
     /// `Alarms` with one `Name`, `IgnorePollAlarmFailure`), as the API spells it (ledger row 26).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -489,6 +495,65 @@ pub struct Parameter {
     pub description: Option<String>,
     #[serde(default = "text_data_type")]
     pub data_type: String,
+    /// `Standard` or `Advanced` (Intelligent-Tiering resolves to one of them when written).
+    #[serde(default = "standard_tier")]
+    pub tier: String,
+    /// The parameter policies (JSON text), advanced parameters only.
+    #[serde(default)]
+    pub policies: Option<String>,
+    /// The labels on the current version.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The earlier versions, oldest first (Parameter Store keeps the latest 100 in all).
+    #[serde(default)]
+    pub history: Vec<ParameterVersion>,
+}
+
+/// An earlier version of a parameter, as `Name:version` and `Name:label` read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterVersion {
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    pub last_modified: DateTime<Utc>,
+    #[serde(default = "text_data_type")]
+    pub data_type: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+impl Parameter {
+    /// A new parameter at version 1, standard tier, no labels.
+    pub fn new(name: &str, kind: &str, value: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            value: value.to_owned(),
+            version: 1,
+            last_modified: Utc::now(),
+            description: None,
+            data_type: text_data_type(),
+            tier: standard_tier(),
+            policies: None,
+            labels: Vec::new(),
+            history: Vec::new(),
+        }
+    }
+}
+
+/// The key Parameter Store finds a parameter by: a top-level name with or without its leading slash
+/// is one parameter (`param` and `/param`); a name in a hierarchy always starts with one.
+pub fn parameter_key(name: &str) -> String {
+    match name.strip_prefix('/') {
+        Some(rest) if !rest.contains('/') => rest.to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
+fn standard_tier() -> String {
+    "Standard".to_owned()
 }
 
 fn string_type() -> String {
@@ -550,6 +615,26 @@ impl State {
         self.group_members = members;
     }
 
+    /// Gives instance `from` the id `to` (a real EC2 instance's, for tests that join the simulator
+    /// with LocalStack's EC2), in the group index and in the commands that ran on it. Returns whether
+    /// `from` existed.
+    pub fn rename_instance(&mut self, from: &str, to: &str) -> bool {
+        let Some(mut instance) = self.instances.remove(from) else {
+            return false;
+        };
+        instance.id = to.to_owned();
+        self.instances.insert(to.to_owned(), instance);
+        self.reindex_groups();
+        for command in self.commands.values_mut() {
+            for invocation in &mut command.invocations {
+                if invocation.instance_id == from {
+                    invocation.instance_id = to.to_owned();
+                }
+            }
+        }
+        true
+    }
+
     /// Recomputes one instance's derived counts after its patches changed.
     pub fn recount(&mut self, instance_id: &str) {
         let available_security_non_compliant = self
@@ -601,6 +686,12 @@ impl State {
         } else {
             baseline.id.clone()
         }
+    }
+
+    /// Adds (or replaces) a parameter under its Parameter Store key.
+    pub fn insert_parameter(&mut self, parameter: Parameter) {
+        self.parameters
+            .insert(parameter_key(&parameter.name), parameter);
     }
 
     pub fn arn(&self, kind: &str, id: &str) -> String {

@@ -100,6 +100,22 @@ fn every_published_example_conforms() {
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // What the example's account had before the command (earlier versions, a label), made
+        // through the CLI too.
+        for step in fixture["setup"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let step: Vec<&str> = step
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let (code, _, stderr) = aws_ssm(&sim, &step);
+            assert_eq!(code, 0, "{name}: setup {step:?}: {stderr}");
+        }
         let (code, stdout, stderr) = aws_ssm(&sim, &args);
         if code != 0 {
             problems.push(format!("{name}: the CLI failed: {stderr}"));

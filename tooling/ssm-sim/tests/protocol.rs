@@ -104,6 +104,10 @@ fn every_operation_answers_in_its_documented_output_shape() {
         ),
         ("GetParameter", json!({"Name": "/patchpilot/test"})),
         (
+            "LabelParameterVersion",
+            json!({"Name": "/patchpilot/test", "Labels": ["prod", "1-not-a-label"]}),
+        ),
+        (
             "UpdateMaintenanceWindowTask",
             json!({"WindowId": STAGING_WINDOW, "WindowTaskId": "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b",
                    "AlarmConfiguration": {"Alarms": [{"Name": "brake"}], "IgnorePollAlarmFailure": false}}),

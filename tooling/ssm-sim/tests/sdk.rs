@@ -1391,3 +1391,243 @@ async fn only_the_baselines_repositories_serve_patches() {
     assert_eq!(reported["kernel.x86_64"], "Installed");
     assert!(!reported.contains_key("python3.x86_64"));
 }
+
+/// Parameter Store as the live service names, versions, labels and tiers parameters (ledger row 31),
+/// through the real aws-sdk-ssm.
+#[tokio::test]
+async fn parameter_store_names_versions_labels_and_tiers() {
+    use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    fn code<E: ProvideErrorMetadata, R>(
+        err: aws_sdk_ssm::error::SdkError<E, R>,
+    ) -> (String, String) {
+        (
+            err.code().unwrap_or_default().to_owned(),
+            err.message().unwrap_or_default().to_owned(),
+        )
+    }
+    let put = |name: &str, value: &str| {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .overwrite(true)
+    };
+
+    // A top-level name is one parameter with or without its slash; the answer names it as asked.
+    put("top", "v1").send().await.unwrap();
+    let slashed = ssm.get_parameter().name("/top").send().await.unwrap();
+    let slashed = slashed.parameter().unwrap();
+    assert_eq!(
+        (slashed.name(), slashed.value()),
+        (Some("/top"), Some("v1"))
+    );
+    // By ARN: the answer names the parameter, not the ARN.
+    let arn = slashed.arn().unwrap().to_owned();
+    assert!(arn.ends_with(":parameter/top"), "{arn}");
+    let by_arn = ssm.get_parameter().name(&arn).send().await.unwrap();
+    assert_eq!(by_arn.parameter().unwrap().name(), Some("top"));
+    // Malformed paths are refused with the live message; so are reserved prefixes and deep paths.
+    for bad in ["/top//b", "top/b/c"] {
+        let (code, message) = code(ssm.get_parameter().name(bad).send().await.unwrap_err());
+        assert_eq!(code, "ValidationException", "{bad}");
+        assert!(
+            message.contains("sub-paths divided by slash symbol"),
+            "{message}"
+        );
+    }
+    let (reserved, _) = code(put("/aws/mine", "x").send().await.unwrap_err());
+    assert_eq!(reserved, "ValidationException");
+    let deep = format!("/{}", vec!["level"; 16].join("/"));
+    let (deep, _) = code(put(&deep, "x").send().await.unwrap_err());
+    assert_eq!(deep, "HierarchyLevelLimitExceededException");
+    let untyped = ssm
+        .put_parameter()
+        .name("/app/untyped")
+        .value("x")
+        .send()
+        .await;
+    assert_eq!(code(untyped.unwrap_err()).0, "ValidationException");
+
+    // Versions and selectors.
+    for value in ["one", "two", "three"] {
+        put("/app/db", value).send().await.unwrap();
+    }
+    let second = ssm.get_parameter().name("/app/db:2").send().await.unwrap();
+    let second = second.parameter().unwrap();
+    assert_eq!(
+        (
+            second.name(),
+            second.value(),
+            second.version(),
+            second.selector()
+        ),
+        (Some("/app/db"), Some("two"), 2, Some(":2"))
+    );
+    let (missing, message) = code(
+        ssm.get_parameter()
+            .name("/app/db:7")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(missing, "ParameterVersionNotFound");
+    assert!(message.contains("version 7 of /app/db"), "{message}");
+    let (two_selectors, _) = code(
+        ssm.get_parameter()
+            .name("/app/db:1:2")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(two_selectors, "ParameterNotFound");
+
+    // Labels: a label names one version and moves; invalid ones are returned, not refused.
+    let labelled = ssm
+        .label_parameter_version()
+        .name("/app/db")
+        .parameter_version(1)
+        .labels("prod")
+        .labels("1bad")
+        .labels("awsx")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(labelled.parameter_version(), 1);
+    assert_eq!(labelled.invalid_labels(), ["1bad", "awsx"]);
+    let prod = ssm
+        .get_parameter()
+        .name("/app/db:prod")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prod.parameter().unwrap().value(), Some("one"));
+    ssm.label_parameter_version()
+        .name("/app/db")
+        .labels("prod")
+        .send()
+        .await
+        .unwrap();
+    let prod = ssm
+        .get_parameter()
+        .name("/app/db:prod")
+        .send()
+        .await
+        .unwrap();
+    let prod = prod.parameter().unwrap();
+    assert_eq!(
+        (prod.value(), prod.selector()),
+        (Some("three"), Some(":prod"))
+    );
+    let (unknown, _) = code(
+        ssm.get_parameter()
+            .name("/app/db:staging")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(unknown, "ParameterNotFound");
+    // Ten labels a version: one request takes at most ten (the model), a version holds at most ten.
+    let label = |from: usize, to: usize| {
+        let mut request = ssm.label_parameter_version().name("/app/db");
+        for n in from..to {
+            request = request.labels(format!("l{n}"));
+        }
+        request.send()
+    };
+    assert_eq!(
+        code(label(0, 11).await.unwrap_err()).0,
+        "ValidationException"
+    );
+    label(0, 9).await.unwrap();
+    assert_eq!(
+        code(label(9, 11).await.unwrap_err()).0,
+        "ParameterVersionLabelLimitExceeded",
+        "prod and l0..l8 are ten already"
+    );
+
+    // Tiers: 4 KB on standard, upgrade yes, downgrade no; a type stays what it was.
+    let large = "x".repeat(5000);
+    assert_eq!(
+        code(put("/app/large", &large).send().await.unwrap_err()).0,
+        "ValidationException"
+    );
+    let advanced = put("/app/large", &large)
+        .tier(ParameterTier::IntelligentTiering)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(advanced.tier(), Some(&ParameterTier::Advanced));
+    let downgrade = put("/app/large", "small")
+        .tier(ParameterTier::Standard)
+        .send()
+        .await;
+    assert_eq!(code(downgrade.unwrap_err()).0, "ValidationException");
+    let kept = put("/app/large", "small").send().await.unwrap();
+    assert_eq!(
+        (kept.version(), kept.tier()),
+        (2, Some(&ParameterTier::Advanced))
+    );
+    let retyped = ssm
+        .put_parameter()
+        .name("/app/large")
+        .value("s")
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await;
+    assert_eq!(
+        code(retyped.unwrap_err()).0,
+        "HierarchyTypeMismatchException"
+    );
+}
+
+/// Parameter Store keeps the latest 100 versions; the oldest goes unless a label holds it.
+#[tokio::test]
+async fn parameter_store_keeps_a_hundred_versions() {
+    let sim = start(patch_week_state());
+    let ssm = client(&sim);
+    for n in 1..=101 {
+        let put = ssm
+            .put_parameter()
+            .name("/app/busy")
+            .value(format!("v{n}"))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.version(), n);
+    }
+    let first = ssm
+        .get_parameter()
+        .name("/app/busy:1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        first.into_service_error().code(),
+        Some("ParameterVersionNotFound"),
+        "version 1 went when version 101 came"
+    );
+    ssm.label_parameter_version()
+        .name("/app/busy")
+        .parameter_version(2)
+        .labels("keep")
+        .send()
+        .await
+        .unwrap();
+    let held = ssm
+        .put_parameter()
+        .name("/app/busy")
+        .value("v102")
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        held.into_service_error().code(),
+        Some("ParameterMaxVersionLimitExceeded")
+    );
+}

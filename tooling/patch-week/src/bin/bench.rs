@@ -46,6 +46,60 @@ struct Args {
     /// Only the exact-promotion call counts (no binaries, no LocalStack).
     #[arg(long)]
     promotion_only: bool,
+    /// Only the coverage join's memory and time (no binaries, no LocalStack).
+    #[arg(long)]
+    coverage_only: bool,
+}
+
+/// This process's resident memory now (VmRSS), in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The snapshot's coverage join (compliance-snapshot's own `coverage` module): the managed EC2 ids
+/// packed as the inventory pages them, then every running instance looked up as DescribeInstances
+/// pages them, half of them unmanaged. What it holds is the packed ids alone.
+fn coverage_join() {
+    use compliance_snapshot::coverage::{Coverage, ManagedIds};
+    println!("\n3b. Coverage: the managed ids held to count unmanaged running instances");
+    println!(
+        "{:>9} {:>12} {:>10} {:>10} {:>10} {:>11}",
+        "managed", "ids held", "rss added", "pack", "lookups", "unmanaged"
+    );
+    for managed in [10_000_u64, 100_000, 500_000] {
+        let id = |n: u64| format!("i-{n:017x}");
+        let before = rss_mb();
+        let started = Instant::now();
+        let mut ids = ManagedIds::default();
+        for n in 0..managed {
+            ids.insert(&id(n * 2));
+        }
+        ids.seal();
+        let packed = started.elapsed();
+        let started = Instant::now();
+        let mut coverage = Coverage::default();
+        for n in 0..managed {
+            coverage.add(&id(n), Some("web"), &ids);
+        }
+        let looked_up = started.elapsed();
+        println!(
+            "{managed:>9} {:>9.1} MB {:>7.1} MB {:>7.0} ms {:>7.0} ms {:>11}",
+            (ids.len() * 16) as f64 / 1e6,
+            rss_mb() - before,
+            ms(packed),
+            ms(looked_up),
+            coverage.fleet.unmanaged
+        );
+    }
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -390,6 +444,7 @@ async fn calls_per_invocation(bench: &Bench) -> Result<(), String> {
     let snapshot = compliance_snapshot::Snapshot::new(
         ssm.clone(),
         cloudwatch.clone(),
+        ec2.clone(),
         compliance_snapshot::config::SnapshotConfig::from_env(&env("compliance-snapshot"))
             .map_err(|e| e.to_string())?,
     );
@@ -767,6 +822,10 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     println!("patchpilot benchmarks (seed {})", args.seed);
     machine();
+    if args.coverage_only {
+        coverage_join();
+        return std::process::ExitCode::SUCCESS;
+    }
     if args.promotion_only {
         return match promotion_calls(&args).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -784,6 +843,7 @@ async fn main() -> std::process::ExitCode {
         promotion_calls(&args).await?;
         tagger_scale(&args.bin_dir, &bench.world.aws, args.max_backfill).await?;
         fleet_scale(&args.bin_dir, &args, &bench.world.aws).await?;
+        coverage_join();
         sizes(&args.bin_dir);
         Ok::<(), String>(())
     }

@@ -72,6 +72,7 @@ pub fn dispatch(
         "GetCommandInvocation" => commands::get_command_invocation(&read(), request),
         "GetParameter" => parameters::get_parameter(&read(), request),
         "PutParameter" => parameters::put_parameter(&mut write(), request),
+        "LabelParameterVersion" => parameters::label_parameter_version(&mut write(), request),
         _ => return None,
     };
     Some(json.map(Body::Json))

@@ -424,10 +424,10 @@ fn task_summary(state: &State, window: &Window, task: &WindowTask) -> Value {
     let mut body = json!({
         // A task registered without a role runs as Systems Manager's service-linked role, which
         // the service then reports (user guide: "Using service-linked roles for Systems Manager").
-        "ServiceRoleArn": format!(
+        "ServiceRoleArn": task.service_role_arn.clone().unwrap_or_else(|| format!(
             "arn:aws:iam::{}:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM",
             state.account
-        ),
+        )),
         "TaskParameters": {},
         "WindowId": window.id,
         "WindowTaskId": task.id,
@@ -441,6 +441,9 @@ fn task_summary(state: &State, window: &Window, task: &WindowTask) -> Value {
     });
     if let Some(name) = &task.name {
         body["Name"] = json!(name);
+    }
+    if let Some(description) = &task.description {
+        body["Description"] = json!(description);
     }
     if let Some(alarms) = &task.alarm_configuration {
         body["AlarmConfiguration"] = alarms.clone();
@@ -516,8 +519,8 @@ pub fn get_window_task(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(task_detail(state, window, task))
 }
 
-/// UpdateMaintenanceWindowTask: the simulator keeps `AlarmConfiguration`, `Name` and the Run Command
-/// parameters; with `Replace` true, an `AlarmConfiguration` or `Name` not given is removed (API
+/// UpdateMaintenanceWindowTask: the simulator keeps `AlarmConfiguration`, `Name`, `Description`,
+/// `ServiceRoleArn` and the Run Command parameters; with `Replace` true, those not given are removed (API
 /// reference: "fields that aren't specified are set to null"). Given `TaskInvocationParameters`,
 /// the task's parameters become exactly those given: a parameter left out is gone, and a patch
 /// task without `Operation` falls back to the document's default, `Scan` (whether the service merges
@@ -539,10 +542,16 @@ pub fn update_window_task(state: &mut State, request: &Request<'_>) -> ApiResult
         None if replace => task.alarm_configuration = None,
         None => {}
     }
-    match request.str("Name") {
-        Some(name) => task.name = Some(name.to_owned()),
-        None if replace => task.name = None,
-        None => {}
+    for (member, kept) in [
+        ("Name", &mut task.name),
+        ("Description", &mut task.description),
+        ("ServiceRoleArn", &mut task.service_role_arn),
+    ] {
+        match request.str(member) {
+            Some(value) => *kept = Some(value.to_owned()),
+            None if replace => *kept = None,
+            None => {}
+        }
     }
     if let Some(run_command) = request
         .get("TaskInvocationParameters")

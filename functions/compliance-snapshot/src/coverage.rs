@@ -1,0 +1,275 @@
+//! Coverage: the running EC2 instances that patching never reaches because Systems Manager does not
+//! manage them (no agent, no instance profile, no route to the endpoints). Patch Manager cannot
+//! report on them, so no compliance figure shows them: only EC2 knows they run.
+//!
+//! The count is a join of two listings too large to hold as records: the managed instances
+//! (DescribeInstanceInformation) and the running ones (DescribeInstances). The managed side is kept as
+//! packed ids, 16 bytes an instance (8 MB at 500,000), and the running side is streamed page by page
+//! against it, so memory never holds either listing's records.
+
+use std::collections::BTreeMap;
+
+use crate::aggregate::{DataPoint, FLEET, GroupFigures, Unit};
+
+/// Coverage data points per group: `UnmanagedInstances`.
+pub const POINTS_PER_GROUP: usize = 1;
+
+/// EC2 instance ids of managed instances, packed and sorted for lookup.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ManagedIds {
+    packed: Vec<u128>,
+    sorted: bool,
+}
+
+/// `i-` and 8 or 17 hexadecimal digits, as 128 bits: the digits' value, and their count in the top
+/// byte so that `i-0000abcd` and `i-00000000000000abcd` (different instances) stay apart. Anything
+/// else (hybrid `mi-` nodes, malformed ids) is not an EC2 instance id.
+fn pack(id: &str) -> Option<u128> {
+    let digits = id.strip_prefix("i-")?;
+    if !matches!(digits.len(), 8 | 17) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let value = u128::from_str_radix(digits, 16).ok()?;
+    Some(value | ((digits.len() as u128) << 120))
+}
+
+impl ManagedIds {
+    /// Adds a managed instance's id; ids that are not EC2 instance ids are not kept.
+    pub fn insert(&mut self, id: &str) {
+        if let Some(packed) = pack(id) {
+            self.packed.push(packed);
+            self.sorted = false;
+        }
+    }
+
+    /// Sorts the ids for lookup (done once, after the listing).
+    pub fn seal(&mut self) {
+        self.packed.sort_unstable();
+        self.packed.dedup();
+        self.sorted = true;
+    }
+
+    /// Whether `id` is a managed instance. Call [`ManagedIds::seal`] after the last insert.
+    pub fn contains(&self, id: &str) -> bool {
+        debug_assert!(self.sorted || self.packed.is_empty(), "lookup before seal");
+        pack(id).is_some_and(|packed| self.packed.binary_search(&packed).is_ok())
+    }
+
+    /// EC2 instances held.
+    pub fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// Whether no EC2 instance is held.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+}
+
+/// Running instances and the unmanaged among them, for the fleet or one patch group.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Running EC2 instances.
+    pub running: u64,
+    /// Of those, instances Systems Manager does not manage.
+    pub unmanaged: u64,
+}
+
+impl Reach {
+    fn add(&mut self, managed: bool) {
+        self.running += 1;
+        self.unmanaged += u64::from(!managed);
+    }
+}
+
+/// The fleet's coverage: every running instance, and per patch group (by the instance's EC2 tag) those
+/// tagged into one.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Coverage {
+    /// The whole fleet.
+    pub fleet: Reach,
+    /// By patch-group tag value (instances without one are only in `fleet`).
+    pub groups: BTreeMap<String, Reach>,
+}
+
+impl Coverage {
+    /// Counts one running instance, in `group` when it carries a patch-group tag.
+    pub fn add(&mut self, id: &str, group: Option<&str>, managed: &ManagedIds) {
+        let is_managed = managed.contains(id);
+        self.fleet.add(is_managed);
+        if let Some(group) = group.filter(|g| !g.is_empty()) {
+            self.groups
+                .entry(group.to_owned())
+                .or_default()
+                .add(is_managed);
+        }
+    }
+}
+
+/// The patch group an instance's tags put it in: the value of the first of `tag_keys` it carries, as
+/// Patch Manager prefers `Patch Group` to `PatchGroup`.
+pub fn group_of<'a>(
+    tags: impl Fn(&str) -> Option<&'a str>,
+    tag_keys: &[String],
+) -> Option<&'a str> {
+    tag_keys.iter().find_map(|key| tags(key))
+}
+
+/// `UnmanagedInstances` for the fleet and for every published group (0 when none of its tagged
+/// running instances is unmanaged: the count is exact), and for a group only EC2's tags name when some
+/// of its instances are unmanaged (a group whose instances all went unmanaged reports nothing else).
+pub fn points(coverage: &Coverage, published: &[(String, GroupFigures)]) -> Vec<DataPoint> {
+    let point = |group: &str, unmanaged: u64| DataPoint {
+        metric: "UnmanagedInstances",
+        patch_group: group.to_owned(),
+        unit: Unit::Count,
+        value: unmanaged as f64,
+    };
+    let mut points = vec![point(FLEET, coverage.fleet.unmanaged)];
+    for (group, _) in published {
+        let unmanaged = coverage
+            .groups
+            .get(group)
+            .map_or(0, |reach| reach.unmanaged);
+        points.push(point(group, unmanaged));
+    }
+    for (group, reach) in &coverage.groups {
+        let is_published = published.iter().any(|(name, _)| name == group);
+        if !is_published && reach.unmanaged > 0 {
+            points.push(point(group, reach.unmanaged));
+        }
+    }
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn managed(ids: &[&str]) -> ManagedIds {
+        let mut set = ManagedIds::default();
+        for id in ids {
+            set.insert(id);
+        }
+        set.seal();
+        set
+    }
+
+    #[test]
+    fn ids_pack_by_value_and_length() {
+        let set = managed(&["i-0123456789abcdef0", "i-0000abcd", "mi-0123456789abcdef0"]);
+        assert_eq!(set.len(), 2, "the hybrid node is not an EC2 instance");
+        assert!(set.contains("i-0123456789abcdef0"));
+        assert!(set.contains("i-0000abcd"));
+        assert!(
+            !set.contains("i-000000000000abcd"),
+            "same digits' value, other id"
+        );
+        assert!(!set.contains("i-0123456789abcdef1"));
+        assert!(!set.contains("mi-0123456789abcdef0"));
+        for bad in [
+            "",
+            "i-",
+            "i-+123abcd",
+            "i-0123456789abcdeg0",
+            "i-0123456789abcdef01",
+            "x-0000abcd",
+        ] {
+            assert_eq!(pack(bad), None, "{bad:?}");
+        }
+        assert!(
+            set.contains("i-0123456789ABCDEF0"),
+            "hex digits in either case"
+        );
+    }
+
+    #[test]
+    fn duplicates_are_held_once() {
+        let set = managed(&["i-0000abcd", "i-0000abcd"]);
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn coverage_counts_the_unmanaged_per_group_and_for_the_fleet() {
+        let set = managed(&["i-00000001", "i-00000002", "i-00000003"]);
+        let mut coverage = Coverage::default();
+        coverage.add("i-00000001", Some("web"), &set);
+        coverage.add("i-00000009", Some("web"), &set);
+        coverage.add("i-00000002", Some("db"), &set);
+        coverage.add("i-0000000a", None, &set);
+        coverage.add("i-0000000b", Some(""), &set);
+        assert_eq!(
+            coverage.fleet,
+            Reach {
+                running: 5,
+                unmanaged: 3
+            }
+        );
+        assert_eq!(
+            coverage.groups["web"],
+            Reach {
+                running: 2,
+                unmanaged: 1
+            }
+        );
+        assert_eq!(
+            coverage.groups["db"],
+            Reach {
+                running: 1,
+                unmanaged: 0
+            }
+        );
+        assert_eq!(
+            coverage.groups.len(),
+            2,
+            "no group for untagged or empty tags"
+        );
+    }
+
+    #[test]
+    fn points_cover_every_published_group_and_unmanaged_tag_only_groups() {
+        let set = managed(&["i-00000001"]);
+        let mut coverage = Coverage::default();
+        coverage.add("i-00000001", Some("web"), &set);
+        coverage.add("i-00000002", Some("typo-group"), &set);
+        coverage.add(
+            "i-00000003",
+            Some("all-managed-elsewhere"),
+            &managed(&["i-00000003"]),
+        );
+        let published = vec![
+            ("db".to_owned(), GroupFigures::default()),
+            ("web".to_owned(), GroupFigures::default()),
+        ];
+        let found: Vec<(String, f64)> = points(&coverage, &published)
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.metric, "UnmanagedInstances");
+                (p.patch_group, p.value)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (FLEET.to_owned(), 1.0),
+                ("db".to_owned(), 0.0),
+                ("web".to_owned(), 0.0),
+                ("typo-group".to_owned(), 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_tag_key_present_names_the_group() {
+        let keys = vec!["Patch Group".to_owned(), "PatchGroup".to_owned()];
+        let both = |key: &str| match key {
+            "Patch Group" => Some("web"),
+            "PatchGroup" => Some("db"),
+            _ => None,
+        };
+        assert_eq!(group_of(both, &keys), Some("web"));
+        let second = |key: &str| (key == "PatchGroup").then_some("db");
+        assert_eq!(group_of(second, &keys), Some("db"));
+        assert_eq!(group_of(|_| None, &keys), None);
+    }
+}
