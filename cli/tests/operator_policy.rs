@@ -121,6 +121,8 @@ fn every_call_the_command_makes_is_allowed() {
             "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
         ),
         ("ec2:DescribeInstances", "*"),
+        ("ssm:DescribeInstanceInformation", "*"),
+        ("ssm:DescribeInstancePatchStates", "*"),
         ("events:ListRules", "*"),
         ("lambda:GetAccountSettings", "*"),
         (

@@ -222,12 +222,15 @@ pub struct InvocationOutput {
     pub response_code: Option<i32>,
 }
 
-/// The end of the run's output. Multi-step documents need a step name: when the call asks for one, the
-/// platform's patch step is asked for.
+/// The end of the run's output. AWS-RunPatchBaseline has a step per platform and GetCommandInvocation
+/// needs the step named ("if the document contains more than one step, you must specify" it): for a
+/// patch document the platform's step is asked for at once; for another document the call asks
+/// without, and names the platform's patch step only if told a step is needed.
 pub async fn invocation_output(
     ssm: &aws_sdk_ssm::Client,
     command_id: &str,
     instance_id: &str,
+    document: &str,
     platform: Option<&str>,
     tail_bytes: usize,
     unreadable: &mut Vec<String>,
@@ -239,18 +242,20 @@ pub async fn invocation_output(
             .set_plugin_name(plugin.map(str::to_owned))
             .send()
     };
-    let mut result = ask(None).await;
-    if let Err(err) = &result
+    let patch_step = match platform.unwrap_or_default().to_ascii_lowercase() {
+        p if p.contains("windows") => "PatchWindows",
+        p if p.contains("mac") => "PatchMacOS",
+        _ => "PatchLinux",
+    };
+    let step_first = document.starts_with("AWS-RunPatchBaseline");
+    let mut result = ask(step_first.then_some(patch_step)).await;
+    if !step_first
+        && let Err(err) = &result
         && err
             .as_service_error()
             .is_some_and(|e| e.is_invalid_plugin_name())
     {
-        let plugin = match platform.unwrap_or_default().to_ascii_lowercase() {
-            p if p.contains("windows") => "PatchWindows",
-            p if p.contains("mac") => "PatchMacOS",
-            _ => "PatchLinux",
-        };
-        result = ask(Some(plugin)).await;
+        result = ask(Some(patch_step)).await;
     }
     match result {
         Ok(output) => InvocationOutput {

@@ -301,6 +301,7 @@ impl Alerts {
             ssm,
             &command_id,
             &instance_id,
+            &document,
             instance.platform.as_deref(),
             self.config.output_tail_bytes,
             &mut unreadable,

@@ -464,8 +464,11 @@ pub fn run_window(
         WindowExecution {
             id: execution_id.clone(),
             window_id: window.id.clone(),
+            // The live service's words for a run whose task failed (the AWS CLI's
+            // describe-maintenance-window-executions example); none for a success.
+            status_details: (status == "FAILED")
+                .then(|| "One or more tasks in the orchestration failed.".to_owned()),
             status: status.clone(),
-            status_details: None,
             start,
             end: Some(end),
             tasks,

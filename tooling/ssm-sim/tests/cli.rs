@@ -176,6 +176,8 @@ fn cli_reads_command_output_after_a_window_run() {
             command,
             "--instance-id",
             "i-00a00000000000003",
+            "--plugin-name",
+            "PatchLinux",
         ],
     ));
     assert_eq!(invocation["Status"], "Failed");

@@ -33,7 +33,9 @@ fn at<'v>(value: &'v Value, path: &str) -> Vec<&'v Value> {
 
 #[test]
 fn every_published_example_conforms() {
-    let sim = start(patch_week_state());
+    let state = patch_week_state();
+    let region = state.region.clone();
+    let sim = start(state);
     // A staging run with one failure gives commands and invocations to ask about.
     let (status, run) = control(
         &sim,
@@ -82,22 +84,22 @@ fn every_published_example_conforms() {
     for file in &files {
         let fixture: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let fill = |text: &str| {
+            text.replace("{instance}", instance)
+                // A production instance: not patched by the staging run, so it still misses patches.
+                .replace("{unpatched}", "i-00a00000000000065")
+                .replace("{command}", &command)
+                .replace("{execution}", &execution)
+                .replace("{task}", &task)
+                .replace("{window_task}", "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b")
+                .replace("{window}", "mw-0c50858d01ff4a3b1")
+                .replace("{region}", &region)
+        };
         let args: Vec<String> = fixture["args"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|a| {
-                a.as_str()
-                    .unwrap()
-                    .replace("{instance}", instance)
-                    // A production instance: not patched by the staging run, so it still misses patches.
-                    .replace("{unpatched}", "i-00a00000000000065")
-                    .replace("{command}", &command)
-                    .replace("{execution}", &execution)
-                    .replace("{task}", &task)
-                    .replace("{window_task}", "5d1a2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b")
-                    .replace("{window}", "mw-0c50858d01ff4a3b1")
-            })
+            .map(|a| fill(a.as_str().unwrap()))
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // What the example's account had before the command (earlier versions, a label), made
@@ -137,7 +139,15 @@ fn every_published_example_conforms() {
             }
         }
         for (path, allowed) in fixture["values"].as_object().unwrap() {
-            let allowed = allowed.as_array().unwrap();
+            let allowed: Vec<Value> = allowed
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    a.as_str()
+                        .map_or_else(|| a.clone(), |s| Value::from(fill(s)))
+                })
+                .collect();
             for value in at(&output, path) {
                 let matches = allowed
                     .iter()

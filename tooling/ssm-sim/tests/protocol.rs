@@ -96,7 +96,7 @@ fn every_operation_answers_in_its_documented_output_shape() {
         ),
         (
             "GetCommandInvocation",
-            json!({"CommandId": command, "InstanceId": STAGING_INSTANCE}),
+            json!({"CommandId": command, "InstanceId": STAGING_INSTANCE, "PluginName": "PatchLinux"}),
         ),
         (
             "PutParameter",

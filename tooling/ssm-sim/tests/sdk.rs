@@ -521,6 +521,12 @@ async fn a_window_execution_updates_every_record_consistently() {
         executions.window_executions()[0].status().unwrap().as_str(),
         "FAILED"
     );
+    // The live service's words for a failed run (the AWS CLI's describe-maintenance-window-executions
+    // example; ledger row 24).
+    assert_eq!(
+        executions.window_executions()[0].status_details(),
+        Some("One or more tasks in the orchestration failed.")
+    );
 
     let tasks = ssm
         .describe_maintenance_window_execution_tasks()
@@ -556,14 +562,41 @@ async fn a_window_execution_updates_every_record_consistently() {
     assert_eq!(failed.len(), 1);
     let command_id = failed[0].execution_id().unwrap();
 
-    let output = ssm
+    // AWS-RunPatchBaseline has a step per platform: the step must be named (API reference,
+    // GetCommandInvocation PluginName); a step for another platform was skipped.
+    let unnamed = ssm
         .get_command_invocation()
         .command_id(command_id)
         .instance_id(failing)
         .send()
         .await
+        .unwrap_err();
+    assert!(unnamed.into_service_error().is_invalid_plugin_name());
+    let skipped = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(failing)
+        .plugin_name("PatchWindows")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(skipped.status().unwrap().as_str(), "Success");
+    assert!(
+        skipped
+            .standard_output_content()
+            .unwrap()
+            .contains("skipped due to unsatisfied preconditions")
+    );
+    let output = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(failing)
+        .plugin_name("PatchLinux")
+        .send()
+        .await
         .unwrap();
     assert_eq!(output.status().unwrap().as_str(), "Failed");
+    assert_eq!(output.plugin_name(), Some("PatchLinux"));
     assert!(
         output
             .standard_error_content()
@@ -879,6 +912,7 @@ async fn an_instance_terminated_mid_run_times_out_and_leaves_systems_manager() {
         .get_command_invocation()
         .command_id(command_id)
         .instance_id(gone)
+        .plugin_name("PatchLinux")
         .send()
         .await
         .unwrap();

@@ -138,12 +138,59 @@ pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "Commands": page }), next))
 }
 
+/// AWS-RunPatchBaseline's steps, one per platform (the document's `mainSteps`, each with a
+/// `platformType` precondition): the step a platform runs, and the platform each step is for.
+const PATCH_STEPS: [(&str, &str); 3] = [
+    ("Windows", "PatchWindows"),
+    ("Linux", "PatchLinux"),
+    ("MacOS", "PatchMacOS"),
+];
+
+/// The steps (plugins) of a document the simulator runs.
+fn steps(document: &str) -> Vec<&'static str> {
+    if document.starts_with("AWS-RunPatchBaseline") {
+        PATCH_STEPS.iter().map(|(_, step)| *step).collect()
+    } else if document == "AWS-RunPowerShellScript" {
+        vec!["aws:runPowerShellScript"]
+    } else {
+        vec!["aws:runShellScript"]
+    }
+}
+
+/// The step that ran on the instance: a patch document's step for the instance's platform (Linux
+/// when the instance has left Systems Manager), otherwise the document's only step.
+fn step_run(state: &State, document: &str, instance_id: &str) -> &'static str {
+    if !document.starts_with("AWS-RunPatchBaseline") {
+        return steps(document)[0];
+    }
+    let platform = state
+        .instances
+        .get(instance_id)
+        .map_or("Linux", |instance| instance.platform_type.as_str());
+    PATCH_STEPS
+        .iter()
+        .find(|(os, _)| *os == platform)
+        .map_or("PatchLinux", |(_, step)| step)
+}
+
+/// What a step whose precondition did not hold reports (it succeeds without running).
+fn skipped_output(step: &str) -> String {
+    let platform = PATCH_STEPS
+        .iter()
+        .find(|(_, name)| *name == step)
+        .map_or("", |(os, _)| os);
+    format!(
+        "Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, {platform}]'. Step name: {step}"
+    )
+}
+
 fn invocation_json(
+    state: &State,
     command: &Command,
     invocation: &CommandInvocation,
     details: bool,
-    region: &str,
 ) -> Value {
+    let region = state.region.as_str();
     let mut body = json!({
         "CommandId": command.id,
         "InstanceId": invocation.instance_id,
@@ -165,8 +212,9 @@ fn invocation_json(
     }
     body["Comment"] = json!(command.comment.clone().unwrap_or_default());
     if details {
+        let ran = step_run(state, &command.document_name, &invocation.instance_id);
         let mut plugin = json!({
-            "Name": "PatchLinux",
+            "Name": ran,
             "Status": invocation.status,
             "StatusDetails": invocation.status_details.clone().unwrap_or_else(|| invocation.status.clone()),
             "ResponseCode": invocation.response_code,
@@ -181,7 +229,23 @@ fn invocation_json(
         if let Some(end) = invocation.end {
             plugin["ResponseFinishDateTime"] = epoch(end);
         }
-        body["CommandPlugins"] = json!([plugin]);
+        // Every step of the document is listed; those for other platforms were skipped.
+        let plugins: Vec<Value> = steps(&command.document_name)
+            .into_iter()
+            .map(|step| {
+                if step == ran {
+                    return plugin.clone();
+                }
+                let mut skipped = plugin.clone();
+                skipped["Name"] = json!(step);
+                skipped["Status"] = json!("Success");
+                skipped["StatusDetails"] = json!("Success");
+                skipped["ResponseCode"] = json!(0);
+                skipped["Output"] = json!(skipped_output(step));
+                skipped
+            })
+            .collect();
+        body["CommandPlugins"] = json!(plugins);
     }
     body
 }
@@ -213,10 +277,7 @@ pub fn list_command_invocations(state: &State, request: &Request<'_>) -> ApiResu
                 continue;
             }
             let key = format!("{}\u{0}{}", command.id, invocation.instance_id);
-            rows.push((
-                key,
-                invocation_json(command, invocation, details, &state.region),
-            ));
+            rows.push((key, invocation_json(state, command, invocation, details)));
         }
     }
     let (page, next) = page_of(OP, request, rows, 50)?;
@@ -234,15 +295,30 @@ pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult
         .iter()
         .find(|i| i.instance_id == instance_id)
         .ok_or_else(missing)?;
-    if let Some(plugin) = request.str("PluginName")
-        && plugin != "PatchLinux"
-        && plugin != "PatchWindows"
-    {
-        return Err(ApiError::new(
-            "InvalidPluginName",
-            format!("Plugin {plugin} is not valid"),
-        ));
-    }
+    // "If the document contains more than one step, you must specify the name of the step" (API
+    // reference, PluginName): AWS-RunPatchBaseline has three.
+    let document_steps = steps(&command.document_name);
+    let ran = step_run(state, &command.document_name, instance_id);
+    let step = match request.str("PluginName") {
+        None if document_steps.len() > 1 => {
+            return Err(ApiError::new(
+                "InvalidPluginName",
+                format!(
+                    "{} has more than one step: name one of {} in PluginName",
+                    command.document_name,
+                    document_steps.join(", ")
+                ),
+            ));
+        }
+        None => ran,
+        Some(plugin) => document_steps
+            .iter()
+            .copied()
+            .find(|step| *step == plugin)
+            .ok_or_else(|| {
+                ApiError::new("InvalidPluginName", format!("Plugin {plugin} is not valid"))
+            })?,
+    };
     let elapsed = invocation
         .end
         .map(|end| {
@@ -255,7 +331,7 @@ pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult
         "InstanceId": invocation.instance_id,
         "DocumentName": command.document_name,
         "DocumentVersion": "$DEFAULT",
-        "PluginName": "PatchLinux",
+        "PluginName": step,
         "ResponseCode": invocation.response_code,
         "ExecutionStartDateTime": invocation.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "ExecutionElapsedTime": elapsed,
@@ -269,5 +345,14 @@ pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult
         "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
     });
     body["Comment"] = json!(command.comment.clone().unwrap_or_default());
+    if step != ran {
+        // A step for another platform: skipped by its precondition, successfully, with no output of
+        // the run (the live answer's exact words are not published: ledger row 33).
+        body["Status"] = json!("Success");
+        body["StatusDetails"] = json!("Success");
+        body["ResponseCode"] = json!(0);
+        body["StandardOutputContent"] = json!(skipped_output(step));
+        body["StandardErrorContent"] = json!("");
+    }
     Ok(body)
 }
