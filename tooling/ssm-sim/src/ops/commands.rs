@@ -77,7 +77,7 @@ fn command_json(command: &Command) -> Value {
     json!({
         "CommandId": command.id,
         "DocumentName": command.document_name,
-        "DocumentVersion": "$DEFAULT",
+        "DocumentVersion": document_version(&command.document_name),
         "ExpiresAfter": epoch(command.expires_after),
         "Parameters": command.parameters,
         "InstanceIds": command.instance_ids(),
@@ -138,6 +138,18 @@ pub fn list_commands(state: &State, request: &Request<'_>) -> ApiResult {
     Ok(with_token(json!({ "Commands": page }), next))
 }
 
+/// The document version that ran, as Run Command reports it: the number the default version resolved
+/// to, never the `$DEFAULT` a request may name. The AWS CLI's list-commands example shows `"1"` for
+/// AWS-RunPatchBaseline and AWS-RunShellScript and an empty string for a document it does not
+/// resolve (AWS-UpdateSSMAgent); the current default versions are not published (ledger row 25).
+fn document_version(document: &str) -> &'static str {
+    if document.starts_with("AWS-RunPatchBaseline") || document == "AWS-RunShellScript" {
+        "1"
+    } else {
+        ""
+    }
+}
+
 /// AWS-RunPatchBaseline's steps, one per platform (the document's `mainSteps`, each with a
 /// `platformType` precondition): the step a platform runs, and the platform each step is for.
 const PATCH_STEPS: [(&str, &str); 3] = [
@@ -195,7 +207,7 @@ fn invocation_json(
         "CommandId": command.id,
         "InstanceId": invocation.instance_id,
         "DocumentName": command.document_name,
-        "DocumentVersion": "$DEFAULT",
+        "DocumentVersion": document_version(&command.document_name),
         "RequestedDateTime": epoch(command.requested),
         "Status": invocation.status,
         "StatusDetails": invocation.status_details.clone().unwrap_or_else(|| invocation.status.clone()),
@@ -330,7 +342,7 @@ pub fn get_command_invocation(state: &State, request: &Request<'_>) -> ApiResult
         "CommandId": command.id,
         "InstanceId": invocation.instance_id,
         "DocumentName": command.document_name,
-        "DocumentVersion": "$DEFAULT",
+        "DocumentVersion": document_version(&command.document_name),
         "PluginName": step,
         "ResponseCode": invocation.response_code,
         "ExecutionStartDateTime": invocation.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
