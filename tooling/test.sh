@@ -114,6 +114,16 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '; ([0-9]+) failed' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+if [ "$status" -ne 0 ]; then
+  # A failing test's message sits after its captured output, which can be long (the patch week's
+  # is its whole transcript): say each panic again here, at the end, where a shortened log keeps it.
+  echo
+  echo "why, each failing test (its panic, as printed above):"
+  awk '/^---- .* stdout ----$/ { test = $2 }
+       /^thread .* panicked at / { shown = 0; print "  " test ": " $0; keep = 1; next }
+       keep && /^note: / { keep = 0 }
+       keep && shown < 12 { print "    " $0; shown++ }' "$log"
+fi
 rm -f "$log"
 [ "$status" -eq 0 ] || { echo "cargo test failed"; echo "tests: $passed passed, $failed failed"; exit "$status"; }
 

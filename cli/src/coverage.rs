@@ -8,6 +8,7 @@ use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use chrono::{DateTime, Duration, Utc};
 use patch_group_tagger::facts::InstanceFacts;
 use patchpilot_shared::PATCH_GROUP_TAG_KEYS;
+use patchpilot_shared::aws::ssm::tagged_with_any;
 use serde::Serialize;
 use serde_json::json;
 
@@ -161,16 +162,8 @@ async fn managed_nodes(clients: &Clients) -> Result<BTreeMap<String, ManagedNode
         }
         Ok::<_, CliError>(ids)
     };
-    let tagged = InstanceInformationStringFilter::builder()
-        .key("tag-key")
-        .set_values(Some(
-            PATCH_GROUP_TAG_KEYS
-                .iter()
-                .map(|k| (*k).to_owned())
-                .collect(),
-        ))
-        .build()
-        .map_err(|err| CliError::Usage(format!("tag-key filter: {err}")))?;
+    let tagged = tagged_with_any(PATCH_GROUP_TAG_KEYS.iter().copied())
+        .map_err(|err| CliError::Usage(err.to_string()))?;
     let (all, grouped) = tokio::try_join!(list(None), list(Some(tagged)))?;
     let mut nodes: BTreeMap<String, ManagedNode> = all
         .into_iter()

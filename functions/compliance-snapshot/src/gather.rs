@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use chrono::{DateTime, Duration, Utc};
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::ssm::tagged_with_any;
 use patchpilot_shared::aws::time::to_utc;
 
 use crate::aggregate::{GroupCounts, GroupStats, InstanceState};
@@ -127,11 +128,7 @@ pub async fn unregistered_groups(
     known: &std::collections::BTreeSet<String>,
     calls: &mut CallCounts,
 ) -> Result<Vec<String>, FunctionError> {
-    let tagged = InstanceInformationStringFilter::builder()
-        .key("tag-key")
-        .set_values(Some(tag_keys.to_vec()))
-        .build()
-        .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?;
+    let tagged = tagged_with_any(tag_keys)?;
     let mut found = std::collections::BTreeSet::new();
     let mut pages = Pages::new(
         ssm.describe_instance_information()
@@ -192,11 +189,7 @@ pub async fn inventory(
     keep_ids: bool,
     calls: &mut CallCounts,
 ) -> Result<Inventory, FunctionError> {
-    let tagged = InstanceInformationStringFilter::builder()
-        .key("tag-key")
-        .set_values(Some(tag_keys.to_vec()))
-        .build()
-        .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))?;
+    let tagged = tagged_with_any(tag_keys)?;
     let mut managed_ids = keep_ids.then(ManagedIds::default);
     let (managed, grouped) = tokio::join!(
         count_instances(ssm, None, managed_ids.as_mut()),

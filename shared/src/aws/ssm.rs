@@ -1,6 +1,6 @@
 //! Systems Manager questions more than one function asks, each answered once here.
 
-use aws_sdk_ssm::types::PatchOrchestratorFilter;
+use aws_sdk_ssm::types::{InstanceInformationStringFilter, PatchOrchestratorFilter};
 use serde::Serialize;
 
 use crate::FunctionError;
@@ -9,6 +9,18 @@ use crate::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
 /// DescribeInstancePatches' page size: the model allows 100, the service refuses more than 50
 /// (the fidelity ledger's row 9).
 const PATCH_PAGE: i32 = 50;
+
+/// DescribeInstanceInformation's filter for the managed nodes that carry any of `keys` as a tag (the
+/// patch-group tag keys): the service matches a `tag-key` filter's values as alternatives.
+pub fn tagged_with_any(
+    keys: impl IntoIterator<Item = impl Into<String>>,
+) -> Result<InstanceInformationStringFilter, FunctionError> {
+    InstanceInformationStringFilter::builder()
+        .key("tag-key")
+        .set_values(Some(keys.into_iter().map(Into::into).collect()))
+        .build()
+        .map_err(|err| FunctionError::Invariant(format!("tag-key filter: {err}")))
+}
 
 /// One failed patch as DescribeInstancePatches reports it. (The field order is the install alert's
 /// JSON document's.)

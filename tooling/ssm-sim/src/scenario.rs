@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::{
     Baseline, Command, Instance, InstancePatch, Parameter, PatchCounts, PatchInfo, PatchReport,
-    PatchState, State, Window, WindowExecution,
+    PatchState, Secret, State, Window, WindowExecution,
 };
 
 /// The only format this version reads.
@@ -38,6 +38,9 @@ pub struct Scenario {
     pub commands: Vec<Command>,
     #[serde(default)]
     pub parameters: Vec<Parameter>,
+    /// Secrets Manager secrets, read through Parameter Store's `/aws/reference/secretsmanager/`.
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
 }
 
 fn default_account() -> String {
@@ -202,6 +205,9 @@ impl Scenario {
         }
         for parameter in self.parameters {
             state.insert_parameter(parameter);
+        }
+        for secret in self.secrets {
+            state.secrets.insert(secret.name.clone(), secret);
         }
         state.reindex_groups();
         state.recount_all();

@@ -566,6 +566,35 @@ fn text_data_type() -> String {
     "text".to_owned()
 }
 
+/// A Secrets Manager secret, as Parameter Store reads it under `/aws/reference/secretsmanager/`
+/// (ledger row 34). The simulator serves no Secrets Manager API: scenarios and tests seed secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    /// Its versions; the one staged `AWSCURRENT` is what a reference without a selector reads.
+    pub versions: Vec<SecretVersion>,
+    /// Scheduled for deletion (Secrets Manager's recovery window): references to it are refused.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// One version of a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretVersion {
+    /// Secrets Manager's version id (a UUID).
+    pub id: String,
+    /// The secret string; absent for a binary secret, whose reference carries no `Value`.
+    #[serde(default)]
+    pub string: Option<String>,
+    /// Its staging labels (`AWSCURRENT`, `AWSPREVIOUS`, or a user's).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    #[serde(default = "Utc::now")]
+    pub created: DateTime<Utc>,
+}
+
 /// Everything the simulator serves.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -581,6 +610,8 @@ pub struct State {
     pub executions: BTreeMap<String, WindowExecution>,
     pub commands: BTreeMap<String, Command>,
     pub parameters: BTreeMap<String, Parameter>,
+    /// Secrets Manager's secrets by name, read only through Parameter Store's reference path.
+    pub secrets: BTreeMap<String, Secret>,
     /// `DescribeInstancePatchStatesForPatchGroup` answers up to the 100 a request may ask for,
     /// instead of the 5 the service model caps its output at (ledger row 30; the default is the
     /// model's cap, the worse case).
@@ -692,6 +723,24 @@ impl State {
     pub fn insert_parameter(&mut self, parameter: Parameter) {
         self.parameters
             .insert(parameter_key(&parameter.name), parameter);
+    }
+
+    /// A secret's ARN: Secrets Manager ends it with a hyphen and six random characters, stable per
+    /// secret here (derived from the name).
+    pub fn secret_arn(&self, name: &str) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        // FNV-1a: a fixed hash, so an ARN is the same in every run.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in name.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let suffix: String = (0..6)
+            .map(|i| char::from(ALPHABET[((hash >> (i * 8)) % ALPHABET.len() as u64) as usize]))
+            .collect();
+        format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{name}-{suffix}",
+            self.region, self.account
+        )
     }
 
     pub fn arn(&self, kind: &str, id: &str) -> String {

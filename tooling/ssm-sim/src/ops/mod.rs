@@ -6,6 +6,7 @@ mod commands;
 mod instances;
 mod parameters;
 mod patches;
+mod secret_reference;
 mod windows;
 
 use std::sync::RwLock;

@@ -5,6 +5,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::secret_reference;
 use crate::api::{ApiError, ApiResult, Request, strings};
 use crate::state::{Parameter, ParameterVersion, State, epoch, parameter_key};
 
@@ -190,6 +191,10 @@ struct Picked<'p> {
 
 pub fn get_parameter(state: &State, request: &Request<'_>) -> ApiResult {
     let requested = request.required_str("Name")?;
+    let decrypt = request.bool("WithDecryption").unwrap_or(false);
+    if let Some(reference) = requested.strip_prefix(secret_reference::PREFIX) {
+        return secret_reference::get(state, requested, reference, decrypt);
+    }
     let named = named(state, requested)?;
     let parameter = state
         .parameters
@@ -197,7 +202,6 @@ pub fn get_parameter(state: &State, request: &Request<'_>) -> ApiResult {
         .ok_or_else(|| not_found(requested))?;
     let picked = pick(parameter, named.selector.as_ref(), requested, named.name)?;
     // A SecureString read without WithDecryption returns its ciphertext, never the plain text.
-    let decrypt = request.bool("WithDecryption").unwrap_or(false);
     let value = if picked.kind == "SecureString" && !decrypt {
         ciphertext(picked.value)
     } else {
