@@ -30,14 +30,17 @@ pub async fn discover_groups(
     calls: &mut CallCounts,
 ) -> Result<Vec<String>, FunctionError> {
     let mut groups = Vec::new();
-    let mut pages = ssm
-        .describe_patch_groups()
-        .max_results(GROUP_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
+    let mut pages = Pages::new(
+        ssm.describe_patch_groups()
+            .max_results(GROUP_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:DescribePatchGroups",
+    );
+    // A failed call is a call made: counted before its error ends the read.
+    while let Some(page) = pages.next().await.transpose() {
         *calls.entry("DescribePatchGroups").or_default() += 1;
-        let page = page.map_err(|err| FunctionError::aws("ssm:DescribePatchGroups", err))?;
+        let page = page?;
         groups.extend(
             page.mappings()
                 .iter()
@@ -84,17 +87,17 @@ pub async fn read_group(
     pages_read: &AtomicUsize,
 ) -> Result<GroupStats, FunctionError> {
     let mut stats = GroupStats::default();
-    let mut pages = ssm
-        .describe_instance_patch_states_for_patch_group()
-        .patch_group(group)
-        .max_results(GROUP_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
+    let mut pages = Pages::new(
+        ssm.describe_instance_patch_states_for_patch_group()
+            .patch_group(group)
+            .max_results(GROUP_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeInstancePatchStatesForPatchGroup",
+    );
+    while let Some(page) = pages.next().await.transpose() {
         pages_read.fetch_add(1, Ordering::Relaxed);
-        let page = page.map_err(|err| {
-            FunctionError::aws("ssm:DescribeInstancePatchStatesForPatchGroup", err)
-        })?;
+        let page = page?;
         for row in page.instance_patch_states() {
             let state = InstanceState {
                 missing: i64::from(row.missing_count()),
@@ -281,4 +284,79 @@ pub async fn coverage(
     .await;
     *pages_read += pages.read();
     outcome.map(|()| coverage)
+}
+
+/// Paged reads against `aws-smithy-mocks`: every page read and counted, a failure typed.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::operation::describe_patch_groups::{
+        DescribePatchGroupsError, DescribePatchGroupsOutput,
+    };
+    use aws_sdk_ssm::types::PatchGroupPatchBaselineMapping;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+    use patchpilot_shared::error::ErrorClass;
+
+    fn mapping(group: &str) -> PatchGroupPatchBaselineMapping {
+        PatchGroupPatchBaselineMapping::builder()
+            .patch_group(group)
+            .build()
+    }
+
+    fn first_page() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ssm::Client::describe_patch_groups)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribePatchGroupsOutput::builder()
+                    .mappings(mapping("web"))
+                    .mappings(mapping("db"))
+                    .next_token("page-2")
+                    .build()
+            })
+    }
+
+    #[tokio::test]
+    async fn groups_come_from_every_page_once_each_in_order() {
+        let second = mock!(aws_sdk_ssm::Client::describe_patch_groups).then_output(|| {
+            // A group registered for two operating systems is listed twice.
+            DescribePatchGroupsOutput::builder()
+                .mappings(mapping("web"))
+                .mappings(mapping("batch"))
+                .build()
+        });
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&first_page(), &second]);
+        let mut calls = CallCounts::new();
+        let groups = discover_groups(&ssm, &mut calls).await.unwrap();
+        assert_eq!(groups, ["batch", "db", "web"]);
+        assert_eq!(calls["DescribePatchGroups"], 2);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_page_fails_the_read_retryably_and_is_counted_as_a_call() {
+        let throttled = mock!(aws_sdk_ssm::Client::describe_patch_groups).then_error(|| {
+            DescribePatchGroupsError::generic(
+                ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        });
+        let ssm = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            &[&first_page(), &throttled]
+        );
+        let mut calls = CallCounts::new();
+        match discover_groups(&ssm, &mut calls).await {
+            Err(FunctionError::Aws {
+                operation, class, ..
+            }) => {
+                assert_eq!(operation, "ssm:DescribePatchGroups");
+                assert_eq!(class, ErrorClass::Retryable);
+            }
+            other => panic!("expected the throttling, got {other:?}"),
+        }
+        assert_eq!(calls["DescribePatchGroups"], 2);
+    }
 }

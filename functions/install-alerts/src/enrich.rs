@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::CommandInvocationStatus;
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::pages::Pages;
 use patchpilot_shared::budget::Budget;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -137,12 +138,14 @@ pub async fn patch_groups(
 ) -> BTreeMap<String, String> {
     let mut groups = BTreeMap::new();
     for batch in instance_ids.chunks(PATCH_STATES_BATCH) {
-        let mut pages = ssm
-            .describe_instance_patch_states()
-            .set_instance_ids(Some(batch.to_vec()))
-            .max_results(50)
-            .into_paginator()
-            .send();
+        let mut pages = Pages::new(
+            ssm.describe_instance_patch_states()
+                .set_instance_ids(Some(batch.to_vec()))
+                .max_results(50)
+                .into_paginator()
+                .send(),
+            "ssm:DescribeInstancePatchStates",
+        );
         loop {
             let Some(page) = budget.run(pages.next()).await else {
                 unreadable.push(
@@ -150,9 +153,8 @@ pub async fn patch_groups(
                 );
                 return groups;
             };
-            let Some(page) = page else { break };
             match page {
-                Ok(page) => {
+                Ok(Some(page)) => {
                     for state in page.instance_patch_states() {
                         groups.insert(
                             state.instance_id().to_owned(),
@@ -160,11 +162,9 @@ pub async fn patch_groups(
                         );
                     }
                 }
+                Ok(None) => break,
                 Err(err) => {
-                    unreadable.push(format!(
-                        "patch groups ({})",
-                        FunctionError::aws("ssm:DescribeInstancePatchStates", err)
-                    ));
+                    unreadable.push(format!("patch groups ({err})"));
                     return groups;
                 }
             }
@@ -343,22 +343,20 @@ pub async fn census(
     budget: &Budget,
 ) -> Result<InvocationCensus, FunctionError> {
     let mut census = InvocationCensus::new();
-    let mut pages = ssm
-        .list_command_invocations()
-        .command_id(command_id)
-        .max_results(INVOCATION_PAGE)
-        .into_paginator()
-        .send();
+    let mut pages = Pages::new(
+        ssm.list_command_invocations()
+            .command_id(command_id)
+            .max_results(INVOCATION_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:ListCommandInvocations",
+    );
     loop {
-        let page = match budget.run(pages.next()).await {
-            Some(Some(page)) => page,
-            Some(None) => break,
-            None => {
-                census.counted_all = false;
-                break;
-            }
+        let Some(page) = budget.run(pages.next()).await else {
+            census.counted_all = false;
+            break;
         };
-        let page = page.map_err(|err| FunctionError::aws("ssm:ListCommandInvocations", err))?;
+        let Some(page) = page? else { break };
         for invocation in page.command_invocations() {
             census.total += 1;
             // Counted by the detailed outcome the console shows (StatusDetails), not the coarse Status.
@@ -403,24 +401,20 @@ pub async fn window_census(
 ) -> Result<InvocationCensus, FunctionError> {
     let mut census = InvocationCensus::new();
     let mut failed_commands = Vec::new();
-    let mut tasks = ssm
-        .describe_maintenance_window_execution_tasks()
-        .window_execution_id(window_execution_id)
-        .max_results(100)
-        .into_paginator()
-        .send();
+    let mut tasks = Pages::new(
+        ssm.describe_maintenance_window_execution_tasks()
+            .window_execution_id(window_execution_id)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeMaintenanceWindowExecutionTasks",
+    );
     'tasks: loop {
-        let page = match budget.run(tasks.next()).await {
-            Some(Some(page)) => page,
-            Some(None) => break,
-            None => {
-                census.counted_all = false;
-                break;
-            }
+        let Some(page) = budget.run(tasks.next()).await else {
+            census.counted_all = false;
+            break;
         };
-        let page = page.map_err(|err| {
-            FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTasks", err)
-        })?;
+        let Some(page) = page? else { break };
         for task in page.window_execution_task_identities() {
             if !documents
                 .iter()
@@ -428,25 +422,21 @@ pub async fn window_census(
             {
                 continue;
             }
-            let mut invocations = ssm
-                .describe_maintenance_window_execution_task_invocations()
-                .window_execution_id(window_execution_id)
-                .task_id(task.task_execution_id().unwrap_or_default())
-                .max_results(100)
-                .into_paginator()
-                .send();
+            let mut invocations = Pages::new(
+                ssm.describe_maintenance_window_execution_task_invocations()
+                    .window_execution_id(window_execution_id)
+                    .task_id(task.task_execution_id().unwrap_or_default())
+                    .max_results(100)
+                    .into_paginator()
+                    .send(),
+                "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
+            );
             loop {
-                let page = match budget.run(invocations.next()).await {
-                    Some(Some(page)) => page,
-                    Some(None) => break,
-                    None => {
-                        census.counted_all = false;
-                        break 'tasks;
-                    }
+                let Some(page) = budget.run(invocations.next()).await else {
+                    census.counted_all = false;
+                    break 'tasks;
                 };
-                let page = page.map_err(|err| {
-                    FunctionError::aws("ssm:DescribeMaintenanceWindowExecutionTaskInvocations", err)
-                })?;
+                let Some(page) = page? else { break };
                 for invocation in page.window_execution_task_invocation_identities() {
                     census.total += 1;
                     let status = invocation.status();
@@ -536,4 +526,68 @@ async fn name_failed(
         );
     }
     Ok(named)
+}
+
+/// Paged reads against `aws-smithy-mocks`: what was read before a failure is kept, the failure said.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ssm::error::ErrorMetadata;
+    use aws_sdk_ssm::operation::describe_instance_patch_states::{
+        DescribeInstancePatchStatesError, DescribeInstancePatchStatesOutput,
+    };
+    use aws_sdk_ssm::primitives::DateTime;
+    use aws_sdk_ssm::types::{InstancePatchState, PatchOperationType};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn state(instance: &str, group: &str) -> InstancePatchState {
+        InstancePatchState::builder()
+            .instance_id(instance)
+            .patch_group(group)
+            .baseline_id("pb-0c10000000000000a")
+            .operation(PatchOperationType::Install)
+            .operation_start_time(DateTime::from_secs(0))
+            .operation_end_time(DateTime::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn patch_groups_read_before_a_denial_are_kept_and_the_denial_is_named() {
+        let first = mock!(aws_sdk_ssm::Client::describe_instance_patch_states)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeInstancePatchStatesOutput::builder()
+                    .instance_patch_states(state("i-00a00000000000001", "staging"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let denied = mock!(aws_sdk_ssm::Client::describe_instance_patch_states).then_error(|| {
+            DescribeInstancePatchStatesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: ssm:DescribeInstancePatchStates")
+                    .build(),
+            )
+        });
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&first, &denied]);
+        let mut unreadable = Vec::new();
+        let ids = [
+            "i-00a00000000000001".to_owned(),
+            "i-00a00000000000002".to_owned(),
+        ];
+        let groups = patch_groups(&ssm, &ids, &mut unreadable, &Budget::unbounded()).await;
+        assert_eq!(
+            groups.into_iter().collect::<Vec<_>>(),
+            [("i-00a00000000000001".to_owned(), "staging".to_owned())]
+        );
+        assert_eq!(unreadable.len(), 1);
+        assert!(
+            unreadable[0].starts_with(
+                "patch groups (ssm:DescribeInstancePatchStates failed: AccessDeniedException"
+            ),
+            "{}",
+            unreadable[0]
+        );
+    }
 }

@@ -325,28 +325,27 @@ pub async fn alarms_firing(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     prefix: &str,
 ) -> Result<Vec<String>, FunctionError> {
-    let pages = cloudwatch
-        .describe_alarms()
-        .alarm_name_prefix(prefix)
-        .state_value(StateValue::Alarm)
-        // Without AlarmTypes, DescribeAlarms "returns only metric alarms, even if composite alarms
-        // exist" (CloudWatch API reference): composite health alarms would never hold production.
-        .alarm_types(AlarmType::MetricAlarm)
-        .alarm_types(AlarmType::CompositeAlarm)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|err| FunctionError::aws("cloudwatch:DescribeAlarms", err))?;
+    let mut pages = Pages::new(
+        cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .state_value(StateValue::Alarm)
+            // Without AlarmTypes, DescribeAlarms "returns only metric alarms, even if composite
+            // alarms exist" (CloudWatch API reference): composite health alarms would never hold
+            // production.
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .into_paginator()
+            .send(),
+        "cloudwatch:DescribeAlarms",
+    );
     // Metric and composite alarms come in separate lists; either kind firing holds production.
-    let mut firing: Vec<String> = pages
-        .iter()
-        .flat_map(|page| {
-            let metric = page.metric_alarms().iter().map(|a| a.alarm_name());
-            let composite = page.composite_alarms().iter().map(|a| a.alarm_name());
-            metric.chain(composite).flatten().map(str::to_owned)
-        })
-        .collect();
+    let mut firing = Vec::new();
+    while let Some(page) = pages.next().await? {
+        let metric = page.metric_alarms().iter().map(|a| a.alarm_name());
+        let composite = page.composite_alarms().iter().map(|a| a.alarm_name());
+        firing.extend(metric.chain(composite).flatten().map(str::to_owned));
+    }
     firing.sort();
     Ok(firing)
 }
@@ -573,20 +572,20 @@ pub async fn held_back(
     cutoff: chrono::NaiveDate,
 ) -> HeldBack {
     let mut held = HeldBack::default();
-    let mut pages = ssm
-        .describe_effective_patches_for_patch_baseline()
-        .baseline_id(staging_baseline)
-        .max_results(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
+    let mut pages = Pages::new(
+        ssm.describe_effective_patches_for_patch_baseline()
+            .baseline_id(staging_baseline)
+            .max_results(100)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeEffectivePatchesForPatchBaseline",
+    );
+    loop {
+        let page = match pages.next().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
             Err(err) => {
-                held.unreadable = Some(
-                    FunctionError::aws("ssm:DescribeEffectivePatchesForPatchBaseline", err)
-                        .to_string(),
-                );
+                held.unreadable = Some(err.to_string());
                 return held;
             }
         };
@@ -612,4 +611,126 @@ pub async fn held_back(
         }
     }
     held
+}
+
+/// Paged reads against `aws-smithy-mocks`: every page read, and a failure part way typed and kept.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::describe_alarms::{
+        DescribeAlarmsError, DescribeAlarmsOutput,
+    };
+    use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm};
+    use aws_sdk_ssm::operation::describe_effective_patches_for_patch_baseline::{
+        DescribeEffectivePatchesForPatchBaselineError,
+        DescribeEffectivePatchesForPatchBaselineOutput,
+    };
+    use aws_sdk_ssm::types::{EffectivePatch, Patch, PatchStatus};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::DateTime as SmithyTime;
+    use aws_smithy_types::error::ErrorMetadata;
+    use patchpilot_shared::error::ErrorClass;
+
+    fn error(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code(code)
+            .message("as the service says")
+            .build()
+    }
+
+    #[tokio::test]
+    async fn firing_alarms_are_read_from_every_page_of_both_kinds() {
+        let first = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("staging-health-cpu")
+                            .build(),
+                    )
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+            DescribeAlarmsOutput::builder()
+                .composite_alarms(
+                    CompositeAlarm::builder()
+                        .alarm_name("staging-health-all")
+                        .build(),
+                )
+                .build()
+        });
+        let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&first, &second]);
+        let firing = alarms_firing(&cloudwatch, "staging-health").await.unwrap();
+        assert_eq!(firing, ["staging-health-all", "staging-health-cpu"]);
+    }
+
+    #[tokio::test]
+    async fn a_denied_alarm_read_is_a_typed_permanent_error_naming_the_call() {
+        let denied = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .then_error(|| DescribeAlarmsError::generic(error("AccessDenied")));
+        let cloudwatch = mock_client!(aws_sdk_cloudwatch, [&denied]);
+        match alarms_firing(&cloudwatch, "staging-health").await {
+            Err(FunctionError::Aws {
+                operation,
+                class,
+                code,
+                ..
+            }) => {
+                assert_eq!(operation, "cloudwatch:DescribeAlarms");
+                assert_eq!(class, ErrorClass::Permanent);
+                assert_eq!(code.as_deref(), Some("AccessDenied"));
+            }
+            other => panic!("expected the denial, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn held_back_keeps_its_count_when_a_later_page_is_throttled() {
+        let start = Utc::now();
+        let effective = |id: &str, released: i64, approved: i64| {
+            EffectivePatch::builder()
+                .patch(
+                    Patch::builder()
+                        .id(id)
+                        .release_date(SmithyTime::from_secs(released))
+                        .build(),
+                )
+                .patch_status(
+                    PatchStatus::builder()
+                        .approval_date(SmithyTime::from_secs(approved))
+                        .build(),
+                )
+                .build()
+        };
+        let day = 86_400;
+        let now = start.timestamp();
+        let first = mock!(aws_sdk_ssm::Client::describe_effective_patches_for_patch_baseline)
+            .match_requests(|req| req.next_token().is_none())
+            .then_output(move || {
+                DescribeEffectivePatchesForPatchBaselineOutput::builder()
+                    // Released yesterday, approved before the run: held back by a cutoff two days ago.
+                    .effective_patches(effective("tzdata.noarch", now - day, now - 60))
+                    // Released a week ago: within the cutoff, not held back.
+                    .effective_patches(effective("sudo.x86_64", now - 7 * day, now - 60))
+                    .next_token("page-2")
+                    .build()
+            });
+        let throttled = mock!(aws_sdk_ssm::Client::describe_effective_patches_for_patch_baseline)
+            .then_error(|| {
+                DescribeEffectivePatchesForPatchBaselineError::generic(error("ThrottlingException"))
+            });
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&first, &throttled]);
+        let cutoff = (start - chrono::Duration::days(2)).date_naive();
+        let held = held_back(&ssm, "pb-0c10000000000000a", start, cutoff).await;
+        assert_eq!(held.patches, 1);
+        assert_eq!(held.examples, ["tzdata.noarch"]);
+        let unreadable = held.unreadable.unwrap();
+        assert!(
+            unreadable.contains("ssm:DescribeEffectivePatchesForPatchBaseline")
+                && unreadable.contains("ThrottlingException"),
+            "{unreadable}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use aws_sdk_ec2::types::{Filter, Tag};
 use patchpilot_shared::CommonConfig;
 use patchpilot_shared::FunctionError;
+use patchpilot_shared::aws::pages::Pages;
 use patchpilot_shared::budget::{Budget, Pace};
 use patchpilot_shared::events::{Event, InstanceState};
 use patchpilot_shared::runtime::{Handled, Handler};
@@ -289,21 +290,23 @@ impl Tagger {
         };
         let mut failures = Vec::new();
         let mut pace = Pace::default();
-        let mut pages = self
-            .clients
-            .ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopped")
-                    .build(),
-            )
-            .max_results(DESCRIBE_PAGE)
-            .into_paginator()
-            .send();
+        let mut pages = Pages::new(
+            self.clients
+                .ec2
+                .describe_instances()
+                .filters(
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .values("stopped")
+                        .build(),
+                )
+                .max_results(DESCRIBE_PAGE)
+                .into_paginator()
+                .send(),
+            "ec2:DescribeInstances",
+        );
         loop {
             // The next page (read and tagged) is assumed to take as long as the slowest so far.
             if !budget.allows(pace.expected()) {
@@ -316,10 +319,10 @@ impl Tagger {
                     report.stop_for_time(budget, None);
                     break;
                 }
-                Some(None) => break,
-                Some(Some(page)) => {
-                    page.map_err(|err| FunctionError::aws("ec2:DescribeInstances", err))?
-                }
+                Some(page) => match page? {
+                    Some(page) => page,
+                    None => break,
+                },
             };
             report.describe_instances_pages += 1;
             // The last page says so: no time check stands between it and a complete run.

@@ -4,6 +4,7 @@ use aws_sdk_ssm::types::{InstanceInformationStringFilter, PatchOrchestratorFilte
 use serde::Serialize;
 
 use crate::FunctionError;
+use crate::aws::pages::Pages;
 use crate::live_values::{PATCH_STATE_FILTER_FAILED, PatchState};
 
 /// DescribeInstancePatches' page size: the model allows 100, the service refuses more than 50
@@ -56,35 +57,32 @@ async fn read_in_state<T>(
     map: impl Fn(&aws_sdk_ssm::types::PatchComplianceData) -> T,
 ) -> (Vec<T>, Option<FunctionError>) {
     let mut read = Vec::new();
-    let mut pages = ssm
-        .describe_instance_patches()
-        .instance_id(instance_id)
-        .filters(
-            PatchOrchestratorFilter::builder()
-                .key("State")
-                .values(state)
-                .build(),
-        )
-        .max_results(PATCH_PAGE)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => read.extend(
+    let mut pages = Pages::new(
+        ssm.describe_instance_patches()
+            .instance_id(instance_id)
+            .filters(
+                PatchOrchestratorFilter::builder()
+                    .key("State")
+                    .values(state)
+                    .build(),
+            )
+            .max_results(PATCH_PAGE)
+            .into_paginator()
+            .send(),
+        "ssm:DescribeInstancePatches",
+    );
+    loop {
+        match pages.next().await {
+            Ok(Some(page)) => read.extend(
                 page.patches()
                     .iter()
                     .filter(|patch| keep(&PatchState::parse(patch.state().as_str())))
                     .map(&map),
             ),
-            Err(err) => {
-                return (
-                    read,
-                    Some(FunctionError::aws("ssm:DescribeInstancePatches", err)),
-                );
-            }
+            Ok(None) => return (read, None),
+            Err(err) => return (read, Some(err)),
         }
     }
-    (read, None)
 }
 
 /// Every patch in state `Failed` on `instance_id`, paged. A patch the service returns under the
