@@ -18,17 +18,24 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_sdk_ssm::operation::cancel_maintenance_window_execution::CancelMaintenanceWindowExecutionOutput;
+use aws_sdk_ssm::operation::describe_effective_patches_for_patch_baseline::DescribeEffectivePatchesForPatchBaselineOutput;
 use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
 use aws_sdk_ssm::operation::describe_instance_patch_states_for_patch_group::DescribeInstancePatchStatesForPatchGroupOutput;
 use aws_sdk_ssm::operation::describe_maintenance_window_execution_task_invocations::DescribeMaintenanceWindowExecutionTaskInvocationsOutput;
 use aws_sdk_ssm::operation::describe_maintenance_window_execution_tasks::DescribeMaintenanceWindowExecutionTasksOutput;
 use aws_sdk_ssm::operation::describe_maintenance_window_executions::DescribeMaintenanceWindowExecutionsOutput;
 use aws_sdk_ssm::operation::get_maintenance_window_execution::GetMaintenanceWindowExecutionOutput;
+use aws_sdk_ssm::operation::get_patch_baseline::GetPatchBaselineOutput;
+use aws_sdk_ssm::operation::get_patch_baseline_for_patch_group::GetPatchBaselineForPatchGroupOutput;
 use aws_sdk_ssm::operation::update_maintenance_window::UpdateMaintenanceWindowOutput;
+use aws_sdk_ssm::operation::update_patch_baseline::{
+    UpdatePatchBaselineError, UpdatePatchBaselineOutput,
+};
 use aws_sdk_ssm::types::{
     InstanceInformation, InstancePatchState, MaintenanceWindowExecution,
     MaintenanceWindowExecutionStatus as Status, MaintenanceWindowExecutionTaskIdentity,
-    MaintenanceWindowExecutionTaskInvocationIdentity, PatchOperationType,
+    MaintenanceWindowExecutionTaskInvocationIdentity, OperatingSystem, PatchFilter,
+    PatchFilterGroup, PatchFilterKey, PatchOperationType, PatchRule, PatchRuleGroup,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime as SmithyTime;
@@ -86,6 +93,10 @@ struct Account {
     completing_throttled: bool,
     /// Whether UpdateMaintenanceWindow is refused.
     window_update_fails: bool,
+    /// Production baselines the gate pins (`PRODUCTION_BASELINES`), each read as Amazon Linux 2023.
+    production_baselines: Vec<&'static str>,
+    /// The production baseline whose UpdatePatchBaseline is refused (AccessDeniedException).
+    refused_baseline: Option<&'static str>,
 }
 
 impl Default for Account {
@@ -113,6 +124,8 @@ impl Default for Account {
             latest: None,
             completing_throttled: false,
             window_update_fails: false,
+            production_baselines: vec![],
+            refused_baseline: None,
         }
     }
 }
@@ -127,7 +140,15 @@ struct Sent {
     subjects: Mutex<Vec<String>>,
     alarm_types: Mutex<Vec<Vec<AlarmType>>>,
     task_reads: Mutex<usize>,
+    /// Each UpdatePatchBaseline sent: the baseline, and each rule's (ApproveUntilDate, ApproveAfterDays).
+    baseline_updates: Mutex<Vec<BaselineUpdate>>,
 }
+
+type BaselineUpdate = (String, Vec<(Option<String>, Option<i32>)>);
+
+/// Staging's baseline: registered for the group on Amazon Linux 2023, approving security patches
+/// seven days after release.
+const STAGING_BASELINE: &str = "pb-0c10000000000000a";
 
 struct Harness {
     gate: Gate,
@@ -267,7 +288,87 @@ fn harness(account: Account) -> Harness {
                 .window_execution_id(id)
                 .build()
         });
+    let registered =
+        mock!(aws_sdk_ssm::Client::get_patch_baseline_for_patch_group).then_output(|| {
+            GetPatchBaselineForPatchGroupOutput::builder()
+                .baseline_id(STAGING_BASELINE)
+                .patch_group("staging")
+                .operating_system(OperatingSystem::AmazonLinux2023)
+                .build()
+        });
+    let baseline = mock!(aws_sdk_ssm::Client::get_patch_baseline).then_compute_output(|req| {
+        let id = req.baseline_id().unwrap_or_default();
+        let mut out = GetPatchBaselineOutput::builder()
+            .baseline_id(id)
+            .operating_system(OperatingSystem::AmazonLinux2023);
+        if id == STAGING_BASELINE {
+            let security = PatchFilterGroup::builder()
+                .patch_filters(
+                    PatchFilter::builder()
+                        .key(PatchFilterKey::Classification)
+                        .values("Security")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            out = out.approval_rules(
+                PatchRuleGroup::builder()
+                    .patch_rules(
+                        PatchRule::builder()
+                            .patch_filter_group(security)
+                            .approve_after_days(7)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+        }
+        out.build()
+    });
+    let effective = mock!(aws_sdk_ssm::Client::describe_effective_patches_for_patch_baseline)
+        .then_output(|| DescribeEffectivePatchesForPatchBaselineOutput::builder().build());
+    let refused = account.refused_baseline;
+    let update_refused = mock!(aws_sdk_ssm::Client::update_patch_baseline)
+        .match_requests(move |req| refused.is_some() && req.baseline_id() == refused)
+        .then_error(|| {
+            UpdatePatchBaselineError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform: ssm:UpdatePatchBaseline")
+                    .build(),
+            )
+        });
+    let s = sent.clone();
+    let update_baseline =
+        mock!(aws_sdk_ssm::Client::update_patch_baseline).then_compute_output(move |req| {
+            let rules = req
+                .approval_rules()
+                .map(|group| {
+                    group
+                        .patch_rules()
+                        .iter()
+                        .map(|rule| {
+                            (
+                                rule.approve_until_date().map(str::to_owned),
+                                rule.approve_after_days(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            s.baseline_updates
+                .lock()
+                .unwrap()
+                .push((req.baseline_id().unwrap_or_default().to_owned(), rules));
+            UpdatePatchBaselineOutput::builder().build()
+        });
     let ssm_rules = [
+        &registered,
+        &baseline,
+        &effective,
+        &update_refused,
+        &update_baseline,
         &get_execution,
         &list_executions,
         &tasks,
@@ -369,6 +470,11 @@ fn harness(account: Account) -> Harness {
         ),
         ("STATE_TABLE", "state"),
     ]);
+    let production_baselines = account.production_baselines.join(",");
+    let mut env = env;
+    if !production_baselines.is_empty() {
+        env.insert("PRODUCTION_BASELINES", &production_baselines);
+    }
     let gate = Gate::new(
         Clients {
             // No promotion bucket is configured here: S3 is never called.
@@ -715,5 +821,83 @@ async fn a_terminated_instance_does_not_stop_reading_stagings_failed_patches() {
         patch_gate::gather::failed_patches(&ssm, &["i-00a00000000000002".into()])
             .await
             .is_err()
+    );
+}
+
+/// Pinning: every production baseline gets staging's rules as of the run, one UpdatePatchBaseline
+/// each, before production opens.
+#[tokio::test]
+async fn every_production_baseline_is_pinned_to_stagings_rules_as_of_the_run() {
+    let h = harness(Account {
+        production_baselines: vec!["pb-0c10000000000000b", "pb-0c10000000000000c"],
+        ..Account::default()
+    });
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(true));
+    // Staging approves seven days after release; it ran 2026-11-26 02:00: production takes what
+    // was released by the end of 2026-11-18, as a date (the whole-day cutoff).
+    let pinned = (Some("2026-11-18".to_owned()), None);
+    assert_eq!(
+        *h.sent.baseline_updates.lock().unwrap(),
+        [
+            ("pb-0c10000000000000b".to_owned(), vec![pinned.clone()]),
+            ("pb-0c10000000000000c".to_owned(), vec![pinned]),
+        ]
+    );
+    assert_eq!(*h.sent.window_updates.lock().unwrap(), [true]);
+}
+
+/// A refused UpdatePatchBaseline part way (the first baseline pinned, the second denied) fails the
+/// gate closed: production stays disabled, the check names the baseline and the denial, and the
+/// page goes out. Nothing is opened on a half-pinned production.
+#[tokio::test]
+async fn a_refused_baseline_update_part_way_keeps_production_closed_and_says_which() {
+    let h = harness(Account {
+        production_baselines: vec!["pb-0c10000000000000b", "pb-0c10000000000000c"],
+        refused_baseline: Some("pb-0c10000000000000c"),
+        ..Account::default()
+    });
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let updated: Vec<String> = h
+        .sent
+        .baseline_updates
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(updated, ["pb-0c10000000000000b"]);
+    assert_eq!(*h.sent.window_updates.lock().unwrap(), [false]);
+    let check = report
+        .checks
+        .iter()
+        .find(|check| !check.passed)
+        .expect("a failed check");
+    assert_eq!(check.name.as_str(), "production_pinned");
+    assert!(
+        check.detail.contains("could not pin pb-0c10000000000000c")
+            && check.detail.contains("ssm:UpdatePatchBaseline")
+            && check.detail.contains("AccessDeniedException"),
+        "{}",
+        check.detail
+    );
+    assert!(
+        h.sent
+            .subjects
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|subject| subject.contains("CLOSED")),
+        "{:?}",
+        h.sent.subjects.lock().unwrap()
     );
 }

@@ -25,6 +25,9 @@ pub enum Action {
     NotFound,
     /// Decided for tagging, but the run stopped for time before writing it; the next run tags it.
     NotReached,
+    /// Decided for tagging, but CreateTags failed (the reason says why); the run ends in an error
+    /// so it is retried, and the next run tags it.
+    TagFailed,
 }
 
 /// What the tagger decided for one instance, and why.

@@ -391,6 +391,9 @@ impl Tagger {
             }
         }
         let mut not_reached: std::collections::HashSet<String> = std::collections::HashSet::new();
+        // Instance → why its CreateTags failed.
+        let mut not_tagged: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         let mut cut_off = false;
         for ((key, group), ids) in batches {
             for chunk in ids.chunks(CREATE_TAGS_BATCH) {
@@ -410,7 +413,7 @@ impl Tagger {
                             "{} instances for {key}={group}: {err}",
                             chunk.len()
                         ));
-                        *report.counts.entry(Action::Tagged).or_default() -= chunk.len();
+                        not_tagged.extend(chunk.iter().map(|id| (id.clone(), err.to_string())));
                     }
                     None => {
                         // Cut off mid-call: EC2 may or may not have applied it; the next run sees.
@@ -425,6 +428,9 @@ impl Tagger {
                 decision.action = Action::NotReached;
                 decision.reason =
                     "the run stopped for time before tagging it; the next run tags it".to_owned();
+            } else if let Some(why) = not_tagged.remove(&decision.instance_id) {
+                decision.action = Action::TagFailed;
+                decision.reason = format!("{why}; the next run tags it");
             }
             report.record(decision);
         }
@@ -500,6 +506,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "InstancesWouldTag",
     "InstancesNotFound",
     "InstancesNotReached",
+    "InstancesTagFailed",
     "BackfillPages",
     "BackfillStalled",
 ];
@@ -514,6 +521,7 @@ pub fn metric_name(action: Action) -> &'static str {
         Action::DryRun => "InstancesWouldTag",
         Action::NotFound => "InstancesNotFound",
         Action::NotReached => "InstancesNotReached",
+        Action::TagFailed => "InstancesTagFailed",
     }
 }
 
@@ -531,6 +539,7 @@ mod tests {
             Action::DryRun,
             Action::NotFound,
             Action::NotReached,
+            Action::TagFailed,
         ] {
             assert!(METRIC_NAMES.contains(&metric_name(action)), "{action:?}");
         }
@@ -560,5 +569,122 @@ mod tests {
         );
         report.stop_for_time(&budget, None);
         assert_eq!(report.stopped_for_time.unwrap().after_pages, 2);
+    }
+}
+
+/// The backfill's writes against `aws-smithy-mocks`: a CreateTags refused part way.
+#[cfg(test)]
+mod create_tags {
+    use super::*;
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, InstanceState as Ec2State, InstanceStateName, Reservation};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    const RULES: &str = r#"[
+        {"name": "web", "patch_group": "web", "match": {"tags": {"Role": "web"}}},
+        {"name": "db", "patch_group": "db", "match": {"tags": {"Role": "db"}}}
+    ]"#;
+
+    fn instance(id: &str, role: &str) -> Instance {
+        Instance::builder()
+            .instance_id(id)
+            .state(Ec2State::builder().name(InstanceStateName::Running).build())
+            .tags(Tag::builder().key("Role").value(role).build())
+            .build()
+    }
+
+    /// The `db` group's CreateTags is refused; the `web` group's succeeds.
+    async fn tagger() -> (Tagger, aws_smithy_mocks::Rule) {
+        let described = mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| {
+            DescribeInstancesOutput::builder()
+                .reservations(
+                    Reservation::builder()
+                        .instances(instance("i-0web0000000000001", "web"))
+                        .instances(instance("i-0db00000000000001", "db"))
+                        .instances(instance("i-0db00000000000002", "db"))
+                        .build(),
+                )
+                .build()
+        });
+        let refused = mock!(aws_sdk_ec2::Client::create_tags)
+            .match_requests(|req| req.tags().iter().any(|tag| tag.value() == Some("db")))
+            .then_error(|| {
+                CreateTagsError::generic(
+                    ErrorMetadata::builder()
+                        .code("UnauthorizedOperation")
+                        .message("You are not authorized to perform this operation.")
+                        .build(),
+                )
+            });
+        let tagged = mock!(aws_sdk_ec2::Client::create_tags)
+            .then_output(|| CreateTagsOutput::builder().build());
+        let ec2 = mock_client!(
+            aws_sdk_ec2,
+            RuleMode::MatchAny,
+            &[&described, &refused, &tagged]
+        );
+        // The rules are inline: Parameter Store is never asked.
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::Config::builder()
+                .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+                .region(aws_sdk_ssm::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let env = std::collections::HashMap::from([("TAG_RULES", RULES)]);
+        let config = TaggerConfig::from_env(&env).unwrap();
+        let tagger = Tagger::new(Clients { ec2, ssm }, config).await.unwrap();
+        (tagger, tagged)
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_tags_fails_the_backfill_retryably_naming_the_group() {
+        let (tagger, tagged) = tagger().await;
+        let err = tagger.backfill(&Budget::unbounded()).await.unwrap_err();
+        assert!(matches!(err, FunctionError::Partial(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("2 instances for Patch Group=db")
+                && text.contains("ec2:CreateTags")
+                && text.contains("UnauthorizedOperation"),
+            "{text}"
+        );
+        assert_eq!(tagged.num_calls(), 1, "the web group was still tagged");
+    }
+
+    #[tokio::test]
+    async fn instances_whose_create_tags_failed_are_counted_apart_from_the_tagged() {
+        let (tagger, _) = tagger().await;
+        let policy = tagger.policy().await.unwrap();
+        let decisions = [
+            instance("i-0web0000000000001", "web"),
+            instance("i-0db00000000000001", "db"),
+            instance("i-0db00000000000002", "db"),
+        ]
+        .iter()
+        .map(|instance| decide(&InstanceFacts::from(instance), &policy))
+        .collect();
+        let mut report = BackfillReport::default();
+        let mut failures = Vec::new();
+        let cut_off = tagger
+            .tag_page(decisions, &Budget::unbounded(), &mut report, &mut failures)
+            .await;
+        assert!(!cut_off);
+        assert_eq!(report.counts.get(&Action::Tagged), Some(&1));
+        assert_eq!(report.counts.get(&Action::TagFailed), Some(&2));
+        assert_eq!(report.create_tags_calls, 2);
+        let failed: Vec<&Decision> = report
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::TagFailed)
+            .collect();
+        assert_eq!(failed.len(), 2);
+        assert!(
+            failed[0].reason.contains("UnauthorizedOperation"),
+            "{}",
+            failed[0].reason
+        );
+        assert_eq!(failures.len(), 1);
     }
 }
