@@ -12,12 +12,7 @@ use crate::{BRAKE_ALARM, Narrator, PRODUCTION_WINDOW, run_with_terminations, wai
 
 /// Instances of `group` and how many patches they miss, as the simulator holds them.
 fn missing(world: &World, group: &str) -> Result<(usize, i64), String> {
-    let state = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?;
+    let state = world.sim_state()?;
     let members = state.group_members.get(group).cloned().unwrap_or_default();
     let missing = members
         .iter()

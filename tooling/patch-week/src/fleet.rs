@@ -84,12 +84,7 @@ pub(crate) async fn launch_and_tag(
 
     // Systems Manager now manages them: the simulator learns the fleet with the groups EC2 shows.
     {
-        let mut state = world
-            .sim
-            .app
-            .state
-            .write()
-            .map_err(|_| "simulator state poisoned")?;
+        let mut state = world.sim_state_mut()?;
         for id in &launched {
             let instance_tags = tags.get(id).cloned().unwrap_or_default();
             let group = instance_tags
@@ -103,12 +98,7 @@ pub(crate) async fn launch_and_tag(
         state.reindex_groups();
     }
     let staging: Vec<String> = {
-        let state = world
-            .sim
-            .app
-            .state
-            .read()
-            .map_err(|_| "simulator state poisoned")?;
+        let state = world.sim_state()?;
         state
             .group_members
             .get("staging")

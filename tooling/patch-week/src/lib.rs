@@ -194,12 +194,7 @@ fn release_on_the_boundary_day(
     if after.date_naive() == edge.date_naive() {
         patches.push(("sudo.x86_64", after, false));
     }
-    let mut state = world
-        .sim
-        .app
-        .state
-        .write()
-        .map_err(|_| "simulator state poisoned")?;
+    let mut state = world.sim_state_mut()?;
     let mut out = Vec::new();
     for (id, released, approved) in patches {
         let index = state.catalog.len() as u32;
@@ -241,12 +236,7 @@ fn boundary_installs(
     world: &World,
     boundary: &[(String, DateTime<Utc>, bool)],
 ) -> Result<(Vec<String>, Vec<String>), String> {
-    let state = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?;
+    let state = world.sim_state()?;
     let installed_in = |group: &str| -> Vec<String> {
         boundary
             .iter()
@@ -517,11 +507,7 @@ pub async fn task_alarm_states(
     window: &str,
 ) -> Result<BTreeMap<String, String>, String> {
     let names: Vec<String> = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?
+        .sim_state()?
         .windows
         .get(window)
         .into_iter()
@@ -732,12 +718,7 @@ pub fn run_in_simulator(
     failing: &[String],
     start: DateTime<Utc>,
 ) -> Result<patchpilot_test_support::ssm_sim::run::RunResult, String> {
-    let mut state = world
-        .sim
-        .app
-        .state
-        .write()
-        .map_err(|_| "simulator state poisoned")?;
+    let mut state = world.sim_state_mut()?;
     run_window(
         &mut state,
         run_request(window, failing, &[], start),

@@ -55,12 +55,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
 
     // Quick Setup's daily scan runs on every staging instance after the decision.
     let staging: Vec<String> = {
-        let state = world
-            .sim
-            .app
-            .state
-            .read()
-            .map_err(|_| "simulator state poisoned")?;
+        let state = world.sim_state()?;
         state
             .group_members
             .get("staging")
@@ -68,12 +63,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
             .unwrap_or_default()
     };
     let (first, last) = {
-        let mut state = world
-            .sim
-            .app
-            .state
-            .write()
-            .map_err(|_| "simulator state poisoned")?;
+        let mut state = world.sim_state_mut()?;
         // Each instance scans at a time of its own, between the decided run's end and now.
         let decided_end = state
             .executions
@@ -155,12 +145,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
 
     // EventBridge delivers the decided execution's event once more (at least once delivery).
     let decided = {
-        let state = world
-            .sim
-            .app
-            .state
-            .read()
-            .map_err(|_| "simulator state poisoned")?;
+        let state = world.sim_state()?;
         state
             .executions
             .values()
@@ -212,12 +197,7 @@ pub(crate) async fn staging_on_the_aws_default_baseline(
         .await
         .map_err(|err| format!("cloudwatch:DeleteAlarms: {err:?}"))?;
     let aws_baseline = {
-        let mut state = world
-            .sim
-            .app
-            .state
-            .write()
-            .map_err(|_| "simulator state poisoned")?;
+        let mut state = world.sim_state_mut()?;
         for baseline in state.baselines.values_mut() {
             baseline.patch_groups.retain(|group| group != "staging");
         }
@@ -270,12 +250,7 @@ pub(crate) async fn another_teams_window(
     let _ = world.take_deliveries().await;
     let _ = world.alerts().await;
     let canary = {
-        let mut state = world
-            .sim
-            .app
-            .state
-            .write()
-            .map_err(|_| "simulator state poisoned")?;
+        let mut state = world.sim_state_mut()?;
         let window = serde_json::from_value(json!({
             "id": TEAM_B, "name": "team-b-canary", "enabled": true,
             "schedule": "cron(0 2 ? * THU *)", "duration": 3, "cutoff": 1,
@@ -391,12 +366,7 @@ pub(crate) async fn terminated_mid_window(
         }),
     };
     let still_member = {
-        let state = world
-            .sim
-            .app
-            .state
-            .read()
-            .map_err(|_| "simulator state poisoned")?;
+        let state = world.sim_state()?;
         state
             .group_members
             .get("staging")

@@ -27,11 +27,7 @@ pub async fn override_lists(
     window: &str,
 ) -> Result<BTreeMap<String, String>, String> {
     let urls: Vec<String> = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?
+        .sim_state()?
         .windows
         .get(window)
         .into_iter()
@@ -83,12 +79,7 @@ pub async fn promoted(world: &World) -> Result<Promotion, String> {
 
 /// What each instance of `group` has installed, as DescribeInstancePatches would report it.
 pub fn installs_of(world: &World, group: &str) -> Result<Vec<InstanceInstalls>, String> {
-    let state = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?;
+    let state = world.sim_state()?;
     Ok(state
         .instances
         .values()
@@ -136,12 +127,7 @@ pub fn production_within(
 /// A package reaches the repository after staging's run with an updated date weeks old, and only
 /// `group`'s instances have it yet (production's date-pinned baseline approves it).
 pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
-    let mut state = world
-        .sim
-        .app
-        .state
-        .write()
-        .map_err(|_| "simulator state poisoned")?;
+    let mut state = world.sim_state_mut()?;
     let index = match state.catalog_index.get(LATE_PACKAGE) {
         Some(index) => *index,
         None => {
@@ -178,12 +164,7 @@ pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
 /// what the after-run check must catch. Returns `id title on instance`.
 fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<String, String> {
     const PLANTED: &str = "telnet.x86_64";
-    let mut state = world
-        .sim
-        .app
-        .state
-        .write()
-        .map_err(|_| "simulator state poisoned")?;
+    let mut state = world.sim_state_mut()?;
     let index = state.catalog.len() as u32;
     let title = format!("{PLANTED}:1:0.17-85.amzn2023");
     state.catalog.push(PatchInfo {
@@ -275,12 +256,7 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         .map(|i| i.instance_id.clone())
         .collect();
     let (held, approved_by_pin) = {
-        let state = world
-            .sim
-            .app
-            .state
-            .read()
-            .map_err(|_| "simulator state poisoned")?;
+        let state = world.sim_state()?;
         let index = state.catalog_index[LATE_PACKAGE];
         let held = state
             .group_members
@@ -396,12 +372,7 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
             group,
         ));
     }
-    let mut state = world
-        .sim
-        .app
-        .state
-        .write()
-        .map_err(|_| "simulator state poisoned")?;
+    let mut state = world.sim_state_mut()?;
     let mut indexes = Vec::new();
     for (id, title) in APT_PATCHES {
         let index = state.catalog.len() as u32;
@@ -457,12 +428,7 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
 
 /// The apt versions `instance` has installed.
 fn apt_installed(world: &World, instance: &str) -> Result<Vec<String>, String> {
-    let state = world
-        .sim
-        .app
-        .state
-        .read()
-        .map_err(|_| "simulator state poisoned")?;
+    let state = world.sim_state()?;
     let mut installed: Vec<String> = state
         .instances
         .get(instance)

@@ -86,6 +86,34 @@ fn aws_err(operation: &str, err: impl std::fmt::Debug) -> String {
 }
 
 impl World {
+    /// The simulator's account, to read (a poisoned lock is an error, never a panic).
+    pub fn sim_state(
+        &self,
+    ) -> Result<
+        std::sync::RwLockReadGuard<'_, patchpilot_test_support::ssm_sim::state::State>,
+        String,
+    > {
+        self.sim
+            .app
+            .state
+            .read()
+            .map_err(|_| "simulator state poisoned".to_owned())
+    }
+
+    /// The simulator's account, to change.
+    pub fn sim_state_mut(
+        &self,
+    ) -> Result<
+        std::sync::RwLockWriteGuard<'_, patchpilot_test_support::ssm_sim::state::State>,
+        String,
+    > {
+        self.sim
+            .app
+            .state
+            .write()
+            .map_err(|_| "simulator state poisoned".to_owned())
+    }
+
     /// Starts everything. `parameters` are the template parameters of this local deployment.
     pub async fn start(
         state: State,
