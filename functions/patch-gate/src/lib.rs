@@ -3,6 +3,7 @@
 //! pins production's baselines to exactly what staging tested, pages with its reasons, and records the
 //! decision for audit.
 
+pub mod brake;
 pub mod config;
 pub mod decide;
 pub mod gather;

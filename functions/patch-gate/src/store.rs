@@ -9,7 +9,9 @@
 //!   key of the record that says why), so `patchpilot status` can explain the gate's state;
 //! - `gate-hold#<staging window id>`: an operator's hold, while it lasts (no expiry);
 //! - `gate-operator#<staging window id>#<time>`: each operator request carried out (approve, hold,
-//!   release), with who asked and why.
+//!   release), with who asked and why;
+//! - `gate-brake#<production window id>`: when the gate last published a close (`engaged_at`), so an
+//!   open published soon after is published again once the brake alarm's period has ended (brake.rs).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
@@ -285,6 +287,41 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
+    }
+
+    /// Records that the gate engaged the brake on `production_window_id` at `now`.
+    pub async fn brake_engaged(
+        &self,
+        production_window_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .item("pk", s(format!("gate-brake#{production_window_id}")))
+            .item("kind", s("gate_brake"))
+            .item("engaged_at", s(now.to_rfc3339()))
+            .item("expires_at", self.table.expires_at(now))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
+    }
+
+    /// When the gate last engaged the brake on `production_window_id`, if it is on record.
+    pub async fn brake_engaged_at(
+        &self,
+        production_window_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, FunctionError> {
+        let item = self
+            .get(&format!("gate-brake#{production_window_id}"))
+            .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|item| patchpilot_shared::aws::dynamodb::string_attribute(item, "engaged_at"))
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&Utc)))
     }
 }
 

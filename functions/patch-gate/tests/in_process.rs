@@ -97,6 +97,8 @@ struct Account {
     production_baselines: Vec<&'static str>,
     /// The production baseline whose UpdatePatchBaseline is refused (AccessDeniedException).
     refused_baseline: Option<&'static str>,
+    /// How many seconds before the test the gate last engaged the brake (`gate-brake#`), if ever.
+    brake_engaged_ago: Option<i64>,
 }
 
 impl Default for Account {
@@ -126,6 +128,7 @@ impl Default for Account {
             window_update_fails: false,
             production_baselines: vec![],
             refused_baseline: None,
+            brake_engaged_ago: None,
         }
     }
 }
@@ -142,6 +145,10 @@ struct Sent {
     task_reads: Mutex<usize>,
     /// Each UpdatePatchBaseline sent: the baseline, and each rule's (ApproveUntilDate, ApproveAfterDays).
     baseline_updates: Mutex<Vec<BaselineUpdate>>,
+    /// Each brake record written (`gate-brake#…`).
+    brake_records: Mutex<Vec<HashMap<String, AttributeValue>>>,
+    /// How many times the brake record was read.
+    brake_reads: Mutex<usize>,
 }
 
 type BaselineUpdate = (String, Vec<(Option<String>, Option<i32>)>);
@@ -382,10 +389,20 @@ fn harness(account: Account) -> Harness {
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &ssm_rules);
 
     let (decision_item, latest) = (account.decision_item.clone(), account.latest);
+    // Fixed once: each read answers the same record, as the table would.
+    let engaged_at = account
+        .brake_engaged_ago
+        .map(|ago| (chrono::Utc::now() - chrono::Duration::seconds(ago)).to_rfc3339());
+    let s = sent.clone();
     let get = mock!(aws_sdk_dynamodb::Client::get_item).then_compute_output(move |req| {
         let key = req.key().unwrap()["pk"].as_s().unwrap().clone();
         let mut out = GetItemOutput::builder();
-        if key == format!("gate#{EXECUTION}") {
+        if key == format!("gate-brake#{PRODUCTION}") {
+            *s.brake_reads.lock().unwrap() += 1;
+            if let Some(at) = &engaged_at {
+                out = out.item("engaged_at", AttributeValue::S(at.clone()));
+            }
+        } else if key == format!("gate#{EXECUTION}") {
             out = out.set_item(decision_item.clone());
         } else if key == format!("gate-latest#{STAGING}")
             && let Some((id, start, open)) = latest
@@ -404,6 +421,8 @@ fn harness(account: Account) -> Harness {
         let key = item["pk"].as_s().unwrap().clone();
         if key.starts_with("gate-latest#") {
             s.pointers.lock().unwrap().push(item);
+        } else if key.starts_with("gate-brake#") {
+            s.brake_records.lock().unwrap().push(item);
         } else if item.contains_key("pending") {
             s.claimed.lock().unwrap().push(item);
         }
@@ -900,4 +919,75 @@ async fn a_refused_baseline_update_part_way_keeps_production_closed_and_says_whi
         "{:?}",
         h.sent.subjects.lock().unwrap()
     );
+}
+
+/// A close records when it engaged the brake, keyed by the production window, so an open soon after
+/// can be published again once the brake alarm's period has ended.
+#[tokio::test]
+async fn a_close_records_when_it_engaged_the_brake() {
+    let h = harness(Account {
+        composite_alarms: vec!["svc-checkout-health"],
+        ..Account::default()
+    });
+    let before = chrono::Utc::now();
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(false));
+    let records = h.sent.brake_records.lock().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0]["pk"].as_s().unwrap(),
+        &format!("gate-brake#{PRODUCTION}")
+    );
+    let engaged =
+        chrono::DateTime::parse_from_rfc3339(records[0]["engaged_at"].as_s().unwrap()).unwrap();
+    assert!(engaged >= before && engaged <= chrono::Utc::now());
+    assert!(records[0].contains_key("expires_at"));
+    assert_eq!(*h.sent.brake_reads.lock().unwrap(), 0);
+}
+
+/// An open within the brake's period of the last close waits out the period and reads the record
+/// again before publishing once more (a close meanwhile would keep the brake on).
+#[tokio::test]
+async fn an_open_soon_after_a_close_waits_out_the_brakes_period_and_looks_again() {
+    let h = harness(Account {
+        // 14 of the 15 seconds (the period and its slack) have passed: the wait is about a second.
+        brake_engaged_ago: Some(14),
+        ..Account::default()
+    });
+    let started = std::time::Instant::now();
+    let report = h
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap();
+    assert_eq!(report.open, Some(true));
+    assert_eq!(*h.sent.brake_reads.lock().unwrap(), 2);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    assert!(h.sent.brake_records.lock().unwrap().is_empty());
+}
+
+/// An open long after the last close, or with no close on record, is published once, at once.
+#[tokio::test]
+async fn an_open_long_after_a_close_is_published_once() {
+    for engaged in [Some(60), None] {
+        let h = harness(Account {
+            brake_engaged_ago: engaged,
+            ..Account::default()
+        });
+        let report = h
+            .gate
+            .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+            .await
+            .unwrap();
+        assert_eq!(report.open, Some(true));
+        assert_eq!(
+            *h.sent.brake_reads.lock().unwrap(),
+            1,
+            "engaged {engaged:?}"
+        );
+    }
 }

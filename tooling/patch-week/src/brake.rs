@@ -118,19 +118,29 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
     Ok(())
 }
 
-/// At the week's end: the brake agrees with the gate (released while production is enabled, engaged
-/// while it is not), as CloudWatch evaluates the gate's last published state.
+/// At the week's end: an operator's hold and release in one breath, the gate closing and opening
+/// within one 10-second period of the brake alarm (`Minimum`). The gate publishes the open again once
+/// that period has ended, so the brake releases and agrees with the gate (released while production
+/// is enabled, engaged while it is not), as CloudWatch evaluates the gate's last published state.
 pub(crate) async fn follows_the_gate(world: &World, n: &mut Narrator) -> Result<(), String> {
-    let open = crate::production_enabled(world).await?;
-    let expected = if open { "OK" } else { "ALARM" };
+    n.say(
+        "\n12. An operator holds and releases production in one breath; the brake follows the gate",
+    );
+    let before = crate::production_enabled(world).await?;
+    let (held, released) = if before {
+        crate::operator::hold_and_release_at_once(world, n).await?
+    } else {
+        (false, false)
+    };
     let waited = std::time::Instant::now();
-    let state = wait_for_alarm(world, BRAKE_ALARM, expected, Duration::from_secs(60)).await;
+    let state = wait_for_alarm(world, BRAKE_ALARM, "OK", Duration::from_secs(60)).await;
+    let after = waited.elapsed().as_secs_f64();
+    n.say(format!("   {BRAKE_ALARM}: {state} after {after:.0} s"));
     n.check(
         "the brake follows the gate",
-        state == expected,
+        before && !held && released && state == "OK",
         format!(
-            "production enabled: {open}; {BRAKE_ALARM} {state} after {:.0} s",
-            waited.elapsed().as_secs_f64()
+            "production enabled before: {before}; held: {held}; released: {released}; {BRAKE_ALARM} {state} after {after:.0} s"
         ),
     );
     Ok(())

@@ -142,7 +142,7 @@ fn aws_cli() -> std::path::PathBuf {
 
 /// Every service answers the AWS CLI, and `patchpilot status` runs, with exactly the printed exports.
 pub(crate) async fn check(world: &World, n: &mut Narrator, bin_dir: &Path) -> Result<(), String> {
-    n.say("\n12. What --keep prints reaches the week from another shell");
+    n.say("\n13. What --keep prints reaches the week from another shell");
     let exports = exports(world);
     let mut calls = Vec::new();
     for (service, command, _) in services(world) {

@@ -815,7 +815,7 @@ async fn alarm_state(world: &World, name: &str) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-async fn production_enabled(world: &World) -> Result<bool, String> {
+pub(crate) async fn production_enabled(world: &World) -> Result<bool, String> {
     world
         .ssm
         .get_maintenance_window()

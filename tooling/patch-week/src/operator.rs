@@ -193,6 +193,31 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
     Ok(())
 }
 
+/// An operator holds production and releases it at once (a script's hold and release): the gate
+/// closes and opens within one of the brake's periods. Returns production's state after each.
+pub(crate) async fn hold_and_release_at_once(
+    world: &World,
+    n: &mut Narrator,
+) -> Result<(bool, bool), String> {
+    let global = settings(world);
+    let clients = local_clients(&world.config, &world.sim.url, world).await;
+    let reason = "a scripted check of the hold";
+    let hold = Command::Gate {
+        action: GateAction::Hold {
+            reason: reason.to_owned(),
+        },
+    };
+    let held = patchpilot(&global, &clients, hold).await?;
+    show(n, &format!("gate hold --reason \"{reason}\""), &held);
+    let held_enabled = production_enabled(world).await?;
+    let release = Command::Gate {
+        action: GateAction::Release { reason: None },
+    };
+    let released = patchpilot(&global, &clients, release).await?;
+    show(n, "gate release", &released);
+    Ok((held_enabled, production_enabled(world).await?))
+}
+
 /// After the re-check closed production: `status` leads with the state and its cause (the re-check,
 /// when, and the alarm by name), then the history that led there; `--json` says the same.
 pub(crate) async fn status_explains_the_recheck(

@@ -1,0 +1,84 @@
+//! Releasing the brake after a close. Production's patch task watches `GateBrakeAlarm`, which is
+//! `Minimum(GateOpen) < 1` over 10-second periods, and the gate publishes `GateOpen` only when it sets
+//! its state. An open published in the same period as a close therefore reads as closed, and with
+//! nothing published after it the alarm would stay in ALARM, with the gate open, until the gate next
+//! acted. So every close records when it engaged the brake, and an open published less than a period
+//! after that is published once more when that period has certainly ended: the later datapoint sits
+//! in a period of its own and the alarm releases.
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// `GateBrakeAlarm`'s `Period` in template.yaml (a test keeps them equal).
+pub const BRAKE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Room for the clock of the close's invocation and of this one to differ, for the close's
+/// datapoint to be written a moment after its record, and for an evaluator that looks back over
+/// sliding windows rather than aligned periods (LocalStack's, every period, over three periods) to
+/// see the later open alone at least once.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// How long to wait before publishing an open again, given when the last close engaged the brake:
+/// `None` when that close is old enough that this open already lies in a later period. The wait is
+/// never longer than one period and the slack, even if the record's clock ran ahead of this one.
+pub fn republish_open_after(
+    engaged_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let longest = BRAKE_PERIOD + SLACK;
+    let since = now.signed_duration_since(engaged_at?);
+    let since = since.to_std().unwrap_or(Duration::ZERO);
+    longest.checked_sub(since).filter(|wait| !wait.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_796_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn an_open_with_no_close_on_record_is_published_once() {
+        assert_eq!(republish_open_after(None, at(0)), None);
+    }
+
+    #[test]
+    fn an_open_soon_after_a_close_is_published_again_once_the_closes_period_has_ended() {
+        assert_eq!(
+            republish_open_after(Some(at(0)), at(3)),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            republish_open_after(Some(at(0)), at(0)),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            republish_open_after(Some(at(0)), at(14)),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn an_open_a_period_and_the_slack_after_the_close_is_published_once() {
+        assert_eq!(republish_open_after(Some(at(0)), at(15)), None);
+        assert_eq!(republish_open_after(Some(at(0)), at(600)), None);
+    }
+
+    #[test]
+    fn a_close_recorded_by_a_clock_ahead_of_this_one_waits_no_longer_than_a_period_and_the_slack() {
+        assert_eq!(
+            republish_open_after(Some(at(3_600)), at(0)),
+            Some(Duration::from_secs(15))
+        );
+    }
+
+    #[test]
+    fn the_period_is_the_brake_alarms() {
+        let template = patchpilot_test_support::template::Template::load();
+        let period = &template.resource("GateBrakeAlarm")["Properties"]["Period"];
+        assert_eq!(period.as_u64(), Some(BRAKE_PERIOD.as_secs()));
+    }
+}
