@@ -1,8 +1,10 @@
-//! The gate's records in the state table, read as the gate writes them (`patch-gate/src/store.rs`).
+//! The gate's records in the state table, read through the gate's own keys and mapping
+//! (`patch-gate/src/records.rs`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use patch_gate::operator::Hold;
+use patch_gate::records::{Pointer, key, record_of};
 use serde_json::Value;
 
 use crate::clients::Clients;
@@ -52,68 +54,48 @@ async fn item(
         .item)
 }
 
-fn record_of(item: &std::collections::HashMap<String, AttributeValue>) -> Option<Value> {
-    item.get("record")
-        .and_then(|r| r.as_s().ok())
-        .and_then(|text| serde_json::from_str(text).ok())
-}
-
 /// The latest decision for `staging_window`, if one was made.
 pub async fn latest(
     clients: &Clients,
     table: &str,
     staging_window: &str,
 ) -> Result<Option<Latest>, CliError> {
-    let Some(pointer) = item(clients, table, &format!("gate-latest#{staging_window}")).await?
+    let Some(pointer) = item(clients, table, &key::latest(staging_window))
+        .await?
+        .as_ref()
+        .and_then(Pointer::from_item)
     else {
         return Ok(None);
     };
-    let Some(execution_id) = pointer
-        .get("execution_id")
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-    else {
-        return Ok(None);
-    };
-    let start = pointer
-        .get("execution_start")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i64>().ok())
-        .and_then(|secs| DateTime::from_timestamp(secs, 0));
-    let open = pointer
-        .get("open")
-        .and_then(|v| v.as_bool().ok())
-        .copied()
-        .unwrap_or(false);
-    let text = |name: &str| pointer.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let decision_key = format!("gate#{execution_id}");
+    let execution_id = pointer.latest.execution_id;
+    let decision_key = key::decision(&execution_id);
     let record = item(clients, table, &decision_key)
         .await?
         .as_ref()
         .and_then(record_of);
-    let cause = match text("cause") {
+    let cause = match pointer.cause {
         None => None,
-        Some(kind) => {
-            let recheck = match text("cause_record") {
-                Some(key) if kind == "recheck" && key != decision_key => item(clients, table, &key)
-                    .await?
-                    .as_ref()
-                    .and_then(record_of),
+        Some(cause) => {
+            let recheck = match &cause.record_key {
+                Some(key) if cause.kind == "recheck" && *key != decision_key => {
+                    item(clients, table, key)
+                        .await?
+                        .as_ref()
+                        .and_then(record_of)
+                }
                 _ => None,
             };
             Some(Cause {
-                kind,
-                at: text("cause_at")
-                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                    .map(|t| t.with_timezone(&Utc)),
+                kind: cause.kind,
+                at: cause.at,
                 recheck,
             })
         }
     };
     Ok(Some(Latest {
         execution_id,
-        start,
-        open,
+        start: Some(pointer.latest.start),
+        open: pointer.latest.open,
         record,
         cause,
     }))
@@ -125,7 +107,7 @@ pub async fn hold(
     table: &str,
     staging_window: &str,
 ) -> Result<Option<Hold>, CliError> {
-    Ok(item(clients, table, &format!("gate-hold#{staging_window}"))
+    Ok(item(clients, table, &key::hold(staging_window))
         .await?
         .as_ref()
         .and_then(record_of)
@@ -138,13 +120,9 @@ pub async fn verification(
     table: &str,
     production_window: &str,
 ) -> Result<Option<patch_gate::promote::Verification>, CliError> {
-    Ok(item(
-        clients,
-        table,
-        &format!("gate-verified#{production_window}"),
-    )
-    .await?
-    .as_ref()
-    .and_then(record_of)
-    .and_then(|record| serde_json::from_value(record["verified"].clone()).ok()))
+    Ok(item(clients, table, &key::verified(production_window))
+        .await?
+        .as_ref()
+        .and_then(record_of)
+        .and_then(|record| serde_json::from_value(record["verified"].clone()).ok()))
 }

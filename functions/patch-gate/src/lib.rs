@@ -12,6 +12,7 @@ pub mod notify;
 pub mod operator;
 pub mod pin;
 pub mod promote;
+pub mod records;
 pub mod report;
 mod requests;
 pub mod store;

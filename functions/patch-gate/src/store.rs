@@ -1,4 +1,5 @@
-//! Decision records in the state table (shared with install-alerts; key `pk`, TTL `expires_at`):
+//! Decision records in the state table (shared with install-alerts; key `pk`, TTL `expires_at`;
+//! each kind's key and mapping in records.rs, which `patchpilot` reads them through):
 //! - `gate#<staging execution id>`: the decision. Claimed first (conditional put, `pending`: the verdict
 //!   before anything is changed), then completed once (`record`: the report of what was done). A retry
 //!   that finds it pending carries out the *recorded* verdict instead of judging again; one that finds
@@ -21,6 +22,8 @@ use serde_json::Value;
 
 use crate::decide::{Decision, Execution};
 use crate::operator::Hold;
+pub use crate::records::Latest;
+use crate::records::{CauseOnRecord, Pointer, key, kind, record_of, time_attribute};
 
 /// What last set the latest pointer's `open`: the record it names says why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,19 +68,6 @@ pub enum Recorded {
     Pending(Box<Pending>),
 }
 
-/// The newest decided staging execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Latest {
-    /// The staging execution.
-    pub execution_id: String,
-    /// When it started.
-    pub start: DateTime<Utc>,
-    /// How it ended.
-    pub status: String,
-    /// Whether the gate opened for it.
-    pub open: bool,
-}
-
 /// The gate's decision records (DynamoDB).
 #[derive(Clone)]
 pub struct Store {
@@ -99,15 +89,15 @@ impl Store {
     /// The stored decision for a staging execution, if it was decided.
     pub async fn decision(&self, execution_id: &str) -> Result<Option<Value>, FunctionError> {
         Ok(self
-            .get(&format!("gate#{execution_id}"))
+            .get(&key::decision(execution_id))
             .await?
-            .and_then(|item| item.get("record").and_then(|r| r.as_s().ok()).cloned())
-            .and_then(|text| serde_json::from_str(&text).ok()))
+            .as_ref()
+            .and_then(record_of))
     }
 
     /// The decision of a staging execution, done or pending; `None` when nobody claimed it.
     pub async fn recorded(&self, execution_id: &str) -> Result<Option<Recorded>, FunctionError> {
-        let Some(item) = self.get(&format!("gate#{execution_id}")).await? else {
+        let Some(item) = self.get(&key::decision(execution_id)).await? else {
             return Ok(None);
         };
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -142,8 +132,8 @@ impl Store {
             .client()
             .put_item()
             .table_name(self.table.name())
-            .item("pk", s(format!("gate#{}", pending.execution.id)))
-            .item("kind", s("gate_decision"))
+            .item("pk", s(key::decision(&pending.execution.id)))
+            .item("kind", s(kind::DECISION))
             .item("staging_window_id", s(window_id))
             .item("claimed_at", s(now.to_rfc3339()))
             .item("pending", s(text))
@@ -156,28 +146,12 @@ impl Store {
 
     /// The newest decided staging execution of `window_id`.
     pub async fn latest(&self, window_id: &str) -> Result<Option<Latest>, FunctionError> {
-        let Some(item) = self.get(&format!("gate-latest#{window_id}")).await? else {
-            return Ok(None);
-        };
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        let start = item
-            .get("execution_start")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(|secs| DateTime::from_timestamp(secs, 0));
-        Ok(match (text("execution_id"), start) {
-            (Some(execution_id), Some(start)) => Some(Latest {
-                execution_id,
-                start,
-                status: text("execution_status").unwrap_or_default(),
-                open: item
-                    .get("open")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
-            }),
-            _ => None,
-        })
+        Ok(self
+            .get(&key::latest(window_id))
+            .await?
+            .as_ref()
+            .and_then(Pointer::from_item)
+            .map(|pointer| pointer.latest))
     }
 
     /// Completes the claimed decision with its report, once, and moves the latest pointer forward.
@@ -194,7 +168,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", s(format!("gate#{}", latest.execution_id)))
+            .key("pk", s(key::decision(&latest.execution_id)))
             .update_expression(
                 "SET #kind = :kind, staging_window_id = :window, #open = :open, decided_at = :at, #record = :record, expires_at = :expires REMOVE pending",
             )
@@ -202,7 +176,7 @@ impl Store {
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_names("#open", "open")
             .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":kind", s("gate_decision"))
+            .expression_attribute_values(":kind", s(kind::DECISION))
             .expression_attribute_values(":window", s(window_id))
             .expression_attribute_values(":open", AttributeValue::Bool(latest.open))
             .expression_attribute_values(":at", s(now.to_rfc3339()))
@@ -213,19 +187,20 @@ impl Store {
         if !written(update, "dynamodb:UpdateItem")? {
             return Ok(false);
         }
+        let pointer = Pointer {
+            latest: latest.clone(),
+            cause: Some(CauseOnRecord {
+                kind: Cause::Decision.as_str().to_owned(),
+                at: Some(now),
+                record_key: Some(key::decision(&latest.execution_id)),
+            }),
+        };
         let pointer = self
             .table
             .client()
             .put_item()
             .table_name(self.table.name())
-            .item("pk", s(format!("gate-latest#{window_id}")))
-            .item("execution_id", s(&latest.execution_id))
-            .item("execution_start", n(latest.start.timestamp()))
-            .item("execution_status", s(&latest.status))
-            .item("open", AttributeValue::Bool(latest.open))
-            .item("cause", s(Cause::Decision.as_str()))
-            .item("cause_at", s(now.to_rfc3339()))
-            .item("cause_record", s(format!("gate#{}", latest.execution_id)))
+            .set_item(Some(pointer.to_item(window_id)))
             .condition_expression("attribute_not_exists(pk) OR execution_start <= :start")
             .expression_attribute_values(":start", n(latest.start.timestamp()))
             .send()
@@ -243,8 +218,8 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
-        let key = format!("gate-recheck#{execution_id}#{}", now.to_rfc3339());
-        self.put_record(key.clone(), "gate_recheck", record, now)
+        let key = key::recheck(execution_id, now);
+        self.put_record(key.clone(), kind::RECHECK, record, now)
             .await?;
         self.set_latest_open(window_id, execution_id, false, (Cause::Recheck, &key, now))
             .await
@@ -259,8 +234,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
         self.put_record(
-            format!("gate-verified#{production_window_id}"),
-            "gate_verification",
+            key::verified(production_window_id),
+            kind::VERIFICATION,
             record,
             now,
         )
@@ -299,8 +274,8 @@ impl Store {
             .client()
             .put_item()
             .table_name(self.table.name())
-            .item("pk", s(format!("gate-brake#{production_window_id}")))
-            .item("kind", s("gate_brake"))
+            .item("pk", s(key::brake(production_window_id)))
+            .item("kind", s(kind::BRAKE))
             .item("engaged_at", s(now.to_rfc3339()))
             .item("expires_at", self.table.expires_at(now))
             .send()
@@ -314,14 +289,10 @@ impl Store {
         &self,
         production_window_id: &str,
     ) -> Result<Option<DateTime<Utc>>, FunctionError> {
-        let item = self
-            .get(&format!("gate-brake#{production_window_id}"))
-            .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|item| patchpilot_shared::aws::dynamodb::string_attribute(item, "engaged_at"))
-            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
-            .map(|at| at.with_timezone(&Utc)))
+        Ok(self
+            .get(&key::brake(production_window_id))
+            .await?
+            .and_then(|item| time_attribute(&item, "engaged_at")))
     }
 }
 
@@ -329,7 +300,7 @@ impl Store {
     /// The hold on `window_id`'s production, if one is in place.
     pub async fn hold(&self, window_id: &str) -> Result<Option<Hold>, FunctionError> {
         let record = self
-            .get(&format!("gate-hold#{window_id}"))
+            .get(&key::hold(window_id))
             .await?
             .and_then(|item| item.get("record").and_then(|r| r.as_s().ok()).cloned());
         record
@@ -350,8 +321,8 @@ impl Store {
             .client()
             .put_item()
             .table_name(self.table.name())
-            .item("pk", s(format!("gate-hold#{window_id}")))
-            .item("kind", s("gate_hold"))
+            .item("pk", s(key::hold(window_id)))
+            .item("kind", s(kind::HOLD))
             .item("record", s(record))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -366,7 +337,7 @@ impl Store {
             .client()
             .delete_item()
             .table_name(self.table.name())
-            .key("pk", s(format!("gate-hold#{window_id}")))
+            .key("pk", s(key::hold(window_id)))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
@@ -387,7 +358,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", s(format!("gate#{execution_id}")))
+            .key("pk", s(key::decision(execution_id)))
             .update_expression("SET #open = :open, #record = :record")
             .condition_expression("attribute_exists(pk) AND #open = :closed")
             .expression_attribute_names("#open", "open")
@@ -400,7 +371,7 @@ impl Store {
         if !written(update, "dynamodb:UpdateItem")? {
             return Ok(false);
         }
-        let key = format!("gate#{execution_id}");
+        let key = key::decision(execution_id);
         self.set_latest_open(
             window_id,
             execution_id,
@@ -424,7 +395,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .key("pk", s(format!("gate-latest#{window_id}")))
+            .key("pk", s(key::latest(window_id)))
             .update_expression(
                 "SET #open = :open, #cause = :cause, cause_at = :at, cause_record = :record",
             )
@@ -449,8 +420,8 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
-        let key = format!("gate-operator#{window_id}#{}", now.to_rfc3339());
-        self.put_record(key, "gate_operator", record, now).await
+        self.put_record(key::operator(window_id, now), kind::OPERATOR, record, now)
+            .await
     }
 }
 
