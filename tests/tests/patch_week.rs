@@ -1,7 +1,7 @@
 //! The main job on a small fleet, in CI: the patch week through EventBridge rules from template.yaml
 //! and the four functions' binaries under the Lambda Runtime API. Every step's evidence must be there.
 
-use patch_week::{Options, play};
+use patch_week::{Evidence, Options, play};
 use patchpilot_test_support::debug_binaries;
 
 /// The week's future is large (every step's state machine) and a debug build polls it deep: it runs
@@ -41,48 +41,13 @@ fn a_patch_week_on_a_small_fleet_leaves_all_its_evidence() {
         .join()
         .expect("the week's thread does not panic")
         .expect("the week runs");
-    for step in [
-        "tagger",
-        "staging run",
-        "alerts",
-        "storm control",
-        "snapshot metrics",
-        "compliance alarm",
-        "gate closed",
-        "an instance terminated mid-window",
-        "operator approved",
-        "hold and release",
-        "the brake stops production behind the gate's back",
-        "gate opened and pinned",
-        "held back reported",
-        "staging's versions promoted",
-        "fleet compliant",
-        "coverage counts the unmanaged",
-        "the boundary day as staging ran it",
-        "production installed only what staging ran",
-        "an Ubuntu pair promoted exactly",
-        "the after-run check catches a planted excess",
-        "a late package stays out of production",
-        "the next cycle promotes it",
-        "a scan is no verdict",
-        "a skipped execution is no verdict",
-        "a redelivered event repeats nothing",
-        "re-check closed",
-        "status explains the closed gate",
-        "doctor",
-        "AWS-managed staging baseline pinned",
-        "another team's failure reaches a human",
-        "the brake follows the gate",
-        "metrics survive LogLevel WARN",
-        "the kept week is reachable",
-        "nothing dead-lettered",
-        "roles allow every call",
-    ] {
-        let row = report
-            .row(step)
-            .unwrap_or_else(|| panic!("no evidence row {step}"));
-        assert!(row.ok, "{step}: {}", row.detail);
+    // Every row the week defines, each exactly once and passed.
+    for &step in Evidence::ALL {
+        let rows: Vec<_> = report.rows.iter().filter(|row| row.step == step).collect();
+        assert_eq!(rows.len(), 1, "evidence row {step}: {} rows", rows.len());
+        assert!(rows[0].ok, "{step}: {}", rows[0].detail);
     }
+    assert_eq!(report.rows.len(), Evidence::ALL.len());
     assert!(report.passed());
     assert_eq!(
         report.init_times.len(),

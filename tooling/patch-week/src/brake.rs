@@ -3,6 +3,8 @@
 //! someone re-enables behind the gate's back, or one the gate failed to disable, runs nothing: the
 //! task's invocations are skipped and its execution names the alarm in `TriggeredAlarms`.
 
+use crate::error::{Call, WeekError};
+use crate::evidence::Evidence;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,7 +13,7 @@ use crate::world::World;
 use crate::{BRAKE_ALARM, Narrator, PRODUCTION_WINDOW, run_with_terminations, wait_for_alarm};
 
 /// Instances of `group` and how many patches they miss, as the simulator holds them.
-fn missing(world: &World, group: &str) -> Result<(usize, i64), String> {
+fn missing(world: &World, group: &str) -> Result<(usize, i64), WeekError> {
     let state = world.sim_state()?;
     let members = state.group_members.get(group).cloned().unwrap_or_default();
     let missing = members
@@ -23,7 +25,10 @@ fn missing(world: &World, group: &str) -> Result<(usize, i64), String> {
 }
 
 /// Step 5c: production re-enabled while the gate is closed patches nothing.
-pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn behind_the_gates_back(
+    world: &World,
+    n: &mut Narrator,
+) -> Result<(), WeekError> {
     n.say("\n5c. Someone re-enables production behind the gate's back; the brake keeps it from patching");
     world.settle(Duration::from_secs(60)).await?;
     let _ = world.take_deliveries().await;
@@ -38,7 +43,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
         .enabled(true)
         .send()
         .await
-        .map_err(|err| format!("ssm:UpdateMaintenanceWindow: {err:?}"))?;
+        .call("ssm:UpdateMaintenanceWindow")?;
     n.say(format!(
         "   $ aws ssm update-maintenance-window --window-id {PRODUCTION_WINDOW} --enabled   # someone"
     ));
@@ -51,7 +56,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
         .window_execution_id(&execution)
         .send()
         .await
-        .map_err(|err| format!("ssm:DescribeMaintenanceWindowExecutionTasks: {err:?}"))?;
+        .call("ssm:DescribeMaintenanceWindowExecutionTasks")?;
     let mut stopped = Vec::new();
     let mut invocations = 0;
     for task in tasks.window_execution_task_identities() {
@@ -63,9 +68,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
             .task_id(task_id)
             .send()
             .await
-            .map_err(|err| {
-                format!("ssm:DescribeMaintenanceWindowExecutionTaskInvocations: {err:?}")
-            })?
+            .call("ssm:DescribeMaintenanceWindowExecutionTaskInvocations")?
             .window_execution_task_invocation_identities()
             .len();
         stopped.extend(task.triggered_alarms().iter().map(|alarm| {
@@ -92,7 +95,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
         .enabled(false)
         .send()
         .await
-        .map_err(|err| format!("ssm:UpdateMaintenanceWindow: {err:?}"))?;
+        .call("ssm:UpdateMaintenanceWindow")?;
     world.settle(Duration::from_secs(60)).await?;
     let _ = world.take_deliveries().await;
     let paged: Vec<String> = world.alerts().await.iter().map(crate::kind_of).collect();
@@ -105,7 +108,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
         }
     ));
     n.check(
-        "the brake stops production behind the gate's back",
+        Evidence::BrakeStopsProduction,
         brake == "ALARM"
             && invocations == 0
             && stopped.iter().any(|line| line.contains(BRAKE_ALARM))
@@ -122,7 +125,7 @@ pub(crate) async fn behind_the_gates_back(world: &World, n: &mut Narrator) -> Re
 /// within one 10-second period of the brake alarm (`Minimum`). The gate publishes the open again once
 /// that period has ended, so the brake releases and agrees with the gate (released while production
 /// is enabled, engaged while it is not), as CloudWatch evaluates the gate's last published state.
-pub(crate) async fn follows_the_gate(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn follows_the_gate(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     n.say(
         "\n12. An operator holds and releases production in one breath; the brake follows the gate",
     );
@@ -137,7 +140,7 @@ pub(crate) async fn follows_the_gate(world: &World, n: &mut Narrator) -> Result<
     let after = waited.elapsed().as_secs_f64();
     n.say(format!("   {BRAKE_ALARM}: {state} after {after:.0} s"));
     n.check(
-        "the brake follows the gate",
+        Evidence::BrakeFollowsGate,
         before && !held && released && state == "OK",
         format!(
             "production enabled before: {before}; held: {held}; released: {released}; {BRAKE_ALARM} {state} after {after:.0} s"

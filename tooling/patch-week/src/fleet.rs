@@ -1,6 +1,8 @@
 //! Step 1 of the week: the fleet launches; EC2's state-change events reach patch-group-tagger through
 //! its rule; Systems Manager then manages the instances with the groups EC2 shows.
 
+use crate::error::WeekError;
+use crate::evidence::Evidence;
 use crate::world::World;
 use crate::{
     Narrator, Options, counts, delivery_summary, launch, managed_instance, running_event, tags_of,
@@ -12,7 +14,7 @@ pub(crate) async fn launch_and_tag(
     world: &World,
     options: &Options,
     n: &mut Narrator,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, WeekError> {
     n.say("\n1. Instances launch; EC2's state-change events reach patch-group-tagger through its rule");
     let half = options.fleet.max(8) / 2;
     let mut launched: Vec<String> = Vec::new();
@@ -74,7 +76,7 @@ pub(crate) async fn launch_and_tag(
         counts(&by_function)
     ));
     n.check(
-        "tagger",
+        Evidence::Tagger,
         grouped == launched.len() && human_kept && metadata_ok && errors == 0,
         format!(
             "{grouped}/{} instances in a patch group; human tag kept: {human_kept}; metadata-tags instance got PatchGroup: {metadata_ok}",

@@ -1,6 +1,7 @@
 //! After the week: every call the four binaries made (recorded by their proxies) checked against the
 //! roles of the template CloudFormation would receive for this deployment's parameters.
 
+use crate::error::WeekError;
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -28,7 +29,7 @@ const NOT_REACHED_IN_THE_WEEK: &[(&str, &str, &str)] = &[
 ];
 
 /// The template translated by the SAM transform for this deployment's parameters.
-fn translate(parameters: &[(String, String)]) -> Result<Template, String> {
+fn translate(parameters: &[(String, String)]) -> Result<Template, WeekError> {
     let python = installed_tool("venv/bin/python")?;
     let out = std::env::temp_dir().join(format!("patchpilot-translated-{}", std::process::id()));
     let values: serde_json::Map<String, serde_json::Value> = parameters
@@ -41,18 +42,18 @@ fn translate(parameters: &[(String, String)]) -> Result<Template, String> {
         .args(["--parameters", "deployment"])
         .arg(serde_json::Value::Object(values).to_string())
         .output()
-        .map_err(|err| format!("translate.py: {err}"))?;
+        .map_err(WeekError::file("tooling/template/translate.py"))?;
     if !output.status.success() {
-        return Err(format!(
+        return Err(WeekError::Account(format!(
             "translate.py failed: {}",
             String::from_utf8_lossy(&output.stderr)
-        ));
+        )));
     }
-    Template::from_json_file(&out.join("deployment.json"))
+    Ok(Template::from_json_file(&out.join("deployment.json"))?)
 }
 
 /// Per function: the findings, or an error if the check could not run.
-pub fn check(world: &World) -> Result<BTreeMap<String, Findings>, String> {
+pub fn check(world: &World) -> Result<BTreeMap<String, Findings>, WeekError> {
     let translated = translate(&world.parameters)?;
     let overrides: Vec<(&str, &str)> = world
         .parameters

@@ -8,6 +8,8 @@
 //! not given (its `overridesslcommonname` customization), ignoring every variable; so SQS takes
 //! `--endpoint-url "$AWS_ENDPOINT_URL_SQS"`. The Rust SDK (`patchpilot`) reads the variable.
 
+use crate::error::WeekError;
+use crate::evidence::Evidence;
 use std::path::Path;
 
 use serde_json::Value;
@@ -141,7 +143,11 @@ fn aws_cli() -> std::path::PathBuf {
 }
 
 /// Every service answers the AWS CLI, and `patchpilot status` runs, with exactly the printed exports.
-pub(crate) async fn check(world: &World, n: &mut Narrator, bin_dir: &Path) -> Result<(), String> {
+pub(crate) async fn check(
+    world: &World,
+    n: &mut Narrator,
+    bin_dir: &Path,
+) -> Result<(), WeekError> {
     n.say("\n13. What --keep prints reaches the week from another shell");
     let exports = exports(world);
     let mut calls = Vec::new();
@@ -165,7 +171,7 @@ pub(crate) async fn check(world: &World, n: &mut Narrator, bin_dir: &Path) -> Re
     }
     let mut unreachable = Vec::new();
     for call in calls {
-        let (service, (code, _, stderr)) = call.await.map_err(|err| err.to_string())?;
+        let (service, (code, _, stderr)) = call.await?;
         if code != 0 {
             let first = stderr
                 .lines()
@@ -178,8 +184,7 @@ pub(crate) async fn check(world: &World, n: &mut Narrator, bin_dir: &Path) -> Re
     let status = {
         let exports = exports.clone();
         tokio::task::spawn_blocking(move || run_with(&patchpilot, &["--json", "status"], &exports))
-            .await
-            .map_err(|err| err.to_string())?
+            .await?
     };
     let gate_read = serde_json::from_str::<Value>(&status.1)
         .ok()
@@ -190,7 +195,7 @@ pub(crate) async fn check(world: &World, n: &mut Narrator, bin_dir: &Path) -> Re
     }
     transcribe(n, &exports, bin_dir).await?;
     n.check(
-        "the kept week is reachable",
+        Evidence::KeptWeekReachable,
         unreachable.is_empty(),
         if unreachable.is_empty() {
             format!(
@@ -210,7 +215,7 @@ async fn transcribe(
     n: &mut Narrator,
     exports: &[(String, String)],
     bin_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     let mut lines = vec![
         "$ tooling/patch-week.sh --keep".to_owned(),
         "…".to_owned(),
@@ -225,9 +230,7 @@ async fn transcribe(
         let exports = exports.to_vec();
         let args: Vec<&'static str> = command.to_vec();
         let (code, stdout, stderr) =
-            tokio::task::spawn_blocking(move || run_with(&patchpilot, &args, &exports))
-                .await
-                .map_err(|err| err.to_string())?;
+            tokio::task::spawn_blocking(move || run_with(&patchpilot, &args, &exports)).await?;
         lines.push(format!("$ target/debug/patchpilot {}", command.join(" ")));
         lines.extend(stdout.lines().map(str::to_owned));
         lines.extend(stderr.lines().map(str::to_owned));

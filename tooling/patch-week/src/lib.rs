@@ -6,6 +6,8 @@
 //! moto and the SSM simulator. Each step prints its evidence; the report says what was missing.
 
 mod brake;
+mod error;
+pub mod evidence;
 mod fleet;
 pub mod iam_check;
 mod kept;
@@ -35,6 +37,8 @@ use patchpilot_test_support::ssm_sim::state::{
 use patchpilot_test_support::workspace_root;
 use serde_json::{Value, json};
 
+pub use crate::error::{Call, WeekError};
+pub use crate::evidence::Evidence;
 use crate::world::World;
 
 /// How long the week waits for the functions to go quiet after it sends events.
@@ -74,7 +78,7 @@ pub struct Options {
 /// One step's evidence.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub step: String,
+    pub step: Evidence,
     pub ok: bool,
     pub detail: String,
 }
@@ -96,10 +100,6 @@ impl Report {
     pub fn passed(&self) -> bool {
         !self.rows.is_empty() && self.rows.iter().all(|row| row.ok)
     }
-
-    pub fn row(&self, step: &str) -> Option<&Row> {
-        self.rows.iter().find(|row| row.step == step)
-    }
 }
 
 struct Narrator {
@@ -114,16 +114,12 @@ impl Narrator {
         }
     }
 
-    fn check(&mut self, step: &str, ok: bool, detail: String) {
+    fn check(&mut self, step: Evidence, ok: bool, detail: String) {
         self.say(format!(
             "   {} {step}: {detail}",
             if ok { "✔" } else { "✘" }
         ));
-        self.report.rows.push(Row {
-            step: step.to_owned(),
-            ok,
-            detail,
-        });
+        self.report.rows.push(Row { step, ok, detail });
     }
 }
 
@@ -178,13 +174,13 @@ pub(crate) fn list_or_none(items: &[String]) -> String {
 fn release_on_the_boundary_day(
     world: &World,
     run: DateTime<Utc>,
-) -> Result<Vec<(String, DateTime<Utc>, bool)>, String> {
+) -> Result<Vec<(String, DateTime<Utc>, bool)>, WeekError> {
     use patchpilot_test_support::ssm_sim::state::PatchInfo;
     let edge = run - chrono::Duration::days(2);
     let midnight = edge
         .date_naive()
         .and_hms_opt(0, 0, 0)
-        .ok_or("midnight")?
+        .ok_or_else(|| WeekError::Account("midnight".to_owned()))?
         .and_utc();
     let since_midnight = edge - midnight;
     let until_next = midnight + chrono::Duration::days(1) - edge;
@@ -235,7 +231,7 @@ fn release_on_the_boundary_day(
 fn boundary_installs(
     world: &World,
     boundary: &[(String, DateTime<Utc>, bool)],
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<String>, Vec<String>), WeekError> {
     let state = world.sim_state()?;
     let installed_in = |group: &str| -> Vec<String> {
         boundary
@@ -279,13 +275,12 @@ pub fn percent(value: Option<f64>) -> String {
     }
 }
 
-pub fn scenario() -> Result<State, String> {
+pub fn scenario() -> Result<State, WeekError> {
     let path = workspace_root().join("tooling/ssm-sim/scenarios/patch-week.json");
-    let text =
-        std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(WeekError::file(path.display()))?;
     let mut state = Scenario::from_json(&text)
         .and_then(Scenario::into_state)
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| WeekError::Setup(err.to_string()))?;
     // The fleet comes from EC2 launches below.
     state.instances.clear();
     state.reindex_groups();
@@ -293,7 +288,7 @@ pub fn scenario() -> Result<State, String> {
 }
 
 /// Plays the week. Services and functions stop when it returns.
-pub async fn play(options: &Options) -> Result<Report, String> {
+pub async fn play(options: &Options) -> Result<Report, WeekError> {
     let started = Instant::now();
     let mut n = Narrator {
         verbose: options.verbose,
@@ -347,18 +342,18 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     let result = Box::pin(week(&world, options, &mut n)).await;
     match log_level::metric_lines(&world.log_dir, LOG_LEVEL) {
         Ok((printed, kept)) => n.check(
-            "metrics survive LogLevel WARN",
+            Evidence::MetricsSurviveLogLevel,
             printed > 0 && kept == printed,
             format!("{kept} of the functions' {printed} metric lines kept by Lambda's {LOG_LEVEL} filter (a line without a level counts as INFO and would be dropped)"),
         ),
-        Err(err) => n.check("metrics survive LogLevel WARN", false, err),
+        Err(err) => n.check(Evidence::MetricsSurviveLogLevel, false, err.to_string()),
     }
     if let Err(err) = kept::check(&world, &mut n, &options.bin_dir).await {
-        n.check("the kept week is reachable", false, err);
+        n.check(Evidence::KeptWeekReachable, false, err.to_string());
     }
     let failures = world.failures().await.unwrap_or(usize::MAX);
     n.check(
-        "nothing dead-lettered",
+        Evidence::NothingDeadLettered,
         failures == 0,
         format!("{failures} events in the failure queue"),
     );
@@ -366,9 +361,9 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     match iam_check::check(&world) {
         Ok(findings) => {
             let (ok, detail) = iam_check::summarise(&findings);
-            n.check("roles allow every call", ok, detail);
+            n.check(Evidence::RolesAllowEveryCall, ok, detail);
         }
-        Err(err) => n.check("roles allow every call", false, err),
+        Err(err) => n.check(Evidence::RolesAllowEveryCall, false, err.to_string()),
     }
     result?;
     n.report.elapsed = started.elapsed();
@@ -398,7 +393,7 @@ pub async fn play(options: &Options) -> Result<Report, String> {
     Ok(n.report)
 }
 
-async fn create_alarms(world: &World) -> Result<(), String> {
+async fn create_alarms(world: &World) -> Result<(), WeekError> {
     create_brake_alarm(world).await?;
     // The compliance alarms of template.yaml, with a 60-second period so the local week sees them
     // evaluate (in an account the period follows SnapshotIntervalMinutes).
@@ -438,16 +433,13 @@ async fn create_alarms(world: &World) -> Result<(), String> {
                     .build(),
             );
         }
-        request
-            .send()
-            .await
-            .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+        request.send().await.call("cloudwatch:PutMetricAlarm")?;
     }
     Ok(())
 }
 
 /// template.yaml's `GateBrakeAlarm` as this deployment resolves it.
-async fn create_brake_alarm(world: &World) -> Result<(), String> {
+async fn create_brake_alarm(world: &World) -> Result<(), WeekError> {
     let template = patchpilot_test_support::template::Template::load();
     let parameters: Vec<(&str, &str)> = world
         .parameters
@@ -464,10 +456,10 @@ async fn create_brake_alarm(world: &World) -> Result<(), String> {
             .unwrap_or(1)
     };
     if text("AlarmName") != BRAKE_ALARM {
-        return Err(format!(
+        return Err(WeekError::Account(format!(
             "template.yaml names the brake alarm {}, the week expects {BRAKE_ALARM}",
             text("AlarmName")
-        ));
+        )));
     }
     let mut request = world
         .cloudwatch
@@ -493,10 +485,7 @@ async fn create_brake_alarm(world: &World) -> Result<(), String> {
                 .build(),
         );
     }
-    request
-        .send()
-        .await
-        .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+    request.send().await.call("cloudwatch:PutMetricAlarm")?;
     Ok(())
 }
 
@@ -505,7 +494,7 @@ async fn create_brake_alarm(world: &World) -> Result<(), String> {
 pub async fn task_alarm_states(
     world: &World,
     window: &str,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, WeekError> {
     let names: Vec<String> = world
         .sim_state()?
         .windows
@@ -524,7 +513,7 @@ pub async fn task_alarm_states(
         .set_alarm_names(Some(names))
         .send()
         .await
-        .map_err(|err| format!("cloudwatch:DescribeAlarms: {err:?}"))?;
+        .call("cloudwatch:DescribeAlarms")?;
     Ok(alarms
         .metric_alarms()
         .iter()
@@ -554,7 +543,7 @@ pub async fn launch(
     count: usize,
     tags: &[(&str, &str)],
     metadata_tags: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, WeekError> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -576,10 +565,7 @@ pub async fn launch(
                 .build(),
         );
     }
-    let output = request
-        .send()
-        .await
-        .map_err(|err| format!("ec2:RunInstances: {err:?}"))?;
+    let output = request.send().await.call("ec2:RunInstances")?;
     Ok(output
         .instances()
         .iter()
@@ -600,7 +586,7 @@ pub fn running_event(instance_id: &str) -> Value {
 async fn tags_of(
     world: &World,
     ids: &[String],
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, WeekError> {
     let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut pages = world
         .ec2
@@ -614,7 +600,7 @@ async fn tags_of(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| format!("ec2:DescribeTags: {err:?}"))?;
+        let page = page.call("ec2:DescribeTags")?;
         for tag in page.tags() {
             let id = tag.resource_id().unwrap_or_default().to_owned();
             if ids.contains(&id) {
@@ -717,13 +703,14 @@ pub fn run_in_simulator(
     window: &str,
     failing: &[String],
     start: DateTime<Utc>,
-) -> Result<patchpilot_test_support::ssm_sim::run::RunResult, String> {
+) -> Result<patchpilot_test_support::ssm_sim::run::RunResult, WeekError> {
     let mut state = world.sim_state_mut()?;
     run_window(
         &mut state,
         run_request(window, failing, &[], start),
         &mut fastrand::Rng::new(),
     )
+    .map_err(WeekError::Account)
 }
 
 /// Runs a window in the simulator, which sends the events it produced to LocalStack's EventBridge.
@@ -732,7 +719,7 @@ pub async fn run(
     window: &str,
     failing: &[String],
     start: DateTime<Utc>,
-) -> Result<(String, String, usize), String> {
+) -> Result<(String, String, usize), WeekError> {
     run_with_terminations(world, window, failing, &[], start).await
 }
 
@@ -743,14 +730,14 @@ pub async fn run_with_terminations(
     failing: &[String],
     terminated: &[String],
     start: DateTime<Utc>,
-) -> Result<(String, String, usize), String> {
+) -> Result<(String, String, usize), WeekError> {
     let app = world.sim.app.clone();
     let mut request = run_request(window, failing, terminated, start);
     request.alarm_states = task_alarm_states(world, window).await?;
     request.override_lists = promotion::override_lists(world, window).await?;
     let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
-        .await
-        .map_err(|err| err.to_string())??;
+        .await?
+        .map_err(WeekError::Account)?;
     Ok((result.window_execution_id, result.status, sent))
 }
 
@@ -815,7 +802,7 @@ async fn alarm_state(world: &World, name: &str) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-pub(crate) async fn production_enabled(world: &World) -> Result<bool, String> {
+pub(crate) async fn production_enabled(world: &World) -> Result<bool, WeekError> {
     world
         .ssm
         .get_maintenance_window()
@@ -823,7 +810,7 @@ pub(crate) async fn production_enabled(world: &World) -> Result<bool, String> {
         .send()
         .await
         .map(|w| w.enabled())
-        .map_err(|err| format!("ssm:GetMaintenanceWindow: {err:?}"))
+        .call("ssm:GetMaintenanceWindow")
 }
 
 /// What a topic message is: the `kind` attribute patchpilot sets, or `alarm` for CloudWatch's own.
@@ -857,7 +844,7 @@ fn delivery_summary(deliveries: &[world::Delivery]) -> (BTreeMap<String, usize>,
     (by_function, errors)
 }
 
-async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), String> {
+async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), WeekError> {
     let staging = Box::pin(fleet::launch_and_tag(world, options, n)).await?;
     let thursday = Box::pin(thursday::staging_fails(world, options, n, &staging)).await?;
     Box::pin(brake::behind_the_gates_back(world, n)).await?;
@@ -879,7 +866,7 @@ async fn week(world: &World, options: &Options, n: &mut Narrator) -> Result<(), 
 
 /// A `staging-health-` composite alarm goes to ALARM; the gate's re-check schedule fires; production
 /// closes.
-async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(), String> {
+async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     let alarm = "staging-health-canary";
     let errors = "canary-errors";
     world
@@ -895,7 +882,7 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
         .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
         .send()
         .await
-        .map_err(|err| format!("cloudwatch:PutMetricAlarm: {err:?}"))?;
+        .call("cloudwatch:PutMetricAlarm")?;
     world
         .cloudwatch
         .put_composite_alarm()
@@ -903,7 +890,7 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
         .alarm_rule(format!("ALARM(\"{errors}\")"))
         .send()
         .await
-        .map_err(|err| format!("cloudwatch:PutCompositeAlarm: {err:?}"))?;
+        .call("cloudwatch:PutCompositeAlarm")?;
     world
         .cloudwatch
         .set_alarm_state()
@@ -912,7 +899,7 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
         .state_reason("the canary failed after the staging run")
         .send()
         .await
-        .map_err(|err| format!("cloudwatch:SetAlarmState: {err:?}"))?;
+        .call("cloudwatch:SetAlarmState")?;
     let recheck = json!({
         "version": "0", "id": format!("{:032x}", fastrand::u128(..)),
         "detail-type": "Scheduled Event", "source": "aws.events",
@@ -935,7 +922,7 @@ async fn recheck_after_health_alarm(world: &World, n: &mut Narrator) -> Result<(
     let _ = world.alerts().await;
     let enabled = production_enabled(world).await?;
     n.check(
-        "re-check closed",
+        Evidence::RecheckClosed,
         !enabled && errors == 0,
         format!(
             "alarm {alarm} in ALARM; re-check outcome {outcome}; production enabled: {enabled}"

@@ -4,6 +4,7 @@
 //! survive that filter, or the alarms on them go blind. This applies the documented filter to what the
 //! functions printed.
 
+use crate::error::WeekError;
 use std::path::Path;
 
 use serde_json::Value;
@@ -12,13 +13,12 @@ use serde_json::Value;
 pub use patchpilot_test_support::emf::lambda_keeps as kept;
 
 /// (metric lines printed, metric lines Lambda keeps at `configured`) in the functions' logs.
-pub fn metric_lines(log_dir: &Path, configured: &str) -> Result<(usize, usize), String> {
+pub fn metric_lines(log_dir: &Path, configured: &str) -> Result<(usize, usize), WeekError> {
     let (mut printed, mut survived) = (0, 0);
-    let entries =
-        std::fs::read_dir(log_dir).map_err(|err| format!("{}: {err}", log_dir.display()))?;
+    let entries = std::fs::read_dir(log_dir).map_err(WeekError::file(log_dir.display()))?;
     for entry in entries {
-        let path = entry.map_err(|err| err.to_string())?.path();
-        let text = std::fs::read_to_string(&path).map_err(|err| err.to_string())?;
+        let path = entry.map_err(WeekError::file(log_dir.display()))?.path();
+        let text = std::fs::read_to_string(&path).map_err(WeekError::file(path.display()))?;
         for line in text.lines() {
             let Ok(record) = serde_json::from_str::<Value>(line) else {
                 continue;

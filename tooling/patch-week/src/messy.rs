@@ -3,6 +3,8 @@
 //! previous one overlapped, and EventBridge delivers the decided execution's event again. None of them
 //! is a verdict on staging: production stays as the decision left it, and nobody is paged.
 
+use crate::error::{Call, WeekError};
+use crate::evidence::Evidence;
 use chrono::Utc;
 use patchpilot_test_support::ssm_sim::run::{RunRequest, scan};
 use serde_json::{Value, json};
@@ -47,7 +49,7 @@ pub(crate) fn scheduled_recheck() -> Value {
 }
 
 /// Step 7b: a scan, a skipped execution and a redelivered event, each with its evidence row.
-pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     n.say("\n7b. Other things happen in the account: a daily Scan, a skipped staging execution, a redelivered event");
     let settle = std::time::Duration::from_secs(60);
     let _ = world.take_deliveries().await;
@@ -71,7 +73,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
             .filter(|e| e.window_id == STAGING_WINDOW && e.status == "SUCCESS")
             .filter_map(|e| e.end)
             .max()
-            .ok_or("no decided staging execution")?;
+            .ok_or_else(|| WeekError::Account("no decided staging execution".to_owned()))?;
         let now = Utc::now();
         let span = (now - decided_end - chrono::Duration::minutes(2))
             .num_seconds()
@@ -106,7 +108,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
     let pages = gate_messages(world).await;
     let enabled = production_enabled(world).await?;
     n.check(
-        "a scan is no verdict",
+        Evidence::ScanIsNoVerdict,
         enabled && pages == 0 && outcomes.iter().any(|(o, _)| o == "rechecked"),
         format!("re-check {outcomes:?}; production enabled: {enabled}; gate messages: {pages}"),
     );
@@ -124,8 +126,8 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
         override_lists: Default::default(),
     };
     let (skipped, _) = tokio::task::spawn_blocking(move || app.run_window(request))
-        .await
-        .map_err(|err| err.to_string())??;
+        .await?
+        .map_err(WeekError::Account)?;
     n.say(format!(
         "   staging execution {} ended SKIPPED_OVERLAPPING",
         skipped.window_execution_id
@@ -135,7 +137,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
     let pages = gate_messages(world).await;
     let enabled = production_enabled(world).await?;
     n.check(
-        "a skipped execution is no verdict",
+        Evidence::SkippedIsNoVerdict,
         enabled
             && pages == 0
             && !outcomes.is_empty()
@@ -152,7 +154,9 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
             .filter(|e| e.window_id == STAGING_WINDOW && e.status == "SUCCESS")
             .max_by_key(|e| e.start)
             .map(|e| (e.id.clone(), e.start, e.end))
-            .ok_or("no successful staging execution to redeliver")?
+            .ok_or_else(|| {
+                WeekError::Account("no successful staging execution to redeliver".to_owned())
+            })?
     };
     let (id, start, end) = decided;
     let event = json!({
@@ -171,7 +175,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
     let pages = gate_messages(world).await;
     let enabled = production_enabled(world).await?;
     n.check(
-        "a redelivered event repeats nothing",
+        Evidence::RedeliveredRepeatsNothing,
         enabled && pages == 0 && outcomes.iter().any(|(o, _)| o == "duplicate"),
         format!("execution {id} again: gate {outcomes:?}; production enabled: {enabled}; gate messages: {pages}"),
     );
@@ -184,7 +188,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
 pub(crate) async fn staging_on_the_aws_default_baseline(
     world: &World,
     n: &mut Narrator,
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     n.say("\n10. The staging group is moved to its OS's default baseline, which AWS provides; staging runs clean; the gate pins production to it");
     let _ = world.take_deliveries().await;
     let _ = world.alerts().await;
@@ -195,7 +199,7 @@ pub(crate) async fn staging_on_the_aws_default_baseline(
         .alarm_names("staging-health-canary")
         .send()
         .await
-        .map_err(|err| format!("cloudwatch:DeleteAlarms: {err:?}"))?;
+        .call("cloudwatch:DeleteAlarms")?;
     let aws_baseline = {
         let mut state = world.sim_state_mut()?;
         for baseline in state.baselines.values_mut() {
@@ -205,7 +209,11 @@ pub(crate) async fn staging_on_the_aws_default_baseline(
             .baselines
             .values()
             .find(|b| b.default_baseline && b.operating_system == "AMAZON_LINUX_2023")
-            .ok_or("the scenario has no default AMAZON_LINUX_2023 baseline")?;
+            .ok_or_else(|| {
+                WeekError::Account(
+                    "the scenario has no default AMAZON_LINUX_2023 baseline".to_owned(),
+                )
+            })?;
         state.baseline_public_id(default)
     };
     n.say(format!("   staging's baseline is now AWS's {aws_baseline}"));
@@ -229,7 +237,7 @@ pub(crate) async fn staging_on_the_aws_default_baseline(
     let enabled = production_enabled(world).await?;
     let _ = world.alerts().await;
     n.check(
-        "AWS-managed staging baseline pinned",
+        Evidence::AwsManagedBaselinePinned,
         open == Some(true) && enabled && pinned_to == std::slice::from_ref(&aws_baseline),
         format!("decision open: {open:?}; production enabled: {enabled}; pinned to {pinned_to:?}"),
     );
@@ -244,7 +252,7 @@ pub(crate) async fn another_teams_window(
     world: &World,
     n: &mut Narrator,
     thursday: chrono::DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     const TEAM_B: &str = "mw-0b0000000000000b1";
     n.say("\n11. Another team's window fails on one instance in the hour of Thursday's storm");
     let _ = world.take_deliveries().await;
@@ -259,13 +267,13 @@ pub(crate) async fn another_teams_window(
                        "kind": "patch", "operation": "Install"}],
             "created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z"
         }))
-        .map_err(|err| format!("team B's window: {err}"))?;
+        .map_err(|err| WeekError::Setup(format!("team B's window: {err}")))?;
         state.windows.insert(TEAM_B.to_owned(), window);
         state
             .group_members
             .get("staging-canary")
             .and_then(|members| members.first().cloned())
-            .ok_or("no instance in staging-canary")?
+            .ok_or_else(|| WeekError::Account("no instance in staging-canary".to_owned()))?
     };
     let (execution, status, _) =
         crate::run(world, TEAM_B, std::slice::from_ref(&canary), thursday).await?;
@@ -295,7 +303,7 @@ pub(crate) async fn another_teams_window(
         n.say(format!("   [{subject}]"));
     }
     n.check(
-        "another team's failure reaches a human",
+        Evidence::AnotherTeamsFailure,
         !carried.is_empty(),
         format!(
             "install-alerts outcomes {alerts_outcomes:?}; messages naming {canary}: {carried:?}"
@@ -305,7 +313,7 @@ pub(crate) async fn another_teams_window(
 }
 
 /// Terminates instances in EC2 (LocalStack), as a scale-in during the staging window would.
-pub(crate) async fn terminate_in_ec2(world: &World, instances: &[String]) -> Result<(), String> {
+pub(crate) async fn terminate_in_ec2(world: &World, instances: &[String]) -> Result<(), WeekError> {
     if instances.is_empty() {
         return Ok(());
     }
@@ -315,7 +323,7 @@ pub(crate) async fn terminate_in_ec2(world: &World, instances: &[String]) -> Res
         .set_instance_ids(Some(instances.to_vec()))
         .send()
         .await
-        .map_err(|err| format!("ec2:TerminateInstances: {err:?}"))?;
+        .call("ec2:TerminateInstances")?;
     Ok(())
 }
 
@@ -328,11 +336,11 @@ pub(crate) async fn terminated_mid_window(
     terminated: &[String],
     messages: &[Value],
     gate_messages: &[&Value],
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     n.say("\n5b. An instance was terminated mid-window (a scale-in)");
     let Some(gone) = terminated.first() else {
         n.check(
-            "an instance terminated mid-window",
+            Evidence::InstanceTerminatedMidWindow,
             false,
             "no staging instance was left to terminate (fewer staging instances than failures)"
                 .into(),
@@ -373,7 +381,7 @@ pub(crate) async fn terminated_mid_window(
             .is_some_and(|members| members.contains(gone))
     };
     n.check(
-        "an instance terminated mid-window",
+        Evidence::InstanceTerminatedMidWindow,
         counted_by_gate && paged && !still_member,
         format!(
             "{gone}: counted by the gate as failed (fails closed): {counted_by_gate}; page says it is gone: {paged}; still a staging member: {still_member}"

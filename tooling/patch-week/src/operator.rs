@@ -1,6 +1,8 @@
 //! The operator's side of the week, through the `patchpilot` command's own code: an approval over a
 //! closed gate, a hold and its release, and `doctor` on this account and on a faulty copy of it.
 
+use crate::error::{Call, WeekError};
+use crate::evidence::Evidence;
 use std::collections::BTreeSet;
 
 use patchpilot_test_support::lambda_api::{AccountConcurrency, LambdaApi};
@@ -55,14 +57,14 @@ async fn patchpilot(
     global: &Global,
     clients: &Clients,
     command: Command,
-) -> Result<Output, String> {
+) -> Result<Output, WeekError> {
     let cli = Cli {
         global: global.clone(),
         command,
     };
     Box::pin(patchpilot_cli::run(&cli, clients, Style::plain()))
         .await
-        .map_err(|err| format!("patchpilot: {err}"))
+        .map_err(|err| WeekError::Cli(err.to_string()))
 }
 
 fn show(n: &Narrator, command: &str, output: &Output) {
@@ -73,7 +75,7 @@ fn show(n: &Narrator, command: &str, output: &Output) {
 }
 
 /// At deployment: the operator attaches the gate's brake to production's patch task, once.
-pub(crate) async fn attach_brake(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn attach_brake(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     let clients = local_clients(&world.config, &world.sim.url, world).await;
     let output = patchpilot(
         &settings(world),
@@ -85,16 +87,16 @@ pub(crate) async fn attach_brake(world: &World, n: &mut Narrator) -> Result<(), 
     .await?;
     show(n, "gate brake   # once, at deployment", &output);
     if output.json["braked"] != true {
-        return Err(format!(
+        return Err(WeekError::Account(format!(
             "patchpilot gate brake left production unbraked: {}",
             output.text
-        ));
+        )));
     }
     Ok(())
 }
 
 /// At deployment: the operator points production's Install task at the list the gate promotes, once.
-pub(crate) async fn attach_promotion(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn attach_promotion(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     let clients = local_clients(&world.config, &world.sim.url, world).await;
     let output = patchpilot(
         &settings(world),
@@ -106,23 +108,23 @@ pub(crate) async fn attach_promotion(world: &World, n: &mut Narrator) -> Result<
     .await?;
     show(n, "gate promote   # once, at deployment", &output);
     if output.json["promoted"] != true {
-        return Err(format!(
+        return Err(WeekError::Account(format!(
             "patchpilot gate promote left production unpromoted: {}",
             output.text
-        ));
+        )));
     }
     Ok(())
 }
 
 /// After the gate closed: an operator approves over the failure, then holds and releases production.
-pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     n.say("\n5b. An operator approves over the failure: production opens, pinned; `patchpilot status` shows who and why");
     let global = settings(world);
     let clients = local_clients(&world.config, &world.sim.url, world).await;
     let status = patchpilot(&global, &clients, Command::Status).await?;
     let execution = status.json["decision"]["execution_id"]
         .as_str()
-        .ok_or("no decision to approve")?
+        .ok_or_else(|| WeekError::Account("no decision to approve".to_owned()))?
         .to_owned();
     let reason = "the failed instances run a known-bad image, replaced this week (CHG-4711)";
     let approve = Command::Gate {
@@ -142,7 +144,7 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
         .baseline_id(PRODUCTION_BASELINE)
         .send()
         .await
-        .map_err(|err| format!("ssm:GetPatchBaseline: {err:?}"))?
+        .call("ssm:GetPatchBaseline")?
         .approval_rules()
         .is_some_and(|rules| {
             rules
@@ -154,7 +156,7 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
     show(n, "status", &status);
     let identity = "arn:aws:iam::000000000000:root";
     n.check(
-        "operator approved",
+        Evidence::OperatorApproved,
         enabled
             && pinned
             && status.text.contains(&format!("Approval:   by {identity}"))
@@ -186,7 +188,7 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
     show(n, "gate release --reason \"close done\"", &released);
     let released_enabled = production_enabled(world).await?;
     n.check(
-        "hold and release",
+        Evidence::HoldAndRelease,
         !held_enabled && released_enabled,
         format!("held: production enabled {held_enabled}; released: {released_enabled} (the approved decision again)"),
     );
@@ -198,7 +200,7 @@ pub(crate) async fn approve_hold_release(world: &World, n: &mut Narrator) -> Res
 pub(crate) async fn hold_and_release_at_once(
     world: &World,
     n: &mut Narrator,
-) -> Result<(bool, bool), String> {
+) -> Result<(bool, bool), WeekError> {
     let global = settings(world);
     let clients = local_clients(&world.config, &world.sim.url, world).await;
     let reason = "a scripted check of the hold";
@@ -224,7 +226,7 @@ pub(crate) async fn status_explains_the_recheck(
     world: &World,
     n: &mut Narrator,
     alarm: &str,
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     let global = settings(world);
     let clients = local_clients(&world.config, &world.sim.url, world).await;
     let status = patchpilot(&global, &clients, Command::Status).await?;
@@ -241,7 +243,7 @@ pub(crate) async fn status_explains_the_recheck(
         .filter_map(|entry| entry["event"].as_str())
         .collect();
     n.check(
-        "status explains the closed gate",
+        Evidence::StatusExplainsClosedGate,
         state["open"] == false
             && state["cause"] == "recheck"
             && names_alarm
@@ -266,7 +268,7 @@ pub(crate) async fn status_explains_the_recheck(
 const DELETED_BASELINE: &str = "pb-0c1000000000000ff";
 
 /// `doctor` on the week's account (clean), then on a copy with one fault per check.
-pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     n.say("\n9. `patchpilot doctor`: clean on this account; a copy with a fault per check gets each one named, with its fix");
     let global = settings(world);
     let clients = local_clients(&world.config, &world.sim.url, world).await;
@@ -279,7 +281,7 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .app
         .state
         .read()
-        .map_err(|_| "the simulator's state is poisoned")?
+        .map_err(|_| WeekError::Poisoned("the simulator's state"))?
         .clone();
     state.windows.remove(PRODUCTION_WINDOW);
     if let Some(staging) = state.windows.get_mut(STAGING_WINDOW) {
@@ -297,7 +299,8 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
     if let Some(rules) = state.parameters.get_mut(RULES_PARAMETER) {
         rules.value = r#"[{"name": "everything"}]"#.to_owned();
     }
-    let copy = Background::start(state, Default::default()).map_err(|err| err.to_string())?;
+    let copy = Background::start(state, Default::default())
+        .map_err(|err| WeekError::Setup(err.to_string()))?;
     let account = isolated_account();
     let config = sdk_config_as(&world.aws.localstack_url, &account).await;
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -306,7 +309,7 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .queue_name("patchpilot-failures")
         .send()
         .await
-        .map_err(|err| format!("sqs:CreateQueue: {err:?}"))?
+        .call("sqs:CreateQueue")?
         .queue_url()
         .unwrap_or_default()
         .to_owned();
@@ -315,7 +318,7 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .message_body("{\"detail-type\": \"Scheduled Event\"}")
         .send()
         .await
-        .map_err(|err| format!("sqs:SendMessage: {err:?}"))?;
+        .call("sqs:SendMessage")?;
     let events = aws_sdk_eventbridge::Client::new(&config);
     let rule = format!("{RULE_PREFIX}compliance-snapshot-Snapshot");
     events
@@ -325,14 +328,14 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .state(aws_sdk_eventbridge::types::RuleState::Disabled)
         .send()
         .await
-        .map_err(|err| format!("events:PutRule: {err:?}"))?;
+        .call("events:PutRule")?;
     let mut copy_clients = local_clients(&config, &copy.url, world).await;
     // A Lambda API of the copy's own: the functions reserve concurrency the account cannot keep.
     let copy_lambda = LambdaApi::start(world.hosts.clone()).await?;
     *copy_lambda
         .concurrency
         .lock()
-        .map_err(|_| "the copy's Lambda API is poisoned")? = AccountConcurrency {
+        .map_err(|_| WeekError::Poisoned("the copy's Lambda API"))? = AccountConcurrency {
         limit: 105,
         unreserved: 96,
         reserved: Some(1),
@@ -355,7 +358,7 @@ pub(crate) async fn doctor(world: &World, n: &mut Narrator) -> Result<(), String
         .collect();
     let every = failed.len() == CHECKS.len() && CHECKS.iter().all(|c| failed.contains(*c));
     n.check(
-        "doctor",
+        Evidence::Doctor,
         !clean.findings && !clean.incomplete && faulty.findings && every,
         format!(
             "clean here ({} checks passed); on the copy {} of {} faults named with a fix",

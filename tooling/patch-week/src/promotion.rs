@@ -5,6 +5,8 @@
 //! instances have (one that reached the repository after staging's run with an old updated date,
 //! which the date pin would approve) stays out.
 
+use crate::error::{Call, WeekError};
+use crate::evidence::Evidence;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -25,7 +27,7 @@ pub const LATE_PACKAGE: &str = "libxml2.x86_64";
 pub async fn override_lists(
     world: &World,
     window: &str,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, WeekError> {
     let urls: Vec<String> = world
         .sim_state()?
         .windows
@@ -50,7 +52,7 @@ pub async fn override_lists(
             .body
             .collect()
             .await
-            .map_err(|err| format!("s3:GetObject {url}: {err}"))?
+            .call(&format!("s3:GetObject {url}"))?
             .into_bytes();
         lists.insert(url, String::from_utf8_lossy(&body).into_owned());
     }
@@ -58,7 +60,7 @@ pub async fn override_lists(
 }
 
 /// The record the gate wrote beside the list.
-pub async fn promoted(world: &World) -> Result<Promotion, String> {
+pub async fn promoted(world: &World) -> Result<Promotion, WeekError> {
     let key = patch_gate::config::promotion_record_key(PRODUCTION_WINDOW);
     let object = world
         .s3
@@ -67,18 +69,18 @@ pub async fn promoted(world: &World) -> Result<Promotion, String> {
         .key(&key)
         .send()
         .await
-        .map_err(|err| format!("s3:GetObject {key}: {err:?}"))?;
+        .call(&format!("s3:GetObject {key}"))?;
     let body = object
         .body
         .collect()
         .await
-        .map_err(|err| format!("s3:GetObject {key}: {err}"))?
+        .call(&format!("s3:GetObject {key}"))?
         .into_bytes();
-    serde_json::from_slice(&body).map_err(|err| format!("{key}: {err}"))
+    serde_json::from_slice(&body).map_err(|err| WeekError::Account(format!("{key}: {err}")))
 }
 
 /// What each instance of `group` has installed, as DescribeInstancePatches would report it.
-pub fn installs_of(world: &World, group: &str) -> Result<Vec<InstanceInstalls>, String> {
+pub fn installs_of(world: &World, group: &str) -> Result<Vec<InstanceInstalls>, WeekError> {
     let state = world.sim_state()?;
     Ok(state
         .instances
@@ -126,7 +128,7 @@ pub fn production_within(
 
 /// A package reaches the repository after staging's run with an updated date weeks old, and only
 /// `group`'s instances have it yet (production's date-pinned baseline approves it).
-pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
+pub fn late_package_reaches(world: &World, group: &str) -> Result<(), WeekError> {
     let mut state = world.sim_state_mut()?;
     let index = match state.catalog_index.get(LATE_PACKAGE) {
         Some(index) => *index,
@@ -162,7 +164,7 @@ pub fn late_package_reaches(world: &World, group: &str) -> Result<(), String> {
 
 /// A package installed by hand at `at` on the first production instance (not from the list):
 /// what the after-run check must catch. Returns `id title on instance`.
-fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<String, String> {
+fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<String, WeekError> {
     const PLANTED: &str = "telnet.x86_64";
     let mut state = world.sim_state_mut()?;
     let index = state.catalog.len() as u32;
@@ -183,7 +185,7 @@ fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<St
         .get("production")
         .and_then(|members| members.first())
         .cloned()
-        .ok_or("no production instance")?;
+        .ok_or_else(|| WeekError::Account("no production instance".to_owned()))?;
     if let Some(found) = state.instances.get_mut(&instance) {
         found.patches.push(InstancePatch {
             patch: index,
@@ -198,7 +200,7 @@ fn plant_a_manual_install(world: &World, at: chrono::DateTime<Utc>) -> Result<St
 
 /// Step 7a: production's make-up run with the late package present. The date pin approves it; the
 /// promoted list does not name it, so no production instance installs it.
-pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(), String> {
+pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(), WeekError> {
     n.say(format!(
         "\n7a. {LATE_PACKAGE} reaches the repository after staging's run with an updated date weeks old; only production's instances have it; production runs again"
     ));
@@ -240,7 +242,7 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         n.say(format!("   [promotion_exceeded] {subject}"));
     }
     n.check(
-        "the after-run check catches a planted excess",
+        Evidence::AfterRunCheckCatchesExcess,
         caught == [planted.clone()] && pages.len() == 1,
         format!(
             "planted: {planted}; the gate found outside the list: {}; pages: {}",
@@ -282,7 +284,7 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         promotion.entries.iter().any(|e| e.id == LATE_PACKAGE)
     ));
     n.check(
-        "a late package stays out of production",
+        Evidence::LatePackageStaysOut,
         status == "SUCCESS" && approved_by_pin && with_late.is_empty() && held > 0,
         format!(
             "installed on: {}; held by promotion (Missing) on {held} production instance(s)",
@@ -330,7 +332,7 @@ pub async fn late_package_stays_out(world: &World, n: &mut Narrator) -> Result<(
         .map(|i| i.instance_id.clone())
         .collect();
     n.check(
-        "the next cycle promotes it",
+        Evidence::NextCyclePromotes,
         staging_status == "SUCCESS"
             && production_status == "SUCCESS"
             && listed
@@ -353,7 +355,7 @@ const APT_PATCHES: &[(&str, &str)] = &[
 /// Before step 6: an Ubuntu instance joins each group (launched in EC2 with its patch group tag),
 /// with the apt packages above missing; one Ubuntu baseline (approval by filters only, no dates) is
 /// registered for both groups. Returns (staging instance, production instance).
-pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String> {
+pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), WeekError> {
     let mut ids = Vec::new();
     for group in ["staging", "production"] {
         let launched = crate::launch(
@@ -368,7 +370,10 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
         )
         .await?;
         ids.push((
-            launched.first().cloned().ok_or("no instance launched")?,
+            launched
+                .first()
+                .cloned()
+                .ok_or_else(|| WeekError::Account("no instance launched".to_owned()))?,
             group,
         ));
     }
@@ -400,7 +405,7 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
                 "ComplianceLevel": "HIGH", "EnableNonSecurity": false}]},
             "patch_groups": ["staging", "production"]
         }))
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| WeekError::Setup(err.to_string()))?;
     state.baselines.insert(baseline.id.clone(), baseline);
     for (id, group) in &ids {
         let tags = BTreeMap::from([
@@ -427,7 +432,7 @@ pub async fn ubuntu_pair_joins(world: &World) -> Result<(String, String), String
 }
 
 /// The apt versions `instance` has installed.
-fn apt_installed(world: &World, instance: &str) -> Result<Vec<String>, String> {
+fn apt_installed(world: &World, instance: &str) -> Result<Vec<String>, WeekError> {
     let state = world.sim_state()?;
     let mut installed: Vec<String> = state
         .instances
@@ -448,7 +453,7 @@ pub async fn ubuntu_pair_promoted(
     world: &World,
     n: &mut Narrator,
     (staging, production): (&str, &str),
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     let staged = apt_installed(world, staging)?;
     let produced = apt_installed(world, production)?;
     let listed = promoted(world).await?;
@@ -458,7 +463,7 @@ pub async fn ubuntu_pair_promoted(
         .filter(|e| e.id.ends_with(".amd64"))
         .count();
     n.check(
-        "an Ubuntu pair promoted exactly",
+        Evidence::UbuntuPairPromoted,
         !staged.is_empty() && produced == staged && listed_apt == staged.len(),
         format!(
             "staging's Ubuntu instance runs {}; production's installed {}; {listed_apt} apt entries in the list",

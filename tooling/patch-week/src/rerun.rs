@@ -1,6 +1,8 @@
 //! Step 6 of the week: the failure is fixed, an Ubuntu instance joins each group, staging runs again
 //! cleanly, and the gate opens production, pins its baseline and promotes what staging runs.
 
+use crate::error::{Call, WeekError};
+use crate::evidence::Evidence;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -19,7 +21,7 @@ pub(crate) struct Rerun {
 }
 
 /// Runs staging again without failures and checks the gate's opening.
-pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Rerun, String> {
+pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Rerun, WeekError> {
     n.say("\n6. The failure is fixed; an Ubuntu instance joins each group; staging runs again cleanly; the gate opens production, pins its baseline and promotes what staging runs");
     let ubuntu = Box::pin(promotion::ubuntu_pair_joins(world)).await?;
     let rerun = Utc::now() - chrono::Duration::hours(1);
@@ -60,7 +62,7 @@ pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Re
         .baseline_id(PRODUCTION_BASELINE)
         .send()
         .await
-        .map_err(|err| format!("ssm:GetPatchBaseline: {err:?}"))?;
+        .call("ssm:GetPatchBaseline")?;
     let cutoffs: Vec<String> = baseline
         .approval_rules()
         .map(|r| {
@@ -83,7 +85,7 @@ pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Re
         ));
     }
     n.check(
-        "gate opened and pinned",
+        Evidence::GateOpenedAndPinned,
         enabled && cutoffs == [expected_cutoff.clone()] && errors == 0,
         format!("production enabled: {enabled}; {PRODUCTION_BASELINE} ApproveUntilDate {} (staging ran {}, ApproveAfterDays 2)", cutoffs.join(", "), rerun.format("%Y-%m-%d %H:%M UTC")),
     );
@@ -100,7 +102,7 @@ pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Re
         .map(|e| (e.id.clone(), e.title.clone()))
         .collect();
     n.check(
-        "staging's versions promoted",
+        Evidence::StagingVersionsPromoted,
         !listed.is_empty() && listed == staging_pairs && promoted["url"].is_string(),
         format!(
             "{} exact versions ({} installed in this run) from {} staging instances in {}",
@@ -112,7 +114,7 @@ pub(crate) async fn staging_passes(world: &World, n: &mut Narrator) -> Result<Re
     );
 
     n.check(
-        "held back reported",
+        Evidence::HeldBackReported,
         held_back
             .iter()
             .any(|h| h["patches"].as_u64() == Some(boundary.iter().filter(|b| b.2).count() as u64)),

@@ -1,6 +1,8 @@
 //! Step 7 of the week: Sunday's production run after the re-check; the snapshot shows the fleet
 //! compliant and counts the unmanaged; production installed exactly what staging ran.
 
+use crate::error::WeekError;
+use crate::evidence::Evidence;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,7 +20,7 @@ pub(crate) async fn production_runs(
     world: &World,
     n: &mut Narrator,
     Rerun { ubuntu, boundary }: Rerun,
-) -> Result<(), String> {
+) -> Result<(), WeekError> {
     n.say("\n7. Sunday: production runs; the snapshot shows the fleet compliant");
     // Days pass between the gate's opening and Sunday; before production the re-check runs on its
     // schedule (RecheckSchedule), and the gate publishes its state again: the brake follows it.
@@ -79,7 +81,7 @@ pub(crate) async fn production_runs(
         canary.map_or("no".to_owned(), |c| c.to_string())
     ));
     n.check(
-        "fleet compliant",
+        Evidence::FleetCompliant,
         status == "SUCCESS"
             && staging == Some(100.0)
             && production == Some(100.0)
@@ -96,7 +98,7 @@ pub(crate) async fn production_runs(
     );
 
     n.check(
-        "coverage counts the unmanaged",
+        Evidence::CoverageCountsUnmanaged,
         unmanaged == Some(1) && unmanaged_metric == Some(1.0),
         format!(
             "{} runs without an agent: the snapshot counts {} running instance(s) Systems Manager does not manage (CloudWatch UnmanagedInstances {})",
@@ -110,7 +112,7 @@ pub(crate) async fn production_runs(
     // list installs it in production as staging ran it, and what staging did not approve stays out.
     let (staging_has, production_has) = boundary_installs(world, &boundary)?;
     n.check(
-        "the boundary day as staging ran it",
+        Evidence::BoundaryDay,
         production_has == staging_has
             && staging_has.len() == boundary.iter().filter(|b| b.2).count(),
         format!(
@@ -128,10 +130,10 @@ pub(crate) async fn production_runs(
                 production_start + chrono::Duration::minutes(40),
             ),
         ),
-        Err(err) => (0, vec![err]),
+        Err(err) => (0, vec![err.to_string()]),
     };
     n.check(
-        "production installed only what staging ran",
+        Evidence::ProductionInstalledOnlyStagings,
         installed > 0
             && excess.is_empty()
             && gate_verified["exceeded"].as_array().is_some_and(Vec::is_empty)

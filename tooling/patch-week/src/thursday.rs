@@ -1,6 +1,8 @@
 //! Steps 2 to 5 of the week: Thursday's staging window fails on some instances (one terminated
 //! mid-run); alerts, storm control, the snapshot and its alarm, and the gate keeping production closed.
 
+use crate::error::WeekError;
+use crate::evidence::Evidence;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -18,7 +20,7 @@ pub(crate) async fn staging_fails(
     options: &Options,
     n: &mut Narrator,
     staging: &[String],
-) -> Result<DateTime<Utc>, String> {
+) -> Result<DateTime<Utc>, WeekError> {
     n.say("\n2. Thursday: the staging window runs and some installs fail");
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut failing = staging.to_vec();
@@ -48,7 +50,7 @@ pub(crate) async fn staging_fails(
         counts(&by_function)
     ));
     n.check(
-        "staging run",
+        Evidence::StagingRun,
         status == "FAILED"
             && by_function.contains_key("install-alerts")
             && by_function.contains_key("patch-gate"),
@@ -71,7 +73,7 @@ pub(crate) async fn staging_fails(
     let instance_alerts = by_kind.get("instance_failure").copied().unwrap_or(0);
     let expected_alerts = (failing.len() + terminated.len()).min(options.storm_threshold);
     n.check(
-        "alerts",
+        Evidence::Alerts,
         instance_alerts == expected_alerts,
         format!(
             "{instance_alerts} per-instance alerts for {} failures",
@@ -81,7 +83,7 @@ pub(crate) async fn staging_fails(
     let summaries = by_kind.get("window_summary").copied().unwrap_or(0);
     let storm = failing.len() + terminated.len() > options.storm_threshold;
     n.check(
-        "storm control",
+        Evidence::StormControl,
         if storm {
             summaries == 1
         } else {
@@ -104,7 +106,7 @@ pub(crate) async fn staging_fails(
         percent(fleet_percent)
     ));
     n.check(
-        "snapshot metrics",
+        Evidence::SnapshotMetrics,
         staging_percent.is_some() && fleet_percent.is_some_and(|p| p < 95.0),
         format!(
             "staging {}, fleet {}",
@@ -119,7 +121,7 @@ pub(crate) async fn staging_fails(
         state = alarm_state(world, "FleetComplianceAlarm").await;
     }
     n.check(
-        "compliance alarm",
+        Evidence::ComplianceAlarm,
         state == "ALARM",
         format!(
             "FleetComplianceAlarm {state} after {:.0} s",
@@ -150,7 +152,7 @@ pub(crate) async fn staging_fails(
     }
     let enabled = production_enabled(world).await?;
     n.check(
-        "gate closed",
+        Evidence::GateClosed,
         !enabled
             && gate_messages
                 .iter()

@@ -4,6 +4,7 @@
 //! fed from those queues with Lambda's asynchronous-invocation semantics (retries, then the failure
 //! queue).
 
+use crate::error::{Call, WeekError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,23 +82,19 @@ pub struct World {
     pub resources: BTreeMap<String, String>,
 }
 
-fn aws_err(operation: &str, err: impl std::fmt::Debug) -> String {
-    format!("{operation}: {err:?}")
-}
-
 impl World {
     /// The simulator's account, to read (a poisoned lock is an error, never a panic).
     pub fn sim_state(
         &self,
     ) -> Result<
         std::sync::RwLockReadGuard<'_, patchpilot_test_support::ssm_sim::state::State>,
-        String,
+        WeekError,
     > {
         self.sim
             .app
             .state
             .read()
-            .map_err(|_| "simulator state poisoned".to_owned())
+            .map_err(|_| WeekError::Poisoned("the simulator's state"))
     }
 
     /// The simulator's account, to change.
@@ -105,13 +102,13 @@ impl World {
         &self,
     ) -> Result<
         std::sync::RwLockWriteGuard<'_, patchpilot_test_support::ssm_sim::state::State>,
-        String,
+        WeekError,
     > {
         self.sim
             .app
             .state
             .write()
-            .map_err(|_| "simulator state poisoned".to_owned())
+            .map_err(|_| WeekError::Poisoned("the simulator's state"))
     }
 
     /// Starts everything. `parameters` are the template parameters of this local deployment.
@@ -120,9 +117,10 @@ impl World {
         bin_dir: &Path,
         parameters: &[(&str, &str)],
         log_dir: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, WeekError> {
         let aws = LocalAws::start()?;
-        let sim = Background::start(state, Default::default()).map_err(|err| err.to_string())?;
+        let sim = Background::start(state, Default::default())
+            .map_err(|err| WeekError::Setup(err.to_string()))?;
         // Window runs send their Run Command and maintenance-window events into EventBridge, as
         // Systems Manager does.
         sim.app.send_events_to(Some(aws.localstack_url.clone()));
@@ -148,7 +146,7 @@ impl World {
             )
             .send()
             .await
-            .map_err(|err| aws_err("s3:CreateBucket", err))?;
+            .call("s3:CreateBucket")?;
 
         let template = Template::load();
         let mut deployment = Deployment::new(&template, parameters);
@@ -217,10 +215,10 @@ impl World {
             let timeout = properties["Timeout"].as_u64().unwrap_or(30);
             let path = bin_dir.join(binary);
             if !path.exists() {
-                return Err(format!(
+                return Err(WeekError::Account(format!(
                     "{} is not built (cargo build --bins)",
                     path.display()
-                ));
+                )));
             }
             let host = FunctionHost::start(
                 binary,
@@ -246,7 +244,7 @@ impl World {
                     .event_pattern(pattern.to_string())
                     .send()
                     .await
-                    .map_err(|err| aws_err("events:PutRule", err))?;
+                    .call("events:PutRule")?;
                 events
                     .put_targets()
                     .rule(&rule)
@@ -255,11 +253,11 @@ impl World {
                             .id("function")
                             .arn(&queue_arn)
                             .build()
-                            .map_err(|err| err.to_string())?,
+                            .call("events:PutTargets")?,
                     )
                     .send()
                     .await
-                    .map_err(|err| aws_err("events:PutTargets", err))?;
+                    .call("events:PutTargets")?;
                 rules.push((rule, pattern.to_string()));
             }
             proxies.push(proxy);
@@ -400,7 +398,7 @@ impl World {
     }
 
     /// Sends events into EventBridge, as AWS services would (ten per call).
-    pub async fn put_events(&self, events: &[Value]) -> Result<(), String> {
+    pub async fn put_events(&self, events: &[Value]) -> Result<(), WeekError> {
         for chunk in events.chunks(10) {
             let mut request = self.events.put_events();
             for event in chunk {
@@ -413,22 +411,19 @@ impl World {
                 }
                 request = request.entries(entry.build());
             }
-            let output = request
-                .send()
-                .await
-                .map_err(|err| aws_err("events:PutEvents", err))?;
+            let output = request.send().await.call("events:PutEvents")?;
             if output.failed_entry_count() > 0 {
-                return Err(format!(
+                return Err(WeekError::Account(format!(
                     "PutEvents refused {} entries",
                     output.failed_entry_count()
-                ));
+                )));
             }
         }
         Ok(())
     }
 
     /// Hands an event straight to a function's delivery queue (what an EventBridge schedule does).
-    pub async fn schedule(&self, function: &str, event: &Value) -> Result<(), String> {
+    pub async fn schedule(&self, function: &str, event: &Value) -> Result<(), WeekError> {
         self.sqs
             .send_message()
             .queue_url(&self.delivery_queues[function])
@@ -436,11 +431,11 @@ impl World {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| aws_err("sqs:SendMessage", err))
+            .call("sqs:SendMessage")
     }
 
     /// Waits until every delivery queue is empty and nothing is in flight for a while.
-    pub async fn settle(&self, limit: Duration) -> Result<(), String> {
+    pub async fn settle(&self, limit: Duration) -> Result<(), WeekError> {
         let started = Instant::now();
         let mut quiet_since: Option<Instant> = None;
         while started.elapsed() < limit {
@@ -454,7 +449,7 @@ impl World {
                     .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
                     .send()
                     .await
-                    .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?;
+                    .call("sqs:GetQueueAttributes")?;
                 for value in attributes.attributes().into_iter().flat_map(|a| a.values()) {
                     pending += value.parse::<usize>().unwrap_or(0);
                 }
@@ -469,7 +464,9 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        Err(format!("deliveries did not settle within {limit:?}"))
+        Err(WeekError::Account(format!(
+            "deliveries did not settle within {limit:?}"
+        )))
     }
 
     /// Deliveries so far, then forgets them.
@@ -489,7 +486,7 @@ impl World {
     }
 
     /// Messages in the failure queue.
-    pub async fn failures(&self) -> Result<usize, String> {
+    pub async fn failures(&self) -> Result<usize, WeekError> {
         let attributes = self
             .sqs
             .get_queue_attributes()
@@ -497,7 +494,7 @@ impl World {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?;
+            .call("sqs:GetQueueAttributes")?;
         Ok(attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
@@ -519,26 +516,26 @@ impl Drop for World {
     }
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, WeekError> {
     sqs.create_queue()
         .queue_name(name)
         .send()
         .await
-        .map_err(|err| aws_err("sqs:CreateQueue", err))?
+        .call("sqs:CreateQueue")?
         .queue_url()
         .map(str::to_owned)
-        .ok_or_else(|| "CreateQueue returned no URL".to_owned())
+        .ok_or_else(|| WeekError::Account("CreateQueue returned no URL".to_owned()))
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, WeekError> {
     sqs.get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|err| aws_err("sqs:GetQueueAttributes", err))?
+        .call("sqs:GetQueueAttributes")?
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .ok_or_else(|| "no queue ARN".to_owned())
+        .ok_or_else(|| WeekError::Account("no queue ARN".to_owned()))
 }
