@@ -1,10 +1,5 @@
 //! Trigger → idempotency → gather → decide → pin → act → notify → record → report.
 
-use aws_sdk_sns::types::MessageAttributeValue;
-use aws_sdk_ssm::types::{
-    PatchAction, PatchComplianceLevel, PatchComplianceStatus, PatchFilter, PatchFilterGroup,
-    PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
-};
 use chrono::Utc;
 use patchpilot_shared::CommonConfig;
 use patchpilot_shared::budget::Budget;
@@ -18,7 +13,8 @@ use crate::decide::{Check, CheckName, Decision, Execution, Facts, RecheckFacts, 
 use crate::gather;
 use crate::notify;
 use crate::operator;
-use crate::pin::{Filter, Pinned, pin};
+use crate::pin::pin;
+use crate::production::{AwsProduction, Object, Page, Production};
 use crate::promote;
 use crate::report::{GateOutcome, GateReport, Promoted, Trigger};
 use crate::store::{Latest, Pending, Recorded, Store};
@@ -77,16 +73,26 @@ pub fn not_a_verdict(execution: &Execution) -> Option<String> {
     }
 }
 
-/// The gate: judges staging and acts on production.
-pub struct Gate {
+/// The gate: judges staging and acts on production, through `P` (AWS in the function).
+pub struct Gate<P = AwsProduction> {
     pub(crate) clients: Clients,
     pub(crate) config: GateConfig,
     pub(crate) store: Store,
+    pub(crate) production: P,
 }
 
 impl Gate {
-    /// The gate with its clients and settings.
+    /// The gate with its clients and settings, acting on production through the same clients.
     pub fn new(clients: Clients, config: GateConfig) -> Self {
+        let production =
+            AwsProduction::new(clients.ssm.clone(), clients.sns.clone(), clients.s3.clone());
+        Self::with_production(clients, config, production)
+    }
+}
+
+impl<P: Production> Gate<P> {
+    /// The gate reading through `clients` and acting on production through `production`.
+    pub fn with_production(clients: Clients, config: GateConfig, production: P) -> Self {
         let store = Store::new(
             clients.dynamodb.clone(),
             config.table.clone(),
@@ -96,6 +102,7 @@ impl Gate {
             clients,
             config,
             store,
+            production,
         }
     }
 
@@ -129,7 +136,7 @@ impl Gate {
     }
 }
 
-impl Handler for Gate {
+impl<P: Production> Handler for Gate<P> {
     type Report = GateReport;
 
     fn common(&self) -> &CommonConfig {
@@ -184,7 +191,7 @@ impl Handler for Gate {
     }
 }
 
-impl Gate {
+impl<P: Production> Gate<P> {
     /// The gate's state as a metric, whenever an invocation set it. A close is recorded first, and
     /// an open within the brake alarm's period of the last close is published again once that
     /// period has ended, so the alarm releases (brake.rs). Recording or reading the close can fail
@@ -247,7 +254,7 @@ impl Gate {
     }
 }
 
-impl Gate {
+impl<P: Production> Gate<P> {
     /// Staging's facts, read before the budget's stop time or not at all.
     async fn facts_within(
         &self,
@@ -599,20 +606,7 @@ impl Gate {
         }
         let window = &self.config.production_window_id;
         if !dry_run {
-            let updated = self
-                .clients
-                .ssm
-                .update_maintenance_window()
-                .window_id(window)
-                .enabled(open)
-                .send()
-                .await;
-            if let Err(err) = updated {
-                // Failing to close must be retried until it works or dead-letters; failing to open is
-                // retried too (production stays as it was meanwhile).
-                let err = FunctionError::aws("ssm:UpdateMaintenanceWindow", err);
-                return Err(err.retryable());
-            }
+            self.production.set_window(window, open).await?;
         }
         report.actions.push(format!(
             "{would}{} production window {window}",
@@ -640,13 +634,7 @@ impl Gate {
             .map_err(FunctionError::retryable)?;
         for execution in running {
             if !self.config.common.dry_run {
-                ssm.cancel_maintenance_window_execution()
-                    .window_execution_id(&execution)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        FunctionError::aws("ssm:CancelMaintenanceWindowExecution", err).retryable()
-                    })?;
+                self.production.cancel_execution(&execution).await?;
             }
             let would = if self.config.common.dry_run {
                 "would "
@@ -702,21 +690,16 @@ impl Gate {
                     "application/yaml",
                 ),
             ] {
-                self.clients
-                    .s3
-                    .put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .content_type(content_type)
-                    .body(body.into())
-                    .send()
+                let object = Object {
+                    bucket: bucket.to_owned(),
+                    key: key.clone(),
+                    body,
+                    content_type: content_type.to_owned(),
+                };
+                self.production
+                    .put_object(object)
                     .await
-                    .map_err(|err| {
-                        format!(
-                            "could not write s3://{bucket}/{key}: {}",
-                            FunctionError::aws("s3:PutObject", err)
-                        )
-                    })?;
+                    .map_err(|err| format!("could not write s3://{bucket}/{key}: {err}"))?;
             }
         }
         let would = if dry_run { "would " } else { "" };
@@ -921,7 +904,8 @@ impl Gate {
                         );
                     }
                     if !self.config.common.dry_run {
-                        self.apply(&pinned)
+                        self.production
+                            .pin_baseline(&pinned)
                             .await
                             .map_err(|err| format!("could not pin {production_id}: {err}"))?;
                     }
@@ -931,90 +915,6 @@ impl Gate {
             }
         }
         Ok(())
-    }
-
-    async fn apply(&self, pinned: &Pinned) -> Result<(), FunctionError> {
-        let group = |filters: &[Filter]| -> Result<PatchFilterGroup, FunctionError> {
-            let filters = filters
-                .iter()
-                .map(|f| {
-                    PatchFilter::builder()
-                        .key(PatchFilterKey::from(f.key.as_str()))
-                        .set_values(Some(f.values.clone()))
-                        .build()
-                        .map_err(|err| FunctionError::Invariant(format!("patch filter: {err}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            PatchFilterGroup::builder()
-                .set_patch_filters(Some(filters))
-                .build()
-                .map_err(|err| FunctionError::Invariant(format!("patch filter group: {err}")))
-        };
-        let rules = pinned
-            .rules
-            .iter()
-            .map(|rule| {
-                Ok(PatchRule::builder()
-                    .patch_filter_group(group(&rule.filters)?)
-                    .set_compliance_level(
-                        rule.compliance_level
-                            .as_deref()
-                            .map(PatchComplianceLevel::from),
-                    )
-                    .set_approve_until_date(rule.approve_until_date.clone())
-                    .set_enable_non_security(rule.enable_non_security)
-                    .build())
-            })
-            .collect::<Result<Vec<_>, FunctionError>>()?;
-        let rules = PatchRuleGroup::builder()
-            .set_patch_rules(Some(rules))
-            .build()
-            .map_err(|err| FunctionError::Invariant(format!("patch rule group: {err}")))?;
-        let sources = pinned
-            .sources
-            .iter()
-            .map(|source| {
-                PatchSource::builder()
-                    .name(&source.name)
-                    .set_products(Some(source.products.clone()))
-                    .configuration(&source.configuration)
-                    .build()
-                    .map_err(|err| FunctionError::Invariant(format!("patch source: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.clients
-            .ssm
-            .update_patch_baseline()
-            // An empty list clears production's own alternative repositories: staging's are the copy.
-            .set_sources(Some(sources))
-            .set_available_security_updates_compliance_status(
-                pinned
-                    .available_security_updates_compliance_status
-                    .as_deref()
-                    .map(PatchComplianceStatus::from),
-            )
-            .baseline_id(&pinned.production_baseline_id)
-            .global_filters(group(&pinned.global_filters)?)
-            .approval_rules(rules)
-            .set_approved_patches(Some(pinned.approved_patches.clone()))
-            .set_approved_patches_compliance_level(
-                pinned
-                    .approved_patches_compliance_level
-                    .as_deref()
-                    .map(PatchComplianceLevel::from),
-            )
-            .set_approved_patches_enable_non_security(pinned.approved_patches_enable_non_security)
-            .set_rejected_patches(Some(pinned.rejected_patches.clone()))
-            .set_rejected_patches_action(
-                pinned
-                    .rejected_patches_action
-                    .as_deref()
-                    .map(PatchAction::from),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| FunctionError::aws("ssm:UpdatePatchBaseline", err))
     }
 
     pub(crate) async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
@@ -1036,26 +936,14 @@ impl Gate {
         envelope: String,
         attributes: &[(&str, &str)],
     ) -> Result<(), FunctionError> {
-        let mut publish = self
-            .clients
-            .sns
-            .publish()
-            .topic_arn(&self.config.topic_arn)
-            .subject(subject)
-            .message_structure("json")
-            .message(envelope);
-        for (name, value) in attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(*value)
-                .build()
-                .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
-            publish = publish.message_attributes(*name, attribute);
-        }
-        publish
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
+        let page = Page {
+            subject,
+            envelope,
+            attributes: attributes
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        };
+        self.production.page(&self.config.topic_arn, &page).await
     }
 }

@@ -11,6 +11,7 @@ pub mod handler;
 pub mod notify;
 pub mod operator;
 pub mod pin;
+pub mod production;
 pub mod promote;
 pub mod records;
 pub mod report;

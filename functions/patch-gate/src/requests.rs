@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::decide::{Check, Decision, Execution};
 use crate::handler::Gate;
 use crate::operator::{Approval, ApprovedOver, Hold, Operator, OperatorRequest, Request};
+use crate::production::Production;
 use crate::report::{GateOutcome, GateReport, Trigger};
 
 /// The parts of a recorded decision an approval reads back.
@@ -22,7 +23,7 @@ struct Recorded {
     approval: Option<Approval>,
 }
 
-impl Gate {
+impl<P: Production> Gate<P> {
     /// Carries out an operator request.
     pub(crate) async fn operate(
         &self,
