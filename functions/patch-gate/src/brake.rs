@@ -31,6 +31,73 @@ pub fn republish_open_after(
     longest.checked_sub(since).filter(|wait| !wait.is_zero())
 }
 
+use crate::handler::{FUNCTION, GATE_DIMENSION, GATE_METRIC, Gate};
+use crate::production::Production;
+use crate::report::GateReport;
+
+impl<P: Production> Gate<P> {
+    /// The gate's state as a metric, whenever an invocation set it. A close is recorded first, and
+    /// an open within the brake alarm's period of the last close is published again once that
+    /// period has ended, so the alarm releases (brake.rs). Recording or reading the close can fail
+    /// without failing the invocation, which has already acted: the open is then published once, and
+    /// the brake releases at the gate's next publication at the latest (the re-check before
+    /// production).
+    pub(crate) async fn publish_state(&self, report: &GateReport) {
+        let Some(open) = report.open else {
+            return;
+        };
+        let window = &self.config.production_window_id;
+        if self.config.common.dry_run {
+            self.emit_state(open);
+            return;
+        }
+        if !open {
+            if let Err(err) = self.store.brake_engaged(window, Utc::now()).await {
+                tracing::warn!(error = %err, "the close is not on record: an open within the brake's period may leave the brake engaged until the gate next publishes");
+            }
+            self.emit_state(false);
+            return;
+        }
+        let engaged_at = self.store.brake_engaged_at(window).await;
+        self.emit_state(true);
+        let engaged_at = match engaged_at {
+            Ok(at) => at,
+            Err(err) => {
+                tracing::warn!(error = %err, "the last close could not be read: the open is published once");
+                return;
+            }
+        };
+        let Some(wait) = crate::brake::republish_open_after(engaged_at, Utc::now()) else {
+            return;
+        };
+        tracing::info!(
+            wait_ms = wait.as_millis() as u64,
+            "the gate closed less than a brake period ago: the open is published again when that period has ended"
+        );
+        tokio::time::sleep(wait).await;
+        // A close published meanwhile must keep the brake engaged: publish again only if none was.
+        match self.store.brake_engaged_at(window).await {
+            Ok(now) if now == engaged_at => self.emit_state(true),
+            Ok(_) => {
+                tracing::info!("the gate closed again meanwhile: the open is not published again")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the last close could not be read again: the open is not published again")
+            }
+        }
+    }
+
+    pub(crate) fn emit_state(&self, open: bool) {
+        patchpilot_shared::metrics::emit_with(
+            FUNCTION,
+            &[(GATE_DIMENSION, &self.config.production_window_id)],
+            &[(GATE_METRIC, if open { 1.0 } else { 0.0 })],
+            // The brake alarm evaluates 10-second periods (template.yaml GateBrakeAlarm).
+            patchpilot_shared::metrics::Resolution::High,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

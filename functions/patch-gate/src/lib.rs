@@ -3,11 +3,13 @@
 //! pins production's baselines to exactly what staging tested, pages with its reasons, and records the
 //! decision for audit.
 
+mod act;
 pub mod brake;
 pub mod config;
 pub mod decide;
 pub mod gather;
 pub mod handler;
+mod judge;
 pub mod notify;
 pub mod operator;
 pub mod pin;
@@ -17,6 +19,7 @@ pub mod records;
 pub mod report;
 mod requests;
 pub mod store;
+mod verify;
 
 pub use handler::{Clients, Gate};
 /// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
