@@ -1,8 +1,8 @@
 //! Parse → plan → claim → gather → render → publish → record, for one event.
 
-use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
 use patchpilot_shared::CommonConfig;
+use patchpilot_shared::aws::sns::{Message, publish};
 use patchpilot_shared::budget::Budget;
 use patchpilot_shared::runtime::{Handled, Handler};
 use patchpilot_shared::{Event, FunctionError};
@@ -523,36 +523,28 @@ impl Alerts {
                 subject: rendered.subject,
             });
         }
-        let mut publish = self
-            .clients
-            .sns
-            .publish()
-            .topic_arn(&self.config.topic_arn)
-            .subject(&rendered.subject)
-            .message_structure("json")
-            .message(rendered.envelope());
-        for (name, (data_type, value)) in &rendered.attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type(*data_type)
-                .string_value(value)
-                .build()
-                .map_err(|err| {
-                    FunctionError::Invariant(format!("message attribute {name}: {err}"))
-                })?;
-            publish = publish.message_attributes(*name, attribute);
-        }
-        let published = match publish.send().await {
-            Ok(output) => output,
+        let message = Message {
+            subject: rendered.subject.clone(),
+            envelope: rendered.envelope(),
+            attributes: rendered
+                .attributes
+                .iter()
+                .map(|(name, (data_type, value))| {
+                    ((*name).to_owned(), (*data_type).to_owned(), value.clone())
+                })
+                .collect(),
+        };
+        let message_id = match publish(&self.clients.sns, &self.config.topic_arn, &message).await {
+            Ok(id) => id,
             Err(err) => {
-                let err = FunctionError::aws("sns:Publish", err);
                 if let Err(release) = self.store.release(&key).await {
                     tracing::warn!(key, error = %release, "could not release the claim; it expires with its lease");
                 }
-                // A publish that failed must be retried, whatever SNS said.
-                return Err(err.retryable());
+                // A publish that failed must be retried, whatever SNS said (the publisher makes it
+                // retryable); a message too large for SNS is not sent at all.
+                return Err(err);
             }
         };
-        let message_id = published.message_id().map(str::to_owned);
         self.store
             .complete(&key, "sent", message_id.as_deref())
             .await?;

@@ -10,7 +10,7 @@ use crate::gather;
 use crate::handler::Gate;
 use crate::notify;
 use crate::pin::pin;
-use crate::production::{Object, Page, Production};
+use crate::production::{Message, Object, Production};
 use crate::promote;
 use crate::report::{GateReport, Promoted};
 
@@ -273,14 +273,14 @@ impl<P: Production> Gate<P> {
         envelope: String,
         attributes: &[(&str, &str)],
     ) -> Result<(), FunctionError> {
-        let page = Page {
+        let message = Message {
             subject,
             envelope,
             attributes: attributes
                 .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .map(|(name, value)| ((*name).to_owned(), "String".to_owned(), (*value).to_owned()))
                 .collect(),
         };
-        self.production.page(&self.config.topic_arn, &page).await
+        self.production.page(&self.config.topic_arn, &message).await
     }
 }

@@ -8,26 +8,15 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_ssm::types::{
     PatchAction, PatchComplianceLevel, PatchComplianceStatus, PatchFilter, PatchFilterGroup,
     PatchFilterKey, PatchRule, PatchRuleGroup, PatchSource,
 };
 use patchpilot_shared::FunctionError;
+pub use patchpilot_shared::aws::sns::Message;
 use patchpilot_shared::error::ErrorClass;
 
 use crate::pin::{Filter, Pinned};
-
-/// A message for the alert topic: `MessageStructure=json` with string attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// The subject (email and SMS subscribers see it).
-    pub subject: String,
-    /// The JSON envelope, one message per protocol.
-    pub envelope: String,
-    /// Message attributes subscriptions filter on (`kind`, `severity`, `window_id`, …).
-    pub attributes: Vec<(String, String)>,
-}
 
 /// An object written to S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +55,11 @@ pub trait Production: Send + Sync {
     /// Writes an object (the promoted list, its record).
     fn put_object(&self, object: Object) -> impl Future<Output = Result<(), FunctionError>> + Send;
 
-    /// Publishes a page to `topic_arn`. Retryable on failure.
+    /// Publishes a page to `topic_arn` (at most 256 KB). Retryable on failure.
     fn page(
         &self,
         topic_arn: &str,
-        page: &Page,
+        message: &Message,
     ) -> impl Future<Output = Result<(), FunctionError>> + Send;
 }
 
@@ -195,27 +184,10 @@ impl Production for AwsProduction {
             .map_err(|err| FunctionError::aws("s3:PutObject", err))
     }
 
-    async fn page(&self, topic_arn: &str, page: &Page) -> Result<(), FunctionError> {
-        let mut publish = self
-            .sns
-            .publish()
-            .topic_arn(topic_arn)
-            .subject(&page.subject)
-            .message_structure("json")
-            .message(&page.envelope);
-        for (name, value) in &page.attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|err| FunctionError::Invariant(format!("attribute {name}: {err}")))?;
-            publish = publish.message_attributes(name, attribute);
-        }
-        publish
-            .send()
+    async fn page(&self, topic_arn: &str, message: &Message) -> Result<(), FunctionError> {
+        patchpilot_shared::aws::sns::publish(&self.sns, topic_arn, message)
             .await
             .map(|_| ())
-            .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
     }
 }
 
@@ -257,7 +229,7 @@ pub enum Effect {
         /// The topic.
         topic_arn: String,
         /// The message.
-        page: Page,
+        message: Message,
     },
 }
 
@@ -390,12 +362,12 @@ impl Production for InMemoryProduction {
         self.make(EffectKind::Object, Effect::Object(object))
     }
 
-    async fn page(&self, topic_arn: &str, page: &Page) -> Result<(), FunctionError> {
+    async fn page(&self, topic_arn: &str, message: &Message) -> Result<(), FunctionError> {
         self.make(
             EffectKind::Page,
             Effect::Paged {
                 topic_arn: topic_arn.to_owned(),
-                page: page.clone(),
+                message: message.clone(),
             },
         )
     }
@@ -432,8 +404,8 @@ impl<P: Production> Production for std::sync::Arc<P> {
     fn page(
         &self,
         topic_arn: &str,
-        page: &Page,
+        message: &Message,
     ) -> impl Future<Output = Result<(), FunctionError>> + Send {
-        P::page(self, topic_arn, page)
+        P::page(self, topic_arn, message)
     }
 }

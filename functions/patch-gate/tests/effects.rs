@@ -61,14 +61,15 @@ async fn a_clean_run_pins_every_baseline_before_it_opens_the_window_then_informs
         panic!("the third change is the window: {effects:?}")
     };
     assert_eq!(window_id, PRODUCTION);
-    let Effect::Paged { topic_arn, page } = &effects[3] else {
+    let Effect::Paged { topic_arn, message } = &effects[3] else {
         panic!("the last change is the page: {effects:?}")
     };
     assert_eq!(topic_arn, "arn:aws:sns:eu-west-1:111122223333:patchpilot");
-    assert!(
-        page.attributes
-            .contains(&("kind".to_owned(), "gate_decision".to_owned()))
-    );
+    assert!(message.attributes.contains(&(
+        "kind".to_owned(),
+        "String".to_owned(),
+        "gate_decision".to_owned()
+    )));
 }
 
 /// The second baseline's pin refused: production stays closed (the window is disabled, not left as

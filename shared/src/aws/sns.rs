@@ -52,6 +52,68 @@ pub fn envelope(text: &str, document: &str) -> String {
     .to_string()
 }
 
+/// A message for a topic: `MessageStructure=json`, with typed attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The subject (already through [`subject`]).
+    pub subject: String,
+    /// The [`envelope`].
+    pub envelope: String,
+    /// Attributes subscriptions filter on: (name, data type, value).
+    pub attributes: Vec<(String, String, String)>,
+}
+
+impl Message {
+    /// The bytes SNS counts for it.
+    pub fn published_bytes(&self) -> usize {
+        published_bytes(
+            &self.envelope,
+            self.attributes
+                .iter()
+                .map(|(name, kind, value)| (name.as_str(), kind.as_str(), value.as_str())),
+        )
+    }
+}
+
+/// The one publisher both paging functions use: refuses a message over SNS's 256 KB before calling
+/// (each function fits its messages first; this keeps a new one from reaching SNS to be refused
+/// there), and makes a failed publish retryable, whatever SNS said: a page must not be lost. Returns
+/// the message id.
+#[cfg(feature = "sns")]
+pub async fn publish(
+    client: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    message: &Message,
+) -> Result<Option<String>, crate::FunctionError> {
+    use crate::FunctionError;
+    let bytes = message.published_bytes();
+    if bytes > MAX_MESSAGE_BYTES {
+        return Err(FunctionError::Invariant(format!(
+            "the message \"{}\" is {bytes} bytes, over SNS's {MAX_MESSAGE_BYTES}: it was not sent",
+            message.subject
+        )));
+    }
+    let mut publish = client
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(&message.subject)
+        .message_structure("json")
+        .message(&message.envelope);
+    for (name, data_type, value) in &message.attributes {
+        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type(data_type)
+            .string_value(value)
+            .build()
+            .map_err(|err| FunctionError::Invariant(format!("message attribute {name}: {err}")))?;
+        publish = publish.message_attributes(name, attribute);
+    }
+    publish
+        .send()
+        .await
+        .map(|output| output.message_id().map(str::to_owned))
+        .map_err(|err| FunctionError::aws("sns:Publish", err).retryable())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +138,94 @@ mod tests {
         assert_eq!(long.len(), MAX_SUBJECT_CHARS);
         assert!(long.ends_with("..."));
         assert_eq!(subject(&"y".repeat(99)).len(), 99, "99 characters fit");
+    }
+}
+
+#[cfg(all(test, feature = "sns"))]
+mod publisher {
+    use super::*;
+    use crate::FunctionError;
+    use crate::error::ErrorClass;
+    use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::sync::{Arc, Mutex};
+
+    fn message(envelope_bytes: usize) -> Message {
+        Message {
+            subject: "Patch failed".to_owned(),
+            envelope: "x".repeat(envelope_bytes),
+            attributes: vec![("kind".to_owned(), "String".to_owned(), "k".to_owned())],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_goes_out_as_json_with_its_attributes() {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let s = sent.clone();
+        let rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
+            s.lock().unwrap().push((
+                req.topic_arn().map(str::to_owned),
+                req.subject().map(str::to_owned),
+                req.message_structure().map(str::to_owned),
+                req.message_attributes()
+                    .and_then(|a| a.get("kind"))
+                    .and_then(|v| v.string_value().map(str::to_owned)),
+            ));
+            PublishOutput::builder().message_id("m-1").build()
+        });
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&rule]);
+        let id = publish(
+            &client,
+            "arn:aws:sns:eu-west-1:111122223333:t",
+            &message(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(id.as_deref(), Some("m-1"));
+        assert_eq!(
+            *sent.lock().unwrap(),
+            [(
+                Some("arn:aws:sns:eu-west-1:111122223333:t".to_owned()),
+                Some("Patch failed".to_owned()),
+                Some("json".to_owned()),
+                Some("k".to_owned())
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_over_256_kb_is_refused_before_any_call() {
+        let rule = mock!(aws_sdk_sns::Client::publish)
+            .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&rule]);
+        // The attribute's 4 + 6 + 1 bytes count too: one byte of envelope over the limit.
+        let over = message(MAX_MESSAGE_BYTES - 11 + 1);
+        let err = publish(&client, "t", &over).await.unwrap_err();
+        assert!(
+            matches!(&err, FunctionError::Invariant(text) if text.contains("262145 bytes")),
+            "{err}"
+        );
+        assert_eq!(rule.num_calls(), 0);
+        let at_limit = message(MAX_MESSAGE_BYTES - 11);
+        assert!(publish(&client, "t", &at_limit).await.is_ok());
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_publish_is_retryable_whatever_sns_said() {
+        let rule = mock!(aws_sdk_sns::Client::publish).then_error(|| {
+            PublishError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("AuthorizationError")
+                    .message("not authorized")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&rule]);
+        let err = publish(&client, "t", &message(10)).await.unwrap_err();
+        assert!(
+            matches!(&err, FunctionError::Aws { operation, class: ErrorClass::Retryable, .. } if operation == "sns:Publish"),
+            "{err:?}"
+        );
     }
 }
