@@ -31,19 +31,18 @@ pub enum WeekError {
     /// `patchpilot` itself failed.
     #[error("patchpilot: {0}")]
     Cli(String),
-    /// The local services, the template or the tools could not be set up (the shared test support
-    /// reports these as text).
+    /// The simulator could not be set up (it reports in text).
     #[error("{0}")]
     Setup(String),
+    /// The shared test support could not set up a service, tool or check.
+    #[error(transparent)]
+    Support(#[from] patchpilot_test_support::SupportError),
+    /// template.yaml could not be resolved for the week's deployment.
+    #[error("template.yaml: {0}")]
+    Template(#[from] patchpilot_test_support::template::TemplateError),
     /// The account is not as the week left it: a record, resource or answer it needs is missing.
     #[error("{0}")]
     Account(String),
-}
-
-impl From<String> for WeekError {
-    fn from(text: String) -> Self {
-        Self::Setup(text)
-    }
 }
 
 impl WeekError {

@@ -87,7 +87,8 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
                 std::slice::from_ref(id),
                 at,
                 at + chrono::Duration::seconds(rng.i64(20..120)),
-            )?;
+            )
+            .map_err(WeekError::Account)?;
             times.push(at);
         }
         (times.iter().min().copied(), times.iter().max().copied())

@@ -6,6 +6,7 @@
 //! the `iam-rs` policy engine. The other direction is checked too: a statement of ours whose action
 //! or resource no call used is over-granted.
 
+use crate::SupportError;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use iam_rs::Decision;
@@ -154,11 +155,13 @@ pub fn role(
     translated: &Template,
     deployment: &Deployment,
     function: &str,
-) -> Result<Role, String> {
+) -> Result<Role, SupportError> {
     let logical_id = format!("{function}Role");
     let resource = translated.root["Resources"]
         .get(&logical_id)
-        .ok_or_else(|| format!("the translated template has no {logical_id}"))?;
+        .ok_or_else(|| {
+            SupportError::Policy(format!("the translated template has no {logical_id}"))
+        })?;
     let properties = deployment.resolve(&resource["Properties"])?;
     let mut statements = Vec::new();
     for policy in properties["Policies"].as_array().into_iter().flatten() {
@@ -202,13 +205,13 @@ fn action_matches(pattern: &str, action: &str) -> bool {
 }
 
 /// What IAM decides for `request` under `statements`, through iam-rs.
-pub fn decide(statements: &[Statement], request: &Request) -> Result<Decision, String> {
+pub fn decide(statements: &[Statement], request: &Request) -> Result<Decision, SupportError> {
     let document = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": statements.iter().map(|s| s.document.clone()).collect::<Vec<_>>(),
     });
-    let policy =
-        IAMPolicy::from_json(&document.to_string()).map_err(|err| format!("policy: {err}"))?;
+    let policy = IAMPolicy::from_json(&document.to_string())
+        .map_err(|err| SupportError::Policy(format!("policy: {err}")))?;
     // Actions without resource-level permissions are evaluated against "*"; iam-rs needs an ARN, and
     // an ARN with a bare "*" resource matches only statements whose Resource is "*".
     let resource = if request.resource == "*" {
@@ -217,7 +220,8 @@ pub fn decide(statements: &[Statement], request: &Request) -> Result<Decision, S
     } else {
         request.resource.clone()
     };
-    let arn = Arn::parse(&resource).map_err(|err| format!("{resource}: {err}"))?;
+    let arn =
+        Arn::parse(&resource).map_err(|err| SupportError::Policy(format!("{resource}: {err}")))?;
     let mut context = Context::new();
     for (key, values) in &request.context {
         context.insert(key.clone(), ContextValue::StringList(values.clone()));
@@ -227,7 +231,8 @@ pub fn decide(statements: &[Statement], request: &Request) -> Result<Decision, S
         crate::ACCOUNT
     )));
     let request = IAMRequest::new_with_context(principal, request.action.clone(), arn, context);
-    iam_rs::evaluate_policy(&policy, &request).map_err(|err| format!("{err:?}"))
+    iam_rs::evaluate_policy(&policy, &request)
+        .map_err(|err| SupportError::Policy(format!("{err:?}")))
 }
 
 /// What the check found for one function.
@@ -251,7 +256,7 @@ pub fn check(
     keys: &BTreeMap<String, String>,
     runtime_policies: &[&str],
     expected_unused: &[(&str, &str)],
-) -> Result<Findings, String> {
+) -> Result<Findings, SupportError> {
     let mut findings = Findings::default();
     let requests: Vec<Request> = calls
         .iter()

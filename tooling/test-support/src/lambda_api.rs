@@ -3,6 +3,7 @@
 //! cannot run them (its Lambda needs Docker). A failed invocation answers as Lambda does: status 200,
 //! `X-Amz-Function-Error: Unhandled`, and the function's `errorType`/`errorMessage` as the body.
 
+use crate::SupportError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -139,7 +140,9 @@ async fn function_concurrency(State(api): State<ApiState>, Path(name): Path<Stri
 impl LambdaApi {
     /// Serves `functions` (by function name) on a loopback port: Invoke, and the two reads
     /// `patchpilot doctor` makes (GetAccountSettings, GetFunctionConcurrency).
-    pub async fn start(functions: BTreeMap<String, Arc<FunctionHost>>) -> Result<Self, String> {
+    pub async fn start(
+        functions: BTreeMap<String, Arc<FunctionHost>>,
+    ) -> Result<Self, SupportError> {
         let concurrency = Arc::new(std::sync::Mutex::new(AccountConcurrency::default()));
         let app = Router::new()
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
@@ -155,8 +158,10 @@ impl LambdaApi {
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|err| format!("Lambda API: {err}"))?;
-        let address = listener.local_addr().map_err(|err| err.to_string())?;
+            .map_err(SupportError::listen("Lambda API"))?;
+        let address = listener
+            .local_addr()
+            .map_err(SupportError::listen("Lambda API"))?;
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

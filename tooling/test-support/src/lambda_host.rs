@@ -6,6 +6,7 @@
 //! The host also measures what the benchmarks report: time from process start to the first
 //! `/invocation/next` (init), each invocation's latency, and the process's peak RSS.
 
+use crate::SupportError;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -169,7 +170,7 @@ impl FunctionHost {
         memory_mb: u32,
         timeout: Duration,
         log_dir: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SupportError> {
         let shared = Arc::new(Shared {
             function_arn: format!(
                 "arn:aws:lambda:{}:000000000000:function:{name}",
@@ -189,12 +190,14 @@ impl FunctionHost {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|err| format!("runtime API for {name}: {err}"))?;
-        let address = listener.local_addr().map_err(|err| err.to_string())?;
+            .map_err(SupportError::listen(format!("runtime API for {name}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(SupportError::listen(format!("runtime API for {name}")))?;
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        std::fs::create_dir_all(log_dir).map_err(|err| err.to_string())?;
+        std::fs::create_dir_all(log_dir).map_err(SupportError::file(log_dir))?;
         let log = log_dir.join(format!("{name}.log"));
         let mut envs: Vec<(&str, String)> = vec![
             ("AWS_LAMBDA_RUNTIME_API", address.to_string()),
@@ -218,7 +221,7 @@ impl FunctionHost {
     }
 
     /// Time from process start to its first request for an event: the function's init.
-    pub async fn wait_ready(&self, limit: Duration) -> Result<Duration, String> {
+    pub async fn wait_ready(&self, limit: Duration) -> Result<Duration, SupportError> {
         let started = Instant::now();
         loop {
             if let Some(at) = *self
@@ -236,14 +239,17 @@ impl FunctionHost {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
             {
-                return Err(format!("{} failed to initialise: {err}", self.name));
+                return Err(SupportError::NotReady(format!(
+                    "{} failed to initialise: {err}",
+                    self.name
+                )));
             }
             if started.elapsed() > limit {
-                return Err(format!(
+                return Err(SupportError::NotReady(format!(
                     "{} did not ask for an event within {limit:?}; see {}",
                     self.name,
                     self.log.display()
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }

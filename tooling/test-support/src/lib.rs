@@ -12,6 +12,7 @@
 
 pub mod calls;
 pub mod emf;
+pub mod error;
 pub mod iam;
 pub mod lambda_api;
 pub mod lambda_host;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use calls::CallCounter;
+pub use error::SupportError;
 pub use ssm_sim;
 
 /// The repository's root folder.
@@ -40,15 +42,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// A tool tooling/setup.sh installs, with a clear error if it has not been run.
-pub fn installed_tool(relative: &str) -> Result<PathBuf, String> {
+pub fn installed_tool(relative: &str) -> Result<PathBuf, SupportError> {
     let path = workspace_root().join(".tools").join(relative);
     if path.exists() {
         Ok(path)
     } else {
-        Err(format!(
-            "{} is not installed: run tooling/setup.sh first",
-            path.display()
-        ))
+        Err(SupportError::NotInstalled(path.display().to_string()))
     }
 }
 
@@ -76,9 +75,8 @@ pub(crate) fn spawn_watched(
     args: &[&str],
     envs: &[(&str, String)],
     log: &Path,
-) -> Result<Child, String> {
-    let log_file = std::fs::File::create(log)
-        .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+) -> Result<Child, SupportError> {
+    let log_file = std::fs::File::create(log).map_err(SupportError::file(log))?;
     let script = r#"
         "$@" & child=$!
         trap 'kill $child 2>/dev/null; wait $child 2>/dev/null; exit 0' TERM INT
@@ -94,14 +92,15 @@ pub(crate) fn spawn_watched(
         .args(args)
         .env("PATCHPILOT_WATCH_PID", std::process::id().to_string())
         .stdin(Stdio::null())
-        .stdout(log_file.try_clone().map_err(|err| err.to_string())?)
+        .stdout(log_file.try_clone().map_err(SupportError::file(log))?)
         .stderr(log_file);
     for (key, value) in envs {
         command.env(key, value);
     }
-    command
-        .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", program.display()))
+    command.spawn().map_err(|source| SupportError::Start {
+        program: program.display().to_string(),
+        source,
+    })
 }
 
 fn wait_until_ready(
@@ -110,7 +109,7 @@ fn wait_until_ready(
     child: &mut Child,
     log: &Path,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), SupportError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(2)))
@@ -121,10 +120,10 @@ fn wait_until_ready(
         if let Ok(Some(status)) = child.try_wait() {
             let tail = std::fs::read_to_string(log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(15).collect();
-            return Err(format!(
+            return Err(SupportError::NotReady(format!(
                 "{name} exited ({status}) before it was ready; its log ends:\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ));
+            )));
         }
         if agent
             .get(url)
@@ -135,10 +134,10 @@ fn wait_until_ready(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!(
+    Err(SupportError::NotReady(format!(
         "{name} was not ready at {url} after {timeout:?}; see {}",
         log.display()
-    ))
+    )))
 }
 
 /// LocalStack and moto, running.
@@ -152,13 +151,13 @@ pub struct LocalAws {
 
 impl LocalAws {
     /// Starts both services on free ports; they stop when this value is dropped or the process ends.
-    pub fn start() -> Result<Self, String> {
+    pub fn start() -> Result<Self, SupportError> {
         let logs = std::env::temp_dir().join(format!(
             "patchpilot-local-aws-{}-{}",
             std::process::id(),
             free_port()
         ));
-        std::fs::create_dir_all(&logs).map_err(|err| err.to_string())?;
+        std::fs::create_dir_all(&logs).map_err(SupportError::file(&logs))?;
         let python = installed_tool("localstack/bin/python")?;
         let moto = installed_tool("moto/bin/moto_server")?;
         let localstack_port = free_port();
@@ -166,7 +165,7 @@ impl LocalAws {
         let localstack_log = logs.join("localstack.log");
         let moto_log = logs.join("moto.log");
         let volume = logs.join("localstack-volume");
-        std::fs::create_dir_all(logs.join("tmp")).map_err(|err| err.to_string())?;
+        std::fs::create_dir_all(logs.join("tmp")).map_err(SupportError::file(&logs))?;
         let mut localstack = spawn_watched(
             &python,
             &["-m", "localstack.runtime.main"],

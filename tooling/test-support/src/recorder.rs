@@ -9,6 +9,7 @@
 //! `Action` form member for the query services (EC2, SNS), whose service is read from the SigV4
 //! credential scope, and for S3 (REST, path-style) the method and path.
 
+use crate::SupportError;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -82,7 +83,7 @@ impl RecordingProxy {
         function: &str,
         upstreams: Upstreams,
         recorder: Recorder,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SupportError> {
         Self::start_delayed(function, upstreams, recorder, BTreeMap::new()).await
     }
 
@@ -93,7 +94,7 @@ impl RecordingProxy {
         upstreams: Upstreams,
         recorder: Recorder,
         delays: BTreeMap<String, std::time::Duration>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SupportError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -108,10 +109,10 @@ impl RecordingProxy {
         let app = axum::Router::new().fallback(forward).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|err| format!("recording proxy: {err}"))?;
+            .map_err(SupportError::listen("recording proxy"))?;
         let address = listener
             .local_addr()
-            .map_err(|err| format!("recording proxy: {err}"))?;
+            .map_err(SupportError::listen("recording proxy"))?;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

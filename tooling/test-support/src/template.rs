@@ -24,19 +24,47 @@ pub struct Alarm {
     pub dimensions: Vec<(String, String)>,
 }
 
+/// Why a template could not be read or resolved, by kind; the text follows CloudFormation's wording
+/// where it has one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The file, its YAML or JSON, or a short-form tag.
+    #[error("{0}")]
+    Read(String),
+    /// A parameter unknown, missing, or refused by its declaration.
+    #[error("{0}")]
+    Parameter(String),
+    /// A condition missing or not a boolean.
+    #[error("{0}")]
+    Condition(String),
+    /// A `Ref` or `Fn::GetAtt` to nothing.
+    #[error("{0}")]
+    Reference(String),
+    /// An intrinsic function used as CloudFormation would refuse it.
+    #[error("{0}")]
+    Function(String),
+}
+
+/// Callers that report in text.
+impl From<TemplateError> for String {
+    fn from(err: TemplateError) -> Self {
+        err.to_string()
+    }
+}
+
 /// The parsed template, in CloudFormation's JSON long form.
 pub struct Template {
     pub root: Value,
 }
 
 /// YAML with CloudFormation's short-form tags → JSON long form.
-fn long_form(value: &serde_yaml::Value) -> Result<Value, String> {
+fn long_form(value: &serde_yaml::Value) -> Result<Value, TemplateError> {
     use serde_yaml::Value as Y;
     Ok(match value {
         Y::Null => Value::Null,
         Y::Bool(flag) => Value::Bool(*flag),
         Y::Number(number) => serde_json::from_str(&number.to_string())
-            .map_err(|err| format!("number {number}: {err}"))?,
+            .map_err(|err| TemplateError::Read(format!("number {number}: {err}")))?,
         Y::String(text) => Value::String(text.clone()),
         Y::Sequence(items) => Value::Array(items.iter().map(long_form).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
@@ -46,7 +74,11 @@ fn long_form(value: &serde_yaml::Value) -> Result<Value, String> {
                     Y::String(text) => text.clone(),
                     Y::Number(number) => number.to_string(),
                     Y::Bool(flag) => flag.to_string(),
-                    other => return Err(format!("unsupported mapping key {other:?}")),
+                    other => {
+                        return Err(TemplateError::Read(format!(
+                            "unsupported mapping key {other:?}"
+                        )));
+                    }
                 };
                 object.insert(key, long_form(item)?);
             }
@@ -63,7 +95,9 @@ fn long_form(value: &serde_yaml::Value) -> Result<Value, String> {
                 "GetAtt" => match inner {
                     Value::String(text) => {
                         let (resource, attribute) = text.split_once('.').ok_or_else(|| {
-                            format!("!GetAtt {text}: expected Resource.Attribute")
+                            TemplateError::Read(format!(
+                                "!GetAtt {text}: expected Resource.Attribute"
+                            ))
                         })?;
                         (
                             "Fn::GetAtt".to_owned(),
@@ -90,20 +124,21 @@ impl Template {
         Self::from_yaml(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
     }
 
-    pub fn from_yaml(text: &str) -> Result<Self, String> {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|err| err.to_string())?;
+    pub fn from_yaml(text: &str) -> Result<Self, TemplateError> {
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|err| TemplateError::Read(err.to_string()))?;
         Ok(Self {
             root: long_form(&yaml)?,
         })
     }
 
     /// A translated (plain CloudFormation) template, as JSON.
-    pub fn from_json_file(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    pub fn from_json_file(path: &Path) -> Result<Self, TemplateError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| TemplateError::Read(format!("{}: {err}", path.display())))?;
         Ok(Self {
             root: serde_json::from_str(&text)
-                .map_err(|err| format!("{}: {err}", path.display()))?,
+                .map_err(|err| TemplateError::Read(format!("{}: {err}", path.display())))?,
         })
     }
 
@@ -257,7 +292,10 @@ impl<'a> Deployment<'a> {
 
     /// As CloudFormation takes parameters: an unknown name, a missing value without default, or a
     /// value its declaration refuses is an error naming the parameter.
-    pub fn try_new(template: &'a Template, overrides: &[(&str, &str)]) -> Result<Self, String> {
+    pub fn try_new(
+        template: &'a Template,
+        overrides: &[(&str, &str)],
+    ) -> Result<Self, TemplateError> {
         let declared = template.root["Parameters"]
             .as_object()
             .cloned()
@@ -276,7 +314,9 @@ impl<'a> Deployment<'a> {
         }
         for (name, value) in overrides {
             if !declared.contains_key(*name) {
-                return Err(format!("Parameters: [{name}] do not exist in the template"));
+                return Err(TemplateError::Parameter(format!(
+                    "Parameters: [{name}] do not exist in the template"
+                )));
             }
             parameters.insert((*name).to_owned(), (*value).to_owned());
         }
@@ -295,9 +335,11 @@ impl<'a> Deployment<'a> {
     }
 
     /// CloudFormation's parameter constraints, with its wording where it has one.
-    fn check_parameter(&self, name: &str, declaration: &Value) -> Result<(), String> {
+    fn check_parameter(&self, name: &str, declaration: &Value) -> Result<(), TemplateError> {
         let Some(value) = self.parameters.get(name) else {
-            return Err(format!("Parameters: [{name}] must have values"));
+            return Err(TemplateError::Parameter(format!(
+                "Parameters: [{name}] must have values"
+            )));
         };
         let kind = declaration["Type"].as_str().unwrap_or("String");
         let entries: Vec<&str> = if kind == "CommaDelimitedList" {
@@ -310,16 +352,18 @@ impl<'a> Deployment<'a> {
                 .as_str()
                 .map(|text| format!(" ({text})"))
                 .unwrap_or_default();
-            Err(format!(
+            Err(TemplateError::Parameter(format!(
                 "Parameter '{name}' must satisfy constraint: {why}; value {entry:?}{constraint}"
-            ))
+            )))
         };
         for entry in entries {
             if let Some(pattern) = declaration["AllowedPattern"].as_str() {
                 // CloudFormation matches the whole value (Java regex semantics).
                 let anchored = format!("^(?:{pattern})$");
                 let regex = fancy_regex::Regex::new(&anchored).map_err(|err| {
-                    format!("parameter {name}: AllowedPattern {pattern:?}: {err}")
+                    TemplateError::Parameter(format!(
+                        "parameter {name}: AllowedPattern {pattern:?}: {err}"
+                    ))
                 })?;
                 if !regex.is_match(entry).unwrap_or(false) {
                     return refuse(entry, format!("AllowedPattern {pattern}"));
@@ -376,14 +420,16 @@ impl<'a> Deployment<'a> {
     }
 
     /// A condition of the template's `Conditions` section.
-    pub fn condition(&self, name: &str) -> Result<bool, String> {
+    pub fn condition(&self, name: &str) -> Result<bool, TemplateError> {
         let condition = &self.template.root["Conditions"][name];
         if condition.is_null() {
-            return Err(format!("no condition {name}"));
+            return Err(TemplateError::Condition(format!("no condition {name}")));
         }
         match self.resolve(condition)? {
             Value::Bool(flag) => Ok(flag),
-            other => Err(format!("condition {name} resolved to {other}")),
+            other => Err(TemplateError::Condition(format!(
+                "condition {name} resolved to {other}"
+            ))),
         }
     }
 
@@ -403,7 +449,7 @@ impl<'a> Deployment<'a> {
         }))
     }
 
-    fn reference(&self, name: &str) -> Result<Value, String> {
+    fn reference(&self, name: &str) -> Result<Value, TemplateError> {
         if let Some(value) = self.parameters.get(name) {
             return Ok(if self.is_list_parameter(name) {
                 Value::from(value.split(',').map(str::trim).collect::<Vec<_>>())
@@ -414,11 +460,18 @@ impl<'a> Deployment<'a> {
         if let Some(value) = self.resources.get(name) {
             return Ok(Value::String(value.clone()));
         }
-        self.pseudo(name)
-            .ok_or_else(|| format!("Ref {name}: no parameter, resource or pseudo parameter"))
+        self.pseudo(name).ok_or_else(|| {
+            TemplateError::Reference(format!(
+                "Ref {name}: no parameter, resource or pseudo parameter"
+            ))
+        })
     }
 
-    fn substitute(&self, text: &str, variables: &Map<String, Value>) -> Result<String, String> {
+    fn substitute(
+        &self,
+        text: &str,
+        variables: &Map<String, Value>,
+    ) -> Result<String, TemplateError> {
         let mut out = String::new();
         let mut rest = text;
         while let Some(start) = rest.find("${") {
@@ -430,9 +483,9 @@ impl<'a> Deployment<'a> {
                 rest = literal;
                 continue;
             }
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("Fn::Sub: unclosed ${{ in {text:?}"))?;
+            let end = after.find('}').ok_or_else(|| {
+                TemplateError::Function(format!("Fn::Sub: unclosed ${{ in {text:?}"))
+            })?;
             let name = &after[..end];
             let value = if let Some(value) = variables.get(name) {
                 self.resolve(value)?
@@ -444,7 +497,11 @@ impl<'a> Deployment<'a> {
             match value {
                 Value::String(text) => out.push_str(&text),
                 Value::Number(number) => out.push_str(&number.to_string()),
-                other => return Err(format!("Fn::Sub: ${{{name}}} is not a string: {other}")),
+                other => {
+                    return Err(TemplateError::Function(format!(
+                        "Fn::Sub: ${{{name}}} is not a string: {other}"
+                    )));
+                }
             }
             rest = &after[end + 1..];
         }
@@ -452,16 +509,20 @@ impl<'a> Deployment<'a> {
         Ok(out)
     }
 
-    fn get_att(&self, resource: &str, attribute: &str) -> Result<Value, String> {
+    fn get_att(&self, resource: &str, attribute: &str) -> Result<Value, TemplateError> {
         self.resources
             .get(&format!("{resource}.{attribute}"))
             .map(|value| Value::String(value.clone()))
-            .ok_or_else(|| format!("Fn::GetAtt {resource}.{attribute}: no such resource attribute"))
+            .ok_or_else(|| {
+                TemplateError::Reference(format!(
+                    "Fn::GetAtt {resource}.{attribute}: no such resource attribute"
+                ))
+            })
     }
 
     /// Resolves a template value. A `Fn::If` that yields `AWS::NoValue` removes the list item or
     /// property, as CloudFormation does.
-    pub fn resolve(&self, value: &Value) -> Result<Value, String> {
+    pub fn resolve(&self, value: &Value) -> Result<Value, TemplateError> {
         match value {
             Value::Array(items) => {
                 let mut resolved = Vec::with_capacity(items.len());
@@ -486,7 +547,7 @@ impl<'a> Deployment<'a> {
         }
     }
 
-    fn resolve_object(&self, object: &Map<String, Value>) -> Result<Value, String> {
+    fn resolve_object(&self, object: &Map<String, Value>) -> Result<Value, TemplateError> {
         let mut resolved = Map::new();
         for (key, item) in object {
             match self.resolve(item)? {
@@ -499,25 +560,37 @@ impl<'a> Deployment<'a> {
         Ok(Value::Object(resolved))
     }
 
-    fn arguments<'v>(name: &str, inner: &'v Value, count: usize) -> Result<&'v [Value], String> {
+    fn arguments<'v>(
+        name: &str,
+        inner: &'v Value,
+        count: usize,
+    ) -> Result<&'v [Value], TemplateError> {
         match inner.as_array() {
             Some(items) if items.len() == count => Ok(items),
-            _ => Err(format!("{name} takes a list of {count}: {inner}")),
+            _ => Err(TemplateError::Function(format!(
+                "{name} takes a list of {count}: {inner}"
+            ))),
         }
     }
 
-    fn function(&self, name: &str, inner: &Value) -> Result<Value, String> {
-        let text = |value: Value, what: &str| -> Result<String, String> {
+    fn function(&self, name: &str, inner: &Value) -> Result<Value, TemplateError> {
+        let text = |value: Value, what: &str| -> Result<String, TemplateError> {
             match value {
                 Value::String(text) => Ok(text),
-                other => Err(format!("{name}: {what} must be a string, got {other}")),
+                other => Err(TemplateError::Function(format!(
+                    "{name}: {what} must be a string, got {other}"
+                ))),
             }
         };
         match name {
-            "Ref" => self.reference(inner.as_str().ok_or("Ref takes a name")?),
-            "Condition" => Ok(Value::Bool(
-                self.condition(inner.as_str().ok_or("Condition takes a name")?)?,
-            )),
+            "Ref" => self.reference(
+                inner
+                    .as_str()
+                    .ok_or_else(|| TemplateError::Function("Ref takes a name".to_owned()))?,
+            ),
+            "Condition" => Ok(Value::Bool(self.condition(inner.as_str().ok_or_else(
+                || TemplateError::Function("Condition takes a name".to_owned()),
+            )?)?)),
             "Fn::GetAtt" => {
                 let parts = Self::arguments(name, inner, 2)?;
                 self.get_att(
@@ -529,13 +602,15 @@ impl<'a> Deployment<'a> {
                 let parts = Self::arguments(name, inner, 2)?;
                 // "For the Fn::Join delimiter, you can't use any functions."
                 let delimiter = parts[0].as_str().ok_or_else(|| {
-                    format!(
+                    TemplateError::Function(format!(
                         "Fn::Join: the delimiter must be a literal string, not {}",
                         parts[0]
-                    )
+                    ))
                 })?;
                 let items = self.resolve(&parts[1])?;
-                let items = items.as_array().ok_or("Fn::Join joins a list")?;
+                let items = items
+                    .as_array()
+                    .ok_or_else(|| TemplateError::Function("Fn::Join joins a list".to_owned()))?;
                 let texts = items
                     .iter()
                     .map(|item| text(item.clone(), "each joined value"))
@@ -545,10 +620,10 @@ impl<'a> Deployment<'a> {
             "Fn::Split" => {
                 let parts = Self::arguments(name, inner, 2)?;
                 let delimiter = parts[0].as_str().ok_or_else(|| {
-                    format!(
+                    TemplateError::Function(format!(
                         "Fn::Split: the delimiter must be a literal string, not {}",
                         parts[0]
-                    )
+                    ))
                 })?;
                 let source = text(self.resolve(&parts[1])?, "the source")?;
                 Ok(Value::from(source.split(delimiter).collect::<Vec<_>>()))
@@ -560,14 +635,18 @@ impl<'a> Deployment<'a> {
                     Value::String(text) => text.parse().ok(),
                     _ => None,
                 }
-                .ok_or("Fn::Select: the index must be a number")?;
+                .ok_or_else(|| {
+                    TemplateError::Function("Fn::Select: the index must be a number".to_owned())
+                })?;
                 let list = self.resolve(&parts[1])?;
-                let list = list.as_array().ok_or("Fn::Select selects from a list")?;
+                let list = list.as_array().ok_or_else(|| {
+                    TemplateError::Function("Fn::Select selects from a list".to_owned())
+                })?;
                 list.get(index as usize).cloned().ok_or_else(|| {
-                    format!(
+                    TemplateError::Function(format!(
                         "Fn::Select: index {index} is out of bounds of a list of {}",
                         list.len()
-                    )
+                    ))
                 })
             }
             "Fn::Sub" => match inner {
@@ -575,17 +654,23 @@ impl<'a> Deployment<'a> {
                     Ok(Value::String(self.substitute(template, &Map::new())?))
                 }
                 Value::Array(parts) if parts.len() == 2 => {
-                    let template = parts[0]
-                        .as_str()
-                        .ok_or("Fn::Sub: the string must be a literal")?;
-                    let variables = parts[1].as_object().ok_or("Fn::Sub: variables map")?;
+                    let template = parts[0].as_str().ok_or_else(|| {
+                        TemplateError::Function("Fn::Sub: the string must be a literal".to_owned())
+                    })?;
+                    let variables = parts[1].as_object().ok_or_else(|| {
+                        TemplateError::Function("Fn::Sub: variables map".to_owned())
+                    })?;
                     Ok(Value::String(self.substitute(template, variables)?))
                 }
-                other => Err(format!("Fn::Sub: unexpected form {other}")),
+                other => Err(TemplateError::Function(format!(
+                    "Fn::Sub: unexpected form {other}"
+                ))),
             },
             "Fn::If" => {
                 let parts = Self::arguments(name, inner, 3)?;
-                let condition = parts[0].as_str().ok_or("Fn::If: a condition name")?;
+                let condition = parts[0].as_str().ok_or_else(|| {
+                    TemplateError::Function("Fn::If: a condition name".to_owned())
+                })?;
                 if self.condition(condition)? {
                     self.resolve(&parts[1])
                 } else {
@@ -597,7 +682,9 @@ impl<'a> Deployment<'a> {
                 Ok(Value::Bool(!self.boolean(&parts[0])?))
             }
             "Fn::And" | "Fn::Or" => {
-                let parts = inner.as_array().ok_or("Fn::And/Or take a list")?;
+                let parts = inner
+                    .as_array()
+                    .ok_or_else(|| TemplateError::Function("Fn::And/Or take a list".to_owned()))?;
                 let values = parts
                     .iter()
                     .map(|part| self.boolean(part))
@@ -622,28 +709,32 @@ impl<'a> Deployment<'a> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let value = &self.template.root["Mappings"][&keys[0]][&keys[1]][&keys[2]];
                 if value.is_null() {
-                    Err(format!(
+                    Err(TemplateError::Function(format!(
                         "Fn::FindInMap: no {}/{}/{}",
                         keys[0], keys[1], keys[2]
-                    ))
+                    )))
                 } else {
                     Ok(value.clone())
                 }
             }
-            other => Err(format!("{other} is not resolved here")),
+            other => Err(TemplateError::Function(format!(
+                "{other} is not resolved here"
+            ))),
         }
     }
 
-    fn boolean(&self, value: &Value) -> Result<bool, String> {
+    fn boolean(&self, value: &Value) -> Result<bool, TemplateError> {
         match self.resolve(value)? {
             Value::Bool(flag) => Ok(flag),
             Value::String(text) if text == "true" || text == "false" => Ok(text == "true"),
-            other => Err(format!("expected a condition, got {other}")),
+            other => Err(TemplateError::Condition(format!(
+                "expected a condition, got {other}"
+            ))),
         }
     }
 
     /// A function's environment as Lambda would set it: Globals first, then the function's own.
-    pub fn environment(&self, function: &str) -> Result<Vec<(String, String)>, String> {
+    pub fn environment(&self, function: &str) -> Result<Vec<(String, String)>, TemplateError> {
         let mut variables = BTreeMap::new();
         for source in [
             &self.template.root["Globals"]["Function"]["Environment"]["Variables"],
@@ -662,7 +753,7 @@ impl<'a> Deployment<'a> {
     }
 
     /// The function's EventBridge rules: (event name, pattern as JSON).
-    pub fn rules(&self, function: &str) -> Result<Vec<(String, Value)>, String> {
+    pub fn rules(&self, function: &str) -> Result<Vec<(String, Value)>, TemplateError> {
         let mut rules = Vec::new();
         let events = &self.template.resource(function)["Properties"]["Events"];
         for (name, event) in events.as_object().into_iter().flatten() {
@@ -723,7 +814,10 @@ Resources:
         let err = deployment
             .resolve(&template.resource("Bad")["Value"])
             .unwrap_err();
-        assert!(err.contains("delimiter must be a literal"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Function(text) if text.contains("delimiter must be a literal")),
+            "{err}"
+        );
         assert_eq!(
             deployment
                 .resolve(&template.resource("Good")["Value"])
@@ -738,12 +832,18 @@ Resources:
         let err = Deployment::try_new(&template, &[("Idz", "x")])
             .err()
             .unwrap();
-        assert!(err.contains("[Idz] do not exist"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Parameter(text) if text.contains("[Idz] do not exist")),
+            "{err}"
+        );
         let deployment = Deployment::new(&template, &[]);
         let err = deployment
             .resolve(&template.resource("Unknown")["Value"])
             .unwrap_err();
-        assert!(err.contains("Ref Nope"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Reference(text) if text.contains("Ref Nope")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -764,20 +864,32 @@ Resources:
             let err = Deployment::try_new(&template, &[("Ids", bad)])
                 .err()
                 .unwrap();
-            assert!(err.contains("Parameter 'Ids' must satisfy"), "{bad}: {err}");
+            assert!(
+                matches!(&err, TemplateError::Parameter(text) if text.contains("Parameter 'Ids' must satisfy")),
+                "{bad}: {err}"
+            );
         }
         let err = Deployment::try_new(&template, &[("Namespace", "AWS/EC2")])
             .err()
             .unwrap();
-        assert!(err.contains("AllowedPattern"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Parameter(text) if text.contains("AllowedPattern")),
+            "{err}"
+        );
         let err = Deployment::try_new(&template, &[("Count", "21")])
             .err()
             .unwrap();
-        assert!(err.contains("MaxValue"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Parameter(text) if text.contains("MaxValue")),
+            "{err}"
+        );
         let err = Deployment::try_new(&template, &[("Count", "many")])
             .err()
             .unwrap();
-        assert!(err.contains("a number"), "{err}");
+        assert!(
+            matches!(&err, TemplateError::Parameter(text) if text.contains("a number")),
+            "{err}"
+        );
     }
 
     #[test]
