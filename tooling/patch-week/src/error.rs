@@ -31,6 +31,9 @@ pub enum WeekError {
     /// `patchpilot` itself failed.
     #[error("patchpilot: {0}")]
     Cli(String),
+    /// The simulator refused a run or scan.
+    #[error("the simulator: {0}")]
+    Simulator(#[from] patchpilot_test_support::ssm_sim::error::SimError),
     /// The simulator could not be set up (it reports in text).
     #[error("{0}")]
     Setup(String),

@@ -710,7 +710,7 @@ pub fn run_in_simulator(
         run_request(window, failing, &[], start),
         &mut fastrand::Rng::new(),
     )
-    .map_err(WeekError::Account)
+    .map_err(WeekError::from)
 }
 
 /// Runs a window in the simulator, which sends the events it produced to LocalStack's EventBridge.
@@ -735,9 +735,7 @@ pub async fn run_with_terminations(
     let mut request = run_request(window, failing, terminated, start);
     request.alarm_states = task_alarm_states(world, window).await?;
     request.override_lists = promotion::override_lists(world, window).await?;
-    let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request))
-        .await?
-        .map_err(WeekError::Account)?;
+    let (result, sent) = tokio::task::spawn_blocking(move || app.run_window(request)).await??;
     Ok((result.window_execution_id, result.status, sent))
 }
 

@@ -87,8 +87,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
                 std::slice::from_ref(id),
                 at,
                 at + chrono::Duration::seconds(rng.i64(20..120)),
-            )
-            .map_err(WeekError::Account)?;
+            )?;
             times.push(at);
         }
         (times.iter().min().copied(), times.iter().max().copied())
@@ -126,9 +125,7 @@ pub(crate) async fn other_things_happen(world: &World, n: &mut Narrator) -> Resu
         alarm_states: Default::default(),
         override_lists: Default::default(),
     };
-    let (skipped, _) = tokio::task::spawn_blocking(move || app.run_window(request))
-        .await?
-        .map_err(WeekError::Account)?;
+    let (skipped, _) = tokio::task::spawn_blocking(move || app.run_window(request)).await??;
     n.say(format!(
         "   staging execution {} ended SKIPPED_OVERLAPPING",
         skipped.window_execution_id

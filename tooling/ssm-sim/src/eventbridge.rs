@@ -4,8 +4,14 @@
 
 use serde_json::{Value, json};
 
+use crate::error::SimError;
+
 /// Puts `events` (full EventBridge envelopes) on the default bus at `url`; returns how many went.
-pub fn put_events(url: &str, region: &str, events: &[Value]) -> Result<usize, String> {
+pub fn put_events(url: &str, region: &str, events: &[Value]) -> Result<usize, SimError> {
+    let failed = |detail: String| SimError::Delivery {
+        url: url.to_owned(),
+        detail,
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -33,21 +39,19 @@ pub fn put_events(url: &str, region: &str, events: &[Value]) -> Result<usize, St
             .header("X-Amz-Target", "AWSEvents.PutEvents")
             .header("Authorization", &authorization)
             .send(json!({ "Entries": entries }).to_string())
-            .map_err(|err| format!("PutEvents to {url}: {err}"))?;
+            .map_err(|err| failed(err.to_string()))?;
         let status = response.status();
         let text = response
             .body_mut()
             .read_to_string()
-            .map_err(|err| format!("PutEvents to {url}: {err}"))?;
+            .map_err(|err| failed(err.to_string()))?;
         if !status.is_success() {
-            return Err(format!("PutEvents to {url}: HTTP {status}: {text}"));
+            return Err(failed(format!("HTTP {status}: {text}")));
         }
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let failed = body["FailedEntryCount"].as_u64().unwrap_or(0);
-        if failed > 0 {
-            return Err(format!(
-                "PutEvents to {url}: {failed} entries refused: {text}"
-            ));
+        let refused = body["FailedEntryCount"].as_u64().unwrap_or(0);
+        if refused > 0 {
+            return Err(failed(format!("{refused} entries refused: {text}")));
         }
         sent += chunk.len();
     }

@@ -38,20 +38,22 @@ impl Default for FaultSettings {
 }
 
 impl FaultSettings {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), crate::error::SimError> {
         for (name, rate) in [
             ("throttle_rate", self.throttle_rate),
             ("error_rate", self.error_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("{name} must be between 0 and 1, got {rate}"));
+                return Err(crate::error::SimError::Faults(format!(
+                    "{name} must be between 0 and 1, got {rate}"
+                )));
             }
         }
         if self.rate_limit < 0.0 || !self.rate_limit.is_finite() {
-            return Err(format!(
+            return Err(crate::error::SimError::Faults(format!(
                 "rate_limit must be 0 (unlimited) or positive, got {}",
                 self.rate_limit
-            ));
+            )));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! `ssm-sim serve`: run the simulator; `ssm-sim generate`: write a generated fleet as a scenario file.
 
+use ssm_sim::error::SimError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve(args: ServeArgs) -> Result<(), SimError> {
     let faults = FaultSettings {
         latency_ms: args.latency_ms,
         throttle_rate: args.throttle_rate,
@@ -87,13 +88,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     faults.check()?;
     let state = if let Some(path) = &args.scenario {
         let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+            .map_err(|err| SimError::Startup(format!("cannot read {}: {err}", path.display())))?;
         Scenario::from_json(&text)
             .and_then(Scenario::into_state)
-            .map_err(|err| format!("{}: {err}", path.display()))?
+            .map_err(|err| SimError::Startup(format!("{}: {err}", path.display())))?
     } else if let Some(options) = &args.generate {
-        let options: GenerateOptions =
-            serde_json::from_str(options).map_err(|err| format!("--generate: {err}"))?;
+        let options: GenerateOptions = serde_json::from_str(options)
+            .map_err(|err| SimError::Startup(format!("--generate: {err}")))?;
         generate(&options)
     } else {
         ssm_sim::state::State {
@@ -108,17 +109,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| err.to_string())?;
+        .map_err(|err| SimError::Startup(err.to_string()))?;
     runtime.block_on(async move {
         let (listener, local) = ssm_sim::bind(args.listen)
             .await
-            .map_err(|err| format!("cannot listen on {}: {err}", args.listen))?;
+            .map_err(|err| SimError::Startup(format!("cannot listen on {}: {err}", args.listen)))?;
         // The first stdout line is the contract with scripts and tests: where to connect.
         println!("ssm-sim listening on http://{local} {loaded}");
         let app = App::new(state, faults);
         app.send_events_to(args.events_url.clone());
         tokio::select! {
-            served = ssm_sim::serve(listener, app) => served.map_err(|err| err.to_string()),
+            served = ssm_sim::serve(listener, app) => served.map_err(|err| SimError::Startup(err.to_string())),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

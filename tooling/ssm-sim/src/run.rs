@@ -3,6 +3,7 @@
 //! instance's outcome, task and execution records written, and the EventBridge events AWS would emit
 //! returned in their real shapes (the patch-week driver forwards them to EventBridge).
 
+use crate::error::SimError;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -215,17 +216,18 @@ pub fn run_window(
     state: &mut State,
     request: RunRequest,
     rng: &mut fastrand::Rng,
-) -> Result<RunResult, String> {
+) -> Result<RunResult, SimError> {
     let window = state
         .windows
         .get(&request.window_id)
         .cloned()
-        .ok_or_else(|| format!("maintenance window {} does not exist", request.window_id))?;
+        .ok_or_else(|| SimError::NoSuchWindow(request.window_id.clone()))?;
     for instance in request.outcomes.keys() {
         if !state.instances.contains_key(instance) {
-            return Err(format!(
-                "outcome names instance {instance}, which the simulator does not have"
-            ));
+            return Err(SimError::UnknownInstance {
+                request: "outcome",
+                instance: instance.clone(),
+            });
         }
     }
     let start = request.start.unwrap_or_else(Utc::now);
@@ -491,14 +493,15 @@ pub fn scan(
     instance_ids: &[String],
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), SimError> {
     if let Some(unknown) = instance_ids
         .iter()
         .find(|id| !state.instances.contains_key(*id))
     {
-        return Err(format!(
-            "scan names instance {unknown}, which the simulator does not have"
-        ));
+        return Err(SimError::UnknownInstance {
+            request: "scan",
+            instance: unknown.clone(),
+        });
     }
     let outcome = InstanceOutcome {
         status: success(),

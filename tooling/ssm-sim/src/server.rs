@@ -52,7 +52,7 @@ impl App {
     pub fn run_window(
         &self,
         request: RunRequest,
-    ) -> Result<(crate::run::RunResult, usize), String> {
+    ) -> Result<(crate::run::RunResult, usize), crate::error::SimError> {
         let result = {
             let mut state = self
                 .state
@@ -225,8 +225,8 @@ async fn put_faults(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
             return control_error(StatusCode::BAD_REQUEST, format!("fault settings: {err}"));
         }
     };
-    if let Err(message) = settings.check() {
-        return control_error(StatusCode::BAD_REQUEST, message);
+    if let Err(err) = settings.check() {
+        return control_error(StatusCode::BAD_REQUEST, err.to_string());
     }
     app.faults.set(settings.clone());
     axum::Json(settings).into_response()
@@ -277,7 +277,10 @@ async fn post_run(Extract(app): Extract<Arc<App>>, body: Bytes) -> Response {
             body["events_sent"] = json!(sent);
             axum::Json(body).into_response()
         }
-        Ok(Err(message)) => control_error(StatusCode::NOT_FOUND, message),
+        Ok(Err(err @ crate::error::SimError::Delivery { .. })) => {
+            control_error(StatusCode::BAD_GATEWAY, err.to_string())
+        }
+        Ok(Err(err)) => control_error(StatusCode::NOT_FOUND, err.to_string()),
         Err(err) => control_error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
 }
