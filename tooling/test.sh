@@ -139,6 +139,9 @@ for template in "$translated"/*.json; do
   cfn-lint --append-rules cfn_lint_serverless.rules -- "$template"
 done
 
+step "cfn-lint: the templates deployed beside it (templates/: staging's account)"
+cfn-lint -- templates/*.yaml
+
 step "sam validate --lint"
 sam validate --lint
 

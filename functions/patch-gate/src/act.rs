@@ -128,7 +128,8 @@ impl<P: Production> Gate<P> {
         bucket: &str,
     ) -> Result<(), String> {
         let execution = report.execution.clone().ok_or("no execution to promote")?;
-        let ssm = &self.clients.ssm;
+        // What staging's instances run, read in staging's account.
+        let ssm = self.clients.staging_ssm();
         let (instances, members) = gather::promotion_reads(
             ssm,
             &self.config.staging_patch_group,
@@ -194,7 +195,10 @@ impl<P: Production> Gate<P> {
         report: &mut GateReport,
         failed_instances: &[String],
     ) -> Result<(), String> {
-        let ssm = &self.clients.ssm;
+        // Staging's failed patches and baseline are read in staging's account; production's
+        // baselines in this one.
+        let ssm = self.clients.staging_ssm();
+        let production_ssm = &self.clients.ssm;
         let execution = report.execution.clone().ok_or("no execution to pin to")?;
         let instances: Vec<String> = failed_instances
             .iter()
@@ -212,7 +216,7 @@ impl<P: Production> Gate<P> {
             let operating_system = match &production.operating_system {
                 Some(os) => os.clone(),
                 None => {
-                    gather::baseline(ssm, production_id)
+                    gather::baseline(production_ssm, production_id)
                         .await
                         .map_err(|err| {
                             format!("could not read production baseline {production_id}: {err}")

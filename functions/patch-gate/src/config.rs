@@ -59,6 +59,56 @@ pub struct GateConfig {
     /// `MAX_PROMOTION_READS` (default 500): how many staging instances' installs are read; what only
     /// the others installed is held back from production (never added).
     pub max_promotion_reads: usize,
+    /// Where staging lives when it is not in the gate's account and Region: every read about staging
+    /// goes there, every change stays in production's account.
+    pub staging_account: Option<StagingAccount>,
+}
+
+/// Staging in another account (and possibly Region), read through a role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingAccount {
+    /// `STAGING_ROLE_ARN`: the read-only role staging's account gives the gate
+    /// (templates/staging-access.yaml creates it).
+    pub role_arn: String,
+    /// The staging account's id, from the role's ARN.
+    pub account_id: String,
+    /// `STAGING_REGION`: staging's Region; none: the gate's own.
+    pub region: Option<String>,
+}
+
+/// The account id of an IAM role ARN (`arn:<partition>:iam::<12 digits>:role/<path and name>`).
+fn role_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let name = resource.strip_prefix("role/")?;
+    (partition.starts_with("aws")
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && !name.is_empty()
+        && !name.ends_with('/'))
+    .then_some(account)
+}
+
+fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// The key of production window `window`'s install ceiling in the promotion bucket.
@@ -186,8 +236,44 @@ impl GateConfig {
                 bucket => bucket,
             },
             max_promotion_reads: vars.number("MAX_PROMOTION_READS", 500, 1, 100_000)?,
+            staging_account: staging_account(&vars)?,
         })
     }
+}
+
+fn staging_account<E: EnvSource + ?Sized>(
+    vars: &Vars<'_, E>,
+) -> Result<Option<StagingAccount>, ConfigError> {
+    let region = match vars.optional("STAGING_REGION") {
+        Some(region) if !is_region(&region) => {
+            return Err(vars.invalid("STAGING_REGION", &region, "a Region name such as eu-west-1"));
+        }
+        region => region,
+    };
+    let Some(role_arn) = vars.optional("STAGING_ROLE_ARN") else {
+        if region.is_some() {
+            return Err(vars.invalid(
+                "STAGING_REGION",
+                region.as_deref().unwrap_or_default(),
+                "set only with STAGING_ROLE_ARN (staging elsewhere is read through its role)",
+            ));
+        }
+        return Ok(None);
+    };
+    let account_id = role_account(&role_arn)
+        .ok_or_else(|| {
+            vars.invalid(
+                "STAGING_ROLE_ARN",
+                &role_arn,
+                "an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
+            )
+        })?
+        .to_owned();
+    Ok(Some(StagingAccount {
+        role_arn,
+        account_id,
+        region,
+    }))
 }
 
 #[cfg(test)]
@@ -206,6 +292,66 @@ mod tests {
             ),
             ("STATE_TABLE", "patchpilot"),
         ])
+    }
+
+    #[test]
+    fn staging_in_another_account_is_read_through_its_role() {
+        assert_eq!(GateConfig::from_env(&base()).unwrap().staging_account, None);
+        let mut env = base();
+        env.insert(
+            "STAGING_ROLE_ARN",
+            "arn:aws:iam::222233334444:role/patchpilot/staging-reader",
+        );
+        assert_eq!(
+            GateConfig::from_env(&env).unwrap().staging_account,
+            Some(StagingAccount {
+                role_arn: "arn:aws:iam::222233334444:role/patchpilot/staging-reader".to_owned(),
+                account_id: "222233334444".to_owned(),
+                region: None,
+            })
+        );
+        env.insert("STAGING_REGION", "eu-central-1");
+        let staging = GateConfig::from_env(&env).unwrap().staging_account.unwrap();
+        assert_eq!(staging.region.as_deref(), Some("eu-central-1"));
+        env.insert(
+            "STAGING_ROLE_ARN",
+            "arn:aws-us-gov:iam::222233334444:role/r",
+        );
+        assert!(GateConfig::from_env(&env).is_ok(), "other partitions");
+    }
+
+    #[test]
+    fn a_staging_role_or_region_that_cannot_be_one_is_refused_by_name() {
+        for (name, value) in [
+            ("STAGING_ROLE_ARN", "staging-reader"),
+            ("STAGING_ROLE_ARN", "arn:aws:iam::2222:role/r"),
+            ("STAGING_ROLE_ARN", "arn:aws:iam::222233334444:user/someone"),
+            (
+                "STAGING_ROLE_ARN",
+                "arn:aws:sts::222233334444:assumed-role/r/s",
+            ),
+            ("STAGING_ROLE_ARN", "arn:aws:iam::222233334444:role/"),
+        ] {
+            let mut env = base();
+            env.insert(name, value);
+            let err = GateConfig::from_env(&env).unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("IAM role ARN"),
+                "{value}: {err}"
+            );
+        }
+        let mut env = base();
+        env.insert(
+            "STAGING_ROLE_ARN",
+            "arn:aws:iam::222233334444:role/staging-reader",
+        );
+        env.insert("STAGING_REGION", "Frankfurt");
+        let err = GateConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("STAGING_REGION"), "{err}");
+        let mut env = base();
+        env.insert("STAGING_REGION", "eu-central-1");
+        let err = GateConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("only with STAGING_ROLE_ARN"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,34 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Production's install ceiling (`PROMOTION_BUCKET`).
     pub s3: aws_sdk_s3::Client,
+    /// Staging's account, when it is not this one (`STAGING_ROLE_ARN`); none: staging is read
+    /// through `ssm` and `cloudwatch`.
+    pub staging: Option<StagingClients>,
+}
+
+/// The clients that read staging in its own account, through the role it gives the gate.
+#[derive(Clone)]
+pub struct StagingClients {
+    /// Staging's window executions, patch states and baseline.
+    pub ssm: aws_sdk_ssm::Client,
+    /// Staging's health alarms.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Clients {
+    /// Where staging's results, patch states and baseline are read.
+    pub fn staging_ssm(&self) -> &aws_sdk_ssm::Client {
+        self.staging
+            .as_ref()
+            .map_or(&self.ssm, |staging| &staging.ssm)
+    }
+
+    /// Where staging's health alarms are read.
+    pub fn staging_cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        self.staging
+            .as_ref()
+            .map_or(&self.cloudwatch, |staging| &staging.cloudwatch)
+    }
 }
 
 /// The S3 client: path-style requests (`endpoint/bucket/key`), which S3 serves for every bucket
@@ -49,6 +77,33 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The SDK configuration for staging's account: credentials from assuming `staging.role_arn` (STS,
+/// refreshed before they expire; session `patchpilot-gate`), in staging's Region. The gate's own
+/// credentials only need `sts:AssumeRole` on that role.
+pub async fn staging_sdk_config(
+    sdk: &aws_config::SdkConfig,
+    staging: &crate::config::StagingAccount,
+) -> aws_config::SdkConfig {
+    let region = staging
+        .region
+        .clone()
+        .map(aws_config::Region::new)
+        .or_else(|| sdk.region().cloned());
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(&staging.role_arn)
+        .session_name("patchpilot-gate")
+        .configure(sdk);
+    if let Some(region) = sdk.region() {
+        // STS is called in the gate's Region (its regional endpoint), whatever staging's is.
+        provider = provider.region(region.clone());
+    }
+    let provider = provider.build().await;
+    let mut builder = sdk.to_builder().credentials_provider(
+        aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+    );
+    builder.set_region(region);
+    builder.build()
 }
 
 /// Why a finished execution is no verdict on staging, if it is not one.

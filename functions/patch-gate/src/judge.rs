@@ -40,7 +40,7 @@ impl<P: Production> Gate<P> {
         let read = async {
             let (members, alarms) = tokio::join!(
                 gather::members(
-                    &self.clients.ssm,
+                    self.clients.staging_ssm(),
                     &self.config.staging_patch_group,
                     &self.config.tag_keys
                 ),
@@ -62,14 +62,14 @@ impl<P: Production> Gate<P> {
     pub(crate) async fn alarms(&self) -> Option<Result<Vec<String>, String>> {
         let prefix = self.config.health_alarm_prefix.as_ref()?;
         Some(
-            gather::alarms_firing(&self.clients.cloudwatch, prefix)
+            gather::alarms_firing(self.clients.staging_cloudwatch(), prefix)
                 .await
                 .map_err(|e| e.to_string()),
         )
     }
 
     pub(crate) async fn facts(&self, execution: Execution) -> Facts {
-        let ssm = &self.clients.ssm;
+        let ssm = self.clients.staging_ssm();
         let (tasks, members, alarms) = tokio::join!(
             gather::tasks(ssm, &execution.id, &self.config.patch_documents),
             gather::members(ssm, &self.config.staging_patch_group, &self.config.tag_keys),
@@ -97,7 +97,8 @@ impl<P: Production> Gate<P> {
             )
         };
         let window = &self.config.staging_window_id;
-        let Some(execution) = gather::execution(&self.clients.ssm, window, execution_id).await?
+        let Some(execution) =
+            gather::execution(self.clients.staging_ssm(), window, execution_id).await?
         else {
             return Ok(ignored(format!(
                 "the service lists no execution {execution_id} of the staging window {window}; the event is not acted on"

@@ -48,6 +48,7 @@ async fn fixture() -> Fixture {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&outbox.config),
             dynamodb: outbox.dynamodb.clone(),
             s3: patch_gate::handler::s3_client(&outbox.config),
+            staging: None,
         },
         outbox,
         sim,

@@ -16,19 +16,18 @@ fn dashboard_graphs_the_gate_metric_with_its_dimensions() {
 }
 
 /// The gate's inline statements in template.yaml, resolved for a deployment with every required
-/// parameter set.
-fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
+/// parameter set and `extra`.
+fn gate_statements_with(extra: &[(&str, &str)]) -> Vec<patchpilot_test_support::iam::Statement> {
     use patchpilot_test_support::template::Deployment;
     let template = Template::load();
-    let mut deployment = Deployment::new(
-        &template,
-        &[
-            ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
-            ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
-            ("StagingPatchGroup", "staging"),
-            ("ProductionBaselineIds", "pb-0c10000000000000b"),
-        ],
-    );
+    let mut parameters = vec![
+        ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
+        ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
+        ("StagingPatchGroup", "staging"),
+        ("ProductionBaselineIds", "pb-0c10000000000000b"),
+    ];
+    parameters.extend_from_slice(extra);
+    let mut deployment = Deployment::new(&template, &parameters);
     for (resource, value) in [
         (
             "AlertTopic",
@@ -70,13 +69,95 @@ fn gate_statements() -> Vec<patchpilot_test_support::iam::Statement> {
 }
 
 fn allowed(action: &str, resource: &str) -> bool {
+    allowed_with(&[], action, resource)
+}
+
+fn allowed_with(extra: &[(&str, &str)], action: &str, resource: &str) -> bool {
     use patchpilot_test_support::iam::{Request, decide};
     let request = Request {
         action: action.into(),
         resource: resource.into(),
         context: Default::default(),
     };
-    decide(&gate_statements(), &request).unwrap() == patchpilot_test_support::iam::Decision::Allow
+    decide(&gate_statements_with(extra), &request).unwrap()
+        == patchpilot_test_support::iam::Decision::Allow
+}
+
+const STAGING_ROLE: &str = "arn:aws:iam::222233334444:role/patchpilot-staging-reader";
+
+#[test]
+fn with_staging_elsewhere_the_gate_may_assume_exactly_its_role() {
+    let elsewhere = [("StagingRoleArn", STAGING_ROLE)];
+    assert!(allowed_with(&elsewhere, "sts:AssumeRole", STAGING_ROLE));
+    assert!(!allowed_with(
+        &elsewhere,
+        "sts:AssumeRole",
+        "arn:aws:iam::222233334444:role/admin"
+    ));
+    assert!(!allowed("sts:AssumeRole", STAGING_ROLE), "not without it");
+}
+
+#[test]
+fn with_staging_elsewhere_the_gate_is_told_and_the_bus_takes_that_accounts_events_only() {
+    use patchpilot_test_support::template::Deployment;
+    let template = Template::load();
+    let base = [
+        ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
+        ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
+        ("StagingPatchGroup", "staging"),
+    ];
+    let here = Deployment::new(&template, &base);
+    assert!(!here.condition("StagingElsewhere").unwrap());
+    let mut parameters = base.to_vec();
+    parameters.extend([
+        ("StagingRoleArn", STAGING_ROLE),
+        ("StagingRegion", "eu-central-1"),
+    ]);
+    let elsewhere = Deployment::new(&template, &parameters);
+    assert!(elsewhere.condition("StagingElsewhere").unwrap());
+    assert_eq!(
+        template.resource("StagingEventsPolicy")["Condition"],
+        "StagingElsewhere"
+    );
+    let policy = elsewhere
+        .resolve(&template.resource("StagingEventsPolicy")["Properties"])
+        .unwrap();
+    assert_eq!(
+        policy["Statement"]["Principal"]["AWS"],
+        "arn:aws:iam::222233334444:root"
+    );
+    assert_eq!(policy["Statement"]["Action"], "events:PutEvents");
+    assert_eq!(policy["EventBusName"], "default");
+    let variables =
+        &template.resource("PatchGateFunction")["Properties"]["Environment"]["Variables"];
+    let variable = |name: &str| elsewhere.resolve(&variables[name]).unwrap();
+    assert_eq!(variable("STAGING_ROLE_ARN"), STAGING_ROLE);
+    assert_eq!(variable("STAGING_REGION"), "eu-central-1");
+    // What the function reads them as.
+    let environment = std::collections::HashMap::from([
+        ("STAGING_WINDOW_ID", "mw-0c50858d01ff4a3b1"),
+        ("PRODUCTION_WINDOW_ID", "mw-0d61969e12ee5b4c2"),
+        ("STAGING_PATCH_GROUP", "staging"),
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-1:000000000000:t"),
+        ("STATE_TABLE", "state"),
+        ("STAGING_ROLE_ARN", STAGING_ROLE),
+        ("STAGING_REGION", "eu-central-1"),
+    ]);
+    let staging = patch_gate::config::GateConfig::from_env(&environment)
+        .unwrap()
+        .staging_account
+        .unwrap();
+    assert_eq!(staging.account_id, "222233334444");
+    // Empty, as the template passes it when staging is here: no staging account.
+    let mut here = environment.clone();
+    here.insert("STAGING_ROLE_ARN", "");
+    here.insert("STAGING_REGION", "");
+    assert_eq!(
+        patch_gate::config::GateConfig::from_env(&here)
+            .unwrap()
+            .staging_account,
+        None
+    );
 }
 
 #[test]

@@ -513,6 +513,7 @@ pub fn parts(account: Account) -> (Clients, GateConfig, Arc<Sent>) {
         sns,
         cloudwatch,
         dynamodb,
+        staging: None,
     };
     (clients, GateConfig::from_env(&env).unwrap(), sent)
 }

@@ -469,6 +469,7 @@ async fn calls_per_invocation(bench: &Bench) -> Result<(), String> {
                     .region(aws_sdk_s3::config::Region::new("eu-west-1"))
                     .build(),
             ),
+            staging: None,
         },
         patch_gate::config::GateConfig::from_env(&gate_env).map_err(|e| e.to_string())?,
     );
