@@ -42,6 +42,10 @@ pub struct Global {
     /// The staging patch group.
     #[arg(long, global = true, env = "PATCHPILOT_STAGING_GROUP")]
     pub staging_group: Option<String>,
+    /// The role the gate reads staging through, when staging is in another account (the stack's
+    /// StagingRoleArn): doctor then leaves staging's checks to that account.
+    #[arg(long, global = true, env = "PATCHPILOT_STAGING_ROLE_ARN")]
+    pub staging_role_arn: Option<String>,
     /// Production baselines the gate pins (comma-separated, each pb-... or OS=pb-...).
     #[arg(long, global = true, env = "PATCHPILOT_PRODUCTION_BASELINES")]
     pub production_baselines: Option<String>,

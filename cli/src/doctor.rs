@@ -88,6 +88,19 @@ fn skip(check: &'static str, missing: &str) -> Finding {
     }
 }
 
+/// Staging in another account: its window, targets and baselines are that account's, which only the
+/// gate reads (the reader role trusts the gate's role alone).
+fn elsewhere(check: &'static str, account: &str) -> Finding {
+    Finding {
+        check,
+        verdict: Verdict::Skip,
+        detail: format!(
+            "not checked here: staging is in account {account}, which only the gate reads; run `patchpilot doctor --staging-window <id> --staging-group <group>` with that account's credentials"
+        ),
+        fix: None,
+    }
+}
+
 /// A call's failure as a failed check (doctor reports what it cannot read, and goes on).
 fn unreadable(check: &'static str, err: CliError) -> Finding {
     fail(
@@ -103,6 +116,23 @@ async fn windows(clients: &Clients, settings: &Settings) -> Finding {
     else {
         return skip(CHECK, "--staging-window or --production-window");
     };
+    if let Some(account) = settings.staging_account() {
+        return match status::window_enabled(clients, production).await {
+            Ok(_) => pass(
+                CHECK,
+                format!(
+                    "production {production} exists; staging {staging} is in account {account}, not checked here"
+                ),
+            ),
+            Err(err) => fail(
+                CHECK,
+                format!("window {production} cannot be read: {err}"),
+                format!(
+                    "create it, or deploy with the id of an existing window (aws ssm describe-maintenance-windows); {production} is configured"
+                ),
+            ),
+        };
+    }
     if staging == production {
         return fail(
             CHECK,
@@ -132,6 +162,9 @@ async fn staging_targets(clients: &Clients, settings: &Settings) -> Finding {
     let (Some(window), Some(group)) = (&settings.staging_window, &settings.staging_group) else {
         return skip(CHECK, "--staging-window or --staging-group");
     };
+    if let Some(account) = settings.staging_account() {
+        return elsewhere(CHECK, account);
+    }
     let targets = match clients
         .ssm
         .describe_maintenance_window_targets()
@@ -257,6 +290,26 @@ async fn baselines_registered(
     let Some(group) = &settings.staging_group else {
         return skip(CHECK, "--staging-group");
     };
+    if let Some(account) = settings.staging_account() {
+        // Production's baselines are this account's; staging's registrations are the other's.
+        let unregistered: Vec<&str> = baselines
+            .iter()
+            .filter(|b| b.read.as_ref().is_ok_and(|(_, groups)| groups.is_empty()))
+            .map(|b| b.id.as_str())
+            .collect();
+        return if unregistered.is_empty() {
+            elsewhere(CHECK, account)
+        } else {
+            fail(
+                CHECK,
+                format!(
+                    "production baseline(s) {} registered for no patch group",
+                    unregistered.join(", ")
+                ),
+                "aws ssm register-patch-baseline-for-patch-group --baseline-id <pb-...> --patch-group <group> (one baseline per group and operating system)",
+            )
+        };
+    }
     let mut registered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut pages = clients.ssm.describe_patch_groups().into_paginator().send();
     loop {
@@ -803,6 +856,65 @@ mod tests {
         assert!(partial.contains("3 of 9 checks not run"), "{partial}");
         assert_eq!(verdict_line(2, 0, 9, plain), "2 finding(s).\n");
         assert!(verdict_line(2, 1, 9, plain).contains("1 of 9 checks not run"));
+    }
+
+    /// Staging in another account: doctor reads production's window only, and leaves staging's
+    /// window, targets and baselines to that account, saying so; production's own faults still count.
+    #[tokio::test]
+    async fn staging_in_another_account_is_left_to_that_account() {
+        use aws_sdk_ssm::operation::get_maintenance_window::GetMaintenanceWindowOutput;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        use std::sync::{Arc, Mutex};
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let r = read.clone();
+        let window =
+            mock!(aws_sdk_ssm::Client::get_maintenance_window).then_compute_output(move |req| {
+                let id = req.window_id().unwrap_or_default().to_owned();
+                r.lock().unwrap().push(id.clone());
+                GetMaintenanceWindowOutput::builder()
+                    .window_id(id)
+                    .enabled(true)
+                    .build()
+            });
+        let mut clients = Clients::from_config(
+            &aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-west-1"))
+                .build(),
+        );
+        clients.ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&window]);
+        let settings = Settings {
+            staging_window: Some("mw-0c50858d01ff4a3b1".into()),
+            production_window: Some("mw-0d61969e12ee5b4c2".into()),
+            staging_group: Some("staging".into()),
+            staging_role_arn: Some(
+                "arn:aws:iam::222233334444:role/patchpilot-staging-reader".into(),
+            ),
+            ..Settings::default()
+        };
+        let found = windows(&clients, &settings).await;
+        assert_eq!(found.verdict, Verdict::Pass, "{}", found.detail);
+        assert!(found.detail.contains("in account 222233334444"));
+        assert_eq!(*read.lock().unwrap(), ["mw-0d61969e12ee5b4c2"]);
+        let targets = staging_targets(&clients, &settings).await;
+        assert_eq!(targets.verdict, Verdict::Skip);
+        assert!(
+            targets
+                .detail
+                .contains("staging is in account 222233334444")
+        );
+        let registered = |groups: Vec<String>| {
+            vec![BaselineRead {
+                id: "pb-0c10000000000000b".into(),
+                read: Ok(("AMAZON_LINUX_2023".into(), groups)),
+            }]
+        };
+        let fine =
+            baselines_registered(&clients, &settings, &registered(vec!["production".into()])).await;
+        assert_eq!(fine.verdict, Verdict::Skip, "{}", fine.detail);
+        let unregistered = baselines_registered(&clients, &settings, &registered(vec![])).await;
+        assert_eq!(unregistered.verdict, Verdict::Fail);
+        assert!(unregistered.detail.contains("pb-0c10000000000000b"));
     }
 
     #[tokio::test]

@@ -27,6 +27,8 @@ pub struct Settings {
     pub production_window: Option<String>,
     /// The staging patch group.
     pub staging_group: Option<String>,
+    /// The role the gate reads staging through, when staging is in another account.
+    pub staging_role_arn: Option<String>,
     /// Production baselines the gate pins (entries as configured: `pb-...` or `OS=pb-...`).
     pub production_baselines: Vec<String>,
     /// The compliance namespace.
@@ -63,6 +65,8 @@ pub mod output {
     pub const PRODUCTION_WINDOW: &str = "ProductionWindow";
     /// The staging patch group.
     pub const STAGING_GROUP: &str = "StagingGroup";
+    /// The role the gate reads staging through, when staging is in another account.
+    pub const STAGING_ROLE: &str = "StagingRoleArn";
     /// The pinned production baselines (comma-separated; absent when none).
     pub const PRODUCTION_BASELINES: &str = "PinnedBaselines";
     /// The compliance namespace.
@@ -118,6 +122,7 @@ impl Settings {
             staging_window: pick(&global.staging_window, output::STAGING_WINDOW),
             production_window: pick(&global.production_window, output::PRODUCTION_WINDOW),
             staging_group: pick(&global.staging_group, output::STAGING_GROUP),
+            staging_role_arn: pick(&global.staging_role_arn, output::STAGING_ROLE),
             production_baselines: pick(&global.production_baselines, output::PRODUCTION_BASELINES)
                 .map(|list| {
                     list.split(',')
@@ -161,6 +166,16 @@ impl Settings {
                     .to_owned()
             })
             .collect()
+    }
+}
+
+impl Settings {
+    /// Staging's account, when the deployment reads staging in another one (its role's account).
+    pub fn staging_account(&self) -> Option<&str> {
+        self.staging_role_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|account| !account.is_empty())
     }
 }
 

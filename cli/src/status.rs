@@ -201,11 +201,15 @@ pub async fn run(clients: &Clients, settings: &Settings, style: Style) -> Result
         text.push('\n');
     };
     line(style.heading(&format!(
-        "Production window {production} (staging {staging}{})",
+        "Production window {production} (staging {staging}{}{})",
         settings
             .staging_group
             .as_deref()
             .map(|g| format!(", group {g}"))
+            .unwrap_or_default(),
+        settings
+            .staging_account()
+            .map(|account| format!(", in account {account}"))
             .unwrap_or_default()
     )));
     line(format!(
