@@ -9,6 +9,10 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
+use crate::handler::{FUNCTION, GATE_DIMENSION, GATE_METRIC, Gate};
+use crate::production::Production;
+use crate::report::GateReport;
+
 /// `GateBrakeAlarm`'s `Period` in template.yaml (a test keeps them equal).
 pub const BRAKE_PERIOD: Duration = Duration::from_secs(10);
 
@@ -31,14 +35,10 @@ pub fn republish_open_after(
     longest.checked_sub(since).filter(|wait| !wait.is_zero())
 }
 
-use crate::handler::{FUNCTION, GATE_DIMENSION, GATE_METRIC, Gate};
-use crate::production::Production;
-use crate::report::GateReport;
-
 impl<P: Production> Gate<P> {
     /// The gate's state as a metric, whenever an invocation set it. A close is recorded first, and
     /// an open within the brake alarm's period of the last close is published again once that
-    /// period has ended, so the alarm releases (brake.rs). Recording or reading the close can fail
+    /// period has ended, so the alarm releases. Recording or reading the close can fail
     /// without failing the invocation, which has already acted: the open is then published once, and
     /// the brake releases at the gate's next publication at the latest (the re-check before
     /// production).

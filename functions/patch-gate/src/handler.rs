@@ -30,11 +30,12 @@ pub const GATE_DIMENSION: &str = "ProductionWindow";
 /// The AWS clients the gate calls, built once per execution environment.
 #[derive(Clone)]
 pub struct Clients {
-    /// Maintenance windows, patch states and baselines.
+    /// Production's window and baselines; staging's executions, patch states and baseline too,
+    /// unless `staging` says staging is elsewhere.
     pub ssm: aws_sdk_ssm::Client,
     /// The decision's message.
     pub sns: aws_sdk_sns::Client,
-    /// Health alarms.
+    /// Health alarms (staging's, unless `staging` says staging is elsewhere).
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Decision records.
     pub dynamodb: aws_sdk_dynamodb::Client,
