@@ -260,13 +260,7 @@ impl<P: Production> Gate<P> {
 
     pub(crate) async fn notify(&self, report: &GateReport) -> Result<(), FunctionError> {
         let message = notify::message(report, &self.config.staging_patch_group);
-        let attributes: Vec<(&str, &str)> = message
-            .attributes
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        self.publish(message.subject, message.envelope, &attributes)
-            .await
+        self.production.page(&self.config.topic_arn, &message).await
     }
 
     /// Publishes a `MessageStructure=json` message with string attributes to the alert topic; a

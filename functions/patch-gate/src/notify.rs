@@ -7,20 +7,11 @@ use serde_json::Value;
 
 use crate::pin::Pinned;
 use crate::report::{GateOutcome, GateReport};
-use patchpilot_shared::aws::sns::{MAX_MESSAGE_BYTES, envelope, published_bytes, subject};
+pub use patchpilot_shared::aws::sns::Message;
+use patchpilot_shared::aws::sns::{MAX_MESSAGE_BYTES, envelope, subject};
 
 /// Failed instances the text names (all of them are in the document, size permitting).
 const TEXT_FAILED_INSTANCES: usize = 50;
-
-/// The gate's SNS message.
-pub struct Message {
-    /// The subject line (sanitised for SNS).
-    pub subject: String,
-    /// The `MessageStructure=json` envelope: text for people, the report for machines.
-    pub envelope: String,
-    /// Message attributes for subscribers' filter policies.
-    pub attributes: Vec<(&'static str, String)>,
-}
 
 /// The message for a decision: pages (severity High) when closed, informs when open. It always fits
 /// SNS's 256 KB: the text names at most 50 failed instances, and the document's list is halved until
@@ -28,23 +19,16 @@ pub struct Message {
 pub fn message(report: &GateReport, staging_patch_group: &str) -> Message {
     let mut message = render(report, staging_patch_group, report.failed_instances.len());
     let mut listed = report.failed_instances.len();
-    while message.published_bytes() > MAX_MESSAGE_BYTES && listed > 0 {
+    while fitted_bytes(&message) > MAX_MESSAGE_BYTES && listed > 0 {
         listed /= 2;
         message = render(report, staging_patch_group, listed);
     }
     message
 }
 
-impl Message {
-    /// The bytes SNS counts for this message.
-    pub fn published_bytes(&self) -> usize {
-        published_bytes(
-            &self.envelope,
-            self.attributes
-                .iter()
-                .map(|(name, value)| (*name, "String", value.as_str())),
-        ) + self.subject.len()
-    }
+/// The bytes SNS counts for `message`, and its subject too: the gate fits with room to spare.
+fn fitted_bytes(message: &Message) -> usize {
+    message.published_bytes() + message.subject.len()
 }
 
 fn render(report: &GateReport, staging_patch_group: &str, listed: usize) -> Message {
@@ -63,16 +47,16 @@ fn render(report: &GateReport, staging_patch_group: &str, listed: usize) -> Mess
     Message {
         subject: gate_subject(report, open),
         envelope: envelope(&text, &document),
-        attributes: vec![
-            ("kind", "gate_decision".to_owned()),
-            ("gate", if open { "open" } else { "closed" }.to_owned()),
-            (
-                "severity",
-                if open { "Informational" } else { "High" }.to_owned(),
-            ),
-            ("patch_group", staging_patch_group.to_owned()),
-            ("window_id", report.production_window_id.clone()),
-        ],
+        attributes: [
+            ("kind", "gate_decision"),
+            ("gate", if open { "open" } else { "closed" }),
+            ("severity", if open { "Informational" } else { "High" }),
+            ("patch_group", staging_patch_group),
+            ("window_id", report.production_window_id.as_str()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), "String".to_owned(), value.to_owned()))
+        .collect(),
     }
 }
 
@@ -276,7 +260,7 @@ mod tests {
         // 20,000 ids are ~0.5 MB in each of the envelope's four machine copies: far over 256 KB.
         let report = closed_with(20_000);
         let message = message(&report, "staging");
-        assert!(message.published_bytes() <= MAX_MESSAGE_BYTES);
+        assert!(fitted_bytes(&message) <= MAX_MESSAGE_BYTES);
         let envelope: Value = serde_json::from_str(&message.envelope).unwrap();
         let document: Value = serde_json::from_str(envelope["sqs"].as_str().unwrap()).unwrap();
         assert_eq!(document["failed_instances_total"], 20_000);
