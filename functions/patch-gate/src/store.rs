@@ -250,13 +250,25 @@ impl Store {
         record: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
+        self.put(key, kind, ("record", s(record.to_string())), now)
+            .await
+    }
+
+    /// Writes an item of `kind` with one attribute of its own, expiring with the decisions.
+    async fn put(
+        &self,
+        key: String,
+        kind: &str,
+        (name, value): (&str, AttributeValue),
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
         self.table
             .client()
             .put_item()
             .table_name(self.table.name())
             .item("pk", s(key))
             .item("kind", s(kind))
-            .item("record", s(record.to_string()))
+            .item(name, value)
             .item("expires_at", self.table.expires_at(now))
             .send()
             .await
@@ -270,18 +282,13 @@ impl Store {
         production_window_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), FunctionError> {
-        self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .item("pk", s(key::brake(production_window_id)))
-            .item("kind", s(kind::BRAKE))
-            .item("engaged_at", s(now.to_rfc3339()))
-            .item("expires_at", self.table.expires_at(now))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| FunctionError::aws("dynamodb:PutItem", err))
+        self.put(
+            key::brake(production_window_id),
+            kind::BRAKE,
+            ("engaged_at", s(now.to_rfc3339())),
+            now,
+        )
+        .await
     }
 
     /// When the gate last engaged the brake on `production_window_id`, if it is on record.
