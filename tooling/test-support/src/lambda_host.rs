@@ -7,6 +7,7 @@
 //! `/invocation/next` (init), each invocation's latency, and the process's peak RSS.
 
 use crate::SupportError;
+use crate::cpu_share::CpuShare;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -61,6 +62,9 @@ pub struct FunctionHost {
     spawned: Instant,
     pub log: PathBuf,
     server: tokio::task::JoinHandle<()>,
+    memory_mb: u32,
+    /// Set by [`FunctionHost::confine_to_lambda_cpu`]; released after the process (see Drop).
+    cpu_share: Option<CpuShare>,
 }
 
 fn error_from(body: &[u8]) -> InvokeError {
@@ -217,6 +221,8 @@ impl FunctionHost {
             spawned,
             log,
             server,
+            memory_mb,
+            cpu_share: None,
         })
     }
 
@@ -316,6 +322,18 @@ impl FunctionHost {
         attempts
     }
 
+    /// Confines the running function to the CPU Lambda gives its configured memory (see
+    /// [`crate::cpu_share`]); returns the share of one core. Call after [`Self::wait_ready`].
+    pub fn confine_to_lambda_cpu(&mut self) -> Result<f64, SupportError> {
+        let pid = function_pid(self.child.id()).ok_or_else(|| {
+            SupportError::NotReady(format!("{} has no process to confine", self.name))
+        })?;
+        let share = CpuShare::confine(pid, self.memory_mb)?;
+        let cores = share.cores;
+        self.cpu_share = Some(share);
+        Ok(cores)
+    }
+
     /// The function process's peak resident memory (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let pid = function_pid(self.child.id())?;
@@ -343,5 +361,7 @@ impl Drop for FunctionHost {
             .status();
         let _ = self.child.wait();
         self.server.abort();
+        // The function has exited, so its cgroup (if any) can go.
+        self.cpu_share.take();
     }
 }

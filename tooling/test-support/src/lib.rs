@@ -11,6 +11,7 @@
 //!   the translated template gives the function.
 
 pub mod calls;
+pub mod cpu_share;
 pub mod emf;
 pub mod error;
 pub mod iam;

@@ -12,6 +12,9 @@
 //!    retries and the next run finish the rest.
 //! 4. install-alerts' window summary for a 1,000-instance window at 50 ms per call, at the template's
 //!    60 s timeout and at a lowered one.
+//! 5. Deadlines at the configured memory: the snapshot given less time than 100,000 instances need,
+//!    confined to the CPU Lambda gives the template's MemorySize (a cgroup quota), on a quiet and
+//!    on a busy machine: does it answer before the deadline with what it read?
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,8 +42,9 @@ const RSS_TARGET_MB: f64 = 64.0;
 struct Args {
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
-    /// Sections to run (1 rate limit, 2 fleet scale, 3 backfill, 4 summary); all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4])]
+    /// Sections to run (1 rate limit, 2 fleet scale, 3 backfill, 4 summary, 5 deadlines at the
+    /// configured memory); all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
     sections: Vec<u8>,
     /// Fleets for section 2.
     #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 500_000])]
@@ -60,6 +64,13 @@ struct Args {
     concurrency: Vec<usize>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Section 5: the lowered timeout, in seconds (long enough that reading starts: the reserve for
+    /// publishing 200 groups and the margin take 10 s).
+    #[arg(long, default_value_t = 30)]
+    deadline_seconds: u64,
+    /// Section 5: runs on each of a quiet and a busy machine.
+    #[arg(long, default_value_t = 3)]
+    deadline_runs: usize,
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -92,16 +103,19 @@ async fn snapshot_run(
     env: Vec<(String, String)>,
     timeout: Duration,
 ) -> Result<(Result<Value, String>, Duration, f64), String> {
-    let host = FunctionHost::start(
+    let mut host = FunctionHost::start(
         "compliance-snapshot",
         &bin_dir.join("compliance-snapshot"),
         &env,
-        256,
+        snapshot_memory_mb()?,
         timeout,
         &std::env::temp_dir().join("patchpilot-budget-bench"),
     )
     .await?;
     host.wait_ready(Duration::from_secs(10)).await?;
+    if patchpilot_test_support::cpu_share::CpuShare::available() {
+        host.confine_to_lambda_cpu().map_err(|e| e.to_string())?;
+    }
     let started = Instant::now();
     let outcome = host.invoke(scheduled()).await.map_err(|e| e.to_string());
     let wall = started.elapsed();
@@ -120,7 +134,8 @@ fn requests(sim: &Background) -> (u64, u64) {
 /// Section 1: retry mode × concurrency against a 20 requests/s limit.
 async fn rate_limit(args: &Args, aws: &LocalAws) -> Result<(), String> {
     println!(
-        "\n1. Rate limit: compliance-snapshot, 10,000 instances in 50 groups, 50 ms per call, 20 requests/s"
+        "\n1. Rate limit: compliance-snapshot, 10,000 instances in 50 groups, 50 ms per call, 20 requests/s, {}",
+        cpu_said()?
     );
     println!(
         "{:<9} {:>11} {:>7} {:>10} {:>10} {:>9} {:>8} {:>8}",
@@ -181,8 +196,9 @@ async fn rate_limit(args: &Args, aws: &LocalAws) -> Result<(), String> {
 /// Section 2: the snapshot at fleet scale inside its real timeout.
 async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
     println!(
-        "\n2. Fleet scale under the budget: compliance-snapshot, 50 ms per call, 20 requests/s, {} s timeout, defaults",
-        args.timeout_seconds
+        "\n2. Fleet scale under the budget: compliance-snapshot, 50 ms per call, 20 requests/s, {} s timeout, defaults, {}",
+        args.timeout_seconds,
+        cpu_said()?
     );
     println!(
         "{:>9} {:>7} {:>5} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
@@ -507,6 +523,168 @@ async fn summary(args: &Args, aws: &LocalAws) -> Result<(), String> {
     Ok(())
 }
 
+/// The snapshot's MemorySize as template.yaml configures it.
+fn snapshot_memory_mb() -> Result<u32, String> {
+    let template = patchpilot_test_support::template::Template::load();
+    let memory = &template.resource("ComplianceSnapshotFunction")["Properties"]["MemorySize"];
+    memory
+        .as_u64()
+        .and_then(|mb| u32::try_from(mb).ok())
+        .ok_or_else(|| format!("ComplianceSnapshotFunction's MemorySize is not a number: {memory}"))
+}
+
+/// Keeps both cores busy (the machine "busy" in section 5) until dropped.
+struct BusyMachine {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BusyMachine {
+    fn start(threads: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for BusyMachine {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The CPU the snapshot's runs get, said once per section: Lambda's share for the template's
+/// MemorySize where this machine lets the bench confine the process, else a full core.
+fn cpu_said() -> Result<String, String> {
+    let memory_mb = snapshot_memory_mb()?;
+    Ok(
+        if patchpilot_test_support::cpu_share::CpuShare::available() {
+            format!(
+                "{memory_mb} MB's CPU share ({:.3} of a core, a cgroup quota)",
+                f64::from(memory_mb) / f64::from(patchpilot_test_support::cpu_share::MB_PER_VCPU)
+            )
+        } else {
+            format!(
+                "{memory_mb} MB but NOT confined (no writable cgroup v1 cpu controller): a full core"
+            )
+        },
+    )
+}
+
+/// Section 5: a deadline the snapshot cannot meet in full, at the CPU its configured memory buys.
+async fn deadlines(args: &Args, aws: &LocalAws) -> Result<(), String> {
+    let memory_mb = snapshot_memory_mb()?;
+    let timeout = Duration::from_secs(args.deadline_seconds);
+    let confined = patchpilot_test_support::cpu_share::CpuShare::available();
+    println!(
+        "\n5. Deadlines at the configured memory: compliance-snapshot, 100,000 instances in 200 groups, 100 ms per call, {} s timeout, {memory_mb} MB ({})",
+        timeout.as_secs(),
+        if confined {
+            format!(
+                "confined to {:.3} of a core, Lambda's share for it",
+                f64::from(memory_mb) / f64::from(patchpilot_test_support::cpu_share::MB_PER_VCPU)
+            )
+        } else {
+            "NOT confined: no writable cgroup v1 cpu controller here, so a full core".to_owned()
+        }
+    );
+    println!(
+        "{:<8} {:>3} {:>8} {:>10} {:>9} {:>8} {:>10} {:>8} {:>10}  outcome",
+        "machine",
+        "run",
+        "answered",
+        "to spare",
+        "published",
+        "skipped",
+        "points cut",
+        "publish",
+        "kept"
+    );
+    let mut state = generate(&GenerateOptions {
+        seed: args.seed,
+        instances: 100_000,
+        groups: 200,
+        ..GenerateOptions::default()
+    });
+    state.wide_group_pages = false;
+    let sim = Background::start(
+        state,
+        FaultSettings {
+            latency_ms: 100,
+            seed: args.seed,
+            ..FaultSettings::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut env = base_env(aws, &sim);
+    env.push(("METRIC_NAMESPACE".to_owned(), "BudgetDeadline".to_owned()));
+    let mut worst = Duration::MAX;
+    for machine in ["quiet", "busy"] {
+        for run in 1..=args.deadline_runs {
+            let mut host = FunctionHost::start(
+                "compliance-snapshot",
+                &args.bin_dir.join("compliance-snapshot"),
+                &env,
+                memory_mb,
+                timeout,
+                &std::env::temp_dir().join("patchpilot-budget-bench"),
+            )
+            .await?;
+            host.wait_ready(Duration::from_secs(10)).await?;
+            if confined {
+                host.confine_to_lambda_cpu().map_err(|e| e.to_string())?;
+            }
+            let busy = (machine == "busy").then(|| BusyMachine::start(2));
+            let started = Instant::now();
+            let outcome = host.invoke(scheduled()).await;
+            let wall = started.elapsed();
+            drop(busy);
+            let spare = timeout.saturating_sub(wall);
+            worst = worst.min(spare);
+            let (published, skipped, cut, publish_ms, kept_ms, said) = match &outcome {
+                Ok(summary) => (
+                    summary["groups_published"].as_array().map_or(0, Vec::len),
+                    summary["groups_skipped_for_time"]
+                        .as_array()
+                        .map_or(0, Vec::len),
+                    summary["points_cut_for_time"].to_string(),
+                    summary["publish_ms"].to_string(),
+                    summary["publish_reserve_ms"].to_string(),
+                    "answered in time".to_owned(),
+                ),
+                Err(err) => (0, 0, "-".into(), "-".into(), "-".into(), err.to_string()),
+            };
+            println!(
+                "{machine:<8} {run:>3} {:>7.2}s {:>8} ms {published:>9} {skipped:>8} {cut:>10} {publish_ms:>5} ms {kept_ms:>7} ms  {} {said}",
+                wall.as_secs_f64(),
+                spare.as_millis(),
+                verdict(outcome.is_ok() && wall < timeout)
+            );
+        }
+    }
+    println!(
+        "least time to spare: {} ms of {} s",
+        worst.as_millis(),
+        timeout.as_secs()
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -519,7 +697,8 @@ async fn main() -> std::process::ExitCode {
                 2 => fleet_scale(&args, &aws).await?,
                 3 => backfill(&args, &aws).await?,
                 4 => summary(&args, &aws).await?,
-                other => return Err(format!("no section {other}; sections are 1 to 4")),
+                5 => deadlines(&args, &aws).await?,
+                other => return Err(format!("no section {other}; sections are 1 to 5")),
             }
         }
         Ok::<(), String>(())
