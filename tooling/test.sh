@@ -134,12 +134,14 @@ cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 translated="target/translated-templates"
 rm -rf "$translated"
 python tooling/template/translate.py "$translated" >/dev/null
+# And the processed template a service-managed StackSet receives (README "Org-wide with StackSets").
+python tooling/template/translate.py "$translated" --org >/dev/null
 for template in "$translated"/*.json; do
   echo "  $(basename "$template" .json)"
   cfn-lint --append-rules cfn_lint_serverless.rules -- "$template"
 done
 
-step "cfn-lint: the templates deployed beside it (templates/: staging's account)"
+step "cfn-lint: the templates deployed beside it (templates/: staging's account, the org's code buckets)"
 cfn-lint -- templates/*.yaml
 
 step "sam validate --lint"

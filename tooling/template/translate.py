@@ -5,6 +5,14 @@ IAM test) see the values a deployment would have.
 
     python translate.py OUT_DIR [SET ...]                  # every set when none is named
     python translate.py OUT_DIR --parameters NAME JSON     # one set given as a JSON object
+    python translate.py OUT_DIR --org [KEYS_JSON]          # the processed template for StackSets
+
+`--org` writes org.json: the template as a service-managed StackSet must receive it (StackSets with
+service-managed permissions refuse macros, the AWS::Serverless transform included), with the
+parameters' declared defaults (every stack instance passes its own), a `CodeBucketPrefix` parameter,
+and each function's code at `${CodeBucketPrefix}-${AWS::Region}` (Lambda reads code only from a bucket
+in the function's Region), under the key KEYS_JSON gives for its binary (`tooling/org_package.py`
+passes the uploaded, content-named keys; `patchpilot/<binary>.zip` otherwise).
 """
 
 import json
@@ -25,11 +33,28 @@ class NoManagedPolicies:
         return {}
 
 
-def translate(template, values):
+PSEUDO_REGION = "eu-west-1"
+PSEUDO_ACCOUNT = "111122223333"
+
+CODE_BUCKET_PREFIX = {
+    "Type": "String",
+    "Description": "StackSets (tooling/org_package.py): the code buckets' name without its Region; "
+    "each stack instance reads its functions' code from <prefix>-<its Region>.",
+    "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,40}[a-z0-9]$",
+    "ConstraintDescription": "an S3 bucket name's start: lowercase letters, digits, dots and hyphens; "
+    "room left for -<Region>",
+}
+
+
+def binary_of(resource):
+    return resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", "function")
+
+
+def translate(template, values, code=None):
     # Pseudo parameters as a deployment in eu-west-1 would have them.
     parameters = {
-        "AWS::Region": "eu-west-1",
-        "AWS::AccountId": "111122223333",
+        "AWS::Region": PSEUDO_REGION,
+        "AWS::AccountId": PSEUDO_ACCOUNT,
         "AWS::Partition": "aws",
         "AWS::StackName": "patchpilot",
         "AWS::StackId": "arn:aws:cloudformation:eu-west-1:111122223333:stack/patchpilot/0",
@@ -45,15 +70,37 @@ def translate(template, values):
     if unknown:
         raise SystemExit(f"parameter set names parameters the template does not declare: {unknown}")
     fragment = json.loads(json.dumps(template))
-    # As `sam package` does: local code becomes an S3 artifact before CloudFormation sees it.
+    # As `sam package` does: local code becomes an S3 artifact before CloudFormation sees it; for a
+    # StackSet, in the stack instance's own Region.
     for resource in fragment.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Serverless::Function":
-            name = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", "function")
-            resource["Properties"]["CodeUri"] = f"s3://patchpilot-artifacts/{name}.zip"
+            name = binary_of(resource)
+            if code is None:
+                resource["Properties"]["CodeUri"] = f"s3://patchpilot-artifacts/{name}.zip"
+            else:
+                resource["Properties"]["CodeUri"] = {
+                    "Bucket": {"Fn::Sub": "${CodeBucketPrefix}-${AWS::Region}"},
+                    "Key": code.get(name, f"patchpilot/{name}.zip"),
+                }
     translated = transform(fragment, parameters, NoManagedPolicies())
     for name, value in values.items():
         translated["Parameters"][name]["Default"] = value
     return translated
+
+
+def org(template, code):
+    """The processed template for a service-managed StackSet: no transform left, nothing of the
+    pseudo parameters the transform was given baked in."""
+    template = json.loads(json.dumps(template))
+    template.setdefault("Parameters", {})["CodeBucketPrefix"] = CODE_BUCKET_PREFIX
+    processed = translate(template, {}, code)
+    text = json.dumps(processed)
+    if "Transform" in processed or "Fn::Transform" in text:
+        raise SystemExit("the processed template still names a transform; StackSets would refuse it")
+    for baked in (PSEUDO_REGION, PSEUDO_ACCOUNT):
+        if baked in text:
+            raise SystemExit(f"the processed template has {baked} baked in; every stack instance would get it")
+    return processed
 
 
 def main():
@@ -66,6 +113,14 @@ def main():
     template = yaml_parse((ROOT / "template.yaml").read_text())
     sets = json.loads((Path(__file__).parent / "parameter-sets.json").read_text())["sets"]
     wanted = sys.argv[2:] or list(sets)
+    if wanted[0] == "--org":
+        if len(wanted) > 2:
+            raise SystemExit(__doc__)
+        code = json.loads(wanted[1]) if len(wanted) == 2 else {}
+        path = out / "org.json"
+        path.write_text(json.dumps(org(template, code), indent=1, sort_keys=True))
+        print(path)
+        return
     if wanted[0] == "--parameters":
         if len(wanted) != 3:
             raise SystemExit(__doc__)

@@ -504,6 +504,79 @@ async fn the_template_alarms_and_dashboard_watch_published_metrics() {
             .iter()
             .any(|(m, d)| m == "CompliancePercent" && d[0].1 == "pg-0000")
     );
+    monitoring_account_watches_published_metrics(&published);
+}
+
+/// templates/monitoring.yaml, the organization's monitoring account: each account's alarms watch a
+/// metric and dimension the snapshot published, and its dashboard's searches name published metrics.
+fn monitoring_account_watches_published_metrics(published: &[(String, Vec<(String, String)>)]) {
+    let text = std::fs::read_to_string(
+        patchpilot_test_support::workspace_root().join("templates/monitoring.yaml"),
+    )
+    .unwrap();
+    let template = patchpilot_test_support::template::Template::from_yaml(&text).unwrap();
+    // Fn::ForEach::AccountAlarms: [identifier, collection, { logical id template: resource }].
+    let alarms = template.root["Resources"]["Fn::ForEach::AccountAlarms"][2]
+        .as_object()
+        .unwrap();
+    assert_eq!(alarms.len(), 3);
+    for (id, alarm) in alarms {
+        let query = &alarm["Properties"]["Metrics"][0];
+        assert_eq!(
+            query["AccountId"]["Ref"], "AccountId",
+            "{id} names its account"
+        );
+        let metric = &query["MetricStat"]["Metric"];
+        assert_eq!(metric["Namespace"]["Ref"], "MetricNamespace", "{id}");
+        let name = metric["MetricName"].as_str().unwrap().to_owned();
+        let dimensions: Vec<(String, String)> = metric["Dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["Name"].as_str().unwrap().to_owned(),
+                    d["Value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            published.contains(&(name.clone(), dimensions.clone())),
+            "monitoring alarm {id} watches {name} {dimensions:?}, which the snapshot does not publish"
+        );
+    }
+    let body = template.sub_text("Dashboard", "DashboardBody");
+    let searched: Vec<&str> = body
+        .split(r#"MetricName=\""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('\\').next())
+        .collect();
+    assert!(searched.len() >= 4, "{searched:?}");
+    for metric in searched {
+        let ours = published.iter().any(|(m, _)| m == metric) || metric == patch_gate_metric_name();
+        assert!(
+            ours,
+            "the monitoring dashboard searches {metric}, which nothing publishes"
+        );
+    }
+    let filled = body
+        .replace("${AWS::Region}", "eu-west-1")
+        .replace("${MetricNamespace}", "PatchCompliance")
+        .replace("${SnapshotPeriodSeconds}", "3600")
+        .replace("${ComplianceThreshold}", "95");
+    let parsed: serde_json::Value = serde_json::from_str(&filled)
+        .unwrap_or_else(|err| panic!("monitoring dashboard is not JSON: {err}\n{filled}"));
+    assert_eq!(parsed["widgets"].as_array().map(Vec::len), Some(4));
+}
+
+/// The gate's metric (the monitoring dashboard graphs it too); patch-gate is not a dependency of
+/// this crate, so its name is read from the member template's gate alarm.
+fn patch_gate_metric_name() -> String {
+    let template = patchpilot_test_support::template::Template::load();
+    template.resource("GateBrakeAlarm")["Properties"]["MetricName"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The (metric, dimension value) of every `["<prefix>metric", "PatchGroup", "value"]` graph line.

@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
         ec2: aws_sdk_ec2::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
+        // The central topic (CentralAlertTopicArn) may be in another Region.
+        sns: patchpilot_shared::aws::sns::client_for_topic(&sdk, &config.topic_arn),
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
     };
     let alerts = Alerts::new(clients, config);

@@ -816,3 +816,71 @@ async fn a_window_summary_cut_short_by_its_deadline_goes_out_and_says_what_it_di
         "only instances named in time are listed ({listed})"
     );
 }
+
+/// With `CentralAlertTopicArn` the page goes to the organization's topic, in another account and
+/// Region, through the client the function's wiring builds for it; it names the account and Region
+/// the failure happened in, and nothing reaches the stack's own topic.
+#[tokio::test]
+async fn a_failed_install_pages_the_central_topic_in_another_account_and_region() {
+    let command_id = "21111111-2222-4333-8444-555555555555";
+    let state = fleet(2, 1, command_id);
+    let instance_id = state.instances.keys().next().unwrap().clone();
+    let mut fixture = fixture(state).await;
+    // The organization's topic: its own account, us-east-1 (the function runs in eu-west-1).
+    let aws = LocalAws::shared();
+    let central = patchpilot_test_support::sdk_config_as(
+        &aws.localstack_url,
+        &patchpilot_test_support::isolated_account(),
+    )
+    .await
+    .into_builder()
+    .region(aws_config::Region::new("us-east-1"))
+    .build();
+    let (central_sqs, central_topic) = (
+        aws_sdk_sqs::Client::new(&central),
+        aws_sdk_sns::Client::new(&central),
+    );
+    let name = patchpilot_test_support::unique_name("central-alerts");
+    let (topic_arn, queue_url) =
+        patchpilot_test_support::resources::topic_with_queue(&central_topic, &central_sqs, &name)
+            .await;
+    assert!(
+        topic_arn.starts_with("arn:aws:sns:us-east-1:"),
+        "{topic_arn}"
+    );
+    // As main.rs wires it: a client for the topic's Region, the function's credentials.
+    fixture.clients.sns =
+        patchpilot_shared::aws::sns::client_for_topic(&fixture.outbox.config, &topic_arn);
+    assert_eq!(
+        fixture.clients.sns.config().region().map(|r| r.as_ref()),
+        Some("us-east-1")
+    );
+    fixture.topic_arn = topic_arn;
+    let alerts = fixture.alerts(&[]);
+
+    let outcome = alerts
+        .handle(invocation_event(command_id, &instance_id, "Failed"))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Sent { .. }), "{outcome:?}");
+    let messages = patchpilot_test_support::resources::drain_queue(
+        &central_sqs,
+        &queue_url,
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let attributes = &messages[0]["MessageAttributes"];
+    assert_eq!(attributes["account"]["Value"], "111122223333");
+    assert_eq!(attributes["region"]["Value"], "eu-west-1");
+    assert_eq!(attributes["instance_id"]["Value"], instance_id);
+    let text = messages[0]["Message"].as_str().unwrap();
+    let doc: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(doc["account"], "111122223333");
+    assert_eq!(
+        fixture.messages(0).await,
+        Vec::<Value>::new(),
+        "the stack's own topic stays quiet"
+    );
+}

@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
     };
     let clients = Clients {
         ssm: aws_sdk_ssm::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
+        // The central topic (CentralAlertTopicArn) may be in another Region.
+        sns: patchpilot_shared::aws::sns::client_for_topic(&sdk, &config.topic_arn),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         s3: patch_gate::handler::s3_client(&sdk),

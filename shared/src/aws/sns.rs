@@ -75,6 +75,30 @@ impl Message {
     }
 }
 
+/// The Region a topic ARN (`arn:<partition>:sns:<region>:<account>:<name>`) names, if it is one.
+pub fn topic_region(topic_arn: &str) -> Option<&str> {
+    let mut parts = topic_arn.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("sns"), Some(region)) if !region.is_empty() => Some(region),
+        _ => None,
+    }
+}
+
+/// The SNS client for publishing to `topic_arn`: SNS takes a Publish only at the topic's own
+/// Regional endpoint, so a central topic in another Region (`CentralAlertTopicArn`) gets a client
+/// for that Region; otherwise the function's own. Endpoint overrides (`AWS_ENDPOINT_URL_SNS`),
+/// credentials and retries are the function's either way.
+#[cfg(feature = "sns")]
+pub fn client_for_topic(sdk: &aws_config::SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
+    let mut config = aws_sdk_sns::config::Builder::from(sdk);
+    if let Some(region) = topic_region(topic_arn)
+        && sdk.region().map(|r| r.as_ref()) != Some(region)
+    {
+        config = config.region(aws_config::Region::new(region.to_owned()));
+    }
+    aws_sdk_sns::Client::from_conf(config.build())
+}
+
 /// The one publisher both paging functions use: refuses a message over SNS's 256 KB before calling
 /// (each function fits its messages first; this keeps a new one from reaching SNS to be refused
 /// there), and makes a failed publish retryable, whatever SNS said: a page must not be lost. Returns
@@ -117,6 +141,44 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_topic_arn_names_its_region() {
+        assert_eq!(
+            topic_region("arn:aws:sns:us-east-1:444455556666:central"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            topic_region("arn:aws-us-gov:sns:us-gov-west-1:444455556666:t"),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(topic_region("arn:aws:sqs:us-east-1:444455556666:q"), None);
+        assert_eq!(topic_region("my-topic"), None);
+        assert_eq!(topic_region("arn:aws:sns::444455556666:t"), None);
+    }
+
+    #[cfg(feature = "sns")]
+    #[tokio::test]
+    async fn a_topic_in_another_region_gets_a_client_for_that_region() {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let region = |arn: &str| {
+            client_for_topic(&sdk, arn)
+                .config()
+                .region()
+                .map(|r| r.as_ref().to_owned())
+        };
+        assert_eq!(
+            region("arn:aws:sns:us-east-1:444455556666:central").as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            region("arn:aws:sns:eu-west-1:111122223333:local").as_deref(),
+            Some("eu-west-1")
+        );
+    }
 
     #[test]
     fn people_get_text_and_machines_the_document() {
