@@ -101,27 +101,56 @@ struct Across {
 }
 
 fn gate_across_accounts(account: Account) -> Across {
+    gate_across(account, false)
+}
+
+/// Refuses every call before it is sent, as the SDK does when staging's role cannot be assumed
+/// (the credentials provider's AssumeRole fails, so no request is signed).
+#[derive(Debug, Clone)]
+struct RoleRefused;
+
+impl Intercept for RoleRefused {
+    fn name(&self) -> &'static str {
+        "RoleRefused"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        Err("AccessDenied: patchpilot-gate is not authorized to perform sts:AssumeRole on arn:aws:iam::222233334444:role/patchpilot-staging-reader".into())
+    }
+}
+
+/// The gate across accounts; with `locked_out`, staging's role cannot be assumed.
+fn gate_across(account: Account, locked_out: bool) -> Across {
     let (mut clients, config, sent) = parts(account);
     let calls = Arc::new(Mutex::new(Vec::new()));
     let recording = Recording::default();
     let (production_ssm, _rules) = production_account(calls.clone());
+    let ssm = clients
+        .ssm
+        .config()
+        .to_builder()
+        .interceptor(recording.clone());
+    let cloudwatch = clients
+        .cloudwatch
+        .config()
+        .to_builder()
+        .interceptor(recording.clone());
+    let (ssm, cloudwatch) = if locked_out {
+        (
+            ssm.interceptor(RoleRefused),
+            cloudwatch.interceptor(RoleRefused),
+        )
+    } else {
+        (ssm, cloudwatch)
+    };
     clients.staging = Some(StagingClients {
-        ssm: aws_sdk_ssm::Client::from_conf(
-            clients
-                .ssm
-                .config()
-                .to_builder()
-                .interceptor(recording.clone())
-                .build(),
-        ),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            clients
-                .cloudwatch
-                .config()
-                .to_builder()
-                .interceptor(recording.clone())
-                .build(),
-        ),
+        ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
     });
     clients.ssm = production_ssm;
     // Production's CloudWatch answers nothing: staging's health alarms are staging's.
@@ -314,5 +343,64 @@ fn only_the_production_gate_may_assume_the_reader_role() {
             .resolve(&template.resource("StagingReaderRole")["Properties"]["RoleName"])
             .unwrap(),
         "patchpilot-staging-reader"
+    );
+}
+
+/// A staging account the gate cannot read (its role missing, or refusing the gate): a decision is an
+/// error that names the refusal, so Lambda retries and then dead-letters it (the failure queue's alarm
+/// pages), and production is not opened on facts nobody read.
+#[tokio::test]
+async fn a_staging_account_the_gate_cannot_read_opens_nothing_and_fails_loudly() {
+    let across = gate_across(Account::default(), true);
+    let err = across
+        .gate
+        .handle(event("SUCCESS", "2026-11-26T02:00:03.118Z"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("sts:AssumeRole"), "{text}");
+    assert!(
+        across.production.effects().is_empty(),
+        "{:?}",
+        across.production.effects()
+    );
+    assert!(across.sent.subjects.lock().unwrap().is_empty());
+}
+
+/// The re-check before production, when staging has become unreadable since an open decision:
+/// production is closed, not left open on a judgement it can no longer confirm.
+#[tokio::test]
+async fn the_recheck_closes_production_when_staging_cannot_be_read() {
+    let across = gate_across(
+        Account {
+            latest: Some((EXECUTION, STARTED, true)),
+            decision_item: Some(std::collections::HashMap::from([(
+                "record".to_owned(),
+                aws_sdk_dynamodb::types::AttributeValue::S(
+                    serde_json::json!({"open": true, "failed_instances": []}).to_string(),
+                ),
+            )])),
+            ..Account::default()
+        },
+        true,
+    );
+    let report = across.gate.handle(recheck_event()).await.unwrap();
+    assert_eq!(report.open, Some(false), "{:?}", report.checks);
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|check| !check.passed && check.detail.contains("sts:AssumeRole")),
+        "{:?}",
+        report.checks
+    );
+    assert!(
+        across
+            .production
+            .effects()
+            .iter()
+            .any(|effect| matches!(effect, Effect::Window { enabled: false, .. })),
+        "{:?}",
+        across.production.effects()
     );
 }
