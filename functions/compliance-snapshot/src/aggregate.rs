@@ -235,6 +235,27 @@ impl GroupFigures {
     pub fn is_estimate(&self) -> bool {
         self.detail.is_none() && !self.counts.is_exact()
     }
+
+    /// When the per-instance pass read the group in full and found a different number of instances
+    /// than `DescribePatchGroupState.Instances` said: (counted, read). Nobody has published whether
+    /// `Instances` counts only the instances that reported or every one in the group (ledger row
+    /// 10); a difference is the live service answering that, or instances reporting between the
+    /// two reads, and either way the count-only groups' compliance may be off by as much.
+    pub fn counts_disagree(&self) -> Option<(u64, u64)> {
+        let read = self.detail.as_ref()?.instances;
+        (read != self.counts.instances).then_some((self.counts.instances, read))
+    }
+}
+
+/// A group whose `DescribePatchGroupState.Instances` differed from what its per-instance pass read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountsDisagreement {
+    /// The group.
+    pub patch_group: String,
+    /// `DescribePatchGroupState.Instances`.
+    pub counted: u64,
+    /// Instances the per-instance pass read.
+    pub read: u64,
 }
 
 /// A CloudWatch unit, as the metrics use them.
@@ -482,6 +503,27 @@ pub const METRIC_NAMES: &[&str] = &[
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn counts_and_a_full_read_that_differ_are_named_with_both_numbers() {
+        let counts = GroupCounts {
+            instances: 10,
+            ..GroupCounts::default()
+        };
+        let read = |instances| GroupStats {
+            instances,
+            ..GroupStats::default()
+        };
+        let figures = |detail| GroupFigures {
+            counts: counts.clone(),
+            detail,
+        };
+        assert_eq!(figures(None).counts_disagree(), None, "not read in full");
+        assert_eq!(figures(Some(read(10))).counts_disagree(), None);
+        assert_eq!(figures(Some(read(8))).counts_disagree(), Some((10, 8)));
+        assert_eq!(figures(Some(read(12))).counts_disagree(), Some((10, 12)));
+    }
+
     use super::*;
     use chrono::TimeZone;
 

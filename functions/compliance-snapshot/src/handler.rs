@@ -86,6 +86,9 @@ pub struct Summary {
     pub groups_detail_skipped: Vec<String>,
     /// Of those, the groups whose compliance is a bound (the most the counts allow), not exact.
     pub groups_estimated: Vec<String>,
+    /// Groups read in full whose `DescribePatchGroupState.Instances` differed from the instances
+    /// the per-instance pass read (ledger row 10: what `Instances` counts is not published).
+    pub groups_counts_disagree: Vec<aggregate::CountsDisagreement>,
     /// The fleet inventory was not finished in time (never-reported and ungrouped counts left out).
     pub inventory_skipped_for_time: bool,
     /// Why the fleet inventory could not be read.
@@ -169,6 +172,7 @@ impl Handler for Snapshot {
                 groups_skipped_for_time: vec![],
                 groups_detail_skipped: vec![],
                 groups_estimated: vec![],
+                groups_counts_disagree: vec![],
                 inventory_skipped_for_time: false,
                 inventory_error: None,
                 data_points: 0,
@@ -248,6 +252,24 @@ impl Snapshot {
             .filter(|(_, figures)| figures.is_estimate())
             .map(|(group, _)| group.clone())
             .collect();
+        let groups_counts_disagree: Vec<aggregate::CountsDisagreement> = reading
+            .published
+            .iter()
+            .filter_map(|(group, figures)| {
+                let (counted, read) = figures.counts_disagree()?;
+                Some(aggregate::CountsDisagreement {
+                    patch_group: group.clone(),
+                    counted,
+                    read,
+                })
+            })
+            .collect();
+        if !groups_counts_disagree.is_empty() {
+            tracing::warn!(
+                groups = ?groups_counts_disagree,
+                "DescribePatchGroupState.Instances differs from the instances the per-instance pass read: groups published from their counts alone may be off by as much (what Instances counts is not published; see the simulator's ledger row 10)"
+            );
+        }
         let summary = Summary {
             outcome,
             reason: None,
@@ -265,6 +287,7 @@ impl Snapshot {
             groups_skipped_for_time: reading.skipped,
             groups_detail_skipped: reading.detail_skipped,
             groups_estimated,
+            groups_counts_disagree,
             inventory_skipped_for_time: reading.inventory_skipped,
             inventory_error: reading.inventory_error,
             data_points: points.len(),

@@ -816,3 +816,49 @@ async fn groups_whose_counts_the_deadline_cut_off_are_named_and_never_published_
         Some(skipped.len() as f64)
     );
 }
+
+/// What `DescribePatchGroupState.Instances` counts is not published (ledger row 10). Under the other
+/// reading — every instance tagged into the group, reporting or not — the groups the per-instance
+/// pass reads in full say so in the summary (`groups_counts_disagree`: counted, read), so the first
+/// snapshot in a live account answers the question; under the simulator's default, nothing is said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_count_that_differs_from_the_instances_read_is_named() {
+    let state = fleet();
+    // Each group's members that never reported: what the other reading adds to `Instances`.
+    let mut unreported: BTreeMap<String, u64> = BTreeMap::new();
+    for instance in state.instances.values() {
+        if let (Some(group), None) = (&instance.patch_group, &instance.report) {
+            *unreported.entry(group.clone()).or_default() += 1;
+        }
+    }
+    assert!(
+        !unreported.is_empty(),
+        "the fleet has never-reported members"
+    );
+
+    let fixture = Fixture::new(state.clone()).await;
+    let summary = fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert!(summary.complete);
+    assert_eq!(summary.groups_counts_disagree, vec![]);
+
+    let mut members_counted = state;
+    members_counted.group_state_counts_members = true;
+    let fixture = Fixture::new(members_counted).await;
+    let summary = fixture
+        .snapshot(&[])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    let named: BTreeMap<String, u64> = summary
+        .groups_counts_disagree
+        .iter()
+        .map(|d| (d.patch_group.clone(), d.counted - d.read))
+        .collect();
+    assert_eq!(named, unreported);
+}

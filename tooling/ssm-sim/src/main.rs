@@ -58,6 +58,10 @@ struct ServeArgs {
     /// instead of the service model's cap of 5 (ledger row 30).
     #[arg(long)]
     wide_group_pages: bool,
+    /// DescribePatchGroupState.Instances counts every instance tagged into the group, reporting
+    /// or not, instead of the reporting ones only (the other reading of ledger row 10).
+    #[arg(long)]
+    group_state_counts_members: bool,
     /// EventBridge endpoint (e.g. LocalStack's) that window runs send their events to.
     #[arg(long, env = "SSM_SIM_EVENTS_URL")]
     events_url: Option<String>,
@@ -105,6 +109,7 @@ fn serve(args: ServeArgs) -> Result<(), SimError> {
     };
     let mut state = state;
     state.wide_group_pages = args.wide_group_pages;
+    state.group_state_counts_members = args.group_state_counts_members;
     let loaded = summary(&state);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

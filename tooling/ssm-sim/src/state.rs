@@ -616,6 +616,9 @@ pub struct State {
     /// instead of the 5 the service model caps its output at (ledger row 30; the default is the
     /// model's cap, the worse case).
     pub wide_group_pages: bool,
+    /// `DescribePatchGroupState.Instances` counts every instance tagged into the group, reporting
+    /// or not (the other reading of ledger row 10; the default counts reporting instances only).
+    pub group_state_counts_members: bool,
 }
 
 /// The most instance patch states botocore's model lets one

@@ -304,7 +304,8 @@ pub fn describe_patch_group_state(state: &State, request: &Request<'_>) -> ApiRe
         .unwrap_or_default();
     let mut summary = GroupSummary::default();
     for instance in members.iter().filter_map(|id| state.instances.get(id)) {
-        if instance.report.is_some() {
+        // Row 10: reporting instances, or (the other reading) every member.
+        if instance.report.is_some() || state.group_state_counts_members {
             summary.add(&instance.counts);
         }
     }
