@@ -46,18 +46,7 @@ fn operator_statements() -> Vec<Statement> {
     let document = deployment
         .resolve(&template.resource("OperatorPolicy")["Properties"]["PolicyDocument"])
         .unwrap();
-    document["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|statement| Statement {
-            policy: "OperatorPolicy".into(),
-            sid: statement["Sid"].as_str().unwrap_or_default().into(),
-            actions: vec![],
-            resources: vec![],
-            document: statement.clone(),
-        })
-        .collect()
+    patchpilot_test_support::iam::statements_of("OperatorPolicy", &document)
 }
 
 fn allowed(action: &str, resource: &str) -> bool {

@@ -47,22 +47,8 @@ fn deployment<'a>(template: &'a Template, extra: &[(&str, &str)]) -> Deployment<
 /// `function`'s inline statements for a deployment with `extra` parameters.
 fn statements(function: &str, extra: &[(&str, &str)]) -> Vec<Statement> {
     let template = Template::load();
-    let policies = deployment(&template, extra)
-        .resolve(&template.resource(function)["Properties"]["Policies"])
-        .unwrap_or_else(|err| panic!("{function}'s policies: {err}"));
-    policies
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
-        .map(|document| Statement {
-            policy: "inline".into(),
-            sid: document["Sid"].as_str().unwrap_or_default().into(),
-            actions: vec![],
-            resources: vec![],
-            document,
-        })
-        .collect()
+    patchpilot_test_support::iam::sam_inline_statements(&deployment(&template, extra), function)
+        .unwrap_or_else(|err| panic!("{function}'s policies: {err}"))
 }
 
 fn allowed(statements: &[Statement], action: &str, resource: &str) -> bool {

@@ -50,22 +50,7 @@ fn gate_statements_with(extra: &[(&str, &str)]) -> Vec<patchpilot_test_support::
     ] {
         deployment.resources.insert(resource.into(), value.into());
     }
-    let policies = deployment
-        .resolve(&template.resource("PatchGateFunction")["Properties"]["Policies"])
-        .unwrap();
-    policies
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
-        .map(|document| patchpilot_test_support::iam::Statement {
-            policy: "inline".into(),
-            sid: document["Sid"].as_str().unwrap_or_default().into(),
-            actions: vec![],
-            resources: vec![],
-            document,
-        })
-        .collect()
+    patchpilot_test_support::iam::sam_inline_statements(&deployment, "PatchGateFunction").unwrap()
 }
 
 fn allowed(action: &str, resource: &str) -> bool {

@@ -163,27 +163,53 @@ pub fn role(
             SupportError::Policy(format!("the translated template has no {logical_id}"))
         })?;
     let properties = deployment.resolve(&resource["Properties"])?;
-    let mut statements = Vec::new();
-    for policy in properties["Policies"].as_array().into_iter().flatten() {
-        let name = policy["PolicyName"].as_str().unwrap_or_default().to_owned();
-        for statement in policy["PolicyDocument"]["Statement"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            statements.push(Statement {
-                policy: name.clone(),
-                sid: statement["Sid"].as_str().unwrap_or_default().to_owned(),
-                actions: strings(&statement["Action"]),
-                resources: strings(&statement["Resource"]),
-                document: statement.clone(),
-            });
-        }
-    }
+    let statements = properties["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| {
+            statements_of(
+                policy["PolicyName"].as_str().unwrap_or_default(),
+                &policy["PolicyDocument"],
+            )
+        })
+        .collect();
     Ok(Role {
         statements,
         managed: strings(&properties["ManagedPolicyArns"]),
     })
+}
+
+/// The statements of a resolved policy `document`, filed under policy `name`.
+pub fn statements_of(name: &str, document: &Value) -> Vec<Statement> {
+    document["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|statement| Statement {
+            policy: name.to_owned(),
+            sid: statement["Sid"].as_str().unwrap_or_default().to_owned(),
+            actions: strings(&statement["Action"]),
+            resources: strings(&statement["Resource"]),
+            document: statement.clone(),
+        })
+        .collect()
+}
+
+/// The inline statements `function` declares in the SAM template (its `Policies` documents),
+/// resolved for `deployment`: what SAM puts in the function's role, before the transform.
+pub fn sam_inline_statements(
+    deployment: &Deployment,
+    function: &str,
+) -> Result<Vec<Statement>, SupportError> {
+    let policies =
+        deployment.resolve(&deployment.template.resource(function)["Properties"]["Policies"])?;
+    Ok(policies
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| statements_of("inline", policy))
+        .collect())
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
