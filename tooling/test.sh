@@ -141,7 +141,7 @@ for template in "$translated"/*.json; do
   cfn-lint --append-rules cfn_lint_serverless.rules -- "$template"
 done
 
-step "cfn-lint: the templates deployed beside it (templates/: staging's account, the org's code buckets)"
+step "cfn-lint: the templates deployed beside it (templates/: staging's account; the organization's code buckets, alert topic and monitoring account)"
 cfn-lint -- templates/*.yaml
 
 step "sam validate --lint"
