@@ -13,36 +13,7 @@ const BRAKE_ARN: &str = "arn:aws:cloudwatch:eu-west-1:000000000000:alarm:patchpi
 
 fn operator_statements() -> Vec<Statement> {
     let template = Template::load();
-    let mut deployment = Deployment::new(
-        &template,
-        &[
-            ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
-            ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
-            ("StagingPatchGroup", "staging"),
-            ("ProductionBaselineIds", "pb-0c10000000000000b"),
-        ],
-    );
-    for (resource, value) in [
-        (
-            "PatchGateFunction.Arn",
-            "arn:aws:lambda:eu-west-1:000000000000:function:patch-gate",
-        ),
-        (
-            "StateTable.Arn",
-            "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
-        ),
-        (
-            "FailureQueue.Arn",
-            "arn:aws:sqs:eu-west-1:000000000000:failures",
-        ),
-        ("GateBrakeAlarm.Arn", BRAKE_ARN),
-        (
-            "AWS::StackId",
-            "arn:aws:cloudformation:eu-west-1:000000000000:stack/patchpilot/1",
-        ),
-    ] {
-        deployment.resources.insert(resource.into(), value.into());
-    }
+    let deployment = Deployment::sample(&template, &[]);
     let document = deployment
         .resolve(&template.resource("OperatorPolicy")["Properties"]["PolicyDocument"])
         .unwrap();

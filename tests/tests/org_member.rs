@@ -14,34 +14,7 @@ const CENTRAL_KEY: &str =
 const PAGERS: [&str; 2] = ["InstallAlertsFunction", "PatchGateFunction"];
 
 fn deployment<'a>(template: &'a Template, extra: &[(&str, &str)]) -> Deployment<'a> {
-    let mut parameters = vec![
-        ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
-        ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
-        ("StagingPatchGroup", "staging"),
-        ("ProductionBaselineIds", "pb-0c10000000000000b"),
-    ];
-    parameters.extend_from_slice(extra);
-    let mut deployment = Deployment::new(template, &parameters);
-    for (resource, value) in [
-        ("AlertTopic", LOCAL_TOPIC),
-        ("AlertKey.Arn", LOCAL_KEY),
-        (
-            "StateTable.Arn",
-            "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
-        ),
-        (
-            "FailureQueue.Arn",
-            "arn:aws:sqs:eu-west-1:000000000000:failures",
-        ),
-        ("PromotionBucket", "stack-promotionbucket-1"),
-        (
-            "PromotionBucket.Arn",
-            "arn:aws:s3:::stack-promotionbucket-1",
-        ),
-    ] {
-        deployment.resources.insert(resource.into(), value.into());
-    }
-    deployment
+    Deployment::sample(template, extra)
 }
 
 /// `function`'s inline statements for a deployment with `extra` parameters.

@@ -489,13 +489,7 @@ async fn the_template_alarms_and_dashboard_watch_published_metrics() {
         );
     }
     // The body is valid JSON once CloudFormation has filled in the placeholders.
-    let filled = dashboard
-        .replace("${AWS::Region}", "eu-west-1")
-        .replace("${MetricNamespace}", "PatchCompliance")
-        .replace("${Period}", "3600")
-        .replace("${ComplianceThreshold}", "95");
-    let body: serde_json::Value = serde_json::from_str(&filled)
-        .unwrap_or_else(|err| panic!("dashboard body is not JSON: {err}\n{filled}"));
+    let body = filled_dashboard(&dashboard, "${Period}");
     assert!(body["widgets"].as_array().is_some_and(|w| w.len() >= 4));
     // The SEARCH expression's metric is published per group.
     assert!(dashboard.contains(r#"MetricName=\"CompliancePercent\""#));
@@ -559,14 +553,20 @@ fn monitoring_account_watches_published_metrics(published: &[(String, Vec<(Strin
             "the monitoring dashboard searches {metric}, which nothing publishes"
         );
     }
+    let parsed = filled_dashboard(&body, "${SnapshotPeriodSeconds}");
+    assert_eq!(parsed["widgets"].as_array().map(Vec::len), Some(4));
+}
+
+/// A dashboard body as CloudFormation fills it in (`period` names the template's period
+/// placeholder), which must then be JSON.
+fn filled_dashboard(body: &str, period: &str) -> serde_json::Value {
     let filled = body
         .replace("${AWS::Region}", "eu-west-1")
         .replace("${MetricNamespace}", "PatchCompliance")
-        .replace("${SnapshotPeriodSeconds}", "3600")
+        .replace(period, "3600")
         .replace("${ComplianceThreshold}", "95");
-    let parsed: serde_json::Value = serde_json::from_str(&filled)
-        .unwrap_or_else(|err| panic!("monitoring dashboard is not JSON: {err}\n{filled}"));
-    assert_eq!(parsed["widgets"].as_array().map(Vec::len), Some(4));
+    serde_json::from_str(&filled)
+        .unwrap_or_else(|err| panic!("dashboard body is not JSON: {err}\n{filled}"))
 }
 
 /// The gate's metric (the monitoring dashboard graphs it too); patch-gate is not a dependency of

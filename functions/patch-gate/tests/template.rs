@@ -18,38 +18,8 @@ fn dashboard_graphs_the_gate_metric_with_its_dimensions() {
 /// The gate's inline statements in template.yaml, resolved for a deployment with every required
 /// parameter set and `extra`.
 fn gate_statements_with(extra: &[(&str, &str)]) -> Vec<patchpilot_test_support::iam::Statement> {
-    use patchpilot_test_support::template::Deployment;
     let template = Template::load();
-    let mut parameters = vec![
-        ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
-        ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
-        ("StagingPatchGroup", "staging"),
-        ("ProductionBaselineIds", "pb-0c10000000000000b"),
-    ];
-    parameters.extend_from_slice(extra);
-    let mut deployment = Deployment::new(&template, &parameters);
-    for (resource, value) in [
-        (
-            "AlertTopic",
-            "arn:aws:sns:eu-west-1:000000000000:patchpilot-alerts",
-        ),
-        ("AlertKey.Arn", "arn:aws:kms:eu-west-1:000000000000:key/k"),
-        (
-            "StateTable.Arn",
-            "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
-        ),
-        (
-            "FailureQueue.Arn",
-            "arn:aws:sqs:eu-west-1:000000000000:failures",
-        ),
-        ("PromotionBucket", "stack-promotionbucket-1"),
-        (
-            "PromotionBucket.Arn",
-            "arn:aws:s3:::stack-promotionbucket-1",
-        ),
-    ] {
-        deployment.resources.insert(resource.into(), value.into());
-    }
+    let deployment = patchpilot_test_support::template::Deployment::sample(&template, extra);
     patchpilot_test_support::iam::sam_inline_statements(&deployment, "PatchGateFunction").unwrap()
 }
 

@@ -85,15 +85,13 @@ pub fn topic_region(topic_arn: &str) -> Option<&str> {
 }
 
 /// The SNS client for publishing to `topic_arn`: SNS takes a Publish only at the topic's own
-/// Regional endpoint, so a central topic in another Region (`CentralAlertTopicArn`) gets a client
-/// for that Region; otherwise the function's own. Endpoint overrides (`AWS_ENDPOINT_URL_SNS`),
-/// credentials and retries are the function's either way.
+/// Regional endpoint, so the client is for the Region the ARN names (a central topic in another
+/// Region, `CentralAlertTopicArn`, included). Endpoint overrides (`AWS_ENDPOINT_URL_SNS`),
+/// credentials and retries are the function's.
 #[cfg(feature = "sns")]
 pub fn client_for_topic(sdk: &aws_config::SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
     let mut config = aws_sdk_sns::config::Builder::from(sdk);
-    if let Some(region) = topic_region(topic_arn)
-        && sdk.region().map(|r| r.as_ref()) != Some(region)
-    {
+    if let Some(region) = topic_region(topic_arn) {
         config = config.region(aws_config::Region::new(region.to_owned()));
     }
     aws_sdk_sns::Client::from_conf(config.build())

@@ -283,7 +283,67 @@ fn number_of(text: &str) -> Option<f64> {
     text.trim().parse::<f64>().ok()
 }
 
+/// The parameters template.yaml has no default for, as the template tests give them.
+pub const SAMPLE_PARAMETERS: &[(&str, &str)] = &[
+    ("StagingWindowId", "mw-0c50858d01ff4a3b1"),
+    ("ProductionWindowId", "mw-0d61969e12ee5b4c2"),
+    ("StagingPatchGroup", "staging"),
+    ("ProductionBaselineIds", "pb-0c10000000000000b"),
+];
+
+/// Physical names the template tests give the stack's resources (`Id` for `Ref`, `Id.Attribute` for
+/// `Fn::GetAtt`), in account 000000000000, eu-west-1.
+pub const SAMPLE_RESOURCES: &[(&str, &str)] = &[
+    (
+        "AlertTopic",
+        "arn:aws:sns:eu-west-1:000000000000:patchpilot-alerts",
+    ),
+    (
+        "AlertKey.Arn",
+        "arn:aws:kms:eu-west-1:000000000000:key/local",
+    ),
+    (
+        "StateTable.Arn",
+        "arn:aws:dynamodb:eu-west-1:000000000000:table/state",
+    ),
+    (
+        "FailureQueue.Arn",
+        "arn:aws:sqs:eu-west-1:000000000000:failures",
+    ),
+    ("PromotionBucket", "stack-promotionbucket-1"),
+    (
+        "PromotionBucket.Arn",
+        "arn:aws:s3:::stack-promotionbucket-1",
+    ),
+    (
+        "PatchGateFunction.Arn",
+        "arn:aws:lambda:eu-west-1:000000000000:function:patch-gate",
+    ),
+    (
+        "GateBrakeAlarm.Arn",
+        "arn:aws:cloudwatch:eu-west-1:000000000000:alarm:patchpilot-gate-closed",
+    ),
+    (
+        "AWS::StackId",
+        "arn:aws:cloudformation:eu-west-1:000000000000:stack/patchpilot/1",
+    ),
+];
+
 impl<'a> Deployment<'a> {
+    /// [`SAMPLE_PARAMETERS`] and `extra` (which may override them), with [`SAMPLE_RESOURCES`]: the
+    /// deployment the template tests resolve policies and properties for.
+    pub fn sample(template: &'a Template, extra: &[(&str, &str)]) -> Self {
+        let mut parameters = SAMPLE_PARAMETERS.to_vec();
+        parameters.extend_from_slice(extra);
+        let mut deployment = Self::new(template, &parameters);
+        deployment.resources.extend(
+            SAMPLE_RESOURCES
+                .iter()
+                .map(|(id, value)| ((*id).to_owned(), (*value).to_owned())),
+        );
+        deployment
+    }
+
     /// Parameters from the template's defaults, overridden by `overrides`. Panics (failing the test)
     /// where CloudFormation would refuse the parameters; [`Deployment::try_new`] returns the error.
     pub fn new(template: &'a Template, overrides: &[(&str, &str)]) -> Self {
