@@ -337,3 +337,30 @@ fn a_missing_build_is_named() {
     );
     std::fs::remove_dir_all(work).ok();
 }
+
+/// Code keys that are not JSON, not an object of strings, or name no function of the template are
+/// refused by name before anything is written (a typo would otherwise ship a template whose stack
+/// instances look for code under a key nobody uploaded).
+#[test]
+fn malformed_code_keys_are_refused_with_what_is_wrong() {
+    let out = scratch("translate-bad-keys");
+    for (keys, says) in [
+        ("nope", "KEYS_JSON is not JSON"),
+        ("[\"patch-gate\"]", "KEYS_JSON must be an object"),
+        ("{\"patch-gate\": 7}", "KEYS_JSON must be an object"),
+        (
+            "{\"patch-gat\": \"k.zip\"}",
+            "names no function of the template: ['patch-gat']",
+        ),
+    ] {
+        let output = run(Command::new(python())
+            .arg(workspace_root().join("tooling/template/translate.py"))
+            .arg(&out)
+            .args(["--org", keys]));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{keys}: {stderr}");
+        assert!(stderr.contains(says), "{keys}: {stderr}");
+        assert!(!out.join("org.json").exists(), "{keys}: nothing written");
+    }
+    std::fs::remove_dir_all(out).ok();
+}

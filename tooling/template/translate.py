@@ -93,6 +93,14 @@ def org(template, code):
     pseudo parameters the transform was given baked in."""
     template = json.loads(json.dumps(template))
     template.setdefault("Parameters", {})["CodeBucketPrefix"] = CODE_BUCKET_PREFIX
+    binaries = {
+        binary_of(resource)
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+    unknown = sorted(set(code) - binaries)
+    if unknown:
+        raise SystemExit(f"KEYS_JSON names no function of the template: {unknown}; the functions: {sorted(binaries)}")
     processed = translate(template, {}, code)
     text = json.dumps(processed)
     if "Transform" in processed or "Fn::Transform" in text:
@@ -101,6 +109,22 @@ def org(template, code):
         if baked in text:
             raise SystemExit(f"the processed template has {baked} baked in; every stack instance would get it")
     return processed
+
+
+def code_keys(text):
+    """KEYS_JSON: a JSON object from a function's binary name to its zip's S3 key."""
+    try:
+        keys = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"KEYS_JSON is not JSON ({err}): {text!r}")
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()
+    ):
+        raise SystemExit(
+            'KEYS_JSON must be an object of function binary to S3 key, e.g. '
+            '{"patch-gate": "patchpilot/patch-gate-<sha256>.zip"}; got ' + repr(text)
+        )
+    return keys
 
 
 def main():
@@ -116,7 +140,7 @@ def main():
     if wanted[0] == "--org":
         if len(wanted) > 2:
             raise SystemExit(__doc__)
-        code = json.loads(wanted[1]) if len(wanted) == 2 else {}
+        code = code_keys(wanted[1]) if len(wanted) == 2 else {}
         path = out / "org.json"
         path.write_text(json.dumps(org(template, code), indent=1, sort_keys=True))
         print(path)

@@ -3,11 +3,16 @@
 //! report on them, so no compliance figure shows them: only EC2 knows they run.
 //!
 //! The count is a join of two listings too large to hold as records: the managed instances
-//! (DescribeInstanceInformation) and the running ones (DescribeInstances). The managed side is kept as
-//! packed ids, 16 bytes an instance (8 MB at 500,000), and the running side is streamed page by page
-//! against it, so memory never holds either listing's records.
+//! (DescribeInstanceInformation) and the EC2 instances (DescribeInstances). Both are read at once and
+//! kept packed, never as records: the managed ids in 16 bytes an instance (8 MB at 500,000), the EC2
+//! instances in 32 (id, state and the interned patch-group tag; 16 MB at 500,000).
+//!
+//! The same join gives the fleet's grouping: how many managed instances carry a patch-group tag. When
+//! every managed node is an EC2 instance EC2 lists, their EC2 tags are the tags Systems Manager
+//! filters on, and the second pass over DescribeInstanceInformation (50 a page, filtered by tag) is
+//! not needed: at 500,000 instances that is 10,000 SSM calls fewer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::aggregate::{DataPoint, FLEET, GroupFigures, Unit};
 
@@ -33,12 +38,22 @@ fn pack(id: &str) -> Option<u128> {
     Some(value | ((digits.len() as u128) << 120))
 }
 
+/// Whether `id` is an EC2 instance id (hybrid `mi-…` nodes are not).
+pub fn is_instance_id(id: &str) -> bool {
+    pack(id).is_some()
+}
+
 impl ManagedIds {
-    /// Adds a managed instance's id; ids that are not EC2 instance ids are not kept.
-    pub fn insert(&mut self, id: &str) {
-        if let Some(packed) = pack(id) {
-            self.packed.push(packed);
-            self.sorted = false;
+    /// Adds a managed instance's id; ids that are not EC2 instance ids are not kept. Returns whether
+    /// it was an EC2 instance id.
+    pub fn insert(&mut self, id: &str) -> bool {
+        match pack(id) {
+            Some(packed) => {
+                self.packed.push(packed);
+                self.sorted = false;
+                true
+            }
+            None => false,
         }
     }
 
@@ -52,7 +67,11 @@ impl ManagedIds {
     /// Whether `id` is a managed instance. Call [`ManagedIds::seal`] after the last insert.
     pub fn contains(&self, id: &str) -> bool {
         debug_assert!(self.sorted || self.packed.is_empty(), "lookup before seal");
-        pack(id).is_some_and(|packed| self.packed.binary_search(&packed).is_ok())
+        pack(id).is_some_and(|packed| self.contains_packed(packed))
+    }
+
+    fn contains_packed(&self, packed: u128) -> bool {
+        self.packed.binary_search(&packed).is_ok()
     }
 
     /// EC2 instances held.
@@ -95,7 +114,10 @@ pub struct Coverage {
 impl Coverage {
     /// Counts one running instance, in `group` when it carries a patch-group tag.
     pub fn add(&mut self, id: &str, group: Option<&str>, managed: &ManagedIds) {
-        let is_managed = managed.contains(id);
+        self.count(group, managed.contains(id));
+    }
+
+    fn count(&mut self, group: Option<&str>, is_managed: bool) {
         self.fleet.add(is_managed);
         if let Some(group) = group.filter(|g| !g.is_empty()) {
             self.groups
@@ -103,6 +125,101 @@ impl Coverage {
                 .or_default()
                 .add(is_managed);
         }
+    }
+}
+
+/// Every EC2 instance the account lists, in any state, packed for the join with the managed ones.
+#[derive(Debug, Default)]
+pub struct Ec2Fleet {
+    /// (packed id, flags): [`RUNNING`] and the patch-group tag's index in `groups` plus one (0: none).
+    instances: Vec<(u128, u32)>,
+    groups: Vec<String>,
+    group_index: HashMap<String, u32>,
+}
+
+/// The flag bit of a running instance in [`Ec2Fleet`].
+const RUNNING: u32 = 1 << 31;
+
+impl Ec2Fleet {
+    /// Adds an instance: whether it runs, and the patch group its tag names (if any). An id that is
+    /// not an EC2 instance id is not kept.
+    pub fn insert(&mut self, id: &str, running: bool, group: Option<&str>) {
+        let Some(packed) = pack(id) else {
+            return;
+        };
+        let group = match group.filter(|g| !g.is_empty()) {
+            None => 0,
+            Some(name) => match self.group_index.get(name) {
+                Some(&index) => index + 1,
+                None => {
+                    let index = self.groups.len() as u32;
+                    self.groups.push(name.to_owned());
+                    self.group_index.insert(name.to_owned(), index);
+                    index + 1
+                }
+            },
+        };
+        self.instances
+            .push((packed, group | if running { RUNNING } else { 0 }));
+    }
+
+    /// Instances held.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Whether no instance is held.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// The join with the managed instances (sealed).
+    pub fn join(&self, managed: &ManagedIds) -> Joined {
+        let mut joined = Joined::default();
+        for &(packed, flags) in &self.instances {
+            let is_managed = managed.contains_packed(packed);
+            let group = match flags & !RUNNING {
+                0 => None,
+                index => self.groups.get(index as usize - 1).map(String::as_str),
+            };
+            if flags & RUNNING != 0 {
+                joined.coverage.count(group, is_managed);
+            }
+            if is_managed {
+                joined.managed_listed += 1;
+                if let Some(group) = group {
+                    joined.managed_grouped += 1;
+                    if !joined.managed_groups.contains(group) {
+                        joined.managed_groups.insert(group.to_owned());
+                    }
+                }
+            }
+        }
+        joined
+    }
+}
+
+/// What the join of EC2's listing with the managed instances says.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Joined {
+    /// The running instances and the unmanaged among them.
+    pub coverage: Coverage,
+    /// Managed instances EC2 listed (in any state).
+    pub managed_listed: u64,
+    /// Of those, instances whose EC2 tags name a patch group.
+    pub managed_grouped: u64,
+    /// The patch groups those tags name.
+    pub managed_groups: std::collections::BTreeSet<String>,
+}
+
+impl Joined {
+    /// How many managed instances carry a patch-group tag, when EC2's listing accounts for every one
+    /// of them: `managed_ec2` EC2 instances and `other_nodes` non-EC2 nodes (hybrid `mi-…`, whose tags
+    /// only Systems Manager holds) were managed. `None`: EC2 cannot tell (a hybrid node, or a managed
+    /// instance EC2 did not list), and Systems Manager's tag filter must count them.
+    pub fn grouped(&self, managed_ec2: usize, other_nodes: u64) -> Option<u64> {
+        (other_nodes == 0 && self.managed_listed == managed_ec2 as u64)
+            .then_some(self.managed_grouped)
     }
 }
 
@@ -257,6 +374,79 @@ mod tests {
                 ("typo-group".to_owned(), 1.0),
             ]
         );
+    }
+
+    #[test]
+    fn the_join_counts_running_unmanaged_instances_and_grouped_managed_ones() {
+        let set = managed(&["i-00000001", "i-00000002", "i-00000003", "i-00000004"]);
+        let mut ec2 = Ec2Fleet::default();
+        ec2.insert("i-00000001", true, Some("web"));
+        ec2.insert("i-00000002", false, Some("web"));
+        ec2.insert("i-00000003", true, None);
+        ec2.insert("i-00000004", true, Some("db"));
+        ec2.insert("i-00000009", true, Some("web"));
+        ec2.insert("i-0000000a", false, Some("db"));
+        ec2.insert("i-0000000b", true, Some(""));
+        ec2.insert("i-0000000c", false, Some("only-unmanaged"));
+        ec2.insert("not-an-id", true, Some("web"));
+        assert_eq!(ec2.len(), 8);
+        let joined = ec2.join(&set);
+        assert_eq!(
+            joined.coverage.fleet,
+            Reach {
+                running: 5,
+                unmanaged: 2
+            },
+            "stopped instances are not counted as running"
+        );
+        assert_eq!(
+            joined.coverage.groups["web"],
+            Reach {
+                running: 2,
+                unmanaged: 1
+            }
+        );
+        assert_eq!(joined.coverage.groups.get("db").map(|r| r.running), Some(1));
+        assert_eq!(joined.managed_listed, 4, "a stopped managed instance too");
+        assert_eq!(joined.managed_grouped, 3);
+        assert_eq!(
+            joined
+                .managed_groups
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["db", "web"],
+            "the groups managed instances are tagged into, not unmanaged ones'"
+        );
+        assert_eq!(joined.grouped(set.len(), 0), Some(3));
+        assert_eq!(joined.grouped(set.len(), 1), None, "a hybrid node");
+        assert_eq!(
+            joined.grouped(set.len() + 1, 0),
+            None,
+            "a managed instance EC2 did not list"
+        );
+    }
+
+    #[test]
+    fn the_join_agrees_with_coverage_counted_instance_by_instance() {
+        let ids: Vec<String> = (0..300).map(|n| format!("i-{n:017x}")).collect();
+        let set = managed(
+            &ids.iter()
+                .step_by(3)
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        let group = |n: usize| ["a", "b", "c", ""][n % 4];
+        let mut ec2 = Ec2Fleet::default();
+        let mut one_by_one = Coverage::default();
+        for (n, id) in ids.iter().enumerate() {
+            let running = n % 5 != 0;
+            ec2.insert(id, running, Some(group(n)));
+            if running {
+                one_by_one.add(id, Some(group(n)), &set);
+            }
+        }
+        assert_eq!(ec2.join(&set).coverage, one_by_one);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use patchpilot_shared::aws::ssm::tagged_with_any;
 use patchpilot_shared::aws::time::to_utc;
 
 use crate::aggregate::{GroupCounts, GroupStats, InstanceState};
-use crate::coverage::{self, Coverage, ManagedIds};
+use crate::coverage::{self, Ec2Fleet, ManagedIds};
 
 /// SSM calls made, by operation.
 pub type CallCounts = BTreeMap<&'static str, usize>;
@@ -172,97 +172,122 @@ pub async fn unregistered_groups(
     Ok(found.into_iter().collect())
 }
 
-/// The fleet inventory: managed instances, those carrying a patch-group tag, and (for coverage) the
-/// managed EC2 instances' ids, packed.
-#[derive(Debug, Default)]
+/// The fleet inventory's counts: managed instances, and those carrying a patch-group tag.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Inventory {
     /// Managed instances (every node DescribeInstanceInformation lists).
     pub managed: u64,
     /// Managed instances with a patch-group tag.
     pub grouped: u64,
-    /// The managed EC2 instances, when asked for (sealed for lookup).
-    pub managed_ids: Option<ManagedIds>,
 }
 
-/// Managed instances, and those carrying a patch-group tag: counted, not kept (only packed ids when
-/// `keep_ids`, for coverage). The two passes run side by side.
-pub async fn inventory(
+/// The managed nodes, counted, not kept: how many, how many are not EC2 instances (hybrid `mi-…`
+/// nodes), and the EC2 instances' ids packed when asked for (for the join with EC2's listing).
+#[derive(Debug, Default)]
+pub struct Managed {
+    /// Every node DescribeInstanceInformation lists.
+    pub count: u64,
+    /// Nodes whose id is not an EC2 instance id.
+    pub other_nodes: u64,
+    /// The EC2 instances' ids (sealed), when kept.
+    pub ids: Option<ManagedIds>,
+}
+
+/// Pages every managed node (50 a page); `pages_read` counts the calls, also when the read fails part
+/// way.
+pub async fn managed(
     ssm: &aws_sdk_ssm::Client,
-    tag_keys: &[String],
     keep_ids: bool,
-    calls: &mut CallCounts,
-) -> Result<Inventory, FunctionError> {
-    let tagged = tagged_with_any(tag_keys)?;
-    let mut managed_ids = keep_ids.then(ManagedIds::default);
-    let (managed, grouped) = tokio::join!(
-        count_instances(ssm, None, managed_ids.as_mut()),
-        count_instances(ssm, Some(tagged), None)
-    );
-    let (managed, managed_pages) = managed?;
-    let (grouped, grouped_pages) = grouped?;
-    *calls.entry("DescribeInstanceInformation").or_default() += managed_pages + grouped_pages;
-    if let Some(ids) = managed_ids.as_mut() {
+    pages_read: &mut usize,
+) -> Result<Managed, FunctionError> {
+    let mut managed = Managed {
+        ids: keep_ids.then(ManagedIds::default),
+        ..Managed::default()
+    };
+    let mut pages = information_pages(ssm, None);
+    let outcome = async {
+        while let Some(page) = pages.next().await? {
+            for info in page.instance_information_list() {
+                managed.count += 1;
+                let id = info.instance_id().unwrap_or_default();
+                let is_ec2 = match managed.ids.as_mut() {
+                    Some(ids) => ids.insert(id),
+                    None => coverage::is_instance_id(id),
+                };
+                managed.other_nodes += u64::from(!is_ec2);
+            }
+        }
+        Ok::<_, FunctionError>(())
+    }
+    .await;
+    *pages_read += pages.read();
+    outcome?;
+    if let Some(ids) = managed.ids.as_mut() {
         ids.seal();
     }
-    Ok(Inventory {
-        managed,
-        grouped,
-        managed_ids,
-    })
+    Ok(managed)
 }
 
-/// Counts the managed instances matching `filter`, keeping their ids in `ids` when given; returns
-/// (count, pages read).
-async fn count_instances(
+/// Counts the managed nodes carrying a patch-group tag (DescribeInstanceInformation filtered by tag
+/// key, 50 a page); `pages_read` counts the calls.
+pub async fn tagged(
+    ssm: &aws_sdk_ssm::Client,
+    tag_keys: &[String],
+    pages_read: &mut usize,
+) -> Result<u64, FunctionError> {
+    let mut pages = information_pages(ssm, Some(tagged_with_any(tag_keys)?));
+    let outcome = async {
+        let mut count = 0;
+        while let Some(page) = pages.next().await? {
+            count += page.instance_information_list().len() as u64;
+        }
+        Ok::<_, FunctionError>(count)
+    }
+    .await;
+    *pages_read += pages.read();
+    outcome
+}
+
+/// DescribeInstanceInformation's pages.
+type InformationPages = Pages<
+    aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput,
+    aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationError,
+    aws_sdk_ssm::config::http::HttpResponse,
+>;
+
+fn information_pages(
     ssm: &aws_sdk_ssm::Client,
     filter: Option<InstanceInformationStringFilter>,
-    mut ids: Option<&mut ManagedIds>,
-) -> Result<(u64, usize), FunctionError> {
-    let mut count = 0;
-    let mut pages = Pages::new(
+) -> InformationPages {
+    Pages::new(
         ssm.describe_instance_information()
             .set_filters(filter.map(|f| vec![f]))
             .max_results(INFORMATION_PAGE)
             .into_paginator()
             .send(),
         "ssm:DescribeInstanceInformation",
-    );
-    while let Some(page) = pages.next().await? {
-        count += page.instance_information_list().len() as u64;
-        if let Some(ids) = ids.as_deref_mut() {
-            for info in page.instance_information_list() {
-                ids.insert(info.instance_id().unwrap_or_default());
-            }
-        }
-    }
-    Ok((count, pages.read()))
+    )
 }
 
 /// DescribeInstances returns at most 1,000 instances a page.
 const EC2_PAGE: i32 = 1000;
 
-/// The running EC2 instances, streamed page by page against the managed ids: how many run, and how
-/// many of them Systems Manager does not manage, for the fleet and per patch-group tag. `pages_read`
-/// counts the calls made, also when the read fails part way.
-pub async fn coverage(
+/// Every EC2 instance, in any state (a stopped managed instance still counts in the grouping; only
+/// running ones count for coverage), packed page by page with its state and patch-group tag.
+/// `pages_read` counts the calls made, also when the read fails part way.
+pub async fn ec2_fleet(
     ec2: &aws_sdk_ec2::Client,
-    managed: &ManagedIds,
     tag_keys: &[String],
     pages_read: &mut usize,
-) -> Result<Coverage, FunctionError> {
-    let running = aws_sdk_ec2::types::Filter::builder()
-        .name("instance-state-name")
-        .values("running")
-        .build();
+) -> Result<Ec2Fleet, FunctionError> {
     let mut pages = Pages::new(
         ec2.describe_instances()
-            .filters(running)
             .max_results(EC2_PAGE)
             .into_paginator()
             .send(),
         "ec2:DescribeInstances",
     );
-    let mut coverage = Coverage::default();
+    let mut fleet = Ec2Fleet::default();
     let outcome = async {
         while let Some(page) = pages.next().await? {
             for instance in page.reservations().iter().flat_map(|r| r.instances()) {
@@ -276,14 +301,18 @@ pub async fn coverage(
                         .find(|tag| tag.key() == Some(key))
                         .and_then(|tag| tag.value())
                 };
-                coverage.add(id, coverage::group_of(tag, tag_keys), managed);
+                let running = instance
+                    .state()
+                    .and_then(|state| state.name())
+                    .is_some_and(|name| *name == aws_sdk_ec2::types::InstanceStateName::Running);
+                fleet.insert(id, running, coverage::group_of(tag, tag_keys));
             }
         }
         Ok::<_, FunctionError>(())
     }
     .await;
     *pages_read += pages.read();
-    outcome.map(|()| coverage)
+    outcome.map(|()| fleet)
 }
 
 /// Paged reads against `aws-smithy-mocks`: every page read and counted, a failure typed.

@@ -1,5 +1,6 @@
 //! Trigger → discover → read groups (bounded concurrency) → aggregate → publish → summarise.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::aggregate::{self, DataPoint, FleetFacts, GroupCounts, GroupFigures, GroupStats};
 use crate::config::SnapshotConfig;
-use crate::coverage::{self, Coverage};
+use crate::coverage::{self, Coverage, ManagedIds};
 use crate::gather::{self, CallCounts};
 use crate::publish;
 
@@ -349,7 +350,16 @@ impl Snapshot {
         if !self.config.patch_groups.is_empty() || !unaccounted || !reading.failed.is_empty() {
             return;
         }
-        let known: std::collections::BTreeSet<String> = known.iter().cloned().collect();
+        let known: BTreeSet<String> = known.iter().cloned().collect();
+        // EC2's tags named every managed instance's group: the unregistered ones are among them, and
+        // no pass over the tagged instances is needed (their surplus is never-reported instances).
+        if let Some(tagged) = &reading.tag_groups {
+            let found: Vec<String> = tagged.difference(&known).cloned().collect();
+            if !found.is_empty() {
+                self.read_groups(reading, &found, now, budget).await;
+            }
+            return;
+        }
         let mut calls = CallCounts::new();
         let found = budget
             .run(gather::unregistered_groups(
@@ -381,8 +391,8 @@ impl Snapshot {
         self.read_groups(reading, &groups, now, budget).await;
     }
 
-    /// Reads the groups' counts, then their per-instance pass and, when configured, the fleet
-    /// inventory side by side.
+    /// Reads the groups' counts, then the fleet inventory's Systems Manager listing, then the
+    /// per-instance pass with the time left (beside EC2's listing, which has its own rate).
     async fn read(
         &self,
         groups: &[String],
@@ -397,14 +407,25 @@ impl Snapshot {
         // The counts alone first: they are the alarmed figures, and the inventory's pages would
         // take half of a throttled account's rate from them.
         self.count_groups(&mut reading, groups, budget).await;
-        let ((), fleet) = tokio::join!(
-            self.read_details(&mut reading, groups, now, budget),
-            self.read_fleet(budget)
-        );
-        for (operation, count) in fleet.calls {
-            *reading.calls.entry(operation).or_default() += count;
-        }
+        // Then the inventory's listing before the per-instance pass, for up to two thirds of the
+        // time left: at 500,000 instances the listing is 10,000 calls, which a throttled account
+        // (20 a second) answers in about 500 s if nothing else asks, and never within the timeout
+        // beside four group readers. The inventory is all or nothing each run, while the per-instance
+        // pass resumes elsewhere next run; but a listing that cannot finish in that time would take
+        // the whole run from the per-instance pass and still publish nothing, so the pass then
+        // starts beside it.
+        let listed = tokio::sync::Notify::new();
+        let first = budget.remaining().mul_f64(INVENTORY_FIRST_SHARE);
+        let (fleet, ()) = tokio::join!(self.read_fleet(budget, &listed), async {
+            let _ = tokio::time::timeout(first, listed.notified()).await;
+            self.read_details(&mut reading, groups, now, budget).await;
+        });
+        *reading
+            .calls
+            .entry("DescribeInstanceInformation")
+            .or_default() += fleet.information_calls;
         reading.ec2_calls = fleet.ec2_calls;
+        reading.tag_groups = fleet.tag_groups;
         match fleet.inventory {
             Some(Some(Ok(inventory))) => {
                 reading.facts.managed = Some(inventory.managed);
@@ -425,26 +446,118 @@ impl Snapshot {
         reading
     }
 
-    /// The fleet inventory (when configured), then the running EC2 instances against its managed
-    /// ones (when coverage is configured), each within the budget.
-    async fn read_fleet(&self, budget: &Budget) -> FleetRead {
+    /// The fleet inventory (when configured): the managed nodes and, with coverage, every EC2
+    /// instance, read at once and joined; the nodes carrying a patch-group tag from EC2's tags when
+    /// EC2 lists every managed node, else from Systems Manager's tag filter. `listed` is notified when
+    /// the Systems Manager listing the inventory cannot do without is done (at once when there is
+    /// none). Each read within the budget.
+    async fn read_fleet(&self, budget: &Budget, listed: &tokio::sync::Notify) -> FleetRead {
         let mut fleet = FleetRead::default();
         if !self.config.fleet_inventory {
+            listed.notify_one();
             return fleet;
         }
         let tag_keys = &self.config.tag_keys;
-        let keep_ids = self.config.ec2_coverage;
-        let read = gather::inventory(&self.ssm, tag_keys, keep_ids, &mut fleet.calls);
-        let inventory = budget.run(read).await;
-        let managed_ids = match &inventory {
-            Some(Ok(inventory)) => inventory.managed_ids.as_ref(),
+        let with_ec2 = self.config.ec2_coverage;
+        let mut ec2_pages = 0;
+        let ssm_side = async {
+            let mut pages = 0;
+            let read = if with_ec2 {
+                let managed = budget
+                    .run(gather::managed(&self.ssm, true, &mut pages))
+                    .await;
+                // Hybrid nodes' tags are Systems Manager's alone: count by its filter at once.
+                let tagged = match &managed {
+                    Some(Ok(found)) if found.other_nodes > 0 => Some(
+                        budget
+                            .run(gather::tagged(&self.ssm, tag_keys, &mut pages))
+                            .await,
+                    ),
+                    _ => None,
+                };
+                (managed, tagged)
+            } else {
+                let mut tagged_pages = 0;
+                let (managed, tagged) = tokio::join!(
+                    budget.run(gather::managed(&self.ssm, false, &mut pages)),
+                    budget.run(gather::tagged(&self.ssm, tag_keys, &mut tagged_pages))
+                );
+                pages += tagged_pages;
+                (managed, Some(tagged))
+            };
+            listed.notify_one();
+            (read, pages)
+        };
+        let ec2_side = async {
+            if with_ec2 {
+                Some(
+                    budget
+                        .run(gather::ec2_fleet(&self.ec2, tag_keys, &mut ec2_pages))
+                        .await,
+                )
+            } else {
+                None
+            }
+        };
+        let (((managed, tagged), pages), ec2) = tokio::join!(ssm_side, ec2_side);
+        fleet.information_calls = pages;
+        fleet.ec2_calls = ec2_pages;
+        let managed = match managed {
+            Some(Ok(managed)) => managed,
+            Some(Err(err)) => {
+                fleet.inventory = Some(Some(Err(err)));
+                return fleet;
+            }
+            None => {
+                fleet.inventory = Some(None);
+                return fleet;
+            }
+        };
+        let joined = match (&managed.ids, ec2) {
+            (Some(ids), Some(Some(Ok(ec2)))) => Some(ec2.join(ids)),
+            (_, Some(Some(Err(err)))) => {
+                fleet.coverage = Some(Some(Err(err)));
+                None
+            }
+            (_, Some(None)) => {
+                fleet.coverage = Some(None);
+                None
+            }
             _ => None,
         };
-        if let Some(ids) = managed_ids {
-            let read = gather::coverage(&self.ec2, ids, tag_keys, &mut fleet.ec2_calls);
-            fleet.coverage = Some(budget.run(read).await);
+        let from_ec2 = joined.as_ref().and_then(|joined| {
+            joined
+                .grouped(
+                    managed.ids.as_ref().map_or(0, ManagedIds::len),
+                    managed.other_nodes,
+                )
+                .map(|grouped| (grouped, joined.managed_groups.clone()))
+        });
+        if let Some(joined) = joined {
+            fleet.coverage = Some(Some(Ok(joined.coverage)));
         }
-        fleet.inventory = Some(inventory);
+        let grouped = match (from_ec2, tagged) {
+            (Some((grouped, groups)), _) => {
+                fleet.tag_groups = Some(groups);
+                Some(Ok(grouped))
+            }
+            (None, Some(tagged)) => tagged,
+            // EC2 did not account for every managed node: Systems Manager's filter counts them.
+            (None, None) => {
+                let mut pages = 0;
+                let tagged = budget
+                    .run(gather::tagged(&self.ssm, tag_keys, &mut pages))
+                    .await;
+                fleet.information_calls += pages;
+                tagged
+            }
+        };
+        fleet.inventory = Some(grouped.map(|grouped| {
+            grouped.map(|grouped| gather::Inventory {
+                managed: managed.count,
+                grouped,
+            })
+        }));
         fleet
     }
 
@@ -639,6 +752,10 @@ enum GroupRead<T> {
     OutOfTime,
 }
 
+/// The share of the time left after the counts that the inventory's Systems Manager listing has to
+/// itself before the per-instance pass starts beside it (see `Snapshot::read`).
+const INVENTORY_FIRST_SHARE: f64 = 2.0 / 3.0;
+
 /// What one snapshot read, sorted for publishing.
 #[derive(Default)]
 struct Reading {
@@ -656,6 +773,9 @@ struct Reading {
     inventory_skipped: bool,
     /// Running EC2 instances and the unmanaged among them, when coverage ran in time.
     coverage: Option<Coverage>,
+    /// The patch groups managed instances are tagged into, when the inventory knows them exactly
+    /// (from EC2's tags).
+    tag_groups: Option<BTreeSet<String>>,
     calls: CallCounts,
     ec2_calls: usize,
 }
@@ -666,8 +786,10 @@ struct Reading {
 struct FleetRead {
     inventory: Option<Option<Result<gather::Inventory, FunctionError>>>,
     coverage: Option<Option<Result<Coverage, FunctionError>>>,
-    calls: CallCounts,
+    information_calls: usize,
     ec2_calls: usize,
+    /// The patch groups managed instances are tagged into, when EC2's tags tell them exactly.
+    tag_groups: Option<BTreeSet<String>>,
 }
 
 impl Reading {

@@ -234,7 +234,9 @@ async fn metrics_per_group_and_for_the_fleet_match_the_fleet() {
 
 /// A group left on its operating system's default baseline is never listed by DescribePatchGroups
 /// (it lists groups "registered with patch baselines"). Its instances report all the same: they are
-/// found through their tags, published as their group, and not counted as never reported.
+/// found through their tags, published as their group, and not counted as never reported. When EC2
+/// lists the fleet its tags name the group; otherwise the tagged instances are paged and their patch
+/// states name it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_nobody_registered_is_found_and_not_counted_as_never_reported() {
     let mut state = fleet();
@@ -243,33 +245,45 @@ async fn a_group_nobody_registered_is_found_and_not_counted_as_never_reported() 
     for baseline in state.baselines.values_mut() {
         baseline.patch_groups.retain(|group| group != &unregistered);
     }
-    let fixture = Fixture::new(state).await;
-    let summary = fixture
-        .snapshot(&[])
-        .await
-        .handle(scheduled())
-        .await
-        .unwrap();
-    assert!(
-        summary.groups_failed.is_empty(),
-        "{:?}",
-        summary.groups_failed
-    );
-    assert!(
-        summary.groups_published.contains(&unregistered),
-        "{:?}",
-        summary.groups_published
-    );
-    assert_eq!(
-        fixture.value("Instances", &unregistered).await,
-        Some(groups[&unregistered].instances)
-    );
-    assert_eq!(
-        fixture.value("NeverReportedInstances", "(fleet)").await,
-        Some(never_reported),
-        "only the instances that really never reported"
-    );
-    assert!(summary.ssm_calls["DescribeInstancePatchStates"] > 0);
+    for ec2_lists_the_fleet in [false, true] {
+        let mut fixture = Fixture::new(state.clone()).await;
+        if ec2_lists_the_fleet {
+            fixture.ec2 = aws_sdk_ec2::Client::new(
+                &patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await,
+            );
+        }
+        let summary = fixture
+            .snapshot(&[])
+            .await
+            .handle(scheduled())
+            .await
+            .unwrap();
+        assert!(
+            summary.groups_failed.is_empty(),
+            "{:?}",
+            summary.groups_failed
+        );
+        assert!(
+            summary.groups_published.contains(&unregistered),
+            "{:?}",
+            summary.groups_published
+        );
+        assert_eq!(
+            fixture.value("Instances", &unregistered).await,
+            Some(groups[&unregistered].instances)
+        );
+        assert_eq!(
+            fixture.value("NeverReportedInstances", "(fleet)").await,
+            Some(never_reported),
+            "only the instances that really never reported"
+        );
+        let paged = summary
+            .ssm_calls
+            .get("DescribeInstancePatchStates")
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(paged > 0, !ec2_lists_the_fleet, "{summary:?}");
+    }
 }
 
 /// Launches one running EC2 instance in the fixture's account, tagged into `group` when given.
@@ -350,6 +364,85 @@ async fn running_instances_systems_manager_does_not_manage_are_counted_per_group
         .await
         .unwrap();
     assert_eq!((summary.fleet.unmanaged, summary.ec2_calls), (None, 0));
+}
+
+/// When EC2 lists every managed node (the simulator's EC2 face, ledger row 35), the fleet's grouping
+/// comes from EC2's tags: one Systems Manager listing instead of two, and the same never-reported and
+/// ungrouped figures as Systems Manager's tag filter gives. When it cannot (EC2 lists none of them, or
+/// a hybrid node whose tags only Systems Manager holds), the tag filter counts them, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
+    let mut state = fleet();
+    let (_, never_reported, ungrouped) = expected(&state);
+    let managed = state.instances.len();
+    let grouped = state
+        .instances
+        .values()
+        .filter(|i| i.patch_group.is_some())
+        .count();
+    let pages = |n: usize| n.div_ceil(50);
+
+    // EC2 lists the whole fleet: one listing, and the never-reported instances (tagged, more than
+    // the groups count) do not send the snapshot looking for unregistered groups.
+    let mut fixture = Fixture::new(state.clone()).await;
+    fixture.ec2 =
+        aws_sdk_ec2::Client::new(&patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await);
+    let summary = fixture
+        .snapshot(&[("DRY_RUN", "true")])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.ssm_calls["DescribeInstanceInformation"],
+        pages(managed),
+        "{summary:?}"
+    );
+    assert_eq!(summary.ec2_calls, 1);
+    assert!(
+        !summary
+            .ssm_calls
+            .contains_key("DescribeInstancePatchStates")
+    );
+    assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
+    assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
+    assert_eq!(summary.fleet.unmanaged, Some(0));
+
+    // EC2 lists none of them (an account of its own in LocalStack): the tag filter counts, and the
+    // tagged instances are paged once more looking for unregistered groups, since the never-reported
+    // ones make the tagged count exceed the groups'.
+    let fixture = Fixture::new(state.clone()).await;
+    let summary = fixture
+        .snapshot(&[("DRY_RUN", "true")])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.ssm_calls["DescribeInstanceInformation"],
+        pages(managed) + 2 * pages(grouped)
+    );
+    assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
+    assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
+
+    // A hybrid node: EC2 cannot tell its tags, so the tag filter counts, with EC2 listing the rest.
+    let member = state.group_members.values().next().unwrap()[0].clone();
+    assert!(state.rename_instance(&member, "mi-0123456789abcdef0"));
+    let mut fixture = Fixture::new(state).await;
+    fixture.ec2 =
+        aws_sdk_ec2::Client::new(&patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await);
+    let summary = fixture
+        .snapshot(&[("DRY_RUN", "true")])
+        .await
+        .handle(scheduled())
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.ssm_calls["DescribeInstanceInformation"],
+        pages(managed) + 2 * pages(grouped)
+    );
+    assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
+    assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -702,7 +795,9 @@ async fn within(snapshot: &Snapshot, reading: Duration) -> compliance_snapshot::
 }
 
 /// A snapshot slower than its deadline: every group's counts come first (eight calls, two at a time),
-/// then the per-instance pass (five pages a group) until reading stops 2 s in. Every group's
+/// then the inventory's listing (80 pages, 8 s: more than the run has) alone for two thirds of the
+/// time left, then the per-instance pass (five pages a group) beside it until reading stops 4 s in.
+/// Every group's
 /// alarmed figures are published; the groups the per-instance pass read publish exact figures, the
 /// others publish their counts, leave staleness and patch totals out (never zeros), and are named
 /// and counted in `GroupsDetailSkipped`; the inventory's figures are left out; and the invocation
@@ -711,7 +806,7 @@ async fn within(snapshot: &Snapshot, reading: Duration) -> compliance_snapshot::
 async fn a_snapshot_cut_short_publishes_every_groups_counts_and_names_what_it_did_not_read_in_full()
 {
     let (groups, fixture, snapshot) = slow_fleet("2").await;
-    let summary = within(&snapshot, Duration::from_millis(2000)).await;
+    let summary = within(&snapshot, Duration::from_millis(4000)).await;
     assert!(!summary.complete);
     assert!(summary.inventory_skipped_for_time);
     assert!(summary.groups_failed.is_empty());

@@ -158,6 +158,17 @@ impl Faults {
         }
     }
 
+    /// Counts a request that no fault applies to (another service's, served beside SSM's), and how it
+    /// ended.
+    pub fn count(&self, operation: &str, ok: bool) {
+        self.lock()
+            .stats
+            .entry(operation.to_owned())
+            .or_default()
+            .requests += 1;
+        self.record(operation, ok);
+    }
+
     /// Records how a request that got through ended.
     pub fn record(&self, operation: &str, ok: bool) {
         let mut inner = self.lock();

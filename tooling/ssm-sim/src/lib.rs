@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod approval;
+pub mod ec2;
 pub mod error;
 pub mod eventbridge;
 pub mod faults;

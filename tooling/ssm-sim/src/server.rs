@@ -140,6 +140,9 @@ fn aws_error(error: &ApiError) -> Response {
 }
 
 async fn aws(Extract(app): Extract<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if headers.get("x-amz-target").is_none() && crate::ec2::is_query_request(&body) {
+        return ec2(&app, &body).await;
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|value| value.to_str().ok())
@@ -169,6 +172,34 @@ async fn aws(Extract(app): Extract<Arc<App>>, headers: HeaderMap, body: Bytes) -
         Ok(body) => aws_response(StatusCode::OK, body.into_text()),
         Err(error) => aws_error(&error),
     }
+}
+
+/// An EC2 query request (`crate::ec2`): the configured latency applies, the SSM rate limit does not
+/// (EC2 throttles its own API separately), and the call is counted in the statistics.
+async fn ec2(app: &App, body: &[u8]) -> Response {
+    let form = crate::ec2::parse_form(body);
+    let latency = app.faults.settings().latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let (operation, result) = {
+        let state = app
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        crate::ec2::handle(&state, &form)
+    };
+    app.faults.count(&operation, result.is_ok());
+    let (status, text) = match result {
+        Ok(xml) => (StatusCode::OK, xml),
+        Err(error) => (StatusCode::BAD_REQUEST, error.to_xml(&request_id())),
+    };
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml;charset=UTF-8"),
+    );
+    response
 }
 
 fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Body, ApiError> {

@@ -160,7 +160,7 @@ impl LocalAws {
         ));
         std::fs::create_dir_all(&logs).map_err(SupportError::file(&logs))?;
         let python = installed_tool("localstack/bin/python")?;
-        let moto = installed_tool("moto/bin/moto_server")?;
+        let moto_python = installed_tool("moto/bin/python")?;
         let localstack_port = free_port();
         let dynamodb_port = free_port();
         let localstack_log = logs.join("localstack.log");
@@ -187,9 +187,16 @@ impl LocalAws {
             ],
             &localstack_log,
         )?;
+        // moto behind a launcher that serves one request at a time: DynamoDB's conditional writes
+        // are atomic, moto's threaded server's are not (tooling/moto_server.py).
+        let launcher = workspace_root().join("tooling/moto_server.py");
         let mut moto = spawn_watched(
-            &moto,
-            &["-H", "127.0.0.1", "-p", &dynamodb_port.to_string()],
+            &moto_python,
+            &[
+                launcher.to_str().unwrap_or_default(),
+                "127.0.0.1",
+                &dynamodb_port.to_string(),
+            ],
             &[],
             &moto_log,
         )?;

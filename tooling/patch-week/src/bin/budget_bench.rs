@@ -87,6 +87,9 @@ fn base_env(aws: &LocalAws, sim: &Background) -> Vec<(String, String)> {
     vec![
         ("AWS_ENDPOINT_URL".to_owned(), aws.localstack_url.clone()),
         ("AWS_ENDPOINT_URL_SSM".to_owned(), sim.url.clone()),
+        // The simulated fleet exists in EC2 too (the simulator's EC2 face, ledger row 35), as a live
+        // account's does: LocalStack could not hold 500,000 instances.
+        ("AWS_ENDPOINT_URL_EC2".to_owned(), sim.url.clone()),
         (
             "AWS_ENDPOINT_URL_DYNAMODB".to_owned(),
             aws.dynamodb_url.clone(),
