@@ -94,6 +94,8 @@ pub struct Summary {
     pub inventory_skipped_for_time: bool,
     /// Why the fleet inventory could not be read.
     pub inventory_error: Option<String>,
+    /// How the inventory counted the managed nodes carrying a patch-group tag, when it did.
+    pub inventory_grouping: Option<InventoryGrouping>,
     /// Data points published (or, under DRY_RUN, computed).
     pub data_points: usize,
     /// PutMetricData calls made.
@@ -111,6 +113,31 @@ pub struct Summary {
     pub ec2_calls: usize,
     /// The fleet's headline figures.
     pub fleet: FleetSummary,
+}
+
+/// How the fleet inventory counted the managed nodes carrying a patch-group tag (docs/functions.md,
+/// "The fleet inventory"): from EC2's tags when EC2 listed every managed node, else by a second
+/// Systems Manager listing filtered by tag key. The counts say why the second listing was needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InventoryGrouping {
+    /// Where the count came from.
+    pub by: GroupingSource,
+    /// Managed EC2 instances EC2 did not list (terminated and gone, most often): any makes EC2's
+    /// tags an incomplete answer. `None` without EC2's listing (`EC2_COVERAGE` off, or it failed).
+    pub managed_not_in_ec2: Option<u64>,
+    /// Managed nodes that are not EC2 instances (hybrid `mi-…`): their tags are Systems Manager's
+    /// alone.
+    pub other_nodes: u64,
+}
+
+/// The source of the inventory's grouped count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupingSource {
+    /// The EC2 tags of the managed instances, from the join with EC2's listing.
+    Ec2Tags,
+    /// `DescribeInstanceInformation` filtered by the patch-group tag keys.
+    TagFilter,
 }
 
 /// The snapshot taker: reads patch states, publishes metrics.
@@ -176,6 +203,7 @@ impl Handler for Snapshot {
                 groups_counts_disagree: vec![],
                 inventory_skipped_for_time: false,
                 inventory_error: None,
+                inventory_grouping: None,
                 data_points: 0,
                 put_metric_data_calls: 0,
                 points_cut_for_time: 0,
@@ -291,6 +319,7 @@ impl Snapshot {
             groups_counts_disagree,
             inventory_skipped_for_time: reading.inventory_skipped,
             inventory_error: reading.inventory_error,
+            inventory_grouping: reading.inventory_grouping,
             data_points: points.len(),
             put_metric_data_calls: published.calls,
             points_cut_for_time: published.points_cut,
@@ -426,6 +455,7 @@ impl Snapshot {
             .or_default() += fleet.information_calls;
         reading.ec2_calls = fleet.ec2_calls;
         reading.tag_groups = fleet.tag_groups;
+        reading.inventory_grouping = fleet.grouping;
         match fleet.inventory {
             Some(Some(Ok(inventory))) => {
                 reading.facts.managed = Some(inventory.managed);
@@ -525,6 +555,14 @@ impl Snapshot {
             }
             _ => None,
         };
+        let managed_ec2 = managed.ids.as_ref().map_or(0, ManagedIds::len) as u64;
+        let mut grouping = InventoryGrouping {
+            by: GroupingSource::TagFilter,
+            managed_not_in_ec2: joined
+                .as_ref()
+                .map(|joined| managed_ec2.saturating_sub(joined.managed_listed)),
+            other_nodes: managed.other_nodes,
+        };
         let from_ec2 = joined.as_ref().and_then(|joined| {
             joined
                 .grouped(
@@ -539,6 +577,7 @@ impl Snapshot {
         let grouped = match (from_ec2, tagged) {
             (Some((grouped, groups)), _) => {
                 fleet.tag_groups = Some(groups);
+                grouping.by = GroupingSource::Ec2Tags;
                 Some(Ok(grouped))
             }
             (None, Some(tagged)) => tagged,
@@ -552,6 +591,9 @@ impl Snapshot {
                 tagged
             }
         };
+        if matches!(grouped, Some(Ok(_))) {
+            fleet.grouping = Some(grouping);
+        }
         fleet.inventory = Some(grouped.map(|grouped| {
             grouped.map(|grouped| gather::Inventory {
                 managed: managed.count,
@@ -776,6 +818,8 @@ struct Reading {
     /// The patch groups managed instances are tagged into, when the inventory knows them exactly
     /// (from EC2's tags).
     tag_groups: Option<BTreeSet<String>>,
+    /// How the inventory's grouped count was made, when it was.
+    inventory_grouping: Option<InventoryGrouping>,
     calls: CallCounts,
     ec2_calls: usize,
 }
@@ -790,6 +834,8 @@ struct FleetRead {
     ec2_calls: usize,
     /// The patch groups managed instances are tagged into, when EC2's tags tell them exactly.
     tag_groups: Option<BTreeSet<String>>,
+    /// How the grouped count was made, when it was.
+    grouping: Option<InventoryGrouping>,
 }
 
 impl Reading {

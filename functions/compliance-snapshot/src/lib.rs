@@ -8,7 +8,7 @@ pub mod gather;
 pub mod handler;
 pub mod publish;
 
-pub use handler::{Snapshot, SnapshotOutcome, Summary};
+pub use handler::{GroupingSource, InventoryGrouping, Snapshot, SnapshotOutcome, Summary};
 /// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.
 pub use patchpilot_shared::runtime::Handler;
 

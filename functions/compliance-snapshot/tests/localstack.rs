@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::DateTime as SmithyDateTime;
 use compliance_snapshot::config::SnapshotConfig;
-use compliance_snapshot::{Snapshot, SnapshotOutcome};
+use compliance_snapshot::{GroupingSource, InventoryGrouping, Snapshot, SnapshotOutcome};
 use patchpilot_shared::ErrorClass;
 use patchpilot_test_support::ssm_sim::faults::FaultSettings;
 use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
@@ -406,6 +406,15 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
     );
     assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
     assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
+    assert_eq!(
+        summary.inventory_grouping,
+        Some(InventoryGrouping {
+            by: GroupingSource::Ec2Tags,
+            managed_not_in_ec2: Some(0),
+            other_nodes: 0,
+        }),
+        "the summary says how the grouped count was made, and why"
+    );
     assert_eq!(summary.fleet.unmanaged, Some(0));
 
     // EC2 lists none of them (an account of its own in LocalStack): the tag filter counts, and the
@@ -424,6 +433,15 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
     );
     assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
     assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
+    assert_eq!(
+        summary.inventory_grouping,
+        Some(InventoryGrouping {
+            by: GroupingSource::TagFilter,
+            managed_not_in_ec2: Some(managed as u64),
+            other_nodes: 0,
+        }),
+        "the summary says how the grouped count was made, and why"
+    );
 
     // A hybrid node: EC2 cannot tell its tags, so the tag filter counts, with EC2 listing the rest.
     let member = state.group_members.values().next().unwrap()[0].clone();
@@ -443,6 +461,15 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
     );
     assert_eq!(summary.fleet.never_reported, Some(never_reported as u64));
     assert_eq!(summary.fleet.ungrouped, Some(ungrouped as u64));
+    assert_eq!(
+        summary.inventory_grouping,
+        Some(InventoryGrouping {
+            by: GroupingSource::TagFilter,
+            managed_not_in_ec2: Some(0),
+            other_nodes: 1,
+        }),
+        "the summary says how the grouped count was made, and why"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
