@@ -18,6 +18,33 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use patchpilot_test_support::{LocalAws, event_pattern_matches, unique_name};
 use serde_json::{Value, json};
 
+/// A new on-demand table keyed by the string `pk`, as the state table is; returns its name.
+async fn pk_table(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> String {
+    let table = unique_name(prefix);
+    dynamodb
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    table
+}
+
 async fn receive_one(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Value {
     for _ in 0..20 {
         let received = sqs
@@ -230,28 +257,7 @@ async fn eventbridge_rules_route_matching_events_to_sqs() {
 async fn dynamodb_conditional_writes_and_ttl() {
     let config = LocalAws::shared().dynamodb_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique_name("patchpilot-state");
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    let table = pk_table(&dynamodb, "patchpilot-state").await;
     dynamodb
         .update_time_to_live()
         .table_name(&table)
@@ -341,28 +347,7 @@ async fn ec2_instances_carry_tags() {
 async fn dynamodb_conditional_writes_are_atomic_under_concurrency() {
     let config = LocalAws::shared().dynamodb_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique_name("patchpilot-storm");
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    let table = pk_table(&dynamodb, "patchpilot-storm").await;
     let writes = (0..120).map(|n| {
         let dynamodb = dynamodb.clone();
         let table = table.clone();

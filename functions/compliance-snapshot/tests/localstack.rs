@@ -98,6 +98,23 @@ impl Fixture {
         Snapshot::new(ssm, self.cloudwatch.clone(), self.ec2.clone(), config)
     }
 
+    /// The fixture with EC2 answered by the simulator's EC2 face (ledger row 35): the fleet listed by
+    /// both services, as in an account.
+    async fn with_simulated_ec2(mut self) -> Self {
+        self.ec2 =
+            aws_sdk_ec2::Client::new(&patchpilot_test_support::sdk_config(&self.sim.sim.url).await);
+        self
+    }
+
+    /// One dry-run snapshot's summary.
+    async fn dry_run(&self) -> compliance_snapshot::Summary {
+        self.snapshot(&[("DRY_RUN", "true")])
+            .await
+            .handle(scheduled())
+            .await
+            .unwrap()
+    }
+
     /// The latest value of `metric` for `group`, read back through GetMetricData.
     async fn value(&self, metric: &str, group: &str) -> Option<f64> {
         let now = chrono::Utc::now().timestamp();
@@ -248,9 +265,7 @@ async fn a_group_nobody_registered_is_found_and_not_counted_as_never_reported() 
     for ec2_lists_the_fleet in [false, true] {
         let mut fixture = Fixture::new(state.clone()).await;
         if ec2_lists_the_fleet {
-            fixture.ec2 = aws_sdk_ec2::Client::new(
-                &patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await,
-            );
+            fixture = fixture.with_simulated_ec2().await;
         }
         let summary = fixture
             .snapshot(&[])
@@ -384,15 +399,8 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
 
     // EC2 lists the whole fleet: one listing, and the never-reported instances (tagged, more than
     // the groups count) do not send the snapshot looking for unregistered groups.
-    let mut fixture = Fixture::new(state.clone()).await;
-    fixture.ec2 =
-        aws_sdk_ec2::Client::new(&patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await);
-    let summary = fixture
-        .snapshot(&[("DRY_RUN", "true")])
-        .await
-        .handle(scheduled())
-        .await
-        .unwrap();
+    let fixture = Fixture::new(state.clone()).await.with_simulated_ec2().await;
+    let summary = fixture.dry_run().await;
     assert_eq!(
         summary.ssm_calls["DescribeInstanceInformation"],
         pages(managed),
@@ -421,12 +429,7 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
     // tagged instances are paged once more looking for unregistered groups, since the never-reported
     // ones make the tagged count exceed the groups'.
     let fixture = Fixture::new(state.clone()).await;
-    let summary = fixture
-        .snapshot(&[("DRY_RUN", "true")])
-        .await
-        .handle(scheduled())
-        .await
-        .unwrap();
+    let summary = fixture.dry_run().await;
     assert_eq!(
         summary.ssm_calls["DescribeInstanceInformation"],
         pages(managed) + 2 * pages(grouped)
@@ -446,15 +449,8 @@ async fn the_fleet_is_grouped_by_ec2s_tags_when_ec2_lists_every_managed_node() {
     // A hybrid node: EC2 cannot tell its tags, so the tag filter counts, with EC2 listing the rest.
     let member = state.group_members.values().next().unwrap()[0].clone();
     assert!(state.rename_instance(&member, "mi-0123456789abcdef0"));
-    let mut fixture = Fixture::new(state).await;
-    fixture.ec2 =
-        aws_sdk_ec2::Client::new(&patchpilot_test_support::sdk_config(&fixture.sim.sim.url).await);
-    let summary = fixture
-        .snapshot(&[("DRY_RUN", "true")])
-        .await
-        .handle(scheduled())
-        .await
-        .unwrap();
+    let fixture = Fixture::new(state).await.with_simulated_ec2().await;
+    let summary = fixture.dry_run().await;
     assert_eq!(
         summary.ssm_calls["DescribeInstanceInformation"],
         pages(managed) + 2 * pages(grouped)
