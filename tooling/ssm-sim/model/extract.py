@@ -25,6 +25,7 @@ DescribeMaintenanceWindowExecutionTasks DescribeMaintenanceWindowExecutionTaskIn
 ListCommands ListCommandInvocations GetCommandInvocation GetParameter PutParameter LabelParameterVersion
 DescribeEffectivePatchesForPatchBaseline GetMaintenanceWindowExecution CancelMaintenanceWindowExecution
 DescribeMaintenanceWindowTasks GetMaintenanceWindowTask UpdateMaintenanceWindowTask
+ListResourceComplianceSummaries
 """.split())
 
 KEEP = {"type", "required", "members", "member", "key", "value", "min", "max", "pattern", "enum",

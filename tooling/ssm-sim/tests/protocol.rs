@@ -42,6 +42,10 @@ fn every_operation_answers_in_its_documented_output_shape() {
         ("DescribePatchGroupState", json!({"PatchGroup": "staging"})),
         ("DescribePatchGroups", json!({})),
         ("DescribeInstanceInformation", json!({})),
+        (
+            "ListResourceComplianceSummaries",
+            json!({"Filters": [{"Key": "ComplianceType", "Values": ["Patch"], "Type": "EQUAL"}]}),
+        ),
         ("DescribePatchBaselines", json!({})),
         (
             "GetPatchBaseline",

@@ -3,6 +3,7 @@
 
 mod baselines;
 mod commands;
+mod compliance;
 mod instances;
 mod parameters;
 mod patches;
@@ -52,6 +53,9 @@ pub fn dispatch(
         "GetPatchBaselineForPatchGroup" => baselines::get_for_patch_group(&read(), request),
         "UpdatePatchBaseline" => baselines::update_patch_baseline(&mut write(), request),
         "DescribeInstanceInformation" => instances::describe_instance_information(&read(), request),
+        "ListResourceComplianceSummaries" => {
+            compliance::list_resource_compliance_summaries(&read(), request)
+        }
         "GetMaintenanceWindow" => windows::get_window(&read(), request),
         "UpdateMaintenanceWindow" => windows::update_window(&mut write(), request),
         "DescribeMaintenanceWindows" => windows::describe_windows(&read(), request),

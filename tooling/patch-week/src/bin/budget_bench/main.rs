@@ -15,6 +15,10 @@
 //! 5. Deadlines at the configured memory: the snapshot given less time than 100,000 instances need,
 //!    confined to the CPU Lambda gives the template's MemorySize (a cgroup quota), on a quiet and
 //!    on a busy machine: does it answer before the deadline with what it read?
+//! 6. The per-instance pass's two sources, measured: every group's patch-state pages (at 5 and 100
+//!    a page) against one fleet-wide ListResourceComplianceSummaries listing (`pass_sources`).
+
+mod pass_sources;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,8 +47,8 @@ struct Args {
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
     /// Sections to run (1 rate limit, 2 fleet scale, 3 backfill, 4 summary, 5 deadlines at the
-    /// configured memory); all by default.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5])]
+    /// configured memory, 6 the per-instance pass's sources); all by default.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u8, 2, 3, 4, 5, 6])]
     sections: Vec<u8>,
     /// Fleets for section 2.
     #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 500_000])]
@@ -71,6 +75,15 @@ struct Args {
     /// Section 5: runs on each of a quiet and a busy machine.
     #[arg(long, default_value_t = 3)]
     deadline_runs: usize,
+    /// Section 6: fleets whose per-instance sources are measured.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000, 500_000])]
+    pass_fleets: Vec<usize>,
+    /// Section 6: patch groups in each fleet.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize])]
+    pass_groups: Vec<usize>,
+    /// Section 6: seconds each reader may read before the rest is projected at its pace.
+    #[arg(long, default_value_t = 120)]
+    pass_seconds: u64,
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -701,7 +714,16 @@ async fn main() -> std::process::ExitCode {
                 3 => backfill(&args, &aws).await?,
                 4 => summary(&args, &aws).await?,
                 5 => deadlines(&args, &aws).await?,
-                other => return Err(format!("no section {other}; sections are 1 to 5")),
+                6 => {
+                    pass_sources::run(
+                        &args.pass_fleets,
+                        &args.pass_groups,
+                        args.seed,
+                        Duration::from_secs(args.pass_seconds),
+                    )
+                    .await?
+                }
+                other => return Err(format!("no section {other}; sections are 1 to 6")),
             }
         }
         Ok::<(), String>(())
