@@ -38,6 +38,8 @@ report_timings() {
   echo "wall time by step (background steps overlap the ones beside them):"
   printf '  %s\n' "${timings[@]}"
   printf '  %5d s  total\n' "$SECONDS"
+  # The background jobs' logs have been printed where they mattered: leave nothing in /tmp.
+  if [ -n "${work:-}" ]; then rm -rf "$work"; fi
 }
 trap report_timings EXIT
 
