@@ -4,6 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::summaries::SummaryStats;
+
 /// The per-instance patch state fields the snapshot uses (from DescribeInstancePatchStatesForPatchGroup).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceState {
@@ -221,19 +223,40 @@ pub struct GroupFigures {
     pub counts: GroupCounts,
     /// From `DescribeInstancePatchStatesForPatchGroup`, every page read.
     pub detail: Option<GroupStats>,
+    /// From the fleet's compliance summaries, when they counted as many nodes in the group as its
+    /// counts did: exact compliance and staleness without the per-instance pass.
+    pub summary: Option<SummaryStats>,
 }
 
 impl GroupFigures {
-    /// The stats to publish: the per-instance ones when read (exact), else the counts'.
+    /// Figures from the counts alone.
+    pub fn counted(counts: GroupCounts) -> Self {
+        Self {
+            counts,
+            detail: None,
+            summary: None,
+        }
+    }
+
+    /// The stats to publish: the per-instance ones when read (exact), else the counts' with the
+    /// summaries' compliance and staleness when they were read.
     pub fn stats(&self) -> GroupStats {
-        self.detail
-            .clone()
-            .unwrap_or_else(|| self.counts.as_stats())
+        if let Some(detail) = &self.detail {
+            return detail.clone();
+        }
+        let mut stats = self.counts.as_stats();
+        if let Some(summary) = &self.summary {
+            stats.compliant = summary.compliant;
+            stats.non_compliant = summary.non_compliant;
+            stats.stale = summary.stale;
+            stats.oldest_operation = summary.oldest_operation;
+        }
+        stats
     }
 
     /// Compliance published as a bound (the most the counts allow), not an exact figure.
     pub fn is_estimate(&self) -> bool {
-        self.detail.is_none() && !self.counts.is_exact()
+        self.detail.is_none() && self.summary.is_none() && !self.counts.is_exact()
     }
 
     /// When the per-instance pass read the group in full and found a different number of instances
@@ -288,7 +311,7 @@ pub const FLEET: &str = "(fleet)";
 
 /// The metrics a group publishes: every metric when its per-instance pass was read, else those the
 /// counts give (the patch totals, staleness and oldest operation are left out, never published as
-/// zeros).
+/// zeros), with staleness and oldest operation when the summaries gave them.
 pub fn figures_points(
     patch_group: &str,
     figures: &GroupFigures,
@@ -298,11 +321,19 @@ pub fn figures_points(
     if figures.detail.is_some() {
         return points;
     }
+    let left_out = if figures.summary.is_some() {
+        PATCH_TOTALS
+    } else {
+        PER_INSTANCE_ONLY
+    };
     points
         .into_iter()
-        .filter(|point| !PER_INSTANCE_ONLY.contains(&point.metric))
+        .filter(|point| !left_out.contains(&point.metric))
         .collect()
 }
+
+/// The metrics only the group pages give: the summaries count nodes, not patches.
+pub const PATCH_TOTALS: &[&str] = &["MissingPatches", "FailedPatches"];
 
 /// The metrics only the per-instance pass can give.
 pub const PER_INSTANCE_ONLY: &[&str] = &[
@@ -382,7 +413,7 @@ pub struct FleetFacts {
 /// The fleet's data points from the groups' figures: as [`fleet_points`] over each group's stats,
 /// plus how many groups were published from counts alone (`GroupsDetailSkipped`) and how many of
 /// those have a compliance that is a bound (`GroupsEstimated`). The fleet's per-instance figures
-/// (stale, patch totals) sum the groups read in full.
+/// (stale, patch totals) sum the groups read in full (staleness also those the summaries read).
 pub fn fleet_figures_points(
     groups: &[(String, GroupFigures)],
     facts: &FleetFacts,
@@ -515,8 +546,8 @@ mod tests {
             ..GroupStats::default()
         };
         let figures = |detail| GroupFigures {
-            counts: counts.clone(),
             detail,
+            ..GroupFigures::counted(counts.clone())
         };
         assert_eq!(figures(None).counts_disagree(), None, "not read in full");
         assert_eq!(figures(Some(read(10))).counts_disagree(), None);
@@ -628,8 +659,8 @@ mod tests {
                 (
                     group.clone(),
                     GroupFigures {
-                        counts: GroupCounts::default(),
                         detail: Some(stats.clone()),
+                        ..GroupFigures::counted(GroupCounts::default())
                     },
                 )
             })
@@ -646,10 +677,7 @@ mod tests {
             with_critical: 2,
             ..GroupCounts::default()
         };
-        let figures = GroupFigures {
-            counts: counts.clone(),
-            detail: None,
-        };
+        let figures = GroupFigures::counted(counts.clone());
         assert!(figures.is_estimate(), "two reasons: 3 to 5 non-compliant");
         let points = figures_points("web", &figures, now());
         let value = |metric: &str| points.iter().find(|p| p.metric == metric).map(|p| p.value);
@@ -663,6 +691,7 @@ mod tests {
             assert_eq!(value(metric), None, "{metric} is not published as zero");
         }
         let read = GroupFigures {
+            summary: None,
             counts,
             detail: Some(GroupStats {
                 instances: 10,
@@ -690,6 +719,51 @@ mod tests {
         assert_eq!(value("GroupsDetailSkipped"), Some(1.0));
         assert_eq!(value("GroupsEstimated"), Some(1.0));
         assert_eq!(value("CompliantInstances"), Some(13.0));
+    }
+
+    #[test]
+    fn a_group_the_summaries_read_publishes_exact_compliance_and_staleness_but_no_patch_totals() {
+        let counts = GroupCounts {
+            instances: 10,
+            with_missing: 3,
+            with_critical: 2,
+            ..GroupCounts::default()
+        };
+        let oldest = now() - Duration::hours(30);
+        let figures = GroupFigures {
+            summary: Some(SummaryStats {
+                instances: 10,
+                compliant: 6,
+                non_compliant: 4,
+                stale: 2,
+                oldest_operation: Some(oldest),
+            }),
+            ..GroupFigures::counted(counts)
+        };
+        assert!(!figures.is_estimate(), "the summaries say exactly");
+        let points = figures_points("web", &figures, now());
+        let value = |metric: &str| points.iter().find(|p| p.metric == metric).map(|p| p.value);
+        assert_eq!(value("CompliancePercent"), Some(60.0));
+        assert_eq!(value("NonCompliantInstances"), Some(4.0));
+        assert_eq!(value("StaleInstances"), Some(2.0));
+        assert_eq!(value("OldestScanAgeHours"), Some(30.0));
+        assert_eq!(
+            value("InstancesWithMissingPatches"),
+            Some(3.0),
+            "the counts"
+        );
+        for metric in PATCH_TOTALS {
+            assert_eq!(value(metric), None, "{metric} is not published as zero");
+        }
+        let fleet = fleet_figures_points(&[("web".into(), figures)], &FleetFacts::default(), now());
+        let value = |metric: &str| fleet.iter().find(|p| p.metric == metric).map(|p| p.value);
+        assert_eq!(value("StaleInstances"), Some(2.0));
+        assert_eq!(value("GroupsEstimated"), Some(0.0));
+        assert_eq!(
+            value("GroupsDetailSkipped"),
+            Some(1.0),
+            "the pages were not read"
+        );
     }
 
     #[test]

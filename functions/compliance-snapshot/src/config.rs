@@ -3,6 +3,8 @@
 use chrono::Duration;
 use patchpilot_shared::config::{CommonConfig, ConfigError, EnvSource, RetryMode, Vars};
 
+pub use crate::summaries::SummariesMode;
+
 /// compliance-snapshot's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotConfig {
@@ -26,6 +28,10 @@ pub struct SnapshotConfig {
     pub tag_keys: Vec<String>,
     /// `SNAPSHOT_ON_WINDOW_END` (default true): a finished maintenance-window execution triggers a snapshot.
     pub on_window_end: bool,
+    /// `COMPLIANCE_SUMMARIES` (default `auto`): when to list the fleet's compliance summaries for
+    /// every group's exact compliance and staleness: `auto` when they read faster than the group
+    /// pages, `always`, or `never`. They need EC2's listing (`EC2_COVERAGE`) to place nodes in groups.
+    pub summaries: SummariesMode,
 }
 
 impl SnapshotConfig {
@@ -62,8 +68,24 @@ impl SnapshotConfig {
                 "false while FLEET_INVENTORY is false (coverage joins the running instances with the inventory's managed ones)",
             ));
         }
+        let summaries = match vars.optional("COMPLIANCE_SUMMARIES").as_deref() {
+            None | Some("auto") => SummariesMode::Auto,
+            Some("always") => SummariesMode::Always,
+            Some("never") => SummariesMode::Never,
+            Some(other) => {
+                return Err(vars.invalid("COMPLIANCE_SUMMARIES", other, "auto, always or never"));
+            }
+        };
+        if summaries == SummariesMode::Always && !ec2_coverage {
+            return Err(vars.invalid(
+                "COMPLIANCE_SUMMARIES",
+                "always",
+                "auto or never while EC2_COVERAGE is false (the summaries are placed in patch groups by EC2's tags)",
+            ));
+        }
         Ok(Self {
             common,
+            summaries,
             namespace,
             patch_groups: vars.list("PATCH_GROUPS"),
             stale_after: Duration::hours(vars.number("STALE_AFTER_HOURS", 168, 1, 24 * 365)?),
@@ -118,6 +140,26 @@ mod tests {
             SnapshotConfig::from_env(&env).unwrap().common.retry_mode,
             RetryMode::Standard
         );
+        assert_eq!(config.summaries, SummariesMode::Auto);
+        for (value, mode) in [
+            ("always", SummariesMode::Always),
+            ("never", SummariesMode::Never),
+        ] {
+            let env = HashMap::from([("COMPLIANCE_SUMMARIES", value)]);
+            assert_eq!(SnapshotConfig::from_env(&env).unwrap().summaries, mode);
+        }
+        let env = HashMap::from([("COMPLIANCE_SUMMARIES", "sometimes")]);
+        let err = SnapshotConfig::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("COMPLIANCE_SUMMARIES") && err.contains("sometimes"),
+            "{err}"
+        );
+        let env = HashMap::from([
+            ("COMPLIANCE_SUMMARIES", "always"),
+            ("EC2_COVERAGE", "false"),
+        ]);
+        let err = SnapshotConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("EC2_COVERAGE"), "{err}");
         let env = HashMap::from([("PATCH_GROUPS", "web, db")]);
         assert_eq!(
             SnapshotConfig::from_env(&env).unwrap().patch_groups,

@@ -201,6 +201,26 @@ impl Ec2Fleet {
         self.instances.is_empty()
     }
 
+    /// Sorts the instances by id for [`Ec2Fleet::placement`] (done once, after the listing; the
+    /// join does not need it).
+    pub fn seal(&mut self) {
+        self.instances.sort_unstable_by_key(|entry| entry.packed());
+    }
+
+    /// Where EC2's listing puts `id`: `None` when EC2 did not list it (a hybrid node, another
+    /// account's, gone), else the patch group its tag names, if any. Call [`Ec2Fleet::seal`] first.
+    pub fn placement(&self, id: &str) -> Option<Option<&str>> {
+        let packed = pack(id)?;
+        let at = self
+            .instances
+            .binary_search_by_key(&packed, |entry| entry.packed())
+            .ok()?;
+        Some(match self.instances[at].flags & !RUNNING {
+            0 => None,
+            index => self.groups.get(index as usize - 1).map(String::as_str),
+        })
+    }
+
     /// The join with the managed instances (sealed).
     pub fn join(&self, managed: &ManagedIds) -> Joined {
         let mut joined = Joined::default();
@@ -349,6 +369,27 @@ mod tests {
                 assert_eq!(entry.flags, flags);
             }
         }
+    }
+
+    #[test]
+    fn a_sealed_ec2_fleet_places_each_id_in_its_tagged_group() {
+        let mut fleet = Ec2Fleet::default();
+        // Inserted out of order, as EC2's pages come; the same value in both id lengths.
+        fleet.insert("i-0000000000000abcd", true, Some("db"));
+        fleet.insert("i-0000abcd", false, Some("web"));
+        fleet.insert("i-00000001", true, None);
+        fleet.insert("i-fffffffffffffffff", true, Some(""));
+        fleet.seal();
+        assert_eq!(fleet.placement("i-0000abcd"), Some(Some("web")));
+        assert_eq!(fleet.placement("i-0000000000000abcd"), Some(Some("db")));
+        assert_eq!(fleet.placement("i-00000001"), Some(None));
+        assert_eq!(
+            fleet.placement("i-fffffffffffffffff"),
+            Some(None),
+            "an empty tag is no group"
+        );
+        assert_eq!(fleet.placement("i-00000002"), None, "not listed");
+        assert_eq!(fleet.placement("mi-0123456789abcdef0"), None, "hybrid");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::config::SnapshotConfig;
 use crate::coverage::{self, Coverage, ManagedIds};
 use crate::gather::{self, CallCounts};
 use crate::publish;
+use crate::summaries::{self, Folded, Plan, SUMMARIES_PAGE, SummariesMode, SummariesReport};
 
 /// A group that could not be read: left out of this snapshot, never published as zeros.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,6 +108,8 @@ pub struct Summary {
     pub publish_ms: u64,
     /// The time the reads left for publishing beyond the margin, in milliseconds.
     pub publish_reserve_ms: u64,
+    /// The fleet's compliance summaries: why they were listed or not, what they gave.
+    pub compliance_summaries: Option<SummariesReport>,
     /// SSM calls made, by operation.
     pub ssm_calls: CallCounts,
     /// EC2 DescribeInstances calls made (coverage).
@@ -209,6 +212,7 @@ impl Handler for Snapshot {
                 points_cut_for_time: 0,
                 publish_ms: 0,
                 publish_reserve_ms: 0,
+                compliance_summaries: None,
                 ssm_calls: CallCounts::new(),
                 ec2_calls: 0,
                 fleet: FleetSummary::default(),
@@ -243,6 +247,7 @@ impl Snapshot {
         let mut reading = self.read(&groups, now, budget, calls).await;
         self.read_unregistered_groups(&mut reading, &groups, now, budget)
             .await;
+        reading.apply_summaries();
         let mut points: Vec<DataPoint> = reading
             .published
             .iter()
@@ -325,6 +330,7 @@ impl Snapshot {
             points_cut_for_time: published.points_cut,
             publish_ms,
             publish_reserve_ms: u64::try_from(publishing.as_millis()).unwrap_or(u64::MAX),
+            compliance_summaries: reading.summaries,
             ssm_calls: reading.calls,
             ec2_calls: reading.ec2_calls,
             fleet,
@@ -443,9 +449,15 @@ impl Snapshot {
         // pass resumes elsewhere next run; but a listing that cannot finish in that time would take
         // the whole run from the per-instance pass and still publish nothing, so the pass then
         // starts beside it.
+        let plan = Plan::new(
+            self.config.summaries,
+            &reading.published,
+            self.config.concurrency,
+        );
         let listed = tokio::sync::Notify::new();
         let first = budget.remaining().mul_f64(INVENTORY_FIRST_SHARE);
-        let (fleet, ()) = tokio::join!(self.read_fleet(budget, &listed), async {
+        let fleet_read = self.read_fleet(budget, &listed, &plan, now);
+        let (fleet, ()) = tokio::join!(fleet_read, async {
             let _ = tokio::time::timeout(first, listed.notified()).await;
             self.read_details(&mut reading, groups, now, budget).await;
         });
@@ -454,6 +466,11 @@ impl Snapshot {
             .entry("DescribeInstanceInformation")
             .or_default() += fleet.information_calls;
         reading.ec2_calls = fleet.ec2_calls;
+        for (operation, count) in fleet.summaries_calls {
+            *reading.calls.entry(operation).or_default() += count;
+        }
+        reading.summaries = fleet.summaries_report;
+        reading.folded = fleet.folded;
         reading.tag_groups = fleet.tag_groups;
         reading.inventory_grouping = fleet.grouping;
         match fleet.inventory {
@@ -481,7 +498,13 @@ impl Snapshot {
     /// EC2 lists every managed node, else from Systems Manager's tag filter. `listed` is notified when
     /// the Systems Manager listing the inventory cannot do without is done (at once when there is
     /// none). Each read within the budget.
-    async fn read_fleet(&self, budget: &Budget, listed: &tokio::sync::Notify) -> FleetRead {
+    async fn read_fleet(
+        &self,
+        budget: &Budget,
+        listed: &tokio::sync::Notify,
+        plan: &Plan,
+        now: DateTime<Utc>,
+    ) -> FleetRead {
         let mut fleet = FleetRead::default();
         if !self.config.fleet_inventory {
             listed.notify_one();
@@ -491,6 +514,7 @@ impl Snapshot {
         let with_ec2 = self.config.ec2_coverage;
         let mut ec2_pages = 0;
         let ssm_side = async {
+            let started = std::time::Instant::now();
             let mut pages = 0;
             let read = if with_ec2 {
                 let managed = budget
@@ -516,7 +540,9 @@ impl Snapshot {
                 (managed, Some(tagged))
             };
             listed.notify_one();
-            (read, pages)
+            // The pace of one Systems Manager listing call in this account now, for the summaries'.
+            let pace = started.elapsed() / u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
+            (read, pages, pace)
         };
         let ec2_side = async {
             if with_ec2 {
@@ -529,7 +555,7 @@ impl Snapshot {
                 None
             }
         };
-        let (((managed, tagged), pages), ec2) = tokio::join!(ssm_side, ec2_side);
+        let (((managed, tagged), pages, pace), ec2) = tokio::join!(ssm_side, ec2_side);
         fleet.information_calls = pages;
         fleet.ec2_calls = ec2_pages;
         let managed = match managed {
@@ -543,8 +569,13 @@ impl Snapshot {
                 return fleet;
             }
         };
+        let mut ec2_fleet = None;
         let joined = match (&managed.ids, ec2) {
-            (Some(ids), Some(Some(Ok(ec2)))) => Some(ec2.join(ids)),
+            (Some(ids), Some(Some(Ok(ec2)))) => {
+                let joined = ec2.join(ids);
+                ec2_fleet = Some(ec2);
+                Some(joined)
+            }
             (_, Some(Some(Err(err)))) => {
                 fleet.coverage = Some(Some(Err(err)));
                 None
@@ -574,6 +605,15 @@ impl Snapshot {
         if let Some(joined) = joined {
             fleet.coverage = Some(Some(Ok(joined.coverage)));
         }
+        if self.config.ec2_coverage && plan.mode != SummariesMode::Never {
+            let placed = ec2_fleet.filter(|_| from_ec2.is_some());
+            // Every managed node that reported has a summary: the listing is at most this long.
+            let listing = pace
+                * u32::try_from(managed.count.div_ceil(SUMMARIES_PAGE as u64)).unwrap_or(u32::MAX);
+            // Boxed: the fleet read's future is deep enough already for the compiler's layout
+            // queries without this one nested in it.
+            Box::pin(self.read_summaries(&mut fleet, placed, plan, listing, budget, now)).await;
+        }
         let grouped = match (from_ec2, tagged) {
             (Some((grouped, groups)), _) => {
                 fleet.tag_groups = Some(groups);
@@ -601,6 +641,102 @@ impl Snapshot {
             })
         }));
         fleet
+    }
+
+    /// The fleet's compliance summaries, when the plan wants them and EC2's listing places every
+    /// managed node (`placed`, else `None`): in auto mode the largest group's first page shows the
+    /// service's page size first. Not listed when the listing would take (`listing`, estimated at
+    /// the inventory's pace) more than the time left: a listing cut short gives nothing, and its
+    /// calls would slow the group pages beside it. Filed in `fleet` with why they were or were not
+    /// listed.
+    async fn read_summaries(
+        &self,
+        fleet: &mut FleetRead,
+        placed: Option<coverage::Ec2Fleet>,
+        plan: &Plan,
+        listing: Duration,
+        budget: &Budget,
+        now: DateTime<Utc>,
+    ) {
+        let mut report = SummariesReport::default();
+        let Some(mut ec2) = placed else {
+            report.unused_because = Some(
+                "EC2's listing does not place every managed node in its group (hybrid nodes, or managed instances EC2 did not list): see inventory_grouping".to_owned(),
+            );
+            fleet.summaries_report = Some(report);
+            return;
+        };
+        let page = match plan.group_to_probe() {
+            None => None,
+            Some(group) => {
+                let probed = budget.run(gather::group_page_size(&self.ssm, group)).await;
+                fleet
+                    .summaries_calls
+                    .push(("DescribeInstancePatchStatesForPatchGroup", 1));
+                match probed {
+                    Some(Ok(page)) => Some(page),
+                    Some(Err(err)) => {
+                        report.unused_because = Some(format!("the page-size probe failed: {err}"));
+                        fleet.summaries_report = Some(report);
+                        return;
+                    }
+                    None => {
+                        report.unused_because = Some("the stop time came first".to_owned());
+                        fleet.summaries_report = Some(report);
+                        return;
+                    }
+                }
+            }
+        };
+        report.listed_because = plan.reason(page);
+        if report.listed_because.is_none() {
+            report.unused_because = Some(format!(
+                "the group pages read faster ({} states a page)",
+                page.map_or_else(|| "any number of".to_owned(), |page| page.to_string())
+            ));
+            fleet.summaries_report = Some(report);
+            return;
+        }
+        let left = budget.remaining();
+        if listing > left {
+            report.unused_because = Some(format!(
+                "the listing would take about {} s at the inventory's pace, and {} s are left",
+                listing.as_secs(),
+                left.as_secs()
+            ));
+            fleet.summaries_report = Some(report);
+            return;
+        }
+        ec2.seal();
+        let mut pages = 0;
+        let read = budget
+            .run(gather::compliance_summaries(
+                &self.ssm,
+                &ec2,
+                now,
+                self.config.stale_after,
+                &mut pages,
+            ))
+            .await;
+        fleet
+            .summaries_calls
+            .push(("ListResourceComplianceSummaries", pages));
+        match read {
+            Some(Ok(folded)) => {
+                report.complete = true;
+                report.nodes = folded.groups.values().map(|g| g.instances).sum::<u64>()
+                    + folded.ungrouped
+                    + folded.unplaced;
+                report.unplaced = folded.unplaced;
+                fleet.folded = Some(folded);
+            }
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "the compliance summaries could not be read: the groups are published from their counts and the per-instance pass");
+                report.unused_because = Some(err.to_string());
+            }
+            None => report.unused_because = Some("the stop time came first".to_owned()),
+        }
+        fleet.summaries_report = Some(report);
     }
 
     /// `groups`' counts, then their per-instance pass with the time left; the groups are filed in
@@ -822,6 +958,10 @@ struct Reading {
     inventory_grouping: Option<InventoryGrouping>,
     calls: CallCounts,
     ec2_calls: usize,
+    /// The compliance summaries, when listed in full, until given to the groups.
+    folded: Option<Folded>,
+    /// What the compliance summaries did.
+    summaries: Option<SummariesReport>,
 }
 
 /// What the fleet-wide reads returned: `None` when not configured; `Some(None)` when the stop time
@@ -836,20 +976,37 @@ struct FleetRead {
     tag_groups: Option<BTreeSet<String>>,
     /// How the grouped count was made, when it was.
     grouping: Option<InventoryGrouping>,
+    /// The compliance summaries, when listed in full.
+    folded: Option<Folded>,
+    /// Why they were or were not listed, when they could have been.
+    summaries_report: Option<SummariesReport>,
+    /// Calls made for them, by operation.
+    summaries_calls: Vec<(&'static str, usize)>,
 }
 
 impl Reading {
+    /// Gives the groups the compliance summaries' figures (every group read by now, the
+    /// unregistered ones too), and says in the report what they gave.
+    fn apply_summaries(&mut self) {
+        let Some(folded) = self.folded.take() else {
+            return;
+        };
+        let (used, disagree) = summaries::apply(&folded, &mut self.published);
+        if !disagree.is_empty() {
+            tracing::warn!(groups = ?disagree, "the compliance summaries counted other numbers of nodes than DescribePatchGroupState: those groups are published from their counts and the per-instance pass");
+        }
+        if let Some(report) = self.summaries.as_mut() {
+            report.groups_used = used;
+            report.groups_disagree = disagree;
+        }
+    }
     /// Files each group's counts as published, failed or skipped, and updates the fleet's counts.
     fn record(&mut self, read: Vec<(String, GroupRead<GroupCounts>)>) {
         for (group, result) in read {
             match result {
-                GroupRead::Read(counts) => self.published.push((
-                    group,
-                    GroupFigures {
-                        counts,
-                        detail: None,
-                    },
-                )),
+                GroupRead::Read(counts) => {
+                    self.published.push((group, GroupFigures::counted(counts)))
+                }
                 GroupRead::Failed(error) => self.failed.push(GroupFailure {
                     patch_group: group,
                     error,

@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod gather;
 pub mod handler;
 pub mod publish;
+pub mod summaries;
 
 pub use handler::{GroupingSource, InventoryGrouping, Snapshot, SnapshotOutcome, Summary};
 /// The trait the handler implements (`handle`, `handle_within`), re-exported for callers.

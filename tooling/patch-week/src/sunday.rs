@@ -80,6 +80,21 @@ pub(crate) async fn production_runs(
         percent(production),
         canary.map_or("no".to_owned(), |c| c.to_string())
     ));
+    let summaries = snapshot.map(|summary| &summary["compliance_summaries"]);
+    n.say(format!(
+        "   compliance summaries: {}",
+        match summaries {
+            Some(s) if s["complete"] == true => format!(
+                "listed ({}), {} node(s), {} group(s) published from them",
+                s["listed_because"].as_str().unwrap_or("?"),
+                s["nodes"],
+                s["groups_used"]
+            ),
+            Some(s) if s.is_object() =>
+                format!("not used: {}", s["unused_because"].as_str().unwrap_or("?")),
+            _ => "not considered".to_owned(),
+        }
+    ));
     n.check(
         Evidence::FleetCompliant,
         status == "SUCCESS"

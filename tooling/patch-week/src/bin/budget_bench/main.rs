@@ -217,7 +217,7 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         cpu_said()?
     );
     println!(
-        "{:>9} {:>7} {:>5} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
+        "{:>9} {:>7} {:>5} {:>7} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
         "instances",
         "groups",
         "page",
@@ -226,6 +226,7 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         "wall",
         "published",
         "detailed",
+        "exact",
         "skipped",
         "inventory",
         "rss"
@@ -276,6 +277,20 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
             .as_array()
             .map_or(0, Vec::len);
         let detailed = published - detail_skipped.min(published);
+        // Exact compliance: read in full, or from the compliance summaries, or counts that fix it.
+        let estimated = summary["groups_estimated"].as_array().map_or(0, Vec::len);
+        let exact = published - estimated.min(published);
+        let summaries = &summary["compliance_summaries"];
+        let summaries = if summaries["complete"] == true {
+            format!(
+                "compliance summaries: {} nodes, {} groups; ",
+                summaries["nodes"], summaries["groups_used"]
+            )
+        } else if let Some(why) = summaries["unused_because"].as_str() {
+            format!("compliance summaries not used: {why}; ")
+        } else {
+            String::new()
+        };
         let inventory = if summary["inventory_skipped_for_time"] == true {
             "skipped"
         } else {
@@ -283,7 +298,7 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         };
         let full = published == groups && inventory == "done";
         println!(
-            "{instances:>9} {groups:>7} {page:>5} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {detailed:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / alarmed figures of every group: {} / every figure: {}  (publishing {} ms of {} ms kept beyond the margin, {} points cut; fleet generated in {:.0} s)",
+            "{instances:>9} {groups:>7} {page:>5} {calls:>7} {throttled:>10} {:>7.0}s {published:>9} {detailed:>9} {exact:>9} {skipped:>9} {inventory:>9} {rss:>6.1} MB  rss {} / alarmed figures of every group: {} / every figure: {}  ({summaries}publishing {} ms of {} ms kept beyond the margin, {} points cut; fleet generated in {:.0} s)",
             wall.as_secs_f64(),
             verdict(rss < RSS_TARGET_MB),
             verdict(published == groups),
