@@ -63,6 +63,9 @@ struct Args {
     /// and 2: 5 (the service model's output cap, the simulator's default) and/or 100 (ledger row 30).
     #[arg(long, value_delimiter = ',', default_values_t = [5usize, 100])]
     group_pages: Vec<usize>,
+    /// Section 2: the snapshot's `COMPLIANCE_SUMMARIES` (auto, always, never).
+    #[arg(long, default_value = "auto")]
+    summaries: String,
     /// Group concurrencies for section 1.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16])]
     concurrency: Vec<usize>,
@@ -261,6 +264,7 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         let mut env = base_env(aws, &sim);
         env.push(("METRIC_NAMESPACE".to_owned(), format!("Budget{instances}")));
+        env.push(("COMPLIANCE_SUMMARIES".to_owned(), args.summaries.clone()));
         let (outcome, wall, rss) = snapshot_run(
             &args.bin_dir,
             env,
