@@ -608,8 +608,9 @@ impl Snapshot {
         if self.config.ec2_coverage && plan.mode != SummariesMode::Never {
             let placed = ec2_fleet.filter(|_| from_ec2.is_some());
             // Every managed node that reported has a summary: the listing is at most this long.
-            let listing = pace
-                * u32::try_from(managed.count.div_ceil(SUMMARIES_PAGE as u64)).unwrap_or(u32::MAX);
+            let listing = pace.saturating_mul(
+                u32::try_from(managed.count.div_ceil(SUMMARIES_PAGE as u64)).unwrap_or(u32::MAX),
+            );
             // Boxed: the fleet read's future is deep enough already for the compiler's layout
             // queries without this one nested in it.
             Box::pin(self.read_summaries(&mut fleet, placed, plan, listing, budget, now)).await;
@@ -690,10 +691,14 @@ impl Snapshot {
         };
         report.listed_because = plan.reason(page);
         if report.listed_because.is_none() {
-            report.unused_because = Some(format!(
-                "the group pages read faster ({} states a page)",
-                page.map_or_else(|| "any number of".to_owned(), |page| page.to_string())
-            ));
+            report.unused_because = Some(if plan.largest.is_none() {
+                "no group's counts were read".to_owned()
+            } else {
+                format!(
+                    "the group pages read faster ({} states a page)",
+                    page.map_or_else(|| "any number of".to_owned(), |page| page.to_string())
+                )
+            });
             fleet.summaries_report = Some(report);
             return;
         }
@@ -1000,6 +1005,7 @@ impl Reading {
             report.groups_disagree = disagree;
         }
     }
+
     /// Files each group's counts as published, failed or skipped, and updates the fleet's counts.
     fn record(&mut self, read: Vec<(String, GroupRead<GroupCounts>)>) {
         for (group, result) in read {
