@@ -43,6 +43,27 @@ impl InstanceState {
     }
 }
 
+/// Counts one instance's last patch operation into `stale` (older than `stale_after`, or without a
+/// time: a state without one cannot be vouched for) and `oldest`. The per-instance pass and the
+/// compliance summaries count by this one rule.
+pub fn count_operation_end(
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    stale_after: Duration,
+    stale: &mut u64,
+    oldest: &mut Option<DateTime<Utc>>,
+) {
+    match end {
+        Some(end) => {
+            *stale += u64::from(now - end > stale_after);
+            if oldest.is_none_or(|oldest| end < oldest) {
+                *oldest = Some(end);
+            }
+        }
+        None => *stale += 1,
+    }
+}
+
 /// What a group (or the fleet) adds up to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GroupStats {
@@ -93,18 +114,13 @@ impl GroupStats {
         self.with_pending_reboot += flag(state.installed_pending_reboot);
         self.missing_patches += positive(state.missing);
         self.failed_patches += positive(state.failed);
-        match state.operation_end {
-            Some(end) => {
-                if now - end > stale_after {
-                    self.stale += 1;
-                }
-                if self.oldest_operation.is_none_or(|oldest| end < oldest) {
-                    self.oldest_operation = Some(end);
-                }
-            }
-            // A state without an operation time cannot be vouched for.
-            None => self.stale += 1,
-        }
+        count_operation_end(
+            state.operation_end,
+            now,
+            stale_after,
+            &mut self.stale,
+            &mut self.oldest_operation,
+        );
     }
 
     /// Adds another group's figures (the fleet is the merge of its groups).

@@ -66,15 +66,13 @@ impl SummaryStats {
         } else {
             self.non_compliant += 1;
         }
-        match execution {
-            Some(end) => {
-                self.stale += u64::from(now - end > stale_after);
-                if self.oldest_operation.is_none_or(|oldest| end < oldest) {
-                    self.oldest_operation = Some(end);
-                }
-            }
-            None => self.stale += 1,
-        }
+        crate::aggregate::count_operation_end(
+            execution,
+            now,
+            stale_after,
+            &mut self.stale,
+            &mut self.oldest_operation,
+        );
     }
 }
 

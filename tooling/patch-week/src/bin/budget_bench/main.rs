@@ -142,6 +142,16 @@ async fn snapshot_run(
     Ok((outcome, wall, rss))
 }
 
+/// The throttled account the budgets are measured in: 50 ms a call, 20 requests/s.
+fn throttled_faults(seed: u64) -> FaultSettings {
+    FaultSettings {
+        latency_ms: 50,
+        rate_limit: 20.0,
+        seed,
+        ..FaultSettings::default()
+    }
+}
+
 fn requests(sim: &Background) -> (u64, u64) {
     let stats = sim.app.faults.stats();
     (
@@ -172,12 +182,7 @@ async fn rate_limit(args: &Args, aws: &LocalAws) -> Result<(), String> {
         let sim = Background::start(state, FaultSettings::default()).map_err(|e| e.to_string())?;
         for mode in ["standard", "adaptive"] {
             for concurrency in &args.concurrency {
-                sim.app.faults.set(FaultSettings {
-                    latency_ms: 50,
-                    rate_limit: 20.0,
-                    seed: args.seed,
-                    ..FaultSettings::default()
-                });
+                sim.app.faults.set(throttled_faults(args.seed));
                 sim.app.faults.reset_stats();
                 let mut env = base_env(aws, &sim);
                 env.extend([
@@ -252,16 +257,8 @@ async fn fleet_scale(args: &Args, aws: &LocalAws) -> Result<(), String> {
         });
         state.wide_group_pages = page == 100;
         let generated = generated.elapsed();
-        let sim = Background::start(
-            state,
-            FaultSettings {
-                latency_ms: 50,
-                rate_limit: 20.0,
-                seed: args.seed,
-                ..FaultSettings::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
+        let sim =
+            Background::start(state, throttled_faults(args.seed)).map_err(|e| e.to_string())?;
         let mut env = base_env(aws, &sim);
         env.push(("METRIC_NAMESPACE".to_owned(), format!("Budget{instances}")));
         env.push(("COMPLIANCE_SUMMARIES".to_owned(), args.summaries.clone()));

@@ -15,7 +15,6 @@ use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::types::{ComplianceQueryOperatorType, ComplianceStringFilter};
 use patchpilot_test_support::sdk_config_as;
 use patchpilot_test_support::ssm_sim::Background;
-use patchpilot_test_support::ssm_sim::faults::FaultSettings;
 use patchpilot_test_support::ssm_sim::generate::{GenerateOptions, generate};
 
 /// The snapshot's stale limit (`STALE_AFTER_HOURS`' default).
@@ -47,7 +46,7 @@ async fn client(sim: &Background) -> aws_sdk_ssm::Client {
 }
 
 fn throttled(sim: &Background) -> u64 {
-    sim.app.faults.stats().values().map(|s| s.throttled).sum()
+    super::requests(sim).1
 }
 
 /// Every group's states, `GROUP_READERS` groups at a time, until done or `budget` is spent.
@@ -203,16 +202,7 @@ fn throttled_account(
     state: patchpilot_test_support::ssm_sim::state::State,
     seed: u64,
 ) -> Result<Background, String> {
-    Background::start(
-        state,
-        FaultSettings {
-            latency_ms: 50,
-            rate_limit: 20.0,
-            seed,
-            ..FaultSettings::default()
-        },
-    )
-    .map_err(|e| e.to_string())
+    Background::start(state, super::throttled_faults(seed)).map_err(|e| e.to_string())
 }
 
 /// Section 6: each source at each fleet, with `budget` per reader.
